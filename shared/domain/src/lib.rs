@@ -1,0 +1,12 @@
+//! The directory sync domain. Everything here is pure: no AWS types, no I/O.
+//!
+//! - [`scim`]: SCIM 2.0 resources, the filter grammar, PATCH, errors and discovery documents.
+//! - [`ids`]: prefixed, time-sortable identifiers.
+//! - [`secrets`]: bearer tokens and API keys, hashed at rest and compared in constant time.
+//! - [`model`]: environments, directories and provider records as the service stores them.
+
+pub mod ids;
+pub mod model;
+pub mod scim;
+pub mod secrets;
+pub mod time;
