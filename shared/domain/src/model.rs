@@ -1,1 +1,176 @@
-//! TODO
+//! Environments, directories and provider records: what the service stores, in domain terms.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::ids::{DirectoryId, EnvironmentId, ProviderGroupId, ProviderUserId};
+use crate::secrets::SecretHash;
+
+/// How an environment treats users its provider marks inactive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum InactiveUserPolicy {
+    /// The secure flow: an inactive user is deleted from the directory.
+    #[default]
+    Delete,
+    /// The custom management flow: an inactive user stays, with `state: inactive`.
+    Retain,
+}
+
+impl InactiveUserPolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Delete => "delete",
+            Self::Retain => "retain",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "delete" => Some(Self::Delete),
+            "retain" => Some(Self::Retain),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct EnvironmentSettings {
+    pub inactive_user_policy: InactiveUserPolicy,
+    /// With `retain`: inactive users older than this many days are deleted by reconciliation.
+    pub inactive_user_retention_days: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Environment {
+    pub id: EnvironmentId,
+    pub name: String,
+    pub settings: EnvironmentSettings,
+    pub created_at: i64,
+}
+
+/// Which provider a directory connects to; decides nothing about storage, only labels and
+/// provider-specific quirks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ProviderKind {
+    #[serde(rename = "okta-scim-v2")]
+    OktaScimV2,
+    #[serde(rename = "entra-scim-v2")]
+    EntraScimV2,
+    #[serde(rename = "onelogin-scim-v2")]
+    OneloginScimV2,
+    #[serde(rename = "jumpcloud-scim-v2")]
+    JumpcloudScimV2,
+    #[serde(rename = "generic-scim-v2")]
+    GenericScimV2,
+}
+
+impl ProviderKind {
+    pub const ALL: [ProviderKind; 5] = [
+        Self::OktaScimV2,
+        Self::EntraScimV2,
+        Self::OneloginScimV2,
+        Self::JumpcloudScimV2,
+        Self::GenericScimV2,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::OktaScimV2 => "okta-scim-v2",
+            Self::EntraScimV2 => "entra-scim-v2",
+            Self::OneloginScimV2 => "onelogin-scim-v2",
+            Self::JumpcloudScimV2 => "jumpcloud-scim-v2",
+            Self::GenericScimV2 => "generic-scim-v2",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Directory {
+    pub id: DirectoryId,
+    pub environment_id: EnvironmentId,
+    pub name: String,
+    pub kind: ProviderKind,
+    /// The developer's own organization id, echoed on events.
+    pub organization_id: Option<String>,
+    /// SHA-256 of the SCIM bearer token; the token itself is shown once and never stored.
+    pub token_hash: SecretHash,
+    pub created_at: i64,
+}
+
+/// A user as the provider last described it. `resource` is the SCIM resource without the
+/// server-computed parts (`id`, `meta`, `groups`), which are rendered on the way out.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProviderUser {
+    pub id: ProviderUserId,
+    pub directory_id: DirectoryId,
+    /// Bumped on every write; the ETag and the condition that keeps concurrent writes whole.
+    pub version: u64,
+    pub user_name: String,
+    pub external_id: Option<String>,
+    /// The provider's normalized active flag (absent means active).
+    pub active: bool,
+    pub resource: Value,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// A group as the provider last described it, without its members (stored one item each).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProviderGroup {
+    pub id: ProviderGroupId,
+    pub directory_id: DirectoryId,
+    pub version: u64,
+    pub display_name: String,
+    pub external_id: Option<String>,
+    pub resource: Value,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// One member of one provider group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderMembership {
+    pub directory_id: DirectoryId,
+    pub group_id: ProviderGroupId,
+    pub user_id: ProviderUserId,
+}
+
+/// `W/"<version>"`, the weak ETag SCIM clients echo in `If-Match`.
+pub fn etag(version: u64) -> String {
+    format!("W/\"{version}\"")
+}
+
+/// Whether an `If-Match` header value admits the current version (`*` admits any).
+pub fn if_match_admits(header: &str, version: u64) -> bool {
+    let current = version.to_string();
+    header.split(',').map(str::trim).any(|tag| {
+        tag == "*" || tag.trim_start_matches("W/").trim_matches('"') == current
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn if_match_accepts_weak_strong_and_star() {
+        assert!(if_match_admits("W/\"3\"", 3));
+        assert!(if_match_admits("\"3\"", 3));
+        assert!(if_match_admits("*", 9));
+        assert!(if_match_admits("W/\"1\", W/\"3\"", 3));
+        assert!(!if_match_admits("W/\"2\"", 3));
+    }
+
+    #[test]
+    fn provider_kind_round_trips() {
+        for kind in ProviderKind::ALL {
+            assert_eq!(ProviderKind::parse(kind.as_str()), Some(kind));
+        }
+        assert_eq!(ProviderKind::parse("okta"), None);
+    }
+}

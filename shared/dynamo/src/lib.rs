@@ -1,1 +1,45 @@
-//! TODO
+//! The DynamoDB adapter every function shares.
+//!
+//! This is the only crate that knows `aws-sdk-dynamodb`. It speaks the domain's types
+//! (`ProviderUser`, `Directory`, …) on one side and items, keys and conditional writes on the
+//! other. The key design and the access pattern each key serves are in `ARCHITECTURE.md`.
+
+mod client;
+mod control;
+mod error;
+mod item;
+mod keys;
+mod provider_groups;
+mod provider_users;
+mod query;
+pub mod tables;
+
+pub use client::{connect, ConnectOptions};
+pub use control::NewDirectory;
+pub use error::StoreError;
+pub use provider_groups::{MemberPage, MembershipDiff};
+pub use provider_users::UserPage;
+pub use tables::{TableNames, TableSpec, TABLES};
+
+use aws_sdk_dynamodb::Client;
+
+/// A handle on the service's tables. Cheap to clone; build one per process and share it.
+#[derive(Clone, Debug)]
+pub struct Store {
+    client: Client,
+    tables: TableNames,
+}
+
+impl Store {
+    pub fn new(client: Client, tables: TableNames) -> Self {
+        Self { client, tables }
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn tables(&self) -> &TableNames {
+        &self.tables
+    }
+}

@@ -2,6 +2,18 @@
 
 use serde_json::Number;
 
+/// The core schemas: a path qualified with one of these means the same as the bare path.
+const CORE_SCHEMAS: [&str; 2] = [
+    "urn:ietf:params:scim:schemas:core:2.0:User",
+    "urn:ietf:params:scim:schemas:core:2.0:Group",
+];
+
+/// Whether `uri` names a core schema (whose attributes live at the top level of a resource).
+/// Schema URIs are compared case-insensitively, like attribute names.
+pub fn is_core_schema_uri(uri: &str) -> bool {
+    CORE_SCHEMAS.iter().any(|core| core.eq_ignore_ascii_case(uri))
+}
+
 /// `[uri ":"] attrName ["." subAttr]`. Names keep the case the client sent; every comparison of
 /// names is case-insensitive.
 #[derive(Debug, Clone, PartialEq)]
@@ -10,6 +22,37 @@ pub struct AttrPath {
     pub uri: Option<String>,
     pub name: String,
     pub sub_attr: Option<String>,
+}
+
+impl AttrPath {
+    /// A bare attribute name, e.g. `userName`.
+    pub fn new(name: impl Into<String>) -> Self {
+        Self {
+            uri: None,
+            name: name.into(),
+            sub_attr: None,
+        }
+    }
+
+    pub fn with_uri(mut self, uri: impl Into<String>) -> Self {
+        self.uri = Some(uri.into());
+        self
+    }
+
+    pub fn with_sub_attr(mut self, sub_attr: impl Into<String>) -> Self {
+        self.sub_attr = Some(sub_attr.into());
+        self
+    }
+
+    /// True when the path has no URI or a core schema URI, i.e. it addresses the top level.
+    pub fn is_core(&self) -> bool {
+        self.uri.as_deref().is_none_or(is_core_schema_uri)
+    }
+
+    /// True when this is the top-level attribute `name` (case-insensitive) with no sub-attribute.
+    pub fn is(&self, name: &str) -> bool {
+        self.sub_attr.is_none() && self.is_core() && self.name.eq_ignore_ascii_case(name)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,6 +66,42 @@ pub enum CompareOp {
     Ge,
     Lt,
     Le,
+}
+
+impl CompareOp {
+    pub const ALL: [CompareOp; 9] = [
+        Self::Eq,
+        Self::Ne,
+        Self::Co,
+        Self::Sw,
+        Self::Ew,
+        Self::Gt,
+        Self::Ge,
+        Self::Lt,
+        Self::Le,
+    ];
+
+    /// The canonical (lowercase) spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Eq => "eq",
+            Self::Ne => "ne",
+            Self::Co => "co",
+            Self::Sw => "sw",
+            Self::Ew => "ew",
+            Self::Gt => "gt",
+            Self::Ge => "ge",
+            Self::Lt => "lt",
+            Self::Le => "le",
+        }
+    }
+
+    /// Operators are case-insensitive (`EQ`, `Eq`, `eq`).
+    pub fn from_keyword(word: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|op| op.as_str().eq_ignore_ascii_case(word))
+    }
 }
 
 /// `compValue = false / null / true / number / string`
@@ -46,4 +125,55 @@ pub enum Filter {
     And(Box<Filter>, Box<Filter>),
     Or(Box<Filter>, Box<Filter>),
     Not(Box<Filter>),
+}
+
+impl Filter {
+    /// For an `And`/`Or`, whether it is an `And` and its operands left to right, flattening the
+    /// left-nested chain the parser builds. Walking chains with this instead of recursing keeps
+    /// the stack flat for long `a or b or c …` filters.
+    pub(super) fn chain(&self) -> Option<(bool, Vec<&Filter>)> {
+        let is_and = match self {
+            Filter::And(..) => true,
+            Filter::Or(..) => false,
+            _ => return None,
+        };
+        let mut rights = Vec::new();
+        let mut current = self;
+        loop {
+            match (current, is_and) {
+                (Filter::And(l, r), true) | (Filter::Or(l, r), false) => {
+                    rights.push(&**r);
+                    current = l;
+                }
+                _ => break,
+            }
+        }
+        rights.push(current);
+        rights.reverse();
+        Some((is_and, rights))
+    }
+
+    /// The `attr eq "string"` comparisons on top-level attributes (no sub-attribute, no URI or a
+    /// core schema URI) that every match must satisfy, i.e. reachable from the root through
+    /// `And` only. A store can answer them by key lookup, then evaluate the whole filter on the
+    /// candidates.
+    pub fn key_conjuncts(&self) -> Vec<(&AttrPath, &str)> {
+        let mut found = Vec::new();
+        let mut pending = vec![self];
+        while let Some(f) = pending.pop() {
+            match f {
+                Filter::And(l, r) => {
+                    pending.push(r);
+                    pending.push(l);
+                }
+                Filter::Compare(path, CompareOp::Eq, CompValue::String(s))
+                    if path.sub_attr.is_none() && path.is_core() =>
+                {
+                    found.push((path, s.as_str()));
+                }
+                _ => {}
+            }
+        }
+        found
+    }
 }

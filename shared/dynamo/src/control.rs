@@ -1,0 +1,169 @@
+//! Environments, API keys and directories: the control plane every function reads.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use dsync_domain::ids::{DirectoryId, EnvironmentId};
+use dsync_domain::model::{
+    Directory, Environment, EnvironmentSettings, InactiveUserPolicy, ProviderKind,
+};
+use dsync_domain::secrets::SecretHash;
+
+use crate::error::{backend, is_conditional_failure};
+use crate::item::{id_attr, n, s, Item, ItemExt};
+use crate::keys::*;
+use crate::{Store, StoreError};
+
+/// What creating a directory needs; the token's plain text never reaches the store.
+pub struct NewDirectory {
+    pub environment_id: EnvironmentId,
+    pub name: String,
+    pub kind: ProviderKind,
+    pub organization_id: Option<String>,
+    pub token_hash: SecretHash,
+}
+
+impl Store {
+    /// Creates the environment unless one with this id exists.
+    pub async fn put_environment(&self, env: &Environment) -> Result<(), StoreError> {
+        let mut item = Item::new();
+        item.insert(PK.into(), s(environment_pk(&env.id)));
+        item.insert(SK.into(), s(ENVIRONMENT_SK));
+        item.insert("type".into(), s("environment"));
+        item.insert("id".into(), s(env.id.to_string()));
+        item.insert("name".into(), s(&env.name));
+        item.insert(
+            "inactive_user_policy".into(),
+            s(env.settings.inactive_user_policy.as_str()),
+        );
+        if let Some(days) = env.settings.inactive_user_retention_days {
+            item.insert("inactive_user_retention_days".into(), n(days));
+        }
+        item.insert("created_at".into(), n(env.created_at));
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.tables.directory)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if is_conditional_failure(&e) => Err(StoreError::Duplicate),
+            Err(e) => Err(backend(e)),
+        }
+    }
+
+    pub async fn get_environment(&self, id: &EnvironmentId) -> Result<Environment, StoreError> {
+        let item = self.get_control_item(environment_pk(id), ENVIRONMENT_SK).await?;
+        let policy = InactiveUserPolicy::parse(item.str_attr("inactive_user_policy")?)
+            .ok_or_else(|| StoreError::corrupt("unknown inactive_user_policy"))?;
+        Ok(Environment {
+            id: id_attr(&item, "id", EnvironmentId::parse)?,
+            name: item.str_attr("name")?.to_owned(),
+            settings: EnvironmentSettings {
+                inactive_user_policy: policy,
+                inactive_user_retention_days: item.opt_num_attr("inactive_user_retention_days"),
+            },
+            created_at: item.num_attr("created_at")?,
+        })
+    }
+
+    /// Stores an API key's hash; the key itself is shown once and never stored.
+    pub async fn put_api_key(
+        &self,
+        environment: &EnvironmentId,
+        hash: &SecretHash,
+        created_at: i64,
+    ) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.tables.directory)
+            .item(PK, s(api_key_pk(&hash.to_hex())))
+            .item(SK, s(API_KEY_SK))
+            .item("type", s("api_key"))
+            .item("environment_id", s(environment.to_string()))
+            .item("created_at", n(created_at))
+            .send()
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    /// The environment an API key belongs to. The lookup is by the key's hash, so equality
+    /// of hashes (not of secrets) is what the key-value store compares.
+    pub async fn environment_for_api_key(
+        &self,
+        hash: &SecretHash,
+    ) -> Result<EnvironmentId, StoreError> {
+        let item = self.get_control_item(api_key_pk(&hash.to_hex()), API_KEY_SK).await?;
+        id_attr(&item, "environment_id", EnvironmentId::parse)
+    }
+
+    pub async fn create_directory(&self, new: NewDirectory, now: i64) -> Result<Directory, StoreError> {
+        let directory = Directory {
+            id: DirectoryId::generate(),
+            environment_id: new.environment_id,
+            name: new.name,
+            kind: new.kind,
+            organization_id: new.organization_id,
+            token_hash: new.token_hash,
+            created_at: now,
+        };
+        let mut item = Item::new();
+        item.insert(PK.into(), s(directory_pk(&directory.id)));
+        item.insert(SK.into(), s(DIRECTORY_SK));
+        item.insert(GSI1PK.into(), s(environment_directories(&directory.environment_id)));
+        item.insert(GSI1SK.into(), s(directory.id.to_string()));
+        item.insert("type".into(), s("directory"));
+        item.insert("id".into(), s(directory.id.to_string()));
+        item.insert("environment_id".into(), s(directory.environment_id.to_string()));
+        item.insert("name".into(), s(&directory.name));
+        item.insert("kind".into(), s(directory.kind.as_str()));
+        if let Some(org) = &directory.organization_id {
+            item.insert("organization_id".into(), s(org));
+        }
+        item.insert("token_hash".into(), s(directory.token_hash.to_hex()));
+        item.insert("created_at".into(), n(now));
+        self.client
+            .put_item()
+            .table_name(&self.tables.directory)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await
+            .map_err(backend)?;
+        Ok(directory)
+    }
+
+    pub async fn get_directory(&self, id: &DirectoryId) -> Result<Directory, StoreError> {
+        let item = self.get_control_item(directory_pk(id), DIRECTORY_SK).await?;
+        decode_directory(&item)
+    }
+
+    async fn get_control_item(&self, pk: String, sk: &str) -> Result<Item, StoreError> {
+        self.client
+            .get_item()
+            .table_name(&self.tables.directory)
+            .key(PK, AttributeValue::S(pk))
+            .key(SK, s(sk))
+            .send()
+            .await
+            .map_err(backend)?
+            .item
+            .ok_or(StoreError::NotFound)
+    }
+}
+
+fn decode_directory(item: &Item) -> Result<Directory, StoreError> {
+    Ok(Directory {
+        id: id_attr(item, "id", DirectoryId::parse)?,
+        environment_id: id_attr(item, "environment_id", EnvironmentId::parse)?,
+        name: item.str_attr("name")?.to_owned(),
+        kind: ProviderKind::parse(item.str_attr("kind")?)
+            .ok_or_else(|| StoreError::corrupt("unknown directory kind"))?,
+        organization_id: item.opt_str_attr("organization_id").map(str::to_owned),
+        token_hash: SecretHash::from_hex(item.str_attr("token_hash")?)
+            .ok_or_else(|| StoreError::corrupt("token_hash is not a SHA-256"))?,
+        created_at: item.num_attr("created_at")?,
+    })
+}

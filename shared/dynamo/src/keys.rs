@@ -1,0 +1,82 @@
+//! Every key the service writes, built in one place. `ARCHITECTURE.md` lists the access
+//! pattern each one serves.
+
+use dsync_domain::ids::{DirectoryId, EnvironmentId, ProviderGroupId, ProviderUserId};
+
+pub(crate) const PK: &str = "pk";
+pub(crate) const SK: &str = "sk";
+pub(crate) const GSI1PK: &str = "gsi1pk";
+pub(crate) const GSI1SK: &str = "gsi1sk";
+pub(crate) const GSI2PK: &str = "gsi2pk";
+pub(crate) const GSI2SK: &str = "gsi2sk";
+
+// Directory table.
+pub(crate) const ENVIRONMENT_SK: &str = "ENVIRONMENT";
+pub(crate) const API_KEY_SK: &str = "API_KEY";
+pub(crate) const DIRECTORY_SK: &str = "DIRECTORY";
+
+pub(crate) fn environment_pk(id: &EnvironmentId) -> String {
+    format!("ENV#{id}")
+}
+
+pub(crate) fn api_key_pk(hash_hex: &str) -> String {
+    format!("APIKEY#{hash_hex}")
+}
+
+pub(crate) fn directory_pk(id: &DirectoryId) -> String {
+    format!("DIRECTORY#{id}")
+}
+
+/// GSI1 on directory items: an environment's directories.
+pub(crate) fn environment_directories(id: &EnvironmentId) -> String {
+    format!("ENV#{id}#DIRECTORIES")
+}
+
+// Provider-records table: one partition per directory.
+pub(crate) const USER_PREFIX: &str = "USER#";
+pub(crate) const GROUP_PREFIX: &str = "GROUP#";
+
+pub(crate) fn provider_pk(directory: &DirectoryId) -> String {
+    format!("DIR#{directory}")
+}
+
+pub(crate) fn user_sk(id: &ProviderUserId) -> String {
+    format!("{USER_PREFIX}{id}")
+}
+
+pub(crate) fn group_sk(id: &ProviderGroupId) -> String {
+    format!("{GROUP_PREFIX}{id}")
+}
+
+/// The guard that makes `userName` unique per directory, case-insensitively.
+pub(crate) fn user_name_sk(user_name: &str) -> String {
+    format!("UNAME#{}", user_name.to_lowercase())
+}
+
+pub(crate) fn member_prefix(group: &ProviderGroupId) -> String {
+    format!("MEMBER#{group}#")
+}
+
+pub(crate) fn member_sk(group: &ProviderGroupId, user: &ProviderUserId) -> String {
+    format!("MEMBER#{group}#{user}")
+}
+
+/// GSI1 on user items: `externalId eq` lookups.
+pub(crate) fn user_external_id(directory: &DirectoryId, external_id: &str) -> String {
+    format!("DIR#{directory}#UEXT#{external_id}")
+}
+
+/// GSI1 on group items: `externalId eq` lookups.
+pub(crate) fn group_external_id(directory: &DirectoryId, external_id: &str) -> String {
+    format!("DIR#{directory}#GEXT#{external_id}")
+}
+
+/// GSI2 on group items: `displayName eq` lookups, case-insensitive.
+pub(crate) fn group_display_name(directory: &DirectoryId, display_name: &str) -> String {
+    format!("DIR#{directory}#GNAME#{}", display_name.to_lowercase())
+}
+
+/// GSI1 on membership items: the groups a user belongs to.
+pub(crate) fn member_of(directory: &DirectoryId, user: &ProviderUserId) -> String {
+    format!("DIR#{directory}#MEMBEROF#{user}")
+}

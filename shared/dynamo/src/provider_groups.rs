@@ -1,0 +1,405 @@
+//! Provider groups and their memberships. A membership is an item of its own, so a group of
+//! 50,000 members is 50,000 small items, never one growing item.
+
+use aws_sdk_dynamodb::types::{
+    Delete, DeleteRequest, KeysAndAttributes, Put, PutRequest, TransactWriteItem, WriteRequest,
+};
+use dsync_domain::ids::{DirectoryId, ProviderGroupId, ProviderUserId};
+use dsync_domain::model::ProviderGroup;
+
+use crate::error::{backend, is_conditional_failure};
+use crate::item::{id_attr, n, s, Item, ItemExt};
+use crate::keys::*;
+use crate::provider_users::{build_error, map_transaction};
+use crate::{Store, StoreError};
+
+/// A DynamoDB transaction holds at most 100 items; one is the group itself.
+const MEMBERSHIPS_PER_TRANSACTION: usize = 99;
+const BATCH_WRITE_LIMIT: usize = 25;
+const BATCH_GET_LIMIT: usize = 100;
+
+/// Members to add (with the display name the provider sent, if any) and to remove.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MembershipDiff {
+    pub add: Vec<(ProviderUserId, Option<String>)>,
+    pub remove: Vec<ProviderUserId>,
+}
+
+impl MembershipDiff {
+    pub fn is_empty(&self) -> bool {
+        self.add.is_empty() && self.remove.is_empty()
+    }
+}
+
+pub struct MemberPage {
+    pub members: Vec<(ProviderUserId, Option<String>)>,
+    pub next: Option<String>,
+}
+
+enum MembershipOp {
+    Put(Item),
+    Delete(Item),
+}
+
+impl Store {
+    /// Creates a group with its first members. The group and up to 99 memberships commit in
+    /// one transaction; beyond that, the rest follow in idempotent batches.
+    pub async fn create_group(
+        &self,
+        group: &ProviderGroup,
+        members: &MembershipDiff,
+    ) -> Result<(), StoreError> {
+        let put = self.group_put(group, "attribute_not_exists(pk)", None)?;
+        self.write_group_with_members(put, group, members).await
+    }
+
+    /// Replaces a group (`new.version == previous.version + 1`) and applies a membership
+    /// change, the group and the first 99 membership writes in one transaction.
+    pub async fn replace_group(
+        &self,
+        new: &ProviderGroup,
+        previous: &ProviderGroup,
+        members: &MembershipDiff,
+    ) -> Result<(), StoreError> {
+        debug_assert_eq!(new.version, previous.version + 1);
+        let put = self.group_put(new, "version = :expected", Some(previous.version))?;
+        self.write_group_with_members(put, new, members).await
+    }
+
+    async fn write_group_with_members(
+        &self,
+        group_put: Put,
+        group: &ProviderGroup,
+        members: &MembershipDiff,
+    ) -> Result<(), StoreError> {
+        let mut ops = self.membership_ops(group, members);
+        let rest = ops.split_off(ops.len().min(MEMBERSHIPS_PER_TRANSACTION));
+        let mut request = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(group_put).build());
+        for op in ops {
+            request = request.transact_items(self.transact_op(op)?);
+        }
+        map_transaction(request.send().await, &[StoreError::Conflict])?;
+        self.batch_write(rest).await
+    }
+
+    pub async fn get_group(
+        &self,
+        directory: &DirectoryId,
+        id: &ProviderGroupId,
+    ) -> Result<ProviderGroup, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.tables.provider_records)
+            .key(PK, s(provider_pk(directory)))
+            .key(SK, s(group_sk(id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(backend)?;
+        decode_group(&output.item.ok_or(StoreError::NotFound)?)
+    }
+
+    /// Groups with this `displayName` (case-insensitively), through GSI2.
+    pub async fn find_groups_by_display_name(
+        &self,
+        directory: &DirectoryId,
+        display_name: &str,
+    ) -> Result<Vec<ProviderGroup>, StoreError> {
+        let items = self
+            .query_index_all("gsi2", GSI2PK, group_display_name(directory, display_name))
+            .await?;
+        items.iter().map(decode_group).collect()
+    }
+
+    /// Groups with this `externalId`, through GSI1.
+    pub async fn find_groups_by_external_id(
+        &self,
+        directory: &DirectoryId,
+        external_id: &str,
+    ) -> Result<Vec<ProviderGroup>, StoreError> {
+        let items = self
+            .query_index_all("gsi1", GSI1PK, group_external_id(directory, external_id))
+            .await?;
+        items.iter().map(decode_group).collect()
+    }
+
+    /// A page of the directory's groups, in id order, after the group id `after`.
+    pub async fn list_groups(
+        &self,
+        directory: &DirectoryId,
+        after: Option<&str>,
+        limit: i32,
+    ) -> Result<(Vec<ProviderGroup>, Option<String>), StoreError> {
+        let start = after.map(|id| format!("{GROUP_PREFIX}{id}"));
+        let (items, last) =
+            self.query_prefix_page(&provider_pk(directory), GROUP_PREFIX, start, limit).await?;
+        let groups = items.iter().map(decode_group).collect::<Result<Vec<_>, _>>()?;
+        Ok((groups, last.and_then(|sk| sk.strip_prefix(GROUP_PREFIX).map(str::to_owned))))
+    }
+
+    /// A page of a group's members, in user id order.
+    pub async fn list_members(
+        &self,
+        directory: &DirectoryId,
+        group: &ProviderGroupId,
+        after: Option<String>,
+        limit: i32,
+    ) -> Result<MemberPage, StoreError> {
+        let prefix = member_prefix(group);
+        let start = after.map(|user| format!("{prefix}{user}"));
+        let (items, last) =
+            self.query_prefix_page(&provider_pk(directory), &prefix, start, limit).await?;
+        let members = items
+            .iter()
+            .map(|item| {
+                let user = id_attr(item, "user_id", ProviderUserId::parse)?;
+                Ok((user, item.opt_str_attr("display").map(str::to_owned)))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let next = last.and_then(|sk| sk.strip_prefix(&prefix).map(str::to_owned));
+        Ok(MemberPage { members, next })
+    }
+
+    /// Every member of a group (all pages).
+    pub async fn all_members(
+        &self,
+        directory: &DirectoryId,
+        group: &ProviderGroupId,
+    ) -> Result<Vec<(ProviderUserId, Option<String>)>, StoreError> {
+        let mut all = Vec::new();
+        let mut after = None;
+        loop {
+            let page = self.list_members(directory, group, after, 1000).await?;
+            all.extend(page.members);
+            match page.next {
+                Some(next) => after = Some(next),
+                None => return Ok(all),
+            }
+        }
+    }
+
+    /// The groups a user belongs to, through GSI1.
+    pub async fn groups_of_user(
+        &self,
+        directory: &DirectoryId,
+        user: &ProviderUserId,
+    ) -> Result<Vec<ProviderGroupId>, StoreError> {
+        let items = self.query_index_all("gsi1", GSI1PK, member_of(directory, user)).await?;
+        items.iter().map(|item| id_attr(item, "group_id", ProviderGroupId::parse)).collect()
+    }
+
+    /// Which of `ids` are users of this directory.
+    pub async fn existing_users(
+        &self,
+        directory: &DirectoryId,
+        ids: &[ProviderUserId],
+    ) -> Result<Vec<ProviderUserId>, StoreError> {
+        let mut found = Vec::new();
+        let mut unique: Vec<_> = ids.to_vec();
+        unique.sort();
+        unique.dedup();
+        for chunk in unique.chunks(BATCH_GET_LIMIT) {
+            let mut keys = KeysAndAttributes::builder().projection_expression("id");
+            for id in chunk {
+                keys = keys.keys(Item::from([
+                    (PK.to_owned(), s(provider_pk(directory))),
+                    (SK.to_owned(), s(user_sk(id))),
+                ]));
+            }
+            let mut pending = Some(keys.consistent_read(true).build().map_err(build_error)?);
+            while let Some(request) = pending.take() {
+                let output = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.tables.provider_records, request)
+                    .send()
+                    .await
+                    .map_err(backend)?;
+                for item in output.responses.unwrap_or_default().into_values().flatten() {
+                    found.push(id_attr(&item, "id", ProviderUserId::parse)?);
+                }
+                pending = output
+                    .unprocessed_keys
+                    .and_then(|mut keys| keys.remove(&self.tables.provider_records));
+            }
+        }
+        Ok(found)
+    }
+
+    /// Deletes a group and its memberships; the memberships go first, so a retry after a
+    /// partial failure finishes the job.
+    pub async fn delete_group(&self, group: &ProviderGroup) -> Result<(), StoreError> {
+        let members = self.all_members(&group.directory_id, &group.id).await?;
+        let diff = MembershipDiff {
+            add: Vec::new(),
+            remove: members.into_iter().map(|(user, _)| user).collect(),
+        };
+        self.batch_write(self.membership_ops(group, &diff)).await?;
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.tables.provider_records)
+            .key(PK, s(provider_pk(&group.directory_id)))
+            .key(SK, s(group_sk(&group.id)))
+            .condition_expression("version = :expected")
+            .expression_attribute_values(":expected", n(group.version))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if is_conditional_failure(&e) => Err(StoreError::Conflict),
+            Err(e) => Err(backend(e)),
+        }
+    }
+
+    pub(crate) async fn delete_membership(
+        &self,
+        directory: &DirectoryId,
+        group: &ProviderGroupId,
+        user: &ProviderUserId,
+    ) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.tables.provider_records)
+            .key(PK, s(provider_pk(directory)))
+            .key(SK, s(member_sk(group, user)))
+            .send()
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    fn group_put(
+        &self,
+        group: &ProviderGroup,
+        condition: &str,
+        expected_version: Option<u64>,
+    ) -> Result<Put, StoreError> {
+        let mut builder = Put::builder()
+            .table_name(&self.tables.provider_records)
+            .set_item(Some(encode_group(group)))
+            .condition_expression(condition);
+        if let Some(version) = expected_version {
+            builder = builder.expression_attribute_values(":expected", n(version));
+        }
+        builder.build().map_err(build_error)
+    }
+
+    fn membership_ops(&self, group: &ProviderGroup, diff: &MembershipDiff) -> Vec<MembershipOp> {
+        let directory = &group.directory_id;
+        let removes = diff.remove.iter().map(|user| {
+            MembershipOp::Delete(Item::from([
+                (PK.to_owned(), s(provider_pk(directory))),
+                (SK.to_owned(), s(member_sk(&group.id, user))),
+            ]))
+        });
+        let adds = diff.add.iter().map(|(user, display)| {
+            let mut item = Item::from([
+                (PK.to_owned(), s(provider_pk(directory))),
+                (SK.to_owned(), s(member_sk(&group.id, user))),
+                (GSI1PK.to_owned(), s(member_of(directory, user))),
+                (GSI1SK.to_owned(), s(group.id.to_string())),
+                ("type".to_owned(), s("membership")),
+                ("directory_id".to_owned(), s(directory.to_string())),
+                ("group_id".to_owned(), s(group.id.to_string())),
+                ("user_id".to_owned(), s(user.to_string())),
+            ]);
+            if let Some(display) = display {
+                item.insert("display".to_owned(), s(display));
+            }
+            MembershipOp::Put(item)
+        });
+        removes.chain(adds).collect()
+    }
+
+    fn transact_op(&self, op: MembershipOp) -> Result<TransactWriteItem, StoreError> {
+        let table = &self.tables.provider_records;
+        Ok(match op {
+            MembershipOp::Put(item) => TransactWriteItem::builder()
+                .put(Put::builder().table_name(table).set_item(Some(item)).build().map_err(build_error)?)
+                .build(),
+            MembershipOp::Delete(key) => TransactWriteItem::builder()
+                .delete(Delete::builder().table_name(table).set_key(Some(key)).build().map_err(build_error)?)
+                .build(),
+        })
+    }
+
+    /// Idempotent membership writes in batches, retrying what DynamoDB leaves unprocessed.
+    async fn batch_write(&self, ops: Vec<MembershipOp>) -> Result<(), StoreError> {
+        let table = &self.tables.provider_records;
+        let mut requests = Vec::with_capacity(ops.len());
+        for op in ops {
+            requests.push(match op {
+                MembershipOp::Put(item) => WriteRequest::builder()
+                    .put_request(PutRequest::builder().set_item(Some(item)).build().map_err(build_error)?)
+                    .build(),
+                MembershipOp::Delete(key) => WriteRequest::builder()
+                    .delete_request(DeleteRequest::builder().set_key(Some(key)).build().map_err(build_error)?)
+                    .build(),
+            });
+        }
+        for chunk in requests.chunks(BATCH_WRITE_LIMIT) {
+            let mut pending = chunk.to_vec();
+            let mut attempt = 0u32;
+            while !pending.is_empty() {
+                let output = self
+                    .client
+                    .batch_write_item()
+                    .request_items(table, pending)
+                    .send()
+                    .await
+                    .map_err(backend)?;
+                pending = output
+                    .unprocessed_items
+                    .and_then(|mut items| items.remove(table))
+                    .unwrap_or_default();
+                if !pending.is_empty() {
+                    attempt += 1;
+                    let millis = 20u64 << attempt.min(8);
+                    tokio::time::sleep(std::time::Duration::from_millis(millis)).await;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn encode_group(group: &ProviderGroup) -> Item {
+    let mut item = Item::new();
+    item.insert(PK.into(), s(provider_pk(&group.directory_id)));
+    item.insert(SK.into(), s(group_sk(&group.id)));
+    item.insert("type".into(), s("group"));
+    item.insert("id".into(), s(group.id.to_string()));
+    item.insert("directory_id".into(), s(group.directory_id.to_string()));
+    item.insert("version".into(), n(group.version));
+    item.insert("display_name".into(), s(&group.display_name));
+    item.insert("resource".into(), s(group.resource.to_string()));
+    item.insert("created_at".into(), n(group.created_at));
+    item.insert("updated_at".into(), n(group.updated_at));
+    item.insert(GSI2PK.into(), s(group_display_name(&group.directory_id, &group.display_name)));
+    item.insert(GSI2SK.into(), s(group.id.to_string()));
+    if let Some(external_id) = &group.external_id {
+        item.insert("external_id".into(), s(external_id));
+        item.insert(GSI1PK.into(), s(group_external_id(&group.directory_id, external_id)));
+        item.insert(GSI1SK.into(), s(group.id.to_string()));
+    }
+    item
+}
+
+/// Decodes a group item, as read from the table or from a stream image.
+pub fn decode_group(item: &Item) -> Result<ProviderGroup, StoreError> {
+    Ok(ProviderGroup {
+        id: id_attr(item, "id", ProviderGroupId::parse)?,
+        directory_id: id_attr(item, "directory_id", DirectoryId::parse)?,
+        version: item.num_attr("version")?,
+        display_name: item.str_attr("display_name")?.to_owned(),
+        external_id: item.opt_str_attr("external_id").map(str::to_owned),
+        resource: item.json_attr("resource")?,
+        created_at: item.num_attr("created_at")?,
+        updated_at: item.num_attr("updated_at")?,
+    })
+}
