@@ -11,7 +11,9 @@ const CORE_SCHEMAS: [&str; 2] = [
 /// Whether `uri` names a core schema (whose attributes live at the top level of a resource).
 /// Schema URIs are compared case-insensitively, like attribute names.
 pub fn is_core_schema_uri(uri: &str) -> bool {
-    CORE_SCHEMAS.iter().any(|core| core.eq_ignore_ascii_case(uri))
+    CORE_SCHEMAS
+        .iter()
+        .any(|core| core.eq_ignore_ascii_case(uri))
 }
 
 /// `[uri ":"] attrName ["." subAttr]`. Names keep the case the client sent; every comparison of
@@ -139,14 +141,9 @@ impl Filter {
         };
         let mut rights = Vec::new();
         let mut current = self;
-        loop {
-            match (current, is_and) {
-                (Filter::And(l, r), true) | (Filter::Or(l, r), false) => {
-                    rights.push(&**r);
-                    current = l;
-                }
-                _ => break,
-            }
+        while let (Filter::And(l, r), true) | (Filter::Or(l, r), false) = (current, is_and) {
+            rights.push(&**r);
+            current = l;
         }
         rights.push(current);
         rights.reverse();
@@ -156,7 +153,9 @@ impl Filter {
     /// The `attr eq "string"` comparisons on top-level attributes (no sub-attribute, no URI or a
     /// core schema URI) that every match must satisfy, i.e. reachable from the root through
     /// `And` only. A store can answer them by key lookup, then evaluate the whole filter on the
-    /// candidates.
+    /// candidates. Values are as the client wrote them: [`Filter::matches`] compares most
+    /// strings case-insensitively (all but `id`, `externalId`, `meta.version`), so a lookup
+    /// key for e.g. `userName` must be normalised the same way.
     pub fn key_conjuncts(&self) -> Vec<(&AttrPath, &str)> {
         let mut found = Vec::new();
         let mut pending = vec![self];
@@ -175,5 +174,89 @@ impl Filter {
             }
         }
         found
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_util::*;
+    use super::*;
+
+    fn keys(input: &str) -> Vec<(String, String)> {
+        let filter = Filter::parse(input).expect(input);
+        filter
+            .key_conjuncts()
+            .into_iter()
+            .map(|(path, value)| (path.to_string(), value.to_string()))
+            .collect()
+    }
+
+    fn pairs(expected: &[(&str, &str)]) -> Vec<(String, String)> {
+        expected
+            .iter()
+            .map(|(p, v)| (p.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn key_conjuncts() {
+        let cases: &[(&str, &[(&str, &str)])] = &[
+            (
+                r#"userName eq "john@example.com""#,
+                &[("userName", "john@example.com")],
+            ),
+            (r#"externalId EQ "0a3b""#, &[("externalId", "0a3b")]),
+            (
+                r#"urn:ietf:params:scim:schemas:core:2.0:Group:displayName eq "Group""#,
+                &[(
+                    "urn:ietf:params:scim:schemas:core:2.0:Group:displayName",
+                    "Group",
+                )],
+            ),
+            (
+                r#"userName eq "a" and active eq true and (externalId eq "b" and title pr)"#,
+                &[("userName", "a"), ("externalId", "b")],
+            ),
+            (r#"userName eq "a" or externalId eq "b""#, &[]),
+            (r#"not (userName eq "a")"#, &[]),
+            (
+                r#"userName ne "a" and userName co "a" and loginCount eq 1"#,
+                &[],
+            ),
+            (r#"name.givenName eq "a" and emails[value eq "a"]"#, &[]),
+            (
+                r#"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber eq "1""#,
+                &[],
+            ),
+            (
+                r#"(userName eq "a" or title pr) and displayName eq "b""#,
+                &[("displayName", "b")],
+            ),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(keys(input), pairs(expected), "{input}");
+        }
+    }
+
+    #[test]
+    fn attr_path_is() {
+        assert!(path("userName").is("USERNAME"));
+        assert!(path("urn:ietf:params:scim:schemas:core:2.0:User:userName").is("userName"));
+        assert!(path("URN:IETF:PARAMS:SCIM:SCHEMAS:CORE:2.0:USER:userName").is("userName"));
+        assert!(!path("name.givenName").is("name"));
+        assert!(!path("urn:example:ext:1.0:userName").is("userName"));
+        assert!(!path("userNames").is("userName"));
+    }
+
+    #[test]
+    fn operator_keywords() {
+        for op in CompareOp::ALL {
+            assert_eq!(
+                CompareOp::from_keyword(&op.as_str().to_uppercase()),
+                Some(op)
+            );
+        }
+        assert_eq!(CompareOp::from_keyword("pr"), None);
+        assert_eq!(eq("a", "b"), cmp("a", CompareOp::Eq, s("b")));
     }
 }
