@@ -1,1 +1,188 @@
-//! TODO
+//! Test support: `spawn_app()` starts the whole local service on its own embedded DynamoDB
+//! engine (or, with `DSYNC_TEST_DYNAMODB_ENDPOINT`, on fresh tables of another endpoint).
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+
+use dsync_domain::ids::EnvironmentId;
+use dsync_domain::model::{Environment, EnvironmentSettings, ProviderKind};
+use dsync_domain::secrets;
+use dsync_dynamo::{NewDirectory, Store};
+use reqwest::{Method, RequestBuilder};
+use serde_json::Value;
+
+pub use serde_json::json;
+
+pub struct TestApp {
+    pub running: dsync_local::Running,
+    pub http: reqwest::Client,
+    pub base_url: String,
+    pub scim_base: String,
+    pub token: String,
+    data_dir: PathBuf,
+}
+
+/// A fresh service with its own engine and its own bootstrap environment and directory.
+pub async fn spawn_app() -> TestApp {
+    let unique = dsync_domain::ids::EventId::generate()
+        .to_string()
+        .to_lowercase();
+    let data_dir = std::env::temp_dir().join(format!("dsync-test-{unique}"));
+    let endpoint = std::env::var("DSYNC_TEST_DYNAMODB_ENDPOINT")
+        .ok()
+        .filter(|e| !e.is_empty());
+    let running = dsync_local::start(dsync_local::Options {
+        data_dir: data_dir.clone(),
+        in_memory: true,
+        dynamodb_endpoint: endpoint,
+        table_prefix: format!("t{}", &unique[unique.len() - 12..]),
+        listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+    })
+    .await
+    .expect("the local service starts");
+    let base_url = format!("http://{}", running.addr);
+    TestApp {
+        http: reqwest::Client::new(),
+        scim_base: running.bootstrap.scim_base_url.clone(),
+        token: running.bootstrap.scim_token.clone(),
+        base_url,
+        running,
+        data_dir,
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+    }
+}
+
+/// A response read whole: status, headers and JSON body (`Value::Null` when empty).
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+pub async fn read(builder: RequestBuilder) -> Reply {
+    let response = builder.send().await.expect("request is sent");
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let bytes = response.bytes().await.expect("body is read");
+    let body = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
+    };
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
+
+impl TestApp {
+    pub fn store(&self) -> &Store {
+        &self.running.store
+    }
+
+    /// A SCIM request to `path` (relative to the directory's SCIM base) with the token.
+    pub fn scim(&self, method: Method, path: &str) -> RequestBuilder {
+        self.scim_with_token(method, path, &self.token)
+    }
+
+    pub fn scim_with_token(&self, method: Method, path: &str, token: &str) -> RequestBuilder {
+        self.http
+            .request(method, format!("{}{}", self.scim_base, path))
+            .bearer_auth(token)
+            .header("content-type", "application/scim+json")
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        read(self.scim(Method::GET, path)).await
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> Reply {
+        read(self.scim(Method::POST, path).json(body)).await
+    }
+
+    pub async fn put(&self, path: &str, body: &Value) -> Reply {
+        read(self.scim(Method::PUT, path).json(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, body: &Value) -> Reply {
+        read(self.scim(Method::PATCH, path).json(body)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Reply {
+        read(self.scim(Method::DELETE, path)).await
+    }
+
+    /// `GET /Users?filter=…` with the filter percent-encoded as a client would.
+    pub async fn filter_users(&self, filter: &str) -> Reply {
+        read(
+            self.scim(Method::GET, "/Users")
+                .query(&[("filter", filter)]),
+        )
+        .await
+    }
+
+    /// Creates a user and returns its SCIM id.
+    pub async fn create_user(&self, user_name: &str) -> String {
+        let reply = self.post("/Users", &user_body(user_name)).await;
+        assert_eq!(reply.status, 201, "create {user_name}: {:?}", reply.body);
+        reply.body["id"].as_str().expect("id").to_owned()
+    }
+
+    /// Another directory in another environment: its SCIM base URL and token.
+    pub async fn other_directory(&self) -> (String, String) {
+        let store = self.store();
+        let environment = Environment {
+            id: EnvironmentId::generate(),
+            name: "other".into(),
+            settings: EnvironmentSettings::default(),
+            created_at: 0,
+        };
+        store
+            .put_environment(&environment)
+            .await
+            .expect("environment");
+        let token = secrets::generate("dsync_scim_");
+        let directory = store
+            .create_directory(
+                NewDirectory {
+                    environment_id: environment.id,
+                    name: "Other".into(),
+                    kind: ProviderKind::OktaScimV2,
+                    organization_id: None,
+                    token_hash: token.hash,
+                },
+                0,
+            )
+            .await
+            .expect("directory");
+        (
+            format!("{}/scim/v2/{}", self.base_url, directory.id),
+            token.plain,
+        )
+    }
+}
+
+/// A minimal valid user body.
+pub fn user_body(user_name: &str) -> Value {
+    json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+        "userName": user_name,
+        "name": {"givenName": "Test", "familyName": "User"},
+        "emails": [{"value": user_name, "type": "work", "primary": true}],
+        "active": true
+    })
+}

@@ -1,1 +1,77 @@
-//! TODO
+//! The provider-webhooks function: the SCIM 2.0 endpoint identity providers push to.
+//!
+//! The handler takes a plain `http::Request` so that Lambda (through `lambda_http`) and the
+//! local runner (through hyper) call exactly the same code. It authenticates the directory,
+//! validates with the domain crate, writes the provider record and answers the provider.
+
+mod auth;
+mod body;
+mod config;
+mod groups;
+mod limits;
+mod listing;
+mod members;
+mod respond;
+mod retry;
+mod route;
+mod users;
+
+use bytes::Bytes;
+use dsync_dynamo::Store;
+use http::{Request, Response};
+
+pub use config::Config;
+use respond::error_response;
+use route::{Resource, Route};
+
+/// Everything a request needs, built once per process.
+#[derive(Clone)]
+pub struct App {
+    pub store: Store,
+    pub config: Config,
+}
+
+impl App {
+    pub fn new(store: Store, config: Config) -> Self {
+        Self { store, config }
+    }
+}
+
+/// Answers one SCIM request. Every failure becomes a SCIM error response; bad input is a
+/// 4xx, and only a storage failure is a 5xx.
+pub async fn handle(app: &App, request: Request<Bytes>) -> Response<Bytes> {
+    let method = request.method().clone();
+    let response = match serve(app, request).await {
+        Ok(response) => response,
+        Err(error) => error_response(&error),
+    };
+    tracing::info!(%method, status = response.status().as_u16(), "scim request");
+    response
+}
+
+async fn serve(
+    app: &App,
+    request: Request<Bytes>,
+) -> Result<Response<Bytes>, dsync_domain::scim::ScimError> {
+    if request.body().len() > app.config.max_body_bytes {
+        return Err(dsync_domain::scim::ScimError::payload_too_large(
+            app.config.max_body_bytes,
+        ));
+    }
+    let route = Route::parse(&request, &app.config)?;
+    let directory = auth::authenticate(&app.store, &route, request.headers()).await?;
+    tracing::debug!(directory_id = %directory.id, "authenticated");
+    let ctx = route::Context {
+        app,
+        directory: &directory,
+        route: &route,
+        request: &request,
+    };
+    match &route.resource {
+        Resource::Users(id) => users::serve(&ctx, id.as_deref()).await,
+        Resource::Groups(id) => groups::serve(&ctx, id.as_deref()).await,
+        Resource::ServiceProviderConfig | Resource::ResourceTypes(_) | Resource::Schemas(_) => {
+            route::serve_discovery(&ctx)
+        }
+    }
+}

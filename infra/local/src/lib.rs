@@ -1,1 +1,83 @@
-//! TODO
+//! The local runner: the same handlers as the Lambdas, wired as AWS wires them, on an
+//! embedded DynamoDB engine (or a real endpoint).
+
+mod bootstrap;
+mod engine;
+mod http_server;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use dsync_dynamo::{connect, tables, ConnectOptions, Store, TableNames};
+
+pub use bootstrap::Bootstrap;
+pub use engine::Engine;
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Where the engine's data file and `bootstrap.json` live.
+    pub data_dir: PathBuf,
+    /// A throwaway engine in memory (still writes `bootstrap.json`).
+    pub in_memory: bool,
+    /// Use this DynamoDB endpoint instead of the embedded engine.
+    pub dynamodb_endpoint: Option<String>,
+    pub table_prefix: String,
+    /// `127.0.0.1:8787`; port 0 picks a free one.
+    pub listen: SocketAddr,
+}
+
+/// A running service: its address, its bootstrap secrets and the store it writes.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub bootstrap: Bootstrap,
+    pub store: Store,
+    pub engine: Option<Engine>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    /// Serves until the process is stopped.
+    pub async fn wait(mut self) {
+        let _ = (&mut self.server).await;
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+pub async fn start(options: Options) -> anyhow::Result<Running> {
+    std::fs::create_dir_all(&options.data_dir)?;
+    let (endpoint, engine) = match &options.dynamodb_endpoint {
+        Some(endpoint) => (endpoint.clone(), None),
+        None => {
+            let file = (!options.in_memory).then(|| options.data_dir.join("dynoxide.db"));
+            let engine = Engine::start(file.as_deref()).await?;
+            (engine.endpoint(), Some(engine))
+        }
+    };
+    let client = connect(ConnectOptions {
+        endpoint: Some(endpoint),
+        region: None,
+    })
+    .await;
+    let names = TableNames::with_prefix(&options.table_prefix);
+    tables::create_tables(&client, &names).await?;
+    let store = Store::new(client, names);
+
+    let listener = tokio::net::TcpListener::bind(options.listen).await?;
+    let addr = listener.local_addr()?;
+    let base_url = format!("http://{addr}");
+    let bootstrap = bootstrap::ensure(&store, &options.data_dir, &base_url).await?;
+    let scim = dsync_provider_webhooks::App::new(store.clone(), Default::default());
+    let server = tokio::spawn(http_server::serve(listener, http_server::Routes { scim }));
+    Ok(Running {
+        addr,
+        bootstrap,
+        store,
+        engine,
+        server,
+    })
+}

@@ -1,1 +1,65 @@
-fn main() {}
+//! `cargo run -p dsync-local`: the whole service on one machine.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+
+use clap::Parser;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "dsync-local",
+    about = "Runs the directory sync service locally"
+)]
+struct Args {
+    /// Where the engine's data file and bootstrap.json live.
+    #[arg(long, default_value = ".dsync", env = "DSYNC_DATA_DIR")]
+    data_dir: PathBuf,
+    /// Keep the data in memory only (a throwaway run).
+    #[arg(long)]
+    in_memory: bool,
+    /// Use this DynamoDB endpoint (e.g. a real region's or DynamoDB Local) instead of the
+    /// embedded engine.
+    #[arg(long, env = "DSYNC_DYNAMODB_ENDPOINT")]
+    dynamodb_endpoint: Option<String>,
+    #[arg(long, default_value = "dsync", env = "DSYNC_TABLE_PREFIX")]
+    table_prefix: String,
+    /// Port on 127.0.0.1 to serve the HTTP functions on.
+    #[arg(long, default_value_t = 8787, env = "DSYNC_PORT")]
+    port: u16,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,aws=warn,hyper=warn".into()),
+        )
+        .init();
+    let args = Args::parse();
+    let running = dsync_local::start(dsync_local::Options {
+        data_dir: args.data_dir.clone(),
+        in_memory: args.in_memory,
+        dynamodb_endpoint: args.dynamodb_endpoint,
+        table_prefix: args.table_prefix,
+        listen: SocketAddr::from((Ipv4Addr::LOCALHOST, args.port)),
+    })
+    .await?;
+    let b = &running.bootstrap;
+    println!("dsync is running on http://{}", running.addr);
+    println!("  environment_id  {}", b.environment_id);
+    println!("  api_key         {}", b.api_key);
+    println!("  api_base_url    {}", b.api_base_url);
+    println!("  directory_id    {}", b.directory_id);
+    println!("  scim_base_url   {}", b.scim_base_url);
+    println!("  scim_token      {}", b.scim_token);
+    println!(
+        "(also in {})",
+        args.data_dir.join("bootstrap.json").display()
+    );
+    tokio::select! {
+        _ = running.wait() => {}
+        _ = tokio::signal::ctrl_c() => println!("stopping"),
+    }
+    Ok(())
+}

@@ -5,6 +5,7 @@
 //! - [`secrets`]: bearer tokens and API keys, hashed at rest and compared in constant time.
 //! - [`model`]: environments, directories and provider records as the service stores them.
 
+pub mod directory;
 pub mod ids;
 pub mod model;
 pub mod scim;

@@ -148,9 +148,10 @@ pub fn etag(version: u64) -> String {
 /// Whether an `If-Match` header value admits the current version (`*` admits any).
 pub fn if_match_admits(header: &str, version: u64) -> bool {
     let current = version.to_string();
-    header.split(',').map(str::trim).any(|tag| {
-        tag == "*" || tag.trim_start_matches("W/").trim_matches('"') == current
-    })
+    header
+        .split(',')
+        .map(str::trim)
+        .any(|tag| tag == "*" || tag.trim_start_matches("W/").trim_matches('"') == current)
 }
 
 #[cfg(test)]

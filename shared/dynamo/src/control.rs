@@ -54,7 +54,9 @@ impl Store {
     }
 
     pub async fn get_environment(&self, id: &EnvironmentId) -> Result<Environment, StoreError> {
-        let item = self.get_control_item(environment_pk(id), ENVIRONMENT_SK).await?;
+        let item = self
+            .get_control_item(environment_pk(id), ENVIRONMENT_SK)
+            .await?;
         let policy = InactiveUserPolicy::parse(item.str_attr("inactive_user_policy")?)
             .ok_or_else(|| StoreError::corrupt("unknown inactive_user_policy"))?;
         Ok(Environment {
@@ -95,11 +97,17 @@ impl Store {
         &self,
         hash: &SecretHash,
     ) -> Result<EnvironmentId, StoreError> {
-        let item = self.get_control_item(api_key_pk(&hash.to_hex()), API_KEY_SK).await?;
+        let item = self
+            .get_control_item(api_key_pk(&hash.to_hex()), API_KEY_SK)
+            .await?;
         id_attr(&item, "environment_id", EnvironmentId::parse)
     }
 
-    pub async fn create_directory(&self, new: NewDirectory, now: i64) -> Result<Directory, StoreError> {
+    pub async fn create_directory(
+        &self,
+        new: NewDirectory,
+        now: i64,
+    ) -> Result<Directory, StoreError> {
         let directory = Directory {
             id: DirectoryId::generate(),
             environment_id: new.environment_id,
@@ -112,11 +120,17 @@ impl Store {
         let mut item = Item::new();
         item.insert(PK.into(), s(directory_pk(&directory.id)));
         item.insert(SK.into(), s(DIRECTORY_SK));
-        item.insert(GSI1PK.into(), s(environment_directories(&directory.environment_id)));
+        item.insert(
+            GSI1PK.into(),
+            s(environment_directories(&directory.environment_id)),
+        );
         item.insert(GSI1SK.into(), s(directory.id.to_string()));
         item.insert("type".into(), s("directory"));
         item.insert("id".into(), s(directory.id.to_string()));
-        item.insert("environment_id".into(), s(directory.environment_id.to_string()));
+        item.insert(
+            "environment_id".into(),
+            s(directory.environment_id.to_string()),
+        );
         item.insert("name".into(), s(&directory.name));
         item.insert("kind".into(), s(directory.kind.as_str()));
         if let Some(org) = &directory.organization_id {
@@ -136,7 +150,9 @@ impl Store {
     }
 
     pub async fn get_directory(&self, id: &DirectoryId) -> Result<Directory, StoreError> {
-        let item = self.get_control_item(directory_pk(id), DIRECTORY_SK).await?;
+        let item = self
+            .get_control_item(directory_pk(id), DIRECTORY_SK)
+            .await?;
         decode_directory(&item)
     }
 

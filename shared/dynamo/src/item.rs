@@ -57,7 +57,9 @@ impl ItemExt for Item {
     fn bool_attr(&self, name: &str) -> Result<bool, StoreError> {
         match self.get(name) {
             Some(AttributeValue::Bool(v)) => Ok(*v),
-            _ => Err(StoreError::corrupt(format!("missing boolean attribute {name}"))),
+            _ => Err(StoreError::corrupt(format!(
+                "missing boolean attribute {name}"
+            ))),
         }
     }
 
@@ -68,6 +70,11 @@ impl ItemExt for Item {
 }
 
 /// Parses an id attribute with the domain's own parser.
-pub(crate) fn id_attr<T, E>(item: &Item, name: &str, parse: fn(&str) -> Result<T, E>) -> Result<T, StoreError> {
-    parse(item.str_attr(name)?).map_err(|_| StoreError::corrupt(format!("attribute {name} is not a valid id")))
+pub(crate) fn id_attr<T, E>(
+    item: &Item,
+    name: &str,
+    parse: fn(&str) -> Result<T, E>,
+) -> Result<T, StoreError> {
+    parse(item.str_attr(name)?)
+        .map_err(|_| StoreError::corrupt(format!("attribute {name} is not a valid id")))
 }

@@ -135,10 +135,17 @@ impl Store {
         limit: i32,
     ) -> Result<(Vec<ProviderGroup>, Option<String>), StoreError> {
         let start = after.map(|id| format!("{GROUP_PREFIX}{id}"));
-        let (items, last) =
-            self.query_prefix_page(&provider_pk(directory), GROUP_PREFIX, start, limit).await?;
-        let groups = items.iter().map(decode_group).collect::<Result<Vec<_>, _>>()?;
-        Ok((groups, last.and_then(|sk| sk.strip_prefix(GROUP_PREFIX).map(str::to_owned))))
+        let (items, last) = self
+            .query_prefix_page(&provider_pk(directory), GROUP_PREFIX, start, limit)
+            .await?;
+        let groups = items
+            .iter()
+            .map(decode_group)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((
+            groups,
+            last.and_then(|sk| sk.strip_prefix(GROUP_PREFIX).map(str::to_owned)),
+        ))
     }
 
     /// A page of a group's members, in user id order.
@@ -151,8 +158,9 @@ impl Store {
     ) -> Result<MemberPage, StoreError> {
         let prefix = member_prefix(group);
         let start = after.map(|user| format!("{prefix}{user}"));
-        let (items, last) =
-            self.query_prefix_page(&provider_pk(directory), &prefix, start, limit).await?;
+        let (items, last) = self
+            .query_prefix_page(&provider_pk(directory), &prefix, start, limit)
+            .await?;
         let members = items
             .iter()
             .map(|item| {
@@ -188,8 +196,31 @@ impl Store {
         directory: &DirectoryId,
         user: &ProviderUserId,
     ) -> Result<Vec<ProviderGroupId>, StoreError> {
-        let items = self.query_index_all("gsi1", GSI1PK, member_of(directory, user)).await?;
-        items.iter().map(|item| id_attr(item, "group_id", ProviderGroupId::parse)).collect()
+        let items = self
+            .query_index_all("gsi1", GSI1PK, member_of(directory, user))
+            .await?;
+        items
+            .iter()
+            .map(|item| id_attr(item, "group_id", ProviderGroupId::parse))
+            .collect()
+    }
+
+    /// The memberships of `group` among `users`, with their stored display names.
+    pub async fn memberships_among(
+        &self,
+        directory: &DirectoryId,
+        group: &ProviderGroupId,
+        users: &[ProviderUserId],
+    ) -> Result<Vec<(ProviderUserId, Option<String>)>, StoreError> {
+        let keys = users.iter().map(|user| member_sk(group, user)).collect();
+        let items = self.batch_get(directory, keys).await?;
+        items
+            .iter()
+            .map(|item| {
+                let user = id_attr(item, "user_id", ProviderUserId::parse)?;
+                Ok((user, item.opt_str_attr("display").map(str::to_owned)))
+            })
+            .collect()
     }
 
     /// Which of `ids` are users of this directory.
@@ -198,16 +229,29 @@ impl Store {
         directory: &DirectoryId,
         ids: &[ProviderUserId],
     ) -> Result<Vec<ProviderUserId>, StoreError> {
+        let keys = ids.iter().map(user_sk).collect();
+        let items = self.batch_get(directory, keys).await?;
+        items
+            .iter()
+            .map(|item| id_attr(item, "id", ProviderUserId::parse))
+            .collect()
+    }
+
+    /// Consistent reads of the items with these sort keys in the directory's partition.
+    async fn batch_get(
+        &self,
+        directory: &DirectoryId,
+        mut sort_keys: Vec<String>,
+    ) -> Result<Vec<Item>, StoreError> {
+        sort_keys.sort();
+        sort_keys.dedup();
         let mut found = Vec::new();
-        let mut unique: Vec<_> = ids.to_vec();
-        unique.sort();
-        unique.dedup();
-        for chunk in unique.chunks(BATCH_GET_LIMIT) {
-            let mut keys = KeysAndAttributes::builder().projection_expression("id");
-            for id in chunk {
+        for chunk in sort_keys.chunks(BATCH_GET_LIMIT) {
+            let mut keys = KeysAndAttributes::builder();
+            for sk in chunk {
                 keys = keys.keys(Item::from([
                     (PK.to_owned(), s(provider_pk(directory))),
-                    (SK.to_owned(), s(user_sk(id))),
+                    (SK.to_owned(), s(sk)),
                 ]));
             }
             let mut pending = Some(keys.consistent_read(true).build().map_err(build_error)?);
@@ -219,9 +263,7 @@ impl Store {
                     .send()
                     .await
                     .map_err(backend)?;
-                for item in output.responses.unwrap_or_default().into_values().flatten() {
-                    found.push(id_attr(&item, "id", ProviderUserId::parse)?);
-                }
+                found.extend(output.responses.unwrap_or_default().into_values().flatten());
                 pending = output
                     .unprocessed_keys
                     .and_then(|mut keys| keys.remove(&self.tables.provider_records));
@@ -320,10 +362,22 @@ impl Store {
         let table = &self.tables.provider_records;
         Ok(match op {
             MembershipOp::Put(item) => TransactWriteItem::builder()
-                .put(Put::builder().table_name(table).set_item(Some(item)).build().map_err(build_error)?)
+                .put(
+                    Put::builder()
+                        .table_name(table)
+                        .set_item(Some(item))
+                        .build()
+                        .map_err(build_error)?,
+                )
                 .build(),
             MembershipOp::Delete(key) => TransactWriteItem::builder()
-                .delete(Delete::builder().table_name(table).set_key(Some(key)).build().map_err(build_error)?)
+                .delete(
+                    Delete::builder()
+                        .table_name(table)
+                        .set_key(Some(key))
+                        .build()
+                        .map_err(build_error)?,
+                )
                 .build(),
         })
     }
@@ -335,10 +389,20 @@ impl Store {
         for op in ops {
             requests.push(match op {
                 MembershipOp::Put(item) => WriteRequest::builder()
-                    .put_request(PutRequest::builder().set_item(Some(item)).build().map_err(build_error)?)
+                    .put_request(
+                        PutRequest::builder()
+                            .set_item(Some(item))
+                            .build()
+                            .map_err(build_error)?,
+                    )
                     .build(),
                 MembershipOp::Delete(key) => WriteRequest::builder()
-                    .delete_request(DeleteRequest::builder().set_key(Some(key)).build().map_err(build_error)?)
+                    .delete_request(
+                        DeleteRequest::builder()
+                            .set_key(Some(key))
+                            .build()
+                            .map_err(build_error)?,
+                    )
                     .build(),
             });
         }
@@ -380,11 +444,17 @@ fn encode_group(group: &ProviderGroup) -> Item {
     item.insert("resource".into(), s(group.resource.to_string()));
     item.insert("created_at".into(), n(group.created_at));
     item.insert("updated_at".into(), n(group.updated_at));
-    item.insert(GSI2PK.into(), s(group_display_name(&group.directory_id, &group.display_name)));
+    item.insert(
+        GSI2PK.into(),
+        s(group_display_name(&group.directory_id, &group.display_name)),
+    );
     item.insert(GSI2SK.into(), s(group.id.to_string()));
     if let Some(external_id) = &group.external_id {
         item.insert("external_id".into(), s(external_id));
-        item.insert(GSI1PK.into(), s(group_external_id(&group.directory_id, external_id)));
+        item.insert(
+            GSI1PK.into(),
+            s(group_external_id(&group.directory_id, external_id)),
+        );
         item.insert(GSI1SK.into(), s(group.id.to_string()));
     }
     item

@@ -69,7 +69,14 @@ impl Store {
             .transact_items(self.put_user_name_guard_op(new)?)
             .send()
             .await;
-        map_transaction(result, &[StoreError::Conflict, StoreError::Conflict, StoreError::Duplicate])
+        map_transaction(
+            result,
+            &[
+                StoreError::Conflict,
+                StoreError::Conflict,
+                StoreError::Duplicate,
+            ],
+        )
     }
 
     pub async fn get_user(
@@ -107,7 +114,9 @@ impl Store {
             .send()
             .await
             .map_err(backend)?;
-        let Some(guard) = output.item else { return Ok(None) };
+        let Some(guard) = output.item else {
+            return Ok(None);
+        };
         let id = id_attr(&guard, "user_id", ProviderUserId::parse)?;
         match self.get_user(directory, &id).await {
             Ok(user) => Ok(Some(user)),
@@ -137,8 +146,13 @@ impl Store {
     ) -> Result<UserPage, StoreError> {
         let pk = provider_pk(directory);
         let start = after.map(|id| format!("{USER_PREFIX}{id}"));
-        let (items, last) = self.query_prefix_page(&pk, USER_PREFIX, start, limit).await?;
-        let users = items.iter().map(decode_user).collect::<Result<Vec<_>, _>>()?;
+        let (items, last) = self
+            .query_prefix_page(&pk, USER_PREFIX, start, limit)
+            .await?;
+        let users = items
+            .iter()
+            .map(decode_user)
+            .collect::<Result<Vec<_>, _>>()?;
         let next = last.and_then(|sk| sk.strip_prefix(USER_PREFIX).map(str::to_owned));
         Ok(UserPage { users, next })
     }
@@ -148,7 +162,8 @@ impl Store {
     pub async fn delete_user(&self, user: &ProviderUser) -> Result<(), StoreError> {
         let groups = self.groups_of_user(&user.directory_id, &user.id).await?;
         for group in &groups {
-            self.delete_membership(&user.directory_id, group, &user.id).await?;
+            self.delete_membership(&user.directory_id, group, &user.id)
+                .await?;
         }
         let delete_user = TransactWriteItem::builder()
             .delete(
@@ -194,7 +209,9 @@ impl Store {
         condition: &str,
         expected_version: Option<u64>,
     ) -> Result<TransactWriteItem, StoreError> {
-        Ok(TransactWriteItem::builder().put(self.user_put(user, condition, expected_version)?).build())
+        Ok(TransactWriteItem::builder()
+            .put(self.user_put(user, condition, expected_version)?)
+            .build())
     }
 
     fn put_user_name_guard_op(&self, user: &ProviderUser) -> Result<TransactWriteItem, StoreError> {
@@ -210,7 +227,10 @@ impl Store {
         Ok(TransactWriteItem::builder().put(put).build())
     }
 
-    fn delete_user_name_guard_op(&self, user: &ProviderUser) -> Result<TransactWriteItem, StoreError> {
+    fn delete_user_name_guard_op(
+        &self,
+        user: &ProviderUser,
+    ) -> Result<TransactWriteItem, StoreError> {
         let delete = Delete::builder()
             .table_name(&self.tables.provider_records)
             .key(PK, s(provider_pk(&user.directory_id)))
@@ -228,14 +248,19 @@ pub(crate) fn build_error(e: aws_sdk_dynamodb::error::BuildError) -> StoreError 
 /// Maps a cancelled transaction to the error its failing item stands for (`on_failure[i]`
 /// for item `i`).
 pub(crate) fn map_transaction<R: std::fmt::Debug>(
-    result: Result<R, SdkError<TransactWriteItemsError, aws_sdk_dynamodb::config::http::HttpResponse>>,
+    result: Result<
+        R,
+        SdkError<TransactWriteItemsError, aws_sdk_dynamodb::config::http::HttpResponse>,
+    >,
     on_failure: &[StoreError],
 ) -> Result<(), StoreError> {
     let err = match result {
         Ok(_) => return Ok(()),
         Err(err) => err,
     };
-    if let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) = err.as_service_error() {
+    if let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) =
+        err.as_service_error()
+    {
         for (index, reason) in cancelled.cancellation_reasons().iter().enumerate() {
             if reason.code() == Some("ConditionalCheckFailed") {
                 return Err(match on_failure.get(index) {
@@ -266,7 +291,10 @@ fn encode_user(user: &ProviderUser) -> Item {
     item.insert("updated_at".into(), n(user.updated_at));
     if let Some(external_id) = &user.external_id {
         item.insert("external_id".into(), s(external_id));
-        item.insert(GSI1PK.into(), s(user_external_id(&user.directory_id, external_id)));
+        item.insert(
+            GSI1PK.into(),
+            s(user_external_id(&user.directory_id, external_id)),
+        );
         item.insert(GSI1SK.into(), s(user.id.to_string()));
     }
     item

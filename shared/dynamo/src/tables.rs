@@ -42,9 +42,24 @@ pub struct TableSpec {
     pub ttl_attribute: Option<&'static str>,
 }
 
-const PK_SK: KeySpec = KeySpec { hash: "pk", range: "sk" };
-const GSI1: GsiSpec = GsiSpec { name: "gsi1", key: KeySpec { hash: "gsi1pk", range: "gsi1sk" } };
-const GSI2: GsiSpec = GsiSpec { name: "gsi2", key: KeySpec { hash: "gsi2pk", range: "gsi2sk" } };
+const PK_SK: KeySpec = KeySpec {
+    hash: "pk",
+    range: "sk",
+};
+const GSI1: GsiSpec = GsiSpec {
+    name: "gsi1",
+    key: KeySpec {
+        hash: "gsi1pk",
+        range: "gsi1sk",
+    },
+};
+const GSI2: GsiSpec = GsiSpec {
+    name: "gsi2",
+    key: KeySpec {
+        hash: "gsi2pk",
+        range: "gsi2sk",
+    },
+};
 
 /// Users, groups and memberships as each provider last described them. Its stream (old and
 /// new images) feeds the policy function.
@@ -142,7 +157,11 @@ async fn create_table(client: &Client, name: &str, spec: &TableSpec) -> Result<(
             GlobalSecondaryIndex::builder()
                 .index_name(gsi.name)
                 .set_key_schema(Some(key_schema(gsi.key).map_err(build)?))
-                .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::All)
+                        .build(),
+                )
                 .build()
                 .map_err(build)?,
         );
@@ -171,14 +190,25 @@ async fn create_table(client: &Client, name: &str, spec: &TableSpec) -> Result<(
     match request.send().await {
         Ok(_) => Ok(()),
         // Another process created it between our list and our create.
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_in_use_exception()) => Ok(()),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_resource_in_use_exception()) =>
+        {
+            Ok(())
+        }
         Err(e) => Err(backend(e)),
     }
 }
 
 fn key_schema(key: KeySpec) -> Result<Vec<KeySchemaElement>, aws_sdk_dynamodb::error::BuildError> {
     Ok(vec![
-        KeySchemaElement::builder().attribute_name(key.hash).key_type(KeyType::Hash).build()?,
-        KeySchemaElement::builder().attribute_name(key.range).key_type(KeyType::Range).build()?,
+        KeySchemaElement::builder()
+            .attribute_name(key.hash)
+            .key_type(KeyType::Hash)
+            .build()?,
+        KeySchemaElement::builder()
+            .attribute_name(key.range)
+            .key_type(KeyType::Range)
+            .build()?,
     ])
 }

@@ -1,0 +1,33 @@
+/// Settings read once at start-up.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Larger bodies are refused with 413 before they are parsed.
+    pub max_body_bytes: usize,
+    /// `https://scim.example.com`; when absent the base URL comes from the request's host.
+    pub public_base_url: Option<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 1024 * 1024,
+            public_base_url: None,
+        }
+    }
+}
+
+impl Config {
+    /// From `DSYNC_MAX_BODY_BYTES` and `DSYNC_PUBLIC_BASE_URL`.
+    pub fn from_env() -> Result<Self, String> {
+        let mut config = Self::default();
+        if let Ok(value) = std::env::var("DSYNC_MAX_BODY_BYTES") {
+            config.max_body_bytes = value
+                .parse()
+                .map_err(|_| format!("DSYNC_MAX_BODY_BYTES is not a number: {value}"))?;
+        }
+        config.public_base_url = std::env::var("DSYNC_PUBLIC_BASE_URL")
+            .ok()
+            .map(|url| url.trim_end_matches('/').to_owned());
+        Ok(config)
+    }
+}

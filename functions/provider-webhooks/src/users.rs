@@ -1,0 +1,264 @@
+//! `/Users`: create, read, list, replace, patch, delete.
+
+use bytes::Bytes;
+use dsync_domain::ids::ProviderUserId;
+use dsync_domain::model::{if_match_admits, ProviderUser};
+use dsync_domain::scim::filter::Filter;
+use dsync_domain::scim::render::render_user;
+use dsync_domain::scim::resource::{normalize, user_summary};
+use dsync_domain::scim::schema::ResourceKind;
+use dsync_domain::scim::{patch, ScimError};
+use dsync_domain::time::now_millis;
+use dsync_dynamo::StoreError;
+use http::{Method, Response, StatusCode};
+use serde_json::Value;
+
+use crate::listing::{self, Listing};
+use crate::respond::{self, store_error};
+use crate::retry::{Attempts, Outcome};
+use crate::route::Context;
+use crate::{body, limits};
+
+pub async fn serve(ctx: &Context<'_>, id: Option<&str>) -> Result<Response<Bytes>, ScimError> {
+    match (ctx.request.method().clone(), id) {
+        (Method::GET, None) => list(ctx).await,
+        (Method::POST, None) => create(ctx).await,
+        (Method::GET, Some(id)) => get(ctx, id).await,
+        (Method::PUT, Some(id)) => replace(ctx, id).await,
+        (Method::PATCH, Some(id)) => patch(ctx, id).await,
+        (Method::DELETE, Some(id)) => delete(ctx, id).await,
+        _ => Err(ScimError::method_not_allowed()),
+    }
+}
+
+async fn create(ctx: &Context<'_>) -> Result<Response<Bytes>, ScimError> {
+    let resource = normalize(ResourceKind::User, body::json(ctx.request)?)?.resource;
+    let now = now_millis();
+    let user = build_user(ctx, ProviderUserId::generate(), resource, 1, now, now)?;
+    match ctx.app.store.create_user(&user).await {
+        Ok(()) => {}
+        Err(StoreError::Duplicate) => return Err(duplicate_user_name()),
+        Err(e) => return Err(store_error(e)),
+    }
+    tracing::info!(provider_user_id = %user.id, "user created");
+    let body = render_user(&user, &ctx.route.base_url, Some(&[]));
+    let location = body["meta"]["location"].as_str().map(str::to_owned);
+    Ok(respond::resource(
+        StatusCode::CREATED,
+        &body,
+        user.version,
+        location.as_deref(),
+    ))
+}
+
+async fn get(ctx: &Context<'_>, id: &str) -> Result<Response<Bytes>, ScimError> {
+    let user = load(ctx, id).await?;
+    let groups = ctx
+        .app
+        .store
+        .groups_of_user(&user.directory_id, &user.id)
+        .await
+        .map_err(store_error)?;
+    let mut body = render_user(&user, &ctx.route.base_url, Some(&groups));
+    listing::selection(ctx)?.apply(&mut body);
+    Ok(respond::resource(StatusCode::OK, &body, user.version, None))
+}
+
+async fn list(ctx: &Context<'_>) -> Result<Response<Bytes>, ScimError> {
+    let listing = Listing::parse(ctx)?;
+    let store = &ctx.app.store;
+    let directory = &ctx.directory.id;
+    let base = &ctx.route.base_url;
+    let render = |user: &ProviderUser| render_user(user, base, None);
+    // `userName eq`, `externalId eq` and `id eq` are answered by key lookups, never a scan.
+    let body = match key_lookup(ctx, listing.filter.as_ref()).await? {
+        Some(mut users) => {
+            users.sort_by_key(|u| u.id);
+            listing.respond(users.iter().map(render))
+        }
+        None => {
+            let mut collector = listing.collector();
+            let mut after: Option<String> = None;
+            loop {
+                let page = store
+                    .list_users(directory, after.as_deref(), listing::PAGE_SIZE)
+                    .await
+                    .map_err(store_error)?;
+                page.users
+                    .iter()
+                    .map(render)
+                    .for_each(|r| collector.offer(r));
+                match page.next {
+                    Some(next) => after = Some(next),
+                    None => break,
+                }
+            }
+            collector.finish()
+        }
+    };
+    Ok(respond::json(StatusCode::OK, &body))
+}
+
+async fn key_lookup(
+    ctx: &Context<'_>,
+    filter: Option<&Filter>,
+) -> Result<Option<Vec<ProviderUser>>, ScimError> {
+    let Some(filter) = filter else {
+        return Ok(None);
+    };
+    let store = &ctx.app.store;
+    let directory = &ctx.directory.id;
+    for (path, value) in filter.key_conjuncts() {
+        if path.is("userName") {
+            let found = store
+                .find_user_by_user_name(directory, value)
+                .await
+                .map_err(store_error)?;
+            return Ok(Some(found.into_iter().collect()));
+        }
+        if path.is("externalId") {
+            let found = store
+                .find_users_by_external_id(directory, value)
+                .await
+                .map_err(store_error)?;
+            return Ok(Some(found));
+        }
+        if path.is("id") {
+            let Ok(id) = ProviderUserId::parse(value) else {
+                return Ok(Some(Vec::new()));
+            };
+            return match store.get_user(directory, &id).await {
+                Ok(user) => Ok(Some(vec![user])),
+                Err(StoreError::NotFound) => Ok(Some(Vec::new())),
+                Err(e) => Err(store_error(e)),
+            };
+        }
+    }
+    Ok(None)
+}
+
+async fn replace(ctx: &Context<'_>, id: &str) -> Result<Response<Bytes>, ScimError> {
+    let resource = normalize(ResourceKind::User, body::json(ctx.request)?)?.resource;
+    let user = update(ctx, id, |_| Ok(resource.clone())).await?;
+    respond_with(ctx, &user).await
+}
+
+async fn patch(ctx: &Context<'_>, id: &str) -> Result<Response<Bytes>, ScimError> {
+    let request = patch::parse_patch(&body::json(ctx.request)?)?;
+    let user = update(ctx, id, |current| {
+        let mut resource = current.resource.clone();
+        patch::apply_user_patch(&mut resource, &request)?;
+        Ok(resource)
+    })
+    .await?;
+    respond_with(ctx, &user).await
+}
+
+async fn delete(ctx: &Context<'_>, id: &str) -> Result<Response<Bytes>, ScimError> {
+    let mut attempts = Attempts::new(ctx.if_match().is_some());
+    loop {
+        let user = load(ctx, id).await?;
+        check_if_match(ctx, user.version)?;
+        match attempts.judge(ctx.app.store.delete_user(&user).await)? {
+            Outcome::Done(()) => break,
+            Outcome::Retry => attempts.pause().await?,
+        }
+    }
+    tracing::info!(provider_user_id = id, "user deleted");
+    Ok(respond::no_content())
+}
+
+/// Read, change, write under the version condition; on a lost race read again and re-apply,
+/// so concurrent PATCHes never lose an update. With `If-Match` a lost race is a 412.
+async fn update(
+    ctx: &Context<'_>,
+    id: &str,
+    change: impl Fn(&ProviderUser) -> Result<Value, ScimError>,
+) -> Result<ProviderUser, ScimError> {
+    let mut attempts = Attempts::new(ctx.if_match().is_some());
+    loop {
+        let current = load(ctx, id).await?;
+        check_if_match(ctx, current.version)?;
+        let resource = normalize(ResourceKind::User, change(&current)?)?.resource;
+        if resource == current.resource {
+            return Ok(current);
+        }
+        let next = build_user(
+            ctx,
+            current.id,
+            resource,
+            current.version + 1,
+            current.created_at,
+            now_millis().max(current.updated_at),
+        )?;
+        match ctx.app.store.replace_user(&next, &current).await {
+            Err(StoreError::Duplicate) => return Err(duplicate_user_name()),
+            result => match attempts.judge(result)? {
+                Outcome::Done(()) => return Ok(next),
+                Outcome::Retry => attempts.pause().await?,
+            },
+        }
+    }
+}
+
+async fn respond_with(
+    ctx: &Context<'_>,
+    user: &ProviderUser,
+) -> Result<Response<Bytes>, ScimError> {
+    let groups = ctx
+        .app
+        .store
+        .groups_of_user(&user.directory_id, &user.id)
+        .await
+        .map_err(store_error)?;
+    let mut body = render_user(user, &ctx.route.base_url, Some(&groups));
+    listing::selection(ctx)?.apply(&mut body);
+    Ok(respond::resource(StatusCode::OK, &body, user.version, None))
+}
+
+async fn load(ctx: &Context<'_>, id: &str) -> Result<ProviderUser, ScimError> {
+    let not_found = || ScimError::not_found(format!("no user {id}"));
+    let id = ProviderUserId::parse(id).map_err(|_| not_found())?;
+    match ctx.app.store.get_user(&ctx.directory.id, &id).await {
+        Ok(user) => Ok(user),
+        Err(StoreError::NotFound) => Err(not_found()),
+        Err(e) => Err(store_error(e)),
+    }
+}
+
+fn check_if_match(ctx: &Context<'_>, version: u64) -> Result<(), ScimError> {
+    match ctx.if_match() {
+        Some(tag) if !if_match_admits(tag, version) => Err(ScimError::precondition_failed()),
+        _ => Ok(()),
+    }
+}
+
+fn build_user(
+    ctx: &Context<'_>,
+    id: ProviderUserId,
+    resource: Value,
+    version: u64,
+    created_at: i64,
+    updated_at: i64,
+) -> Result<ProviderUser, ScimError> {
+    let summary = user_summary(&resource);
+    limits::check_key_value("userName", &summary.user_name)?;
+    if let Some(external_id) = &summary.external_id {
+        limits::check_key_value("externalId", external_id)?;
+    }
+    Ok(ProviderUser {
+        id,
+        directory_id: ctx.directory.id,
+        version,
+        user_name: summary.user_name,
+        external_id: summary.external_id,
+        active: summary.active,
+        resource,
+        created_at,
+        updated_at,
+    })
+}
+
+fn duplicate_user_name() -> ScimError {
+    ScimError::uniqueness("userName is already taken in this directory")
+}
