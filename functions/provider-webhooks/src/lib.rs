@@ -22,7 +22,7 @@ use http::{Request, Response};
 
 pub use config::Config;
 use respond::error_response;
-use route::{Resource, Route};
+use route::{Endpoint, Route};
 
 /// Everything a request needs, built once per process.
 #[derive(Clone)]
@@ -67,10 +67,10 @@ async fn serve(
         route: &route,
         request: &request,
     };
-    match &route.resource {
-        Resource::Users(id) => users::serve(&ctx, id.as_deref()).await,
-        Resource::Groups(id) => groups::serve(&ctx, id.as_deref()).await,
-        Resource::ServiceProviderConfig | Resource::ResourceTypes(_) | Resource::Schemas(_) => {
+    match &route.endpoint {
+        Endpoint::Users(id) => users::serve(&ctx, id.as_deref()).await,
+        Endpoint::Groups(id) => groups::serve(&ctx, id.as_deref()).await,
+        Endpoint::ServiceProviderConfig | Endpoint::ResourceTypes(_) | Endpoint::Schemas(_) => {
             route::serve_discovery(&ctx)
         }
     }

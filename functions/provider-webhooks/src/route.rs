@@ -13,7 +13,7 @@ use crate::{respond, App, Config};
 const SCIM_PREFIX: &str = "/scim/v2/";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Resource {
+pub enum Endpoint {
     Users(Option<String>),
     Groups(Option<String>),
     ServiceProviderConfig,
@@ -25,7 +25,7 @@ pub enum Resource {
 pub struct Route {
     /// `None` when the path segment is not a directory id: authentication then fails.
     pub directory_id: Option<DirectoryId>,
-    pub resource: Resource,
+    pub endpoint: Endpoint,
     pub query: HashMap<String, String>,
     /// `https://host[/stage]/scim/v2/directory_…`
     pub base_url: String,
@@ -77,12 +77,12 @@ impl Route {
             2 => Some(rest[1].clone()),
             _ => return Err(not_found()),
         };
-        let resource = match rest[0].as_str() {
-            "Users" => Resource::Users(id),
-            "Groups" => Resource::Groups(id),
-            "ServiceProviderConfig" if id.is_none() => Resource::ServiceProviderConfig,
-            "ResourceTypes" => Resource::ResourceTypes(id),
-            "Schemas" => Resource::Schemas(id),
+        let endpoint = match rest[0].as_str() {
+            "Users" => Endpoint::Users(id),
+            "Groups" => Endpoint::Groups(id),
+            "ServiceProviderConfig" if id.is_none() => Endpoint::ServiceProviderConfig,
+            "ResourceTypes" => Endpoint::ResourceTypes(id),
+            "Schemas" => Endpoint::Schemas(id),
             _ => return Err(not_found()),
         };
         let query = request
@@ -101,7 +101,7 @@ impl Route {
         Ok(Self {
             directory_id: DirectoryId::parse(directory).ok(),
             base_url: format!("{origin}{mount}{SCIM_PREFIX}{directory}"),
-            resource,
+            endpoint,
             query,
         })
     }
@@ -128,15 +128,15 @@ pub fn serve_discovery(ctx: &Context<'_>) -> Result<Response<Bytes>, ScimError> 
         return Err(ScimError::method_not_allowed());
     }
     let base = &ctx.route.base_url;
-    let body = match &ctx.route.resource {
-        Resource::ServiceProviderConfig => discovery::service_provider_config(base),
-        Resource::ResourceTypes(None) => discovery::resource_types(base),
-        Resource::ResourceTypes(Some(name)) => discovery::resource_type(base, name)
+    let body = match &ctx.route.endpoint {
+        Endpoint::ServiceProviderConfig => discovery::service_provider_config(base),
+        Endpoint::ResourceTypes(None) => discovery::resource_types(base),
+        Endpoint::ResourceTypes(Some(name)) => discovery::resource_type(base, name)
             .ok_or_else(|| ScimError::not_found(format!("no resource type {name}")))?,
-        Resource::Schemas(None) => discovery::schemas(base),
-        Resource::Schemas(Some(urn)) => discovery::schema(base, urn)
+        Endpoint::Schemas(None) => discovery::schemas(base),
+        Endpoint::Schemas(Some(urn)) => discovery::schema(base, urn)
             .ok_or_else(|| ScimError::not_found(format!("no schema {urn}")))?,
-        Resource::Users(_) | Resource::Groups(_) => return Err(ScimError::method_not_allowed()),
+        Endpoint::Users(_) | Endpoint::Groups(_) => return Err(ScimError::method_not_allowed()),
     };
     Ok(respond::json(StatusCode::OK, &body))
 }
