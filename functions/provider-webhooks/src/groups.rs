@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 use dsync_domain::ids::ProviderGroupId;
-use dsync_domain::model::{if_match_admits, ProviderGroup};
+use dsync_domain::model::ProviderGroup;
 use dsync_domain::scim::attributes::AttributeSelection;
 use dsync_domain::scim::filter::{AttrPath, Filter};
 use dsync_domain::scim::patch::{self, MemberChange};
@@ -162,7 +162,7 @@ async fn delete(ctx: &Context<'_>, id: &str) -> Result<Response<Bytes>, ScimErro
     let mut attempts = Attempts::new(ctx.if_match().is_some());
     loop {
         let group = load(ctx, id).await?;
-        check_if_match(ctx, group.version)?;
+        ctx.check_if_match(group.version)?;
         match attempts.judge(ctx.app.store.delete_group(&group).await)? {
             Outcome::Done(()) => break,
             Outcome::Retry => attempts.pause().await?,
@@ -181,7 +181,7 @@ async fn update(
     let mut attempts = Attempts::new(ctx.if_match().is_some());
     loop {
         let current = load(ctx, id).await?;
-        check_if_match(ctx, current.version)?;
+        ctx.check_if_match(current.version)?;
         let (resource, changes) = change(&current)?;
         let resource = normalize(ResourceKind::Group, resource)?.resource;
         let diff = MemberPlan::resolve(ctx, &current, changes).await?;
@@ -241,13 +241,6 @@ async fn load(ctx: &Context<'_>, id: &str) -> Result<ProviderGroup, ScimError> {
         Ok(group) => Ok(group),
         Err(StoreError::NotFound) => Err(not_found()),
         Err(e) => Err(store_error(e)),
-    }
-}
-
-fn check_if_match(ctx: &Context<'_>, version: u64) -> Result<(), ScimError> {
-    match ctx.if_match() {
-        Some(tag) if !if_match_admits(tag, version) => Err(ScimError::precondition_failed()),
-        _ => Ok(()),
     }
 }
 

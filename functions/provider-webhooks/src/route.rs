@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use bytes::Bytes;
 use dsync_domain::ids::DirectoryId;
-use dsync_domain::model::Directory;
+use dsync_domain::model::{if_match_admits, Directory};
 use dsync_domain::scim::{discovery, ScimError};
 use http::{Request, Response, StatusCode};
 
@@ -53,6 +53,14 @@ impl Context<'_> {
             .get(http::header::IF_MATCH)?
             .to_str()
             .ok()
+    }
+
+    /// A stale `If-Match` is a 412; no `If-Match` admits any version.
+    pub fn check_if_match(&self, version: u64) -> Result<(), ScimError> {
+        match self.if_match() {
+            Some(tag) if !if_match_admits(tag, version) => Err(ScimError::precondition_failed()),
+            _ => Ok(()),
+        }
     }
 }
 

@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 use dsync_domain::ids::ProviderUserId;
-use dsync_domain::model::{if_match_admits, ProviderUser};
+use dsync_domain::model::ProviderUser;
 use dsync_domain::scim::filter::Filter;
 use dsync_domain::scim::render::render_user;
 use dsync_domain::scim::resource::{normalize, user_summary};
@@ -53,15 +53,7 @@ async fn create(ctx: &Context<'_>) -> Result<Response<Bytes>, ScimError> {
 
 async fn get(ctx: &Context<'_>, id: &str) -> Result<Response<Bytes>, ScimError> {
     let user = load(ctx, id).await?;
-    let groups = ctx
-        .app
-        .store
-        .groups_of_user(&user.directory_id, &user.id)
-        .await
-        .map_err(store_error)?;
-    let mut body = render_user(&user, &ctx.route.base_url, Some(&groups));
-    listing::selection(ctx)?.apply(&mut body);
-    Ok(respond::resource(StatusCode::OK, &body, user.version, None))
+    respond_with(ctx, &user).await
 }
 
 async fn list(ctx: &Context<'_>) -> Result<Response<Bytes>, ScimError> {
@@ -158,7 +150,7 @@ async fn delete(ctx: &Context<'_>, id: &str) -> Result<Response<Bytes>, ScimErro
     let mut attempts = Attempts::new(ctx.if_match().is_some());
     loop {
         let user = load(ctx, id).await?;
-        check_if_match(ctx, user.version)?;
+        ctx.check_if_match(user.version)?;
         match attempts.judge(ctx.app.store.delete_user(&user).await)? {
             Outcome::Done(()) => break,
             Outcome::Retry => attempts.pause().await?,
@@ -178,7 +170,7 @@ async fn update(
     let mut attempts = Attempts::new(ctx.if_match().is_some());
     loop {
         let current = load(ctx, id).await?;
-        check_if_match(ctx, current.version)?;
+        ctx.check_if_match(current.version)?;
         let resource = normalize(ResourceKind::User, change(&current)?)?.resource;
         if resource == current.resource {
             return Ok(current);
@@ -223,13 +215,6 @@ async fn load(ctx: &Context<'_>, id: &str) -> Result<ProviderUser, ScimError> {
         Ok(user) => Ok(user),
         Err(StoreError::NotFound) => Err(not_found()),
         Err(e) => Err(store_error(e)),
-    }
-}
-
-fn check_if_match(ctx: &Context<'_>, version: u64) -> Result<(), ScimError> {
-    match ctx.if_match() {
-        Some(tag) if !if_match_admits(tag, version) => Err(ScimError::precondition_failed()),
-        _ => Ok(()),
     }
 }
 

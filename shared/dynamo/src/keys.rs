@@ -76,7 +76,13 @@ pub(crate) fn group_display_name(directory: &DirectoryId, display_name: &str) ->
     format!("DIR#{directory}#GNAME#{}", display_name.to_lowercase())
 }
 
-/// GSI1 on membership items: the groups a user belongs to.
-pub(crate) fn member_of(directory: &DirectoryId, user: &ProviderUserId) -> String {
-    format!("DIR#{directory}#MEMBEROF#{user}")
+/// The user-side twin of a membership, written with it: a user's groups by a consistent
+/// Query (an index would be eventually consistent, and the policy function cannot afford a
+/// stale read of a user's groups).
+pub(crate) fn member_of_prefix(user: &ProviderUserId) -> String {
+    format!("MEMBEROF#{user}#")
+}
+
+pub(crate) fn member_of_sk(user: &ProviderUserId, group: &ProviderGroupId) -> String {
+    format!("MEMBEROF#{user}#{group}")
 }

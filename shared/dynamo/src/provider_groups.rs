@@ -13,8 +13,9 @@ use crate::keys::*;
 use crate::provider_users::{build_error, map_transaction};
 use crate::{Store, StoreError};
 
-/// A DynamoDB transaction holds at most 100 items; one is the group itself.
-const MEMBERSHIPS_PER_TRANSACTION: usize = 99;
+/// A DynamoDB transaction holds at most 100 items; one is the group itself, and a
+/// membership is two items.
+const MEMBERSHIP_ITEMS_PER_TRANSACTION: usize = 98;
 const BATCH_WRITE_LIMIT: usize = 25;
 const BATCH_GET_LIMIT: usize = 100;
 
@@ -73,7 +74,7 @@ impl Store {
         members: &MembershipDiff,
     ) -> Result<(), StoreError> {
         let mut ops = self.membership_ops(group, members);
-        let rest = ops.split_off(ops.len().min(MEMBERSHIPS_PER_TRANSACTION));
+        let rest = ops.split_off(ops.len().min(MEMBERSHIP_ITEMS_PER_TRANSACTION));
         let mut request = self
             .client
             .transact_write_items()
@@ -190,19 +191,26 @@ impl Store {
         }
     }
 
-    /// The groups a user belongs to, through GSI1.
+    /// The groups a user belongs to (consistent).
     pub async fn groups_of_user(
         &self,
         directory: &DirectoryId,
         user: &ProviderUserId,
     ) -> Result<Vec<ProviderGroupId>, StoreError> {
-        let items = self
-            .query_index_all("gsi1", GSI1PK, member_of(directory, user))
-            .await?;
-        items
-            .iter()
-            .map(|item| id_attr(item, "group_id", ProviderGroupId::parse))
-            .collect()
+        let pk = provider_pk(directory);
+        let prefix = member_of_prefix(user);
+        let mut groups = Vec::new();
+        let mut after = None;
+        loop {
+            let (items, next) = self.query_prefix_page(&pk, &prefix, after, 1000).await?;
+            for item in &items {
+                groups.push(id_attr(item, "group_id", ProviderGroupId::parse)?);
+            }
+            match next {
+                Some(next) => after = Some(next),
+                None => return Ok(groups),
+            }
+        }
     }
 
     /// The memberships of `group` among `users`, with their stored display names.
@@ -272,15 +280,11 @@ impl Store {
         Ok(found)
     }
 
-    /// Deletes a group and its memberships; the memberships go first, so a retry after a
-    /// partial failure finishes the job.
+    /// Deletes a group, then its memberships. The group goes first so that the policy
+    /// function, reading fresh state, sees memberships of a deleted group and emits nothing
+    /// for them (`dsync.group.deleted` comes alone). Memberships left by a failure here are
+    /// removed by reconciliation.
     pub async fn delete_group(&self, group: &ProviderGroup) -> Result<(), StoreError> {
-        let members = self.all_members(&group.directory_id, &group.id).await?;
-        let diff = MembershipDiff {
-            add: Vec::new(),
-            remove: members.into_iter().map(|(user, _)| user).collect(),
-        };
-        self.batch_write(self.membership_ops(group, &diff)).await?;
         let result = self
             .client
             .delete_item()
@@ -292,10 +296,16 @@ impl Store {
             .send()
             .await;
         match result {
-            Ok(_) => Ok(()),
-            Err(e) if is_conditional_failure(&e) => Err(StoreError::Conflict),
-            Err(e) => Err(backend(e)),
+            Ok(_) => {}
+            Err(e) if is_conditional_failure(&e) => return Err(StoreError::Conflict),
+            Err(e) => return Err(backend(e)),
         }
+        let members = self.all_members(&group.directory_id, &group.id).await?;
+        let diff = MembershipDiff {
+            add: Vec::new(),
+            remove: members.into_iter().map(|(user, _)| user).collect(),
+        };
+        self.batch_write(self.membership_ops(group, &diff)).await
     }
 
     pub(crate) async fn delete_membership(
@@ -304,15 +314,17 @@ impl Store {
         group: &ProviderGroupId,
         user: &ProviderUserId,
     ) -> Result<(), StoreError> {
-        self.client
-            .delete_item()
-            .table_name(&self.tables.provider_records)
-            .key(PK, s(provider_pk(directory)))
-            .key(SK, s(member_sk(group, user)))
-            .send()
-            .await
-            .map_err(backend)?;
-        Ok(())
+        let key = |sk: String| {
+            Item::from([
+                (PK.to_owned(), s(provider_pk(directory))),
+                (SK.to_owned(), s(sk)),
+            ])
+        };
+        self.batch_write(vec![
+            MembershipOp::Delete(key(member_sk(group, user))),
+            MembershipOp::Delete(key(member_of_sk(user, group))),
+        ])
+        .await
     }
 
     fn group_put(
@@ -331,20 +343,26 @@ impl Store {
         builder.build().map_err(build_error)
     }
 
+    /// Each membership is two items written together: the group-side item (whose stream
+    /// record drives the policy function) and its user-side twin.
     fn membership_ops(&self, group: &ProviderGroup, diff: &MembershipDiff) -> Vec<MembershipOp> {
         let directory = &group.directory_id;
-        let removes = diff.remove.iter().map(|user| {
-            MembershipOp::Delete(Item::from([
-                (PK.to_owned(), s(provider_pk(directory))),
+        let pk = || (PK.to_owned(), s(provider_pk(directory)));
+        let mut ops = Vec::with_capacity(2 * (diff.add.len() + diff.remove.len()));
+        for user in &diff.remove {
+            ops.push(MembershipOp::Delete(Item::from([
+                pk(),
                 (SK.to_owned(), s(member_sk(&group.id, user))),
-            ]))
-        });
-        let adds = diff.add.iter().map(|(user, display)| {
+            ])));
+            ops.push(MembershipOp::Delete(Item::from([
+                pk(),
+                (SK.to_owned(), s(member_of_sk(user, &group.id))),
+            ])));
+        }
+        for (user, display) in &diff.add {
             let mut item = Item::from([
-                (PK.to_owned(), s(provider_pk(directory))),
+                pk(),
                 (SK.to_owned(), s(member_sk(&group.id, user))),
-                (GSI1PK.to_owned(), s(member_of(directory, user))),
-                (GSI1SK.to_owned(), s(group.id.to_string())),
                 ("type".to_owned(), s("membership")),
                 ("directory_id".to_owned(), s(directory.to_string())),
                 ("group_id".to_owned(), s(group.id.to_string())),
@@ -353,9 +371,16 @@ impl Store {
             if let Some(display) = display {
                 item.insert("display".to_owned(), s(display));
             }
-            MembershipOp::Put(item)
-        });
-        removes.chain(adds).collect()
+            ops.push(MembershipOp::Put(item));
+            ops.push(MembershipOp::Put(Item::from([
+                pk(),
+                (SK.to_owned(), s(member_of_sk(user, &group.id))),
+                ("type".to_owned(), s("member_of")),
+                ("group_id".to_owned(), s(group.id.to_string())),
+                ("user_id".to_owned(), s(user.to_string())),
+            ])));
+        }
+        ops
     }
 
     fn transact_op(&self, op: MembershipOp) -> Result<TransactWriteItem, StoreError> {
