@@ -1,2 +1,27 @@
 //! The directory as the developer sees it: the projection of provider records under the
 //! environment's inactive-user policy, and the events that describe each change.
+//!
+//! - [`model`]: directory users and groups as stored.
+//! - [`attributes`]: mapping SCIM resources to directory attributes.
+//! - [`events`]: event names and their public payloads.
+//! - [`projection`]: the projection rule, shared by the stream path and reconciliation.
+
+pub mod attributes;
+pub mod events;
+pub mod model;
+pub mod projection;
+
+pub use attributes::{group_from_provider, user_attributes};
+pub use events::EventDraft;
+pub use model::{DirectoryGroup, DirectoryUser, Email, UserAttributes, UserState};
+pub use projection::{
+    project_group, project_user, GroupInput, GroupOutcome, GroupWrite, UserInput, UserOutcome,
+    UserWrite,
+};
+
+#[cfg(test)]
+mod projection_proptest;
+#[cfg(test)]
+mod projection_tests;
+#[cfg(test)]
+mod test_support;

@@ -1,0 +1,255 @@
+//! Event names and payloads, in the shapes of the public WorkOS Directory Sync reference, so
+//! applications and SDKs written against that API read them unchanged.
+//!
+//! Only the `data` is built here: the event id, sequence number and `created_at` are assigned
+//! by the event log when the event commits.
+
+use serde_json::{json, Map, Value};
+
+use crate::time::format_millis;
+
+use super::model::{DirectoryGroup, DirectoryUser, Email};
+
+pub const DIRECTORY_ACTIVATED: &str = "dsync.activated";
+pub const DIRECTORY_DELETED: &str = "dsync.deleted";
+pub const USER_CREATED: &str = "dsync.user.created";
+pub const USER_UPDATED: &str = "dsync.user.updated";
+pub const USER_DELETED: &str = "dsync.user.deleted";
+pub const GROUP_CREATED: &str = "dsync.group.created";
+pub const GROUP_UPDATED: &str = "dsync.group.updated";
+pub const GROUP_DELETED: &str = "dsync.group.deleted";
+pub const GROUP_USER_ADDED: &str = "dsync.group.user_added";
+pub const GROUP_USER_REMOVED: &str = "dsync.group.user_removed";
+
+/// Every event name, e.g. to validate an `events[]` filter.
+pub const ALL: [&str; 10] = [
+    DIRECTORY_ACTIVATED,
+    DIRECTORY_DELETED,
+    USER_CREATED,
+    USER_UPDATED,
+    USER_DELETED,
+    GROUP_CREATED,
+    GROUP_UPDATED,
+    GROUP_DELETED,
+    GROUP_USER_ADDED,
+    GROUP_USER_REMOVED,
+];
+
+/// Payload attributes that never appear in `previous_attributes`: identity and bookkeeping
+/// cannot change within one object's life, and `raw_attributes` would repeat every change.
+const NOT_DIFFED: [&str; 5] = ["object", "id", "created_at", "updated_at", "raw_attributes"];
+
+/// An event before the log numbers it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventDraft {
+    pub name: &'static str,
+    pub data: Value,
+}
+
+impl EventDraft {
+    pub fn user_created(user: &DirectoryUser, organization_id: Option<&str>) -> Self {
+        Self::new(USER_CREATED, user_payload(user, organization_id))
+    }
+
+    /// `None` when no visible attribute changed: a change only in `raw_attributes` (say an
+    /// unmapped extension attribute) is stored but not announced.
+    pub fn user_updated(
+        old: &DirectoryUser,
+        new: &DirectoryUser,
+        organization_id: Option<&str>,
+    ) -> Option<Self> {
+        let data = user_payload(new, organization_id);
+        with_previous(USER_UPDATED, &user_payload(old, organization_id), data)
+    }
+
+    pub fn user_deleted(user: &DirectoryUser, organization_id: Option<&str>) -> Self {
+        Self::new(USER_DELETED, user_payload(user, organization_id))
+    }
+
+    pub fn group_created(group: &DirectoryGroup, organization_id: Option<&str>) -> Self {
+        Self::new(GROUP_CREATED, group_payload(group, organization_id))
+    }
+
+    /// `None` when no visible attribute changed, as for users.
+    pub fn group_updated(
+        old: &DirectoryGroup,
+        new: &DirectoryGroup,
+        organization_id: Option<&str>,
+    ) -> Option<Self> {
+        let data = group_payload(new, organization_id);
+        with_previous(GROUP_UPDATED, &group_payload(old, organization_id), data)
+    }
+
+    pub fn group_deleted(group: &DirectoryGroup, organization_id: Option<&str>) -> Self {
+        Self::new(GROUP_DELETED, group_payload(group, organization_id))
+    }
+
+    pub fn user_added(
+        user: &DirectoryUser,
+        group: &DirectoryGroup,
+        organization_id: Option<&str>,
+    ) -> Self {
+        Self::new(
+            GROUP_USER_ADDED,
+            membership_payload(user, group, organization_id),
+        )
+    }
+
+    pub fn user_removed(
+        user: &DirectoryUser,
+        group: &DirectoryGroup,
+        organization_id: Option<&str>,
+    ) -> Self {
+        Self::new(
+            GROUP_USER_REMOVED,
+            membership_payload(user, group, organization_id),
+        )
+    }
+
+    fn new(name: &'static str, data: Value) -> Self {
+        Self { name, data }
+    }
+}
+
+/// The Directory User object.
+pub fn user_payload(user: &DirectoryUser, organization_id: Option<&str>) -> Value {
+    let attributes = &user.attributes;
+    json!({
+        "object": "directory_user",
+        "id": user.id.to_string(),
+        "directory_id": user.directory_id.to_string(),
+        "organization_id": organization_id,
+        "idp_id": attributes.idp_id,
+        "email": attributes.email,
+        "first_name": attributes.first_name,
+        "last_name": attributes.last_name,
+        "username": attributes.username,
+        "state": user.state.as_str(),
+        "emails": attributes.emails.iter().map(email_payload).collect::<Vec<_>>(),
+        "job_title": attributes.job_title,
+        "custom_attributes": attributes.custom_attributes,
+        "raw_attributes": attributes.raw_attributes,
+        "role": attributes.role,
+        "created_at": format_millis(user.created_at),
+        "updated_at": format_millis(user.updated_at),
+    })
+}
+
+/// The Directory Group object.
+pub fn group_payload(group: &DirectoryGroup, organization_id: Option<&str>) -> Value {
+    json!({
+        "object": "directory_group",
+        "id": group.id.to_string(),
+        "idp_id": group.idp_id,
+        "directory_id": group.directory_id.to_string(),
+        "organization_id": organization_id,
+        "name": group.name,
+        "raw_attributes": group.raw_attributes,
+        "created_at": format_millis(group.created_at),
+        "updated_at": format_millis(group.updated_at),
+    })
+}
+
+/// The data of `dsync.group.user_added` and `dsync.group.user_removed`.
+pub fn membership_payload(
+    user: &DirectoryUser,
+    group: &DirectoryGroup,
+    organization_id: Option<&str>,
+) -> Value {
+    json!({
+        "directory_id": group.directory_id.to_string(),
+        "user": user_payload(user, organization_id),
+        "group": group_payload(group, organization_id),
+    })
+}
+
+/// For each changed top-level attribute its old value, and under `custom_attributes` the old
+/// value of each changed custom attribute (`null` where it did not exist). Empty when nothing
+/// visible changed.
+pub fn previous_attributes(old: &Value, new: &Value) -> Map<String, Value> {
+    let empty = Map::new();
+    let old = old.as_object().unwrap_or(&empty);
+    let new = new.as_object().unwrap_or(&empty);
+    let mut previous = Map::new();
+    for (key, value) in new {
+        let before = old.get(key).unwrap_or(&Value::Null);
+        if NOT_DIFFED.contains(&key.as_str()) || before == value {
+            continue;
+        }
+        let entry = if key == "custom_attributes" {
+            Value::Object(previous_custom(before, value))
+        } else {
+            before.clone()
+        };
+        previous.insert(key.clone(), entry);
+    }
+    previous
+}
+
+fn previous_custom(old: &Value, new: &Value) -> Map<String, Value> {
+    let empty = Map::new();
+    let old = old.as_object().unwrap_or(&empty);
+    let new = new.as_object().unwrap_or(&empty);
+    let removed = old.keys().filter(|key| !new.contains_key(*key));
+    new.keys()
+        .chain(removed)
+        .filter(|key| old.get(*key) != new.get(*key))
+        .map(|key| (key.clone(), old.get(key).cloned().unwrap_or(Value::Null)))
+        .collect()
+}
+
+fn with_previous(name: &'static str, old: &Value, mut data: Value) -> Option<EventDraft> {
+    let previous = previous_attributes(old, &data);
+    if previous.is_empty() {
+        return None;
+    }
+    if let Value::Object(map) = &mut data {
+        map.insert("previous_attributes".to_owned(), Value::Object(previous));
+    }
+    Some(EventDraft::new(name, data))
+}
+
+fn email_payload(email: &Email) -> Value {
+    json!({"primary": email.primary, "type": email.r#type, "value": email.value})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn previous_attributes_lists_changed_and_missing_values() {
+        let old = json!({
+            "id": "a", "updated_at": "t1", "raw_attributes": {"x": 1},
+            "first_name": "Jane", "job_title": null, "state": "active",
+            "custom_attributes": {"department": "R&D", "division": "Core"}
+        });
+        let new = json!({
+            "id": "a", "updated_at": "t2", "raw_attributes": {"x": 2},
+            "first_name": "Janet", "job_title": "CTO", "state": "active",
+            "custom_attributes": {"department": "Sales", "cost_center": "CC-1"}
+        });
+        let previous = Value::Object(previous_attributes(&old, &new));
+        assert_eq!(
+            previous,
+            json!({
+                "first_name": "Jane",
+                "job_title": null,
+                "custom_attributes": {"department": "R&D", "cost_center": null, "division": "Core"}
+            })
+        );
+    }
+
+    #[test]
+    fn nothing_visible_changed_means_no_previous_attributes() {
+        let old = json!({"id": "a", "updated_at": "t1", "raw_attributes": {"x": 1}, "name": "G"});
+        let new = json!({"id": "a", "updated_at": "t2", "raw_attributes": {"x": 2}, "name": "G"});
+        assert!(previous_attributes(&old, &new).is_empty());
+    }
+
+    #[test]
+    fn names_are_the_public_ones() {
+        assert!(ALL.iter().all(|name| name.starts_with("dsync.")));
+        assert!(ALL.contains(&"dsync.group.user_removed"));
+    }
+}

@@ -1,0 +1,270 @@
+//! The projection rule: what the directory holds for one provider record under the
+//! environment's policy, and the events that describe the difference from what it holds now.
+//!
+//! The stream path (one record changed) and reconciliation (every record) both call these
+//! functions, so they cannot disagree. The functions are deterministic apart from the ids of
+//! newly created users and groups, and they write nothing when nothing changed, which is what
+//! makes re-projection (at-least-once delivery, reconciliation runs) free of effects.
+
+use crate::ids::{DirectoryGroupId, DirectoryUserId};
+use crate::model::{EnvironmentSettings, InactiveUserPolicy, ProviderGroup, ProviderUser};
+
+use super::attributes::{group_from_provider, user_attributes};
+use super::events::EventDraft;
+use super::model::{DirectoryGroup, DirectoryUser, UserState};
+
+const DAY_MS: i64 = 24 * 60 * 60 * 1000;
+
+#[derive(Debug, Clone, Copy)]
+pub struct UserInput<'a> {
+    /// `None`: hard-deleted, or gone from a pull.
+    pub provider: Option<&'a ProviderUser>,
+    pub settings: &'a EnvironmentSettings,
+    /// The directory user stored now, if any.
+    pub current: Option<&'a DirectoryUser>,
+    /// The directory groups the provider says this user belongs to (already projected).
+    pub provider_groups: &'a [DirectoryGroup],
+    /// The effective memberships stored now; ignored when there is no `current` user, since
+    /// memberships belong to a directory user.
+    pub current_groups: &'a [DirectoryGroup],
+    pub organization_id: Option<&'a str>,
+    /// Milliseconds; injected so the rule stays a pure function.
+    pub now: i64,
+}
+
+// One value per projection, moved straight to storage: boxing would only add an allocation.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq)]
+pub enum UserWrite {
+    Unchanged,
+    Put(DirectoryUser),
+    Delete(DirectoryUserId),
+}
+
+impl UserWrite {
+    /// The stored user after this write, given the one before.
+    pub fn apply(&self, current: Option<&DirectoryUser>) -> Option<DirectoryUser> {
+        match self {
+            Self::Unchanged => current.cloned(),
+            Self::Put(user) => Some(user.clone()),
+            Self::Delete(_) => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserOutcome {
+    pub user: UserWrite,
+    /// Memberships to add, sorted by group id.
+    pub add_to: Vec<DirectoryGroupId>,
+    /// Memberships to drop, sorted by group id.
+    pub remove_from: Vec<DirectoryGroupId>,
+    /// In commit order: removals, then the user's own event, then additions.
+    pub events: Vec<EventDraft>,
+}
+
+/// Projects one provider user. Event order follows the rule that a user is created before it
+/// joins a group and leaves its groups before it is deleted or deactivated; applying the same
+/// order to attribute changes (leave with the old description, join with the new) keeps every
+/// membership event consistent with the user events around it.
+pub fn project_user(input: &UserInput) -> UserOutcome {
+    let current = input.current;
+    let next = desired_user(input);
+    let org = input.organization_id;
+
+    let held = match current {
+        Some(_) => sorted_unique(input.current_groups),
+        None => Vec::new(),
+    };
+    let wanted = match &next {
+        Some(user) if user.state == UserState::Active => sorted_unique(input.provider_groups),
+        _ => Vec::new(),
+    };
+    let leaving: Vec<&DirectoryGroup> = held
+        .iter()
+        .copied()
+        .filter(|g| wanted.binary_search_by_key(&g.id, |w| w.id).is_err())
+        .collect();
+    let joining: Vec<&DirectoryGroup> = wanted
+        .iter()
+        .copied()
+        .filter(|g| held.binary_search_by_key(&g.id, |h| h.id).is_err())
+        .collect();
+
+    let mut events = Vec::new();
+    if let Some(old) = current {
+        let removed = leaving
+            .iter()
+            .map(|g| EventDraft::user_removed(old, g, org));
+        events.extend(removed);
+    }
+    let user = match (current, next) {
+        (None, None) => UserWrite::Unchanged,
+        (Some(old), None) => {
+            events.push(EventDraft::user_deleted(old, org));
+            UserWrite::Delete(old.id)
+        }
+        (None, Some(new)) => {
+            events.push(EventDraft::user_created(&new, org));
+            UserWrite::Put(new)
+        }
+        (Some(old), Some(new)) if *old == new => UserWrite::Unchanged,
+        (Some(old), Some(new)) => {
+            events.extend(EventDraft::user_updated(old, &new, org));
+            UserWrite::Put(new)
+        }
+    };
+    if let Some(new) = user.apply(current) {
+        events.extend(joining.iter().map(|g| EventDraft::user_added(&new, g, org)));
+    }
+
+    UserOutcome {
+        user,
+        add_to: joining.iter().map(|g| g.id).collect(),
+        remove_from: leaving.iter().map(|g| g.id).collect(),
+        events,
+    }
+}
+
+/// The directory user that should exist after this projection, if any. It keeps the current
+/// id and `created_at` while it exists; a user coming into existence starts afresh.
+fn desired_user(input: &UserInput) -> Option<DirectoryUser> {
+    let provider = input.provider?;
+    let state = UserState::from_active(provider.active);
+    let inactive_since = match state {
+        UserState::Active => None,
+        UserState::Inactive => {
+            if input.settings.inactive_user_policy == InactiveUserPolicy::Delete {
+                return None;
+            }
+            let since = inactive_since(input.current, provider, input.now);
+            if retention_expired(input.settings, since, provider, input.now) {
+                return None;
+            }
+            Some(since)
+        }
+    };
+    let attributes = user_attributes(&provider.resource, &provider.id);
+    let Some(current) = input.current else {
+        return Some(DirectoryUser {
+            id: DirectoryUserId::generate(),
+            directory_id: provider.directory_id,
+            provider_user_id: provider.id,
+            state,
+            attributes,
+            inactive_since,
+            created_at: input.now,
+            updated_at: input.now,
+        });
+    };
+    let mut next = DirectoryUser {
+        directory_id: provider.directory_id,
+        provider_user_id: provider.id,
+        state,
+        attributes,
+        inactive_since,
+        ..current.clone()
+    };
+    if next != *current {
+        next.updated_at = input.now;
+    }
+    Some(next)
+}
+
+/// When an inactive user became inactive: kept from the stored user while it stays inactive,
+/// else the provider record's last write, which is the latest moment the deactivation can have
+/// happened (a delayed projection must not restart the retention clock). Never in the future.
+fn inactive_since(current: Option<&DirectoryUser>, provider: &ProviderUser, now: i64) -> i64 {
+    current
+        .filter(|user| user.state == UserState::Inactive)
+        .and_then(|user| user.inactive_since)
+        .unwrap_or(provider.updated_at.min(now))
+}
+
+/// Whether retention has run out. It also waits for the provider record to be older than the
+/// retention period: a user projected from scratch counts from that write (nothing older is
+/// known), so deleting earlier would let the next projection create the user again.
+fn retention_expired(
+    settings: &EnvironmentSettings,
+    since: i64,
+    provider: &ProviderUser,
+    now: i64,
+) -> bool {
+    let Some(days) = settings.inactive_user_retention_days else {
+        return false;
+    };
+    let limit = i64::from(days).saturating_mul(DAY_MS);
+    now.saturating_sub(since) > limit && now.saturating_sub(provider.updated_at) > limit
+}
+
+/// Sorted by id, each group once: the order of membership writes and events must not depend
+/// on the order storage returned them in.
+fn sorted_unique(groups: &[DirectoryGroup]) -> Vec<&DirectoryGroup> {
+    let mut sorted: Vec<&DirectoryGroup> = groups.iter().collect();
+    sorted.sort_by_key(|g| g.id);
+    sorted.dedup_by_key(|g| g.id);
+    sorted
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct GroupInput<'a> {
+    /// `None`: deleted, or gone from a pull.
+    pub provider: Option<&'a ProviderGroup>,
+    pub current: Option<&'a DirectoryGroup>,
+    pub organization_id: Option<&'a str>,
+    pub now: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum GroupWrite {
+    Unchanged,
+    Put(DirectoryGroup),
+    Delete(DirectoryGroupId),
+}
+
+impl GroupWrite {
+    /// The stored group after this write, given the one before.
+    pub fn apply(&self, current: Option<&DirectoryGroup>) -> Option<DirectoryGroup> {
+        match self {
+            Self::Unchanged => current.cloned(),
+            Self::Put(group) => Some(group.clone()),
+            Self::Delete(_) => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupOutcome {
+    pub group: GroupWrite,
+    pub events: Vec<EventDraft>,
+}
+
+/// Projects one provider group. A deleted group's memberships are dropped by the caller
+/// without events: `dsync.group.deleted` stands for them.
+pub fn project_group(input: &GroupInput) -> GroupOutcome {
+    let org = input.organization_id;
+    let (group, events) = match (input.current, input.provider) {
+        (None, None) => (GroupWrite::Unchanged, Vec::new()),
+        (Some(old), None) => (
+            GroupWrite::Delete(old.id),
+            vec![EventDraft::group_deleted(old, org)],
+        ),
+        (None, Some(provider)) => {
+            let new =
+                group_from_provider(provider, DirectoryGroupId::generate(), input.now, input.now);
+            let event = EventDraft::group_created(&new, org);
+            (GroupWrite::Put(new), vec![event])
+        }
+        (Some(old), Some(provider)) => {
+            let mut new = group_from_provider(provider, old.id, old.created_at, old.updated_at);
+            if new == *old {
+                (GroupWrite::Unchanged, Vec::new())
+            } else {
+                new.updated_at = input.now;
+                let event = EventDraft::group_updated(old, &new, org);
+                (GroupWrite::Put(new), event.into_iter().collect())
+            }
+        }
+    };
+    GroupOutcome { group, events }
+}

@@ -1,0 +1,195 @@
+//! Reconciliation agrees with the incremental path: however a provider user got to its final
+//! state, projecting step by step ends where projecting the final state from scratch does.
+
+use proptest::prelude::*;
+
+use crate::ids::{DirectoryId, ProviderUserId};
+use crate::model::{EnvironmentSettings, InactiveUserPolicy, ProviderUser};
+
+use super::events::{GROUP_USER_ADDED, GROUP_USER_REMOVED, USER_CREATED, USER_DELETED};
+use super::model::{DirectoryGroup, UserAttributes, UserState};
+use super::projection::{UserOutcome, UserWrite};
+use super::test_support::*;
+
+const SETTINGS: [(InactiveUserPolicy, Option<u32>); 4] = [
+    (InactiveUserPolicy::Delete, None),
+    (InactiveUserPolicy::Retain, None),
+    (InactiveUserPolicy::Retain, Some(1)),
+    (InactiveUserPolicy::Retain, Some(3)),
+];
+
+#[derive(Debug, Clone)]
+enum Op {
+    Activate,
+    Deactivate,
+    Retitle(u8),
+    Department(Option<u8>),
+    /// SCIM DELETE, or gone from a pull.
+    Delete,
+    /// A new provider record after a delete (a new SCIM id).
+    Recreate(bool),
+    /// The provider's memberships, as a mask over three groups.
+    Groups(u8),
+    /// Nothing changes at the provider; reconciliation runs.
+    Tick,
+    /// The environment's policy changes; reconciliation runs.
+    Switch(usize),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        Just(Op::Activate),
+        Just(Op::Deactivate),
+        (0u8..3).prop_map(Op::Retitle),
+        proptest::option::of(0u8..2).prop_map(Op::Department),
+        Just(Op::Delete),
+        any::<bool>().prop_map(Op::Recreate),
+        (0u8..8).prop_map(Op::Groups),
+        Just(Op::Tick),
+        (0..SETTINGS.len()).prop_map(Op::Switch),
+    ]
+}
+
+/// The provider's side of the story.
+struct Provider {
+    directory_id: DirectoryId,
+    record: Option<(ProviderUserId, Described, i64)>,
+    groups_mask: u8,
+}
+
+impl Provider {
+    fn user(&self) -> Option<ProviderUser> {
+        let (id, described, updated_at) = self.record.as_ref()?;
+        Some(provider_user(
+            self.directory_id,
+            *id,
+            described,
+            *updated_at,
+        ))
+    }
+
+    fn groups(&self, pool: &[DirectoryGroup]) -> Vec<DirectoryGroup> {
+        // Reverse order: storage order must not matter.
+        let mut groups: Vec<_> = pool
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| self.groups_mask & (1 << i) != 0)
+            .map(|(_, g)| g.clone())
+            .collect();
+        groups.reverse();
+        groups
+    }
+
+    /// Applies a provider write; every write moves the record's `updated_at`, as a full PUT
+    /// does even when nothing in it changed.
+    fn apply(&mut self, op: &Op, now: i64) {
+        let write = |record: &mut Option<(ProviderUserId, Described, i64)>,
+                     change: &dyn Fn(&mut Described)| {
+            if let Some((_, described, updated_at)) = record {
+                change(described);
+                *updated_at = now;
+            }
+        };
+        match op {
+            Op::Activate => write(&mut self.record, &|d| d.active = true),
+            Op::Deactivate => write(&mut self.record, &|d| d.active = false),
+            Op::Retitle(n) => write(&mut self.record, &|d| d.title = format!("Title {n}")),
+            Op::Department(n) => write(&mut self.record, &|d| {
+                d.department = n.map(|n| format!("Dept {n}"))
+            }),
+            Op::Delete => self.record = None,
+            Op::Recreate(active) => {
+                if self.record.is_none() {
+                    let mut described = Described::active("Engineer");
+                    described.active = *active;
+                    self.record = Some((ProviderUserId::generate(), described, now));
+                }
+            }
+            Op::Groups(mask) => self.groups_mask = *mask,
+            Op::Tick | Op::Switch(_) => {}
+        }
+    }
+}
+
+fn settings_at(index: usize) -> EnvironmentSettings {
+    let (policy, days) = SETTINGS[index % SETTINGS.len()];
+    settings(policy, days)
+}
+
+/// What reconciliation compares: everything but ids and timestamps.
+fn view(sim: &Sim) -> (Option<(UserState, UserAttributes)>, Vec<String>) {
+    let user = sim.user.as_ref().map(|u| (u.state, u.attributes.clone()));
+    let mut groups: Vec<String> = sim.groups.iter().map(|g| g.name.clone()).collect();
+    groups.sort();
+    (user, groups)
+}
+
+fn assert_event_order(outcome: &UserOutcome) -> Result<(), TestCaseError> {
+    let names: Vec<&str> = outcome.events.iter().map(|e| e.name).collect();
+    let first = |name: &str| names.iter().position(|n| *n == name);
+    let last = |name: &str| names.iter().rposition(|n| *n == name);
+    if let (Some(created), Some(added)) = (first(USER_CREATED), first(GROUP_USER_ADDED)) {
+        prop_assert!(created < added, "{names:?}");
+    }
+    if let Some(removed) = last(GROUP_USER_REMOVED) {
+        let user_event = names.iter().position(|n| !n.starts_with("dsync.group."));
+        prop_assert!(user_event.is_none_or(|u| removed < u), "{names:?}");
+        if let Some(added) = first(GROUP_USER_ADDED) {
+            prop_assert!(removed < added, "{names:?}");
+        }
+    }
+    if first(USER_DELETED).is_some() {
+        prop_assert!(first(GROUP_USER_ADDED).is_none(), "{names:?}");
+    }
+    Ok(())
+}
+
+proptest! {
+    // No regression files: they would land outside this module; a failure prints its input.
+    #![proptest_config(ProptestConfig {
+        cases: 512,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
+    #[test]
+    fn incremental_projection_agrees_with_reconciliation(
+        initial in 0..SETTINGS.len(),
+        steps in proptest::collection::vec((op(), 0i64..(2 * DAY_MS)), 1..40),
+    ) {
+        let directory_id = DirectoryId::generate();
+        let pool: Vec<DirectoryGroup> = ["a", "b", "c"]
+            .iter()
+            .map(|name| directory_group(directory_id, name))
+            .collect();
+        let mut provider = Provider {
+            directory_id,
+            record: Some((ProviderUserId::generate(), Described::active("Engineer"), T0)),
+            groups_mask: 0b011,
+        };
+        let mut sim = Sim::new(settings_at(initial));
+        let mut now = T0;
+
+        for (op, elapsed) in &steps {
+            now += elapsed;
+            provider.apply(op, now);
+            if let Op::Switch(index) = op {
+                sim.settings = settings_at(*index);
+            }
+            let user = provider.user();
+            let groups = provider.groups(&pool);
+            let outcome = sim.step(user.as_ref(), &groups, now);
+
+            assert_event_order(&outcome)?;
+            let inactive = sim.user.as_ref().is_none_or(|u| u.state == UserState::Inactive);
+            prop_assert!(!inactive || sim.groups.is_empty(), "an inactive user is in no group");
+            let again = sim.project(user.as_ref(), &groups, now);
+            prop_assert_eq!(&again.user, &UserWrite::Unchanged);
+            prop_assert!(again.events.is_empty() && again.add_to.is_empty() && again.remove_from.is_empty());
+        }
+
+        let mut scratch = Sim::new(sim.settings.clone());
+        scratch.step(provider.user().as_ref(), &provider.groups(&pool), now);
+        prop_assert_eq!(view(&sim), view(&scratch));
+    }
+}

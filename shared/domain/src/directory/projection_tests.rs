@@ -1,0 +1,677 @@
+//! The flow table of DESIGN.md, row by row under both policies, then retention, policy
+//! switches, payload details and groups.
+
+use serde_json::{json, Value};
+
+use crate::ids::{DirectoryGroupId, DirectoryId, DirectoryUserId, ProviderGroupId, ProviderUserId};
+use crate::model::{InactiveUserPolicy, ProviderGroup, ProviderUser};
+use crate::time::format_millis;
+
+use super::events::{
+    user_payload, GROUP_CREATED, GROUP_DELETED, GROUP_UPDATED, GROUP_USER_ADDED,
+    GROUP_USER_REMOVED, USER_CREATED, USER_DELETED, USER_UPDATED,
+};
+use super::model::{DirectoryGroup, DirectoryUser, UserState};
+use super::projection::{project_group, GroupInput, GroupWrite, UserOutcome, UserWrite};
+use super::test_support::*;
+
+use InactiveUserPolicy::{Delete, Retain};
+
+const T1: i64 = T0 + 60_000;
+const DEACTIVATED_AT: i64 = T0 + 1_000;
+
+#[derive(Debug, Clone, Copy)]
+enum Flow {
+    NewActive,
+    NewInactive,
+    ChangeActive,
+    Deactivated,
+    ChangeWhileInactive,
+    Reactivated,
+    HardDelete,
+}
+
+/// One row's situation: the directory as earlier provider changes left it, and the provider
+/// change under test, made at `T1`.
+struct Case {
+    sim: Sim,
+    provider: Option<ProviderUser>,
+    provider_groups: Vec<DirectoryGroup>,
+    before: Option<DirectoryUser>,
+    /// The id the user had when it first existed, if it did.
+    first_id: Option<DirectoryUserId>,
+    g1: DirectoryGroup,
+    g2: DirectoryGroup,
+}
+
+impl Case {
+    fn new(flow: Flow, policy: InactiveUserPolicy) -> Self {
+        let directory_id = DirectoryId::generate();
+        let provider_user_id = ProviderUserId::generate();
+        let g1 = directory_group(directory_id, "Engineering");
+        let g2 = directory_group(directory_id, "Staff");
+        // Storage order differs from id order: outcomes must be sorted anyway.
+        let groups = vec![g2.clone(), g1.clone()];
+        let at = |described: &Described, time| {
+            provider_user(directory_id, provider_user_id, described, time)
+        };
+        let mut sim = Sim::new(settings(policy, None));
+        let mut first_id = None;
+        let mut history = |sim: &mut Sim, steps: &[(Described, i64)]| {
+            for (described, time) in steps {
+                sim.step(Some(&at(described, *time)), &groups, *time);
+                first_id = first_id.or(sim.user.as_ref().map(|u| u.id));
+            }
+        };
+        let active = Described::active("Engineer");
+        let inactive = Described::inactive("Engineer");
+        let provider = match flow {
+            Flow::NewActive => Some(active),
+            Flow::NewInactive => Some(inactive),
+            Flow::ChangeActive => {
+                history(&mut sim, &[(active, T0)]);
+                Some(Described::active("Staff Engineer"))
+            }
+            Flow::Deactivated => {
+                history(&mut sim, &[(active, T0)]);
+                Some(inactive)
+            }
+            Flow::ChangeWhileInactive => {
+                history(&mut sim, &[(active, T0), (inactive, DEACTIVATED_AT)]);
+                Some(Described::inactive("Staff Engineer"))
+            }
+            Flow::Reactivated => {
+                history(
+                    &mut sim,
+                    &[(active.clone(), T0), (inactive, DEACTIVATED_AT)],
+                );
+                Some(active)
+            }
+            Flow::HardDelete => {
+                history(&mut sim, &[(active, T0)]);
+                None
+            }
+        };
+        Self {
+            before: sim.user.clone(),
+            sim,
+            provider: provider.map(|described| at(&described, T1)),
+            provider_groups: groups,
+            first_id,
+            g1,
+            g2,
+        }
+    }
+
+    fn both(&self) -> Vec<DirectoryGroupId> {
+        vec![self.g1.id, self.g2.id]
+    }
+
+    fn before_id(&self) -> DirectoryUserId {
+        self.before
+            .as_ref()
+            .map(|u| u.id)
+            .expect("the row has a stored user")
+    }
+}
+
+type Check = fn(&Case, &UserOutcome);
+
+struct Row {
+    flow: Flow,
+    policy: InactiveUserPolicy,
+    events: &'static [&'static str],
+    check: Check,
+}
+
+fn put(outcome: &UserOutcome) -> &DirectoryUser {
+    match &outcome.user {
+        UserWrite::Put(user) => user,
+        other => panic!("expected a put, got {other:?}"),
+    }
+}
+
+fn membership_ids(outcome: &UserOutcome, name: &str) -> Vec<(String, String)> {
+    let id = |v: &Value, key: &str| v[key]["id"].as_str().unwrap_or_default().to_owned();
+    let events = outcome.events.iter().filter(|e| e.name == name);
+    events
+        .map(|e| (id(&e.data, "user"), id(&e.data, "group")))
+        .collect()
+}
+
+fn check_new_active(case: &Case, outcome: &UserOutcome) {
+    let user = put(outcome);
+    assert_eq!(user.state, UserState::Active);
+    assert_eq!((user.created_at, user.updated_at), (T1, T1));
+    assert_eq!(outcome.add_to, case.both());
+    let created = &outcome.events[0].data;
+    assert_eq!(created["state"], "active");
+    assert_eq!(created["id"], user.id.to_string());
+    assert_eq!(created["organization_id"], ORG);
+    let user_id = user.id.to_string();
+    let added = membership_ids(outcome, GROUP_USER_ADDED);
+    let expected = [&case.g1, &case.g2].map(|g| (user_id.clone(), g.id.to_string()));
+    assert_eq!(added, expected);
+}
+
+fn check_nothing(_: &Case, outcome: &UserOutcome) {
+    assert_eq!(outcome.user, UserWrite::Unchanged);
+    assert!(outcome.add_to.is_empty() && outcome.remove_from.is_empty());
+}
+
+fn check_new_inactive_retained(_: &Case, outcome: &UserOutcome) {
+    let user = put(outcome);
+    assert_eq!(user.state, UserState::Inactive);
+    assert_eq!(user.inactive_since, Some(T1));
+    assert!(outcome.add_to.is_empty(), "an inactive user is in no group");
+    assert_eq!(outcome.events[0].data["state"], "inactive");
+}
+
+fn check_change_active(case: &Case, outcome: &UserOutcome) {
+    let user = put(outcome);
+    assert_eq!(user.id, case.before_id());
+    assert_eq!((user.created_at, user.updated_at), (T0, T1));
+    assert_eq!(user.attributes.job_title.as_deref(), Some("Staff Engineer"));
+    assert_eq!(
+        previous(outcome, USER_UPDATED),
+        json!({"job_title": "Engineer"})
+    );
+    assert!(outcome.add_to.is_empty() && outcome.remove_from.is_empty());
+}
+
+fn check_deactivated_deleted(case: &Case, outcome: &UserOutcome) {
+    assert_eq!(outcome.user, UserWrite::Delete(case.before_id()));
+    assert_eq!(outcome.remove_from, case.both());
+    let removed = membership_ids(outcome, GROUP_USER_REMOVED);
+    let user_id = case.before_id().to_string();
+    let expected = [&case.g1, &case.g2].map(|g| (user_id.clone(), g.id.to_string()));
+    assert_eq!(removed, expected);
+    assert_eq!(outcome.events[2].data["id"], user_id);
+}
+
+fn check_deactivated_retained(case: &Case, outcome: &UserOutcome) {
+    let user = put(outcome);
+    assert_eq!(user.id, case.before_id());
+    assert_eq!(user.state, UserState::Inactive);
+    assert_eq!(user.inactive_since, Some(T1));
+    assert_eq!(outcome.remove_from, case.both());
+    // Removals describe the user as it was when it left: still active.
+    assert_eq!(outcome.events[0].data["user"]["state"], "active");
+    assert_eq!(outcome.events[2].data["state"], "inactive");
+    assert_eq!(previous(outcome, USER_UPDATED), json!({"state": "active"}));
+}
+
+fn check_change_while_inactive_retained(case: &Case, outcome: &UserOutcome) {
+    let user = put(outcome);
+    assert_eq!(user.id, case.before_id());
+    assert_eq!(user.state, UserState::Inactive);
+    assert_eq!(user.inactive_since, Some(DEACTIVATED_AT));
+    assert_eq!(user.updated_at, T1);
+    assert_eq!(
+        previous(outcome, USER_UPDATED),
+        json!({"job_title": "Engineer"})
+    );
+    assert!(outcome.add_to.is_empty() && outcome.remove_from.is_empty());
+}
+
+fn check_reactivated_deleted(case: &Case, outcome: &UserOutcome) {
+    assert!(case.before.is_none());
+    let user = put(outcome);
+    assert_ne!(
+        Some(user.id),
+        case.first_id,
+        "a returning user gets a new id"
+    );
+    assert_eq!((user.created_at, user.state), (T1, UserState::Active));
+    assert_eq!(outcome.add_to, case.both());
+    assert_eq!(outcome.events[1].data["user"]["id"], user.id.to_string());
+}
+
+fn check_reactivated_retained(case: &Case, outcome: &UserOutcome) {
+    let user = put(outcome);
+    assert_eq!(Some(user.id), case.first_id);
+    assert_eq!(user.state, UserState::Active);
+    assert_eq!(user.inactive_since, None);
+    assert_eq!(
+        previous(outcome, USER_UPDATED),
+        json!({"state": "inactive"})
+    );
+    assert_eq!(outcome.add_to, case.both());
+    assert_eq!(outcome.events[1].data["user"]["state"], "active");
+}
+
+fn check_hard_delete(case: &Case, outcome: &UserOutcome) {
+    check_deactivated_deleted(case, outcome);
+}
+
+fn rows() -> Vec<Row> {
+    let row = |flow, policy, events, check| Row {
+        flow,
+        policy,
+        events,
+        check,
+    };
+    const CREATED_AND_ADDED: &[&str] = &[USER_CREATED, GROUP_USER_ADDED, GROUP_USER_ADDED];
+    const REMOVED_AND_DELETED: &[&str] = &[GROUP_USER_REMOVED, GROUP_USER_REMOVED, USER_DELETED];
+    vec![
+        row(Flow::NewActive, Delete, CREATED_AND_ADDED, check_new_active),
+        row(Flow::NewActive, Retain, CREATED_AND_ADDED, check_new_active),
+        row(Flow::NewInactive, Delete, &[], check_nothing),
+        row(
+            Flow::NewInactive,
+            Retain,
+            &[USER_CREATED],
+            check_new_inactive_retained,
+        ),
+        row(
+            Flow::ChangeActive,
+            Delete,
+            &[USER_UPDATED],
+            check_change_active,
+        ),
+        row(
+            Flow::ChangeActive,
+            Retain,
+            &[USER_UPDATED],
+            check_change_active,
+        ),
+        row(
+            Flow::Deactivated,
+            Delete,
+            REMOVED_AND_DELETED,
+            check_deactivated_deleted,
+        ),
+        row(
+            Flow::Deactivated,
+            Retain,
+            &[GROUP_USER_REMOVED, GROUP_USER_REMOVED, USER_UPDATED],
+            check_deactivated_retained,
+        ),
+        row(Flow::ChangeWhileInactive, Delete, &[], check_nothing),
+        row(
+            Flow::ChangeWhileInactive,
+            Retain,
+            &[USER_UPDATED],
+            check_change_while_inactive_retained,
+        ),
+        row(
+            Flow::Reactivated,
+            Delete,
+            CREATED_AND_ADDED,
+            check_reactivated_deleted,
+        ),
+        row(
+            Flow::Reactivated,
+            Retain,
+            &[USER_UPDATED, GROUP_USER_ADDED, GROUP_USER_ADDED],
+            check_reactivated_retained,
+        ),
+        row(
+            Flow::HardDelete,
+            Delete,
+            REMOVED_AND_DELETED,
+            check_hard_delete,
+        ),
+        row(
+            Flow::HardDelete,
+            Retain,
+            REMOVED_AND_DELETED,
+            check_hard_delete,
+        ),
+    ]
+}
+
+#[test]
+fn every_row_of_the_flow_table() {
+    for row in rows() {
+        let label = format!("{:?} under {}", row.flow, row.policy.as_str());
+        let mut case = Case::new(row.flow, row.policy);
+        let outcome = case
+            .sim
+            .step(case.provider.as_ref(), &case.provider_groups, T1);
+        assert_eq!(names(&outcome), row.events, "{label}");
+        (row.check)(&case, &outcome);
+
+        // Projecting the result again changes nothing, later too.
+        for now in [T1, T1 + 1, T1 + 365 * DAY_MS] {
+            let again = case
+                .sim
+                .project(case.provider.as_ref(), &case.provider_groups, now);
+            assert_eq!(again.user, UserWrite::Unchanged, "{label}");
+            assert!(again.events.is_empty(), "{label}: {:?}", names(&again));
+            assert!(again.add_to.is_empty() && again.remove_from.is_empty());
+        }
+    }
+}
+
+/// A retained user who became inactive at `DEACTIVATED_AT`, and its provider record.
+fn retained_inactive(days: u32) -> (Sim, ProviderUser) {
+    let directory_id = DirectoryId::generate();
+    let id = ProviderUserId::generate();
+    let mut sim = Sim::new(settings(Retain, Some(days)));
+    let active = provider_user(directory_id, id, &Described::active("Engineer"), T0);
+    let inactive = Described::inactive("Engineer");
+    let inactive = provider_user(directory_id, id, &inactive, DEACTIVATED_AT);
+    sim.step(Some(&active), &[], T0);
+    sim.step(Some(&inactive), &[], DEACTIVATED_AT);
+    (sim, inactive)
+}
+
+#[test]
+fn retention_expires_after_n_days_and_not_at_n_days() {
+    let (mut sim, provider) = retained_inactive(30);
+    let exactly = sim.project(Some(&provider), &[], DEACTIVATED_AT + 30 * DAY_MS);
+    assert_eq!(exactly.user, UserWrite::Unchanged);
+    assert!(exactly.events.is_empty());
+
+    let id = sim.user.as_ref().map(|u| u.id).expect("retained");
+    let expired = sim.step(Some(&provider), &[], DEACTIVATED_AT + 30 * DAY_MS + 1);
+    assert_eq!(expired.user, UserWrite::Delete(id));
+    assert_eq!(names(&expired), [USER_DELETED]);
+    assert!(expired.remove_from.is_empty());
+
+    // Once expired, the unchanged provider record does not bring the user back.
+    let later = sim.step(Some(&provider), &[], DEACTIVATED_AT + 90 * DAY_MS);
+    assert_eq!(later.user, UserWrite::Unchanged);
+    assert!(later.events.is_empty());
+}
+
+#[test]
+fn retention_counts_from_the_last_provider_write_too() {
+    let (mut sim, _) = retained_inactive(30);
+    let changed_at = DEACTIVATED_AT + 10 * DAY_MS;
+    let changed = Described::inactive("Staff Engineer");
+    let provider = provider_user(
+        sim.user.as_ref().expect("retained").directory_id,
+        sim.user.as_ref().expect("retained").provider_user_id,
+        &changed,
+        changed_at,
+    );
+    let outcome = sim.step(Some(&provider), &[], changed_at);
+    assert_eq!(names(&outcome), [USER_UPDATED]);
+    assert_eq!(
+        sim.user.as_ref().and_then(|u| u.inactive_since),
+        Some(DEACTIVATED_AT)
+    );
+
+    // Deleting at 30 days from deactivation would let a from-scratch projection, which only
+    // knows the later write, create the user again.
+    let kept = sim.step(Some(&provider), &[], DEACTIVATED_AT + 30 * DAY_MS + 1);
+    assert_eq!(kept.user, UserWrite::Unchanged);
+    let gone = sim.step(Some(&provider), &[], changed_at + 30 * DAY_MS + 1);
+    assert_eq!(names(&gone), [USER_DELETED]);
+}
+
+#[test]
+fn policy_switch_retain_to_delete_deletes_inactive_users() {
+    let (mut sim, provider) = retained_inactive(30);
+    let id = sim.user.as_ref().map(|u| u.id).expect("retained");
+    sim.settings = settings(Delete, None);
+    let outcome = sim.step(Some(&provider), &[], T1);
+    assert_eq!(outcome.user, UserWrite::Delete(id));
+    assert_eq!(names(&outcome), [USER_DELETED]);
+    assert_eq!(outcome.events[0].data["state"], "inactive");
+}
+
+#[test]
+fn policy_switch_delete_to_retain_creates_inactive_users() {
+    let directory_id = DirectoryId::generate();
+    let inactive = Described::inactive("Engineer");
+    let provider = provider_user(directory_id, ProviderUserId::generate(), &inactive, T0);
+    let mut sim = Sim::new(settings(Delete, None));
+    assert!(sim.step(Some(&provider), &[], T0).events.is_empty());
+
+    sim.settings = settings(Retain, None);
+    let outcome = sim.step(Some(&provider), &[], T1);
+    assert_eq!(names(&outcome), [USER_CREATED]);
+    let user = put(&outcome);
+    assert_eq!(user.state, UserState::Inactive);
+    // Inactive since the provider's last write at the latest, not since the switch.
+    assert_eq!(user.inactive_since, Some(T0));
+
+    // With retention, users already inactive for longer are not created at all.
+    let mut sim = Sim::new(settings(Retain, Some(1)));
+    let outcome = sim.step(Some(&provider), &[], T0 + DAY_MS + 1);
+    assert_eq!(outcome.user, UserWrite::Unchanged);
+    assert!(outcome.events.is_empty());
+}
+
+#[test]
+fn custom_attribute_changes_list_previous_values() {
+    let directory_id = DirectoryId::generate();
+    let id = ProviderUserId::generate();
+    let mut described = Described::active("Engineer");
+    let mut sim = Sim::new(settings(Delete, None));
+    sim.step(
+        Some(&provider_user(directory_id, id, &described, T0)),
+        &[],
+        T0,
+    );
+
+    described.department = Some("R&D".into());
+    let first = sim.step(
+        Some(&provider_user(directory_id, id, &described, T1)),
+        &[],
+        T1,
+    );
+    assert_eq!(
+        previous(&first, USER_UPDATED),
+        json!({"custom_attributes": {"department": null}})
+    );
+    assert_eq!(
+        first.events[0].data["custom_attributes"]["department"],
+        "R&D"
+    );
+
+    described.department = Some("Sales".into());
+    described.title = "Manager".into();
+    let second = sim.step(
+        Some(&provider_user(directory_id, id, &described, T1 + 1)),
+        &[],
+        T1 + 1,
+    );
+    assert_eq!(
+        previous(&second, USER_UPDATED),
+        json!({"job_title": "Engineer", "custom_attributes": {"department": "R&D"}})
+    );
+}
+
+#[test]
+fn a_change_only_in_raw_attributes_is_stored_without_an_event() {
+    let directory_id = DirectoryId::generate();
+    let id = ProviderUserId::generate();
+    let described = Described::active("Engineer");
+    let mut provider = provider_user(directory_id, id, &described, T0);
+    let mut sim = Sim::new(settings(Delete, None));
+    sim.step(Some(&provider), &[], T0);
+
+    provider.resource["urn:acme:custom"] = json!({"shoeSize": 44});
+    let outcome = sim.step(Some(&provider), &[], T1);
+    let user = put(&outcome);
+    assert_eq!(
+        user.attributes.raw_attributes["urn:acme:custom"]["shoeSize"],
+        44
+    );
+    assert_eq!(user.updated_at, T1);
+    assert!(outcome.events.is_empty());
+}
+
+#[test]
+fn membership_changes_alone_remove_before_adding() {
+    let directory_id = DirectoryId::generate();
+    let g1 = directory_group(directory_id, "a");
+    let g2 = directory_group(directory_id, "b");
+    let g3 = directory_group(directory_id, "c");
+    let active = Described::active("Engineer");
+    let provider = provider_user(directory_id, ProviderUserId::generate(), &active, T0);
+    let mut sim = Sim::new(settings(Retain, None));
+    sim.step(Some(&provider), &[g1.clone(), g2.clone()], T0);
+
+    let outcome = sim.step(Some(&provider), &[g3.clone(), g2.clone(), g3.clone()], T1);
+    assert_eq!(outcome.user, UserWrite::Unchanged);
+    assert_eq!(names(&outcome), [GROUP_USER_REMOVED, GROUP_USER_ADDED]);
+    assert_eq!(
+        (outcome.remove_from, outcome.add_to),
+        (vec![g1.id], vec![g3.id])
+    );
+    assert_eq!(sim.group_ids(), [g2.id, g3.id]);
+}
+
+#[test]
+fn drifted_memberships_of_an_inactive_user_are_dropped() {
+    let (mut sim, provider) = retained_inactive(30);
+    let group = directory_group(provider.directory_id, "stale");
+    sim.groups.push(group.clone());
+    let outcome = sim.step(Some(&provider), std::slice::from_ref(&group), T1);
+    assert_eq!(outcome.remove_from, [group.id]);
+    assert_eq!(names(&outcome), [GROUP_USER_REMOVED]);
+}
+
+#[test]
+fn nothing_to_delete_is_nothing() {
+    let sim = Sim::new(settings(Delete, None));
+    let outcome = sim.project(None, &[], T0);
+    assert_eq!(outcome.user, UserWrite::Unchanged);
+    assert!(outcome.events.is_empty());
+}
+
+#[test]
+fn user_payload_has_the_public_shape() {
+    let directory_id = DirectoryId::generate();
+    let active = Described::active("Engineer");
+    let provider = provider_user(directory_id, ProviderUserId::generate(), &active, T0);
+    let mut sim = Sim::new(settings(Delete, None));
+    let outcome = sim.step(Some(&provider), &[], T0);
+    let user = put(&outcome);
+    let data = &outcome.events[0].data;
+    assert_eq!(data, &user_payload(user, Some(ORG)));
+    let mut keys: Vec<&str> = data
+        .as_object()
+        .expect("object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    let mut expected = [
+        "object",
+        "id",
+        "directory_id",
+        "organization_id",
+        "idp_id",
+        "email",
+        "first_name",
+        "last_name",
+        "username",
+        "state",
+        "emails",
+        "job_title",
+        "custom_attributes",
+        "raw_attributes",
+        "role",
+        "created_at",
+        "updated_at",
+    ];
+    expected.sort_unstable();
+    assert_eq!(keys, expected);
+    assert_eq!(data["object"], "directory_user");
+    assert_eq!(data["directory_id"], directory_id.to_string());
+    assert_eq!(data["idp_id"], "00u-jane");
+    assert_eq!(data["email"], "jane@acme.test");
+    assert_eq!(data["username"], "jane@acme.test");
+    assert_eq!(data["first_name"], "Jane");
+    assert_eq!(
+        data["emails"],
+        json!([{"primary": true, "type": "work", "value": "jane@acme.test"}])
+    );
+    assert_eq!(data["role"], Value::Null);
+    assert_eq!(data["custom_attributes"], json!({}));
+    assert_eq!(data["raw_attributes"], provider.resource);
+    assert_eq!(data["created_at"], format_millis(T0));
+    assert_eq!(user_payload(user, None)["organization_id"], Value::Null);
+}
+
+fn provider_group(directory_id: DirectoryId, name: &str, updated_at: i64) -> ProviderGroup {
+    ProviderGroup {
+        id: ProviderGroupId::generate(),
+        directory_id,
+        version: 1,
+        display_name: name.to_owned(),
+        external_id: Some("grp-ext".into()),
+        resource: json!({"displayName": name, "externalId": "grp-ext"}),
+        created_at: T0,
+        updated_at,
+    }
+}
+
+fn group_step(
+    provider: Option<&ProviderGroup>,
+    current: Option<&DirectoryGroup>,
+    now: i64,
+) -> (GroupWrite, Vec<&'static str>, Vec<Value>) {
+    let outcome = project_group(&GroupInput {
+        provider,
+        current,
+        organization_id: Some(ORG),
+        now,
+    });
+    let names = outcome.events.iter().map(|e| e.name).collect();
+    let data = outcome.events.into_iter().map(|e| e.data).collect();
+    (outcome.group, names, data)
+}
+
+#[test]
+fn groups_are_created_renamed_and_deleted() {
+    let directory_id = DirectoryId::generate();
+    let mut provider = provider_group(directory_id, "Engineering", T0);
+
+    let (write, names, data) = group_step(Some(&provider), None, T0);
+    assert_eq!(names, [GROUP_CREATED]);
+    let created = write.apply(None).expect("created");
+    assert_eq!(
+        (created.name.as_str(), created.idp_id.as_str()),
+        ("Engineering", "grp-ext")
+    );
+    assert_eq!(data[0]["object"], "directory_group");
+    assert_eq!(data[0]["name"], "Engineering");
+    assert_eq!(data[0]["organization_id"], ORG);
+    assert_eq!(data[0]["id"], created.id.to_string());
+
+    let (write, names, _) = group_step(Some(&provider), Some(&created), T1);
+    assert_eq!((write, names.len()), (GroupWrite::Unchanged, 0));
+
+    provider.display_name = "Platform".into();
+    provider.resource["displayName"] = json!("Platform");
+    let (write, names, data) = group_step(Some(&provider), Some(&created), T1);
+    assert_eq!(names, [GROUP_UPDATED]);
+    let renamed = write.apply(Some(&created)).expect("renamed");
+    assert_eq!(
+        (renamed.id, renamed.created_at, renamed.updated_at),
+        (created.id, T0, T1)
+    );
+    assert_eq!(data[0]["name"], "Platform");
+    assert_eq!(
+        data[0]["previous_attributes"],
+        json!({"name": "Engineering"})
+    );
+
+    let (write, names, data) = group_step(None, Some(&renamed), T1 + 1);
+    assert_eq!(write, GroupWrite::Delete(renamed.id));
+    assert_eq!(names, [GROUP_DELETED]);
+    assert_eq!(data[0]["name"], "Platform");
+
+    let (write, names, _) = group_step(None, None, T1 + 2);
+    assert_eq!((write, names.len()), (GroupWrite::Unchanged, 0));
+}
+
+#[test]
+fn a_group_change_only_in_raw_attributes_is_stored_without_an_event() {
+    let directory_id = DirectoryId::generate();
+    let mut provider = provider_group(directory_id, "Engineering", T0);
+    let (write, _, _) = group_step(Some(&provider), None, T0);
+    let created = write.apply(None).expect("created");
+    provider.resource["urn:acme:custom"] = json!({"costCode": 7});
+    let (write, names, _) = group_step(Some(&provider), Some(&created), T1);
+    assert!(names.is_empty());
+    let stored = write.apply(Some(&created)).expect("kept");
+    assert_eq!(stored.raw_attributes["urn:acme:custom"]["costCode"], 7);
+}
