@@ -110,6 +110,25 @@ prefixed_id!(
     ApiKeyId, "key"
 );
 
+impl EventId {
+    /// An event id that carries its position in its environment's log: a ULID whose
+    /// timestamp is the commit time and whose 80 random bits are the sequence number (high 40
+    /// bits) and 40 random bits. `after=<event id>` then needs no lookup, and ids stay unique
+    /// across environments.
+    pub fn for_sequence(sequence: u64, millis: i64) -> Self {
+        let random = (u128::from(sequence & SEQUENCE_MASK) << 40) | u128::from(rand::random::<u64>() & RANDOM_MASK);
+        Self(Ulid::from_parts(millis.max(0) as u64, random))
+    }
+
+    /// The log position this id was given by [`EventId::for_sequence`].
+    pub fn sequence(&self) -> u64 {
+        ((self.0.random() >> 40) as u64) & SEQUENCE_MASK
+    }
+}
+
+const SEQUENCE_MASK: u64 = (1 << 40) - 1;
+const RANDOM_MASK: u64 = (1 << 40) - 1;
+
 /// ULIDs from one process are strictly increasing, even within one millisecond.
 fn next_ulid() -> Ulid {
     use std::sync::Mutex;
@@ -139,6 +158,15 @@ mod tests {
         assert!(DirectoryId::parse("directory_not-a-ulid").is_err());
         assert!(DirectoryId::parse("directory01H").is_err());
         assert!(DirectoryId::parse("").is_err());
+    }
+
+    #[test]
+    fn event_ids_carry_their_sequence() {
+        for sequence in [0, 1, 42, (1 << 40) - 1] {
+            let id = EventId::for_sequence(sequence, 1_700_000_000_000);
+            assert_eq!(EventId::parse(&id.to_string()).unwrap().sequence(), sequence);
+        }
+        assert_ne!(EventId::for_sequence(7, 5), EventId::for_sequence(7, 5));
     }
 
     #[test]

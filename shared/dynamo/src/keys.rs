@@ -1,7 +1,9 @@
 //! Every key the service writes, built in one place. `ARCHITECTURE.md` lists the access
 //! pattern each one serves.
 
-use dsync_domain::ids::{DirectoryId, EnvironmentId, ProviderGroupId, ProviderUserId};
+use dsync_domain::ids::{
+    DirectoryGroupId, DirectoryId, DirectoryUserId, EnvironmentId, ProviderGroupId, ProviderUserId,
+};
 
 pub(crate) const PK: &str = "pk";
 pub(crate) const SK: &str = "sk";
@@ -85,4 +87,52 @@ pub(crate) fn member_of_prefix(user: &ProviderUserId) -> String {
 
 pub(crate) fn member_of_sk(user: &ProviderUserId, group: &ProviderGroupId) -> String {
     format!("MEMBEROF#{user}#{group}")
+}
+
+// Directory table: the projection, one partition per provider user / provider group, so the
+// policy function reads what it needs with one consistent Query.
+pub(crate) const DIRECTORY_USER_SK: &str = "DUSER";
+pub(crate) const DIRECTORY_GROUP_SK: &str = "DGROUP";
+pub(crate) const DIRECTORY_MEMBER_PREFIX: &str = "DMEMBER#";
+pub(crate) const EVENT_HEAD_SK: &str = "EVENT_HEAD";
+
+pub(crate) fn projected_user_pk(provider_user: &ProviderUserId) -> String {
+    format!("PUSER#{provider_user}")
+}
+
+pub(crate) fn projected_group_pk(provider_group: &ProviderGroupId) -> String {
+    format!("PGROUP#{provider_group}")
+}
+
+pub(crate) fn directory_member_sk(group: &DirectoryGroupId) -> String {
+    format!("{DIRECTORY_MEMBER_PREFIX}{group}")
+}
+
+/// GSI1 on directory users: a directory's users in id order.
+pub(crate) fn directory_users(directory: &DirectoryId) -> String {
+    format!("DIR#{directory}#DUSERS")
+}
+
+/// GSI1 on directory groups: a directory's groups in id order.
+pub(crate) fn directory_groups(directory: &DirectoryId) -> String {
+    format!("DIR#{directory}#DGROUPS")
+}
+
+/// GSI1 on effective memberships: a directory group's users in id order.
+pub(crate) fn directory_group_members(group: &DirectoryGroupId) -> String {
+    format!("DGROUP#{group}#MEMBERS")
+}
+
+/// GSI2: a directory user or group by its own id.
+pub(crate) fn by_directory_user_id(id: &DirectoryUserId) -> String {
+    format!("DUSER#{id}")
+}
+
+pub(crate) fn by_directory_group_id(id: &DirectoryGroupId) -> String {
+    format!("DGROUP#{id}")
+}
+
+/// Events table: one partition per environment, sorted by sequence number.
+pub(crate) fn event_sk(sequence: u64) -> String {
+    format!("{sequence:020}")
 }

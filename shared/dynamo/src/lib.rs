@@ -6,6 +6,8 @@
 
 mod client;
 mod control;
+mod directory_state;
+mod event_log;
 mod error;
 mod item;
 mod keys;
@@ -16,6 +18,8 @@ pub mod tables;
 
 pub use client::{connect, ConnectOptions};
 pub use control::NewDirectory;
+pub use directory_state::{ProjectedGroup, ProjectedUser};
+pub use event_log::{decode_event, EventScope, StoredEvent, EVENT_RETENTION_DAYS};
 pub use error::StoreError;
 pub use provider_groups::{MemberPage, MembershipDiff};
 pub use provider_users::UserPage;

@@ -2,7 +2,7 @@
 //! 50,000 members is 50,000 small items, never one growing item.
 
 use aws_sdk_dynamodb::types::{
-    Delete, DeleteRequest, KeysAndAttributes, Put, PutRequest, TransactWriteItem, WriteRequest,
+    Delete, DeleteRequest, Put, PutRequest, TransactWriteItem, WriteRequest,
 };
 use dsync_domain::ids::{DirectoryId, ProviderGroupId, ProviderUserId};
 use dsync_domain::model::ProviderGroup;
@@ -17,7 +17,6 @@ use crate::{Store, StoreError};
 /// membership is two items.
 const MEMBERSHIP_ITEMS_PER_TRANSACTION: usize = 98;
 const BATCH_WRITE_LIMIT: usize = 25;
-const BATCH_GET_LIMIT: usize = 100;
 
 /// Members to add (with the display name the provider sent, if any) and to remove.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -249,35 +248,14 @@ impl Store {
     async fn batch_get(
         &self,
         directory: &DirectoryId,
-        mut sort_keys: Vec<String>,
+        sort_keys: Vec<String>,
     ) -> Result<Vec<Item>, StoreError> {
-        sort_keys.sort();
-        sort_keys.dedup();
-        let mut found = Vec::new();
-        for chunk in sort_keys.chunks(BATCH_GET_LIMIT) {
-            let mut keys = KeysAndAttributes::builder();
-            for sk in chunk {
-                keys = keys.keys(Item::from([
-                    (PK.to_owned(), s(provider_pk(directory))),
-                    (SK.to_owned(), s(sk)),
-                ]));
-            }
-            let mut pending = Some(keys.consistent_read(true).build().map_err(build_error)?);
-            while let Some(request) = pending.take() {
-                let output = self
-                    .client
-                    .batch_get_item()
-                    .request_items(&self.tables.provider_records, request)
-                    .send()
-                    .await
-                    .map_err(backend)?;
-                found.extend(output.responses.unwrap_or_default().into_values().flatten());
-                pending = output
-                    .unprocessed_keys
-                    .and_then(|mut keys| keys.remove(&self.tables.provider_records));
-            }
-        }
-        Ok(found)
+        let pk = provider_pk(directory);
+        let keys = sort_keys
+            .into_iter()
+            .map(|sk| Item::from([(PK.to_owned(), s(&pk)), (SK.to_owned(), s(sk))]))
+            .collect();
+        self.batch_get_items(&self.tables.provider_records, keys).await
     }
 
     /// Deletes a group, then its memberships. The group goes first so that the policy

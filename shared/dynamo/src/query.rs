@@ -1,9 +1,10 @@
 //! Query helpers shared by the record kinds.
 
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 
 use crate::error::backend;
 use crate::item::{s, Item};
+use crate::provider_users::build_error;
 use crate::keys::{PK, SK};
 use crate::{Store, StoreError};
 
@@ -15,18 +16,54 @@ impl Store {
         hash_attribute: &str,
         hash_value: String,
     ) -> Result<Vec<Item>, StoreError> {
+        let table = self.tables.provider_records.clone();
+        self.query_index_all_in(&table, index, hash_attribute, hash_value).await
+    }
+
+    /// Every item of an index partition of `table` (all pages).
+    pub(crate) async fn query_index_all_in(
+        &self,
+        table: &str,
+        index: &str,
+        hash_attribute: &str,
+        hash_value: String,
+    ) -> Result<Vec<Item>, StoreError> {
         let mut items = Vec::new();
         let mut start = None;
         loop {
             let output = self
                 .client
                 .query()
-                .table_name(&self.tables.provider_records)
+                .table_name(table)
                 .index_name(index)
                 .key_condition_expression("#h = :h")
                 .expression_attribute_names("#h", hash_attribute)
                 .expression_attribute_values(":h", s(hash_value.clone()))
                 .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(backend)?;
+            items.extend(output.items.unwrap_or_default());
+            match output.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(items),
+            }
+        }
+    }
+
+    /// Every item of partition `pk` of `table`, read consistently (all pages).
+    pub(crate) async fn query_partition(&self, table: &str, pk: &str) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let output = self
+                .client
+                .query()
+                .table_name(table)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", s(pk))
+                .set_exclusive_start_key(start)
+                .consistent_read(true)
                 .send()
                 .await
                 .map_err(backend)?;
@@ -71,4 +108,44 @@ impl Store {
         };
         Ok((items, next))
     }
+
+    /// Consistent reads of items by key, in batches of 100, retrying unprocessed keys.
+    /// Duplicate keys are read once; missing items are simply absent from the result.
+    pub(crate) async fn batch_get_items(
+        &self,
+        table: &str,
+        mut keys: Vec<Item>,
+    ) -> Result<Vec<Item>, StoreError> {
+        keys.sort_by(|a, b| key_text(a).cmp(&key_text(b)));
+        keys.dedup_by(|a, b| key_text(a) == key_text(b));
+        let mut found = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(100) {
+            let request = KeysAndAttributes::builder()
+                .set_keys(Some(chunk.to_vec()))
+                .consistent_read(true)
+                .build()
+                .map_err(build_error)?;
+            let mut pending = Some(request);
+            while let Some(request) = pending.take() {
+                let output = self
+                    .client
+                    .batch_get_item()
+                    .request_items(table, request)
+                    .send()
+                    .await
+                    .map_err(backend)?;
+                found.extend(output.responses.unwrap_or_default().into_values().flatten());
+                pending = output.unprocessed_keys.and_then(|mut keys| keys.remove(table));
+            }
+        }
+        Ok(found)
+    }
+}
+
+fn key_text(key: &Item) -> (String, String) {
+    let text = |name: &str| match key.get(name) {
+        Some(AttributeValue::S(v)) => v.clone(),
+        _ => String::new(),
+    };
+    (text(PK), text(SK))
 }

@@ -72,24 +72,36 @@ pub const PROVIDER_RECORDS: TableSpec = TableSpec {
     ttl_attribute: None,
 };
 
-/// Environments, API keys, directories and (from the policy function on) the projected
-/// directory users and groups.
+/// Environments, API keys, directories, the projected directory users and groups, and each
+/// environment's event-log head.
 pub const DIRECTORY: TableSpec = TableSpec {
     logical_id: "DirectoryTable",
     suffix: "directory",
     key: PK_SK,
-    gsis: &[GSI1],
+    gsis: &[GSI1, GSI2],
     stream: None,
     ttl_attribute: Some("expires_at"),
 };
 
-pub const TABLES: &[&TableSpec] = &[&PROVIDER_RECORDS, &DIRECTORY];
+/// Each environment's ordered event log; its stream (new images) feeds the fan-out function.
+/// Events expire by TTL, and TTL removals make no events.
+pub const EVENTS: TableSpec = TableSpec {
+    logical_id: "EventsTable",
+    suffix: "events",
+    key: PK_SK,
+    gsis: &[],
+    stream: Some(StreamView::NewImage),
+    ttl_attribute: Some("expires_at"),
+};
+
+pub const TABLES: &[&TableSpec] = &[&PROVIDER_RECORDS, &DIRECTORY, &EVENTS];
 
 /// The physical table names of one deployment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TableNames {
     pub provider_records: String,
     pub directory: String,
+    pub events: String,
 }
 
 impl TableNames {
@@ -97,6 +109,7 @@ impl TableNames {
         Self {
             provider_records: format!("{prefix}-{}", PROVIDER_RECORDS.suffix),
             directory: format!("{prefix}-{}", DIRECTORY.suffix),
+            events: format!("{prefix}-{}", EVENTS.suffix),
         }
     }
 
@@ -106,10 +119,10 @@ impl TableNames {
     }
 
     pub fn name_of(&self, spec: &TableSpec) -> &str {
-        if spec.suffix == PROVIDER_RECORDS.suffix {
-            &self.provider_records
-        } else {
-            &self.directory
+        match spec.suffix {
+            s if s == PROVIDER_RECORDS.suffix => &self.provider_records,
+            s if s == EVENTS.suffix => &self.events,
+            _ => &self.directory,
         }
     }
 }

@@ -1,0 +1,336 @@
+//! The projection as stored: directory users, groups and effective memberships, written
+//! together with the events that describe each change.
+
+use aws_sdk_dynamodb::types::{ConditionCheck, Delete, Put, TransactWriteItem};
+use dsync_domain::directory::{
+    DirectoryGroup, DirectoryUser, EventDraft, GroupOutcome, GroupWrite, UserOutcome, UserWrite,
+};
+use dsync_domain::ids::{DirectoryGroupId, ProviderGroupId, ProviderUserId};
+
+use crate::event_log::{EventScope, StoredEvent, MAX_TRANSACTION_ITEMS};
+use crate::item::{id_attr, n, s, Item, ItemExt};
+use crate::keys::*;
+use crate::provider_users::build_error;
+use crate::{Store, StoreError};
+
+/// What the directory holds now for one provider user, read consistently in one Query.
+#[derive(Debug, Clone, Default)]
+pub struct ProjectedUser {
+    pub user: Option<DirectoryUser>,
+    /// Its effective memberships, as groups.
+    pub groups: Vec<DirectoryGroup>,
+    /// Bumped on every write: the condition that keeps concurrent projections from mixing.
+    revision: u64,
+    /// Memberships whose group no longer exists: dropped silently on the next write.
+    orphans: Vec<DirectoryGroupId>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ProjectedGroup {
+    pub group: Option<DirectoryGroup>,
+    revision: u64,
+}
+
+impl Store {
+    pub async fn load_projected_user(&self, provider_user: &ProviderUserId) -> Result<ProjectedUser, StoreError> {
+        let pk = projected_user_pk(provider_user);
+        let items = self.query_partition(&self.tables.directory, &pk).await?;
+        let mut projected = ProjectedUser::default();
+        let mut member_of = Vec::new();
+        for item in &items {
+            match item.opt_str_attr(SK) {
+                Some(DIRECTORY_USER_SK) => {
+                    projected.user = Some(decode_json(item, "user")?);
+                    projected.revision = item.num_attr("revision")?;
+                }
+                Some(sk) if sk.starts_with(DIRECTORY_MEMBER_PREFIX) => member_of.push((
+                    id_attr(item, "directory_group_id", DirectoryGroupId::parse)?,
+                    id_attr(item, "provider_group_id", ProviderGroupId::parse)?,
+                )),
+                _ => {}
+            }
+        }
+        let provider_groups: Vec<_> = member_of.iter().map(|(_, pg)| *pg).collect();
+        let groups = self.load_projected_groups(&provider_groups).await?;
+        for (group_id, _) in member_of {
+            match groups.iter().find(|g| g.id == group_id) {
+                Some(group) => projected.groups.push(group.clone()),
+                None => projected.orphans.push(group_id),
+            }
+        }
+        Ok(projected)
+    }
+
+    /// The directory groups projected from these provider groups (absent ones are skipped).
+    pub async fn load_projected_groups(
+        &self,
+        provider_groups: &[ProviderGroupId],
+    ) -> Result<Vec<DirectoryGroup>, StoreError> {
+        let keys = provider_groups
+            .iter()
+            .map(|pg| Item::from([(PK.to_owned(), s(projected_group_pk(pg))), (SK.to_owned(), s(DIRECTORY_GROUP_SK))]))
+            .collect();
+        let items = self.batch_get_items(&self.tables.directory, keys).await?;
+        let mut groups: Vec<DirectoryGroup> = items.iter().map(|item| decode_json(item, "group")).collect::<Result<_, _>>()?;
+        groups.sort_by_key(|g| g.id);
+        Ok(groups)
+    }
+
+    pub async fn load_projected_group(&self, provider_group: &ProviderGroupId) -> Result<ProjectedGroup, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.tables.directory)
+            .key(PK, s(projected_group_pk(provider_group)))
+            .key(SK, s(DIRECTORY_GROUP_SK))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(crate::error::backend)?;
+        match output.item {
+            None => Ok(ProjectedGroup::default()),
+            Some(item) => Ok(ProjectedGroup { group: Some(decode_json(&item, "group")?), revision: item.num_attr("revision")? }),
+        }
+    }
+
+    /// Commits a user's projection and its events. Removals, the user's own write and
+    /// additions commit in that order, each transaction whole with its events; a user in more
+    /// groups than one transaction holds takes several, each guarded by the user's revision.
+    /// `Conflict` means another writer changed this user: re-read and re-project.
+    pub async fn commit_user_projection(
+        &self,
+        scope: &EventScope,
+        provider_user: &ProviderUserId,
+        before: &ProjectedUser,
+        outcome: &UserOutcome,
+        joined: &[DirectoryGroup],
+        now: i64,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let removed = outcome.events.iter().take_while(|e| e.name == dsync_domain::directory::events::GROUP_USER_REMOVED).count();
+        let added = outcome.add_to.len();
+        let (removal_events, rest) = outcome.events.split_at(removed.min(outcome.remove_from.len()));
+        let (own_events, addition_events) = rest.split_at(rest.len() - added.min(rest.len()));
+
+        let pk = projected_user_pk(provider_user);
+        let mut committed = Vec::new();
+        let mut revision = before.revision;
+        let mut user_id = before.user.as_ref().map(|u| u.id);
+
+        // Leave groups first, a chunk per transaction, each guarded by the unchanged user.
+        let removals: Vec<_> = outcome.remove_from.iter().zip(removal_events).collect();
+        for chunk in removals.chunks(chunk_size(2)) {
+            let mut writes = vec![self.user_guard(&pk, revision)?];
+            let mut events = Vec::new();
+            for (group, event) in chunk {
+                writes.push(self.delete_item(&pk, &directory_member_sk(group))?);
+                events.push((*event).clone());
+            }
+            committed.extend(self.commit_with_events(scope, writes, &events, now).await?);
+        }
+
+        // The user's own write, orphan cleanup and the first additions.
+        let user_ref = UserRef { pk: &pk, provider_user };
+        let mut writes = Vec::new();
+        match &outcome.user {
+            UserWrite::Unchanged => writes.push(self.user_guard(&pk, revision)?),
+            UserWrite::Put(user) => {
+                writes.push(self.put_directory_user(user_ref, user, revision)?);
+                revision += 1;
+                user_id = Some(user.id);
+            }
+            UserWrite::Delete(_) => {
+                writes.push(self.conditional_delete(&pk, DIRECTORY_USER_SK, revision)?);
+                user_id = None;
+            }
+        }
+        for orphan in &before.orphans {
+            writes.push(self.delete_item(&pk, &directory_member_sk(orphan))?);
+        }
+        let additions: Vec<_> = outcome.add_to.iter().zip(addition_events).collect();
+        let room = chunk_size(1 + own_events.len() + writes.len()).min(additions.len());
+        let mut events: Vec<EventDraft> = own_events.to_vec();
+        let (first, later) = additions.split_at(room);
+        for (group, event) in first {
+            writes.push(self.put_membership(user_ref, user_id, group, joined)?);
+            events.push((*event).clone());
+        }
+        if !(matches!(outcome.user, UserWrite::Unchanged) && events.is_empty() && before.orphans.is_empty()) {
+            committed.extend(self.commit_with_events(scope, writes, &events, now).await?);
+        }
+
+        for chunk in later.chunks(chunk_size(2)) {
+            let mut writes = vec![self.user_guard(&pk, revision)?];
+            let mut events = Vec::new();
+            for (group, event) in chunk {
+                writes.push(self.put_membership(user_ref, user_id, group, joined)?);
+                events.push((*event).clone());
+            }
+            committed.extend(self.commit_with_events(scope, writes, &events, now).await?);
+        }
+        Ok(committed)
+    }
+
+    /// Commits a group's projection and its event. A deleted group's memberships are then
+    /// removed silently: `dsync.group.deleted` comes alone.
+    pub async fn commit_group_projection(
+        &self,
+        scope: &EventScope,
+        provider_group: &ProviderGroupId,
+        before: &ProjectedGroup,
+        outcome: &GroupOutcome,
+        now: i64,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let pk = projected_group_pk(provider_group);
+        let write = match &outcome.group {
+            GroupWrite::Unchanged => return Ok(Vec::new()),
+            GroupWrite::Put(group) => {
+                let mut item = Item::from([
+                    (PK.to_owned(), s(&pk)),
+                    (SK.to_owned(), s(DIRECTORY_GROUP_SK)),
+                    ("type".to_owned(), s("directory_group")),
+                    ("id".to_owned(), s(group.id.to_string())),
+                    ("directory_id".to_owned(), s(group.directory_id.to_string())),
+                    ("revision".to_owned(), n(before.revision + 1)),
+                    ("group".to_owned(), s(encode_json(group)?)),
+                ]);
+                item.insert(GSI1PK.to_owned(), s(directory_groups(&group.directory_id)));
+                item.insert(GSI1SK.to_owned(), s(group.id.to_string()));
+                item.insert(GSI2PK.to_owned(), s(by_directory_group_id(&group.id)));
+                item.insert(GSI2SK.to_owned(), s(DIRECTORY_GROUP_SK));
+                self.conditional_put(item, before.revision)?
+            }
+            GroupWrite::Delete(_) => self.conditional_delete(&pk, DIRECTORY_GROUP_SK, before.revision)?,
+        };
+        let events = self.commit_with_events(scope, vec![write], &outcome.events, now).await?;
+        if let (GroupWrite::Delete(_), Some(group)) = (&outcome.group, &before.group) {
+            self.drop_group_memberships(&group.id).await?;
+        }
+        Ok(events)
+    }
+
+    async fn drop_group_memberships(&self, group: &DirectoryGroupId) -> Result<(), StoreError> {
+        let items = self
+            .query_index_all_in(&self.tables.directory, "gsi1", GSI1PK, directory_group_members(group))
+            .await?;
+        for item in items {
+            let (Some(pk), Some(sk)) = (item.opt_str_attr(PK), item.opt_str_attr(SK)) else { continue };
+            self.transact(vec![self.delete_item(pk, sk)?]).await?;
+        }
+        Ok(())
+    }
+
+    fn user_guard(&self, pk: &str, revision: u64) -> Result<TransactWriteItem, StoreError> {
+        let check = ConditionCheck::builder()
+            .table_name(&self.tables.directory)
+            .key(PK, s(pk))
+            .key(SK, s(DIRECTORY_USER_SK));
+        let check = if revision == 0 {
+            check.condition_expression("attribute_not_exists(pk)")
+        } else {
+            check
+                .condition_expression("revision = :revision")
+                .expression_attribute_values(":revision", n(revision))
+        };
+        Ok(TransactWriteItem::builder().condition_check(check.build().map_err(build_error)?).build())
+    }
+
+    fn put_directory_user(&self, at: UserRef<'_>, user: &DirectoryUser, revision: u64) -> Result<TransactWriteItem, StoreError> {
+        let item = Item::from([
+            (PK.to_owned(), s(at.pk)),
+            (SK.to_owned(), s(DIRECTORY_USER_SK)),
+            ("type".to_owned(), s("directory_user")),
+            ("id".to_owned(), s(user.id.to_string())),
+            ("directory_id".to_owned(), s(user.directory_id.to_string())),
+            ("provider_user_id".to_owned(), s(at.provider_user.to_string())),
+            ("state".to_owned(), s(user.state.as_str())),
+            ("revision".to_owned(), n(revision + 1)),
+            ("user".to_owned(), s(encode_json(user)?)),
+            (GSI1PK.to_owned(), s(directory_users(&user.directory_id))),
+            (GSI1SK.to_owned(), s(user.id.to_string())),
+            (GSI2PK.to_owned(), s(by_directory_user_id(&user.id))),
+            (GSI2SK.to_owned(), s(DIRECTORY_USER_SK)),
+        ]);
+        self.conditional_put(item, revision)
+    }
+
+    fn put_membership(
+        &self,
+        at: UserRef<'_>,
+        user: Option<dsync_domain::ids::DirectoryUserId>,
+        group: &DirectoryGroupId,
+        joined: &[DirectoryGroup],
+    ) -> Result<TransactWriteItem, StoreError> {
+        let user = user.ok_or_else(|| StoreError::corrupt("a membership needs a directory user"))?;
+        let group = joined
+            .iter()
+            .find(|g| g.id == *group)
+            .ok_or_else(|| StoreError::corrupt("a membership names a group that was not given"))?;
+        let item = Item::from([
+            (PK.to_owned(), s(at.pk)),
+            (SK.to_owned(), s(directory_member_sk(&group.id))),
+            ("type".to_owned(), s("directory_membership")),
+            ("directory_id".to_owned(), s(group.directory_id.to_string())),
+            ("directory_user_id".to_owned(), s(user.to_string())),
+            ("directory_group_id".to_owned(), s(group.id.to_string())),
+            ("provider_group_id".to_owned(), s(group.provider_group_id.to_string())),
+            ("provider_user_id".to_owned(), s(at.provider_user.to_string())),
+            (GSI1PK.to_owned(), s(directory_group_members(&group.id))),
+            (GSI1SK.to_owned(), s(user.to_string())),
+        ]);
+        let put = Put::builder().table_name(&self.tables.directory).set_item(Some(item)).build().map_err(build_error)?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// A put that succeeds only over the revision it was computed from.
+    fn conditional_put(&self, item: Item, revision: u64) -> Result<TransactWriteItem, StoreError> {
+        let put = Put::builder().table_name(&self.tables.directory).set_item(Some(item));
+        let put = if revision == 0 {
+            put.condition_expression("attribute_not_exists(pk)")
+        } else {
+            put.condition_expression("revision = :revision").expression_attribute_values(":revision", n(revision))
+        };
+        Ok(TransactWriteItem::builder().put(put.build().map_err(build_error)?).build())
+    }
+
+    fn conditional_delete(&self, pk: &str, sk: &str, revision: u64) -> Result<TransactWriteItem, StoreError> {
+        let delete = Delete::builder()
+            .table_name(&self.tables.directory)
+            .key(PK, s(pk))
+            .key(SK, s(sk))
+            .condition_expression("revision = :revision")
+            .expression_attribute_values(":revision", n(revision))
+            .build()
+            .map_err(build_error)?;
+        Ok(TransactWriteItem::builder().delete(delete).build())
+    }
+
+    fn delete_item(&self, pk: &str, sk: &str) -> Result<TransactWriteItem, StoreError> {
+        let delete = Delete::builder()
+            .table_name(&self.tables.directory)
+            .key(PK, s(pk))
+            .key(SK, s(sk))
+            .build()
+            .map_err(build_error)?;
+        Ok(TransactWriteItem::builder().delete(delete).build())
+    }
+}
+
+#[derive(Clone, Copy)]
+struct UserRef<'a> {
+    pk: &'a str,
+    provider_user: &'a ProviderUserId,
+}
+
+/// How many membership changes (one write and one event each) fit in a transaction beside
+/// the log head and `fixed` other items.
+fn chunk_size(fixed: usize) -> usize {
+    ((MAX_TRANSACTION_ITEMS - 1 - fixed) / 2).max(1)
+}
+
+fn encode_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| StoreError::corrupt(e.to_string()))
+}
+
+pub(crate) fn decode_json<T: serde::de::DeserializeOwned>(item: &Item, name: &str) -> Result<T, StoreError> {
+    serde_json::from_str(item.str_attr(name)?).map_err(|e| StoreError::corrupt(format!("attribute {name}: {e}")))
+}

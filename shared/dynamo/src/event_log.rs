@@ -1,0 +1,235 @@
+//! Each environment's event log: totally ordered and gap-free.
+//!
+//! The sequence number is allocated inside the transaction that commits the events (and the
+//! state change they describe): the environment's head item is updated under a condition on
+//! its previous value. Two writers cannot both commit the same numbers, and a number is only
+//! ever visible once its transaction committed, so a reader paging with `after` never skips
+//! an event that commits later with a smaller number.
+
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
+use dsync_domain::directory::EventDraft;
+use dsync_domain::ids::{DirectoryId, EnvironmentId, EventId};
+use dsync_domain::time::format_millis;
+use serde_json::{json, Value};
+
+use crate::error::backend;
+use crate::item::{n, s, Item, ItemExt};
+use crate::keys::*;
+use crate::provider_users::build_error;
+use crate::{Store, StoreError};
+
+/// Events are kept at least this long (DynamoDB's TTL removes them some time after).
+pub const EVENT_RETENTION_DAYS: i64 = 30;
+
+/// A transaction holds at most 100 items.
+pub(crate) const MAX_TRANSACTION_ITEMS: usize = 100;
+
+/// An event as committed to the log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredEvent {
+    pub id: EventId,
+    pub sequence: u64,
+    pub name: String,
+    pub data: Value,
+    pub created_at: i64,
+    pub directory_id: Option<DirectoryId>,
+    pub organization_id: Option<String>,
+}
+
+impl StoredEvent {
+    /// `{"object":"event","id","event","data","created_at"}`, as the Events API and webhooks
+    /// deliver it.
+    pub fn envelope(&self) -> Value {
+        json!({
+            "object": "event",
+            "id": self.id.to_string(),
+            "event": self.name,
+            "data": self.data,
+            "created_at": format_millis(self.created_at),
+        })
+    }
+}
+
+/// Where a batch of events comes from: stamped on each event for filtering.
+#[derive(Debug, Clone)]
+pub struct EventScope {
+    pub environment_id: EnvironmentId,
+    pub directory_id: Option<DirectoryId>,
+    pub organization_id: Option<String>,
+}
+
+impl Store {
+    /// Commits `writes` and `events` in one transaction, the events numbered after the
+    /// environment's current head. A lost race on the head alone is retried here (the writes
+    /// are still valid); a failed condition on any of `writes` is `Conflict`, for the caller
+    /// to re-read and re-project.
+    pub(crate) async fn commit_with_events(
+        &self,
+        scope: &EventScope,
+        writes: Vec<TransactWriteItem>,
+        events: &[EventDraft],
+        now: i64,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        if events.is_empty() {
+            if !writes.is_empty() {
+                self.transact(writes).await?;
+            }
+            return Ok(Vec::new());
+        }
+        debug_assert!(writes.len() + 2 * events.len() < MAX_TRANSACTION_ITEMS);
+        let mut attempt = 0u32;
+        loop {
+            let head = self.event_head(&scope.environment_id).await?;
+            let stored: Vec<StoredEvent> = events
+                .iter()
+                .enumerate()
+                .map(|(i, draft)| {
+                    let sequence = head + 1 + i as u64;
+                    StoredEvent {
+                        id: EventId::for_sequence(sequence, now),
+                        sequence,
+                        name: draft.name.to_owned(),
+                        data: draft.data.clone(),
+                        created_at: now,
+                        directory_id: scope.directory_id,
+                        organization_id: scope.organization_id.clone(),
+                    }
+                })
+                .collect();
+            let mut items = vec![self.head_update(&scope.environment_id, head, head + events.len() as u64)?];
+            items.extend(writes.iter().cloned());
+            for event in &stored {
+                items.push(self.event_put(&scope.environment_id, event)?);
+            }
+            match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+                Ok(_) => return Ok(stored),
+                Err(e) => match failed_item(&e) {
+                    // Another writer took these numbers: take the next ones.
+                    Some(0) | None if is_cancelled(&e) && attempt < 50 => {
+                        attempt += 1;
+                        backoff(attempt).await;
+                    }
+                    Some(_) | None if is_cancelled(&e) => return Err(StoreError::Conflict),
+                    _ => return Err(backend(e)),
+                },
+            }
+        }
+    }
+
+    /// The environment's last sequence number (0 before its first event).
+    pub async fn event_head(&self, environment: &EnvironmentId) -> Result<u64, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.tables.directory)
+            .key(PK, s(environment_pk(environment)))
+            .key(SK, s(EVENT_HEAD_SK))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(backend)?;
+        Ok(output.item.and_then(|item| item.opt_num_attr("sequence")).unwrap_or(0))
+    }
+
+    pub(crate) async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), StoreError> {
+        let result = self.client.transact_write_items().set_transact_items(Some(items)).send().await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if is_cancelled(&e) => Err(StoreError::Conflict),
+            Err(e) => Err(backend(e)),
+        }
+    }
+
+    fn head_update(
+        &self,
+        environment: &EnvironmentId,
+        previous: u64,
+        next: u64,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let mut update = Update::builder()
+            .table_name(&self.tables.directory)
+            .key(PK, s(environment_pk(environment)))
+            .key(SK, s(EVENT_HEAD_SK))
+            .update_expression("SET #seq = :next")
+            .expression_attribute_names("#seq", "sequence")
+            .expression_attribute_values(":next", n(next));
+        update = if previous == 0 {
+            update.condition_expression("attribute_not_exists(#seq)")
+        } else {
+            update
+                .condition_expression("#seq = :previous")
+                .expression_attribute_values(":previous", n(previous))
+        };
+        Ok(TransactWriteItem::builder().update(update.build().map_err(build_error)?).build())
+    }
+
+    fn event_put(
+        &self,
+        environment: &EnvironmentId,
+        event: &StoredEvent,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let mut item = Item::from([
+            (PK.to_owned(), s(environment_pk(environment))),
+            (SK.to_owned(), s(event_sk(event.sequence))),
+            ("type".to_owned(), s("event")),
+            ("id".to_owned(), s(event.id.to_string())),
+            ("environment_id".to_owned(), s(environment.to_string())),
+            ("sequence".to_owned(), n(event.sequence)),
+            ("event".to_owned(), s(&event.name)),
+            ("data".to_owned(), s(event.data.to_string())),
+            ("created_at".to_owned(), n(event.created_at)),
+            ("expires_at".to_owned(), n(event.created_at / 1000 + EVENT_RETENTION_DAYS * 86_400)),
+        ]);
+        if let Some(directory) = &event.directory_id {
+            item.insert("directory_id".to_owned(), s(directory.to_string()));
+        }
+        if let Some(organization) = &event.organization_id {
+            item.insert("organization_id".to_owned(), s(organization));
+        }
+        let put = Put::builder()
+            .table_name(&self.tables.events)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(build_error)?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+}
+
+/// Decodes an event item, as read from the table or from a stream image.
+pub fn decode_event(item: &Item) -> Result<StoredEvent, StoreError> {
+    Ok(StoredEvent {
+        id: crate::item::id_attr(item, "id", EventId::parse)?,
+        sequence: item.num_attr("sequence")?,
+        name: item.str_attr("event")?.to_owned(),
+        data: item.json_attr("data")?,
+        created_at: item.num_attr("created_at")?,
+        directory_id: item.opt_str_attr("directory_id").and_then(|d| DirectoryId::parse(d).ok()),
+        organization_id: item.opt_str_attr("organization_id").map(str::to_owned),
+    })
+}
+
+type TransactError = SdkError<TransactWriteItemsError, aws_sdk_dynamodb::config::http::HttpResponse>;
+
+fn is_cancelled(e: &TransactError) -> bool {
+    matches!(e.as_service_error(), Some(TransactWriteItemsError::TransactionCanceledException(_)))
+}
+
+/// The index of the item whose condition failed, if the engine says.
+fn failed_item(e: &TransactError) -> Option<usize> {
+    match e.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => cancelled
+            .cancellation_reasons()
+            .iter()
+            .position(|reason| reason.code() == Some("ConditionalCheckFailed")),
+        _ => None,
+    }
+}
+
+async fn backoff(attempt: u32) {
+    let ceiling = 2u64 << attempt.min(6);
+    let millis = rand::random::<u64>() % ceiling + 1;
+    tokio::time::sleep(std::time::Duration::from_millis(millis)).await;
+}
