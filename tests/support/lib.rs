@@ -3,6 +3,10 @@
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+
+use dsync_domain::time::now_millis;
 
 use dsync_domain::ids::EnvironmentId;
 use dsync_domain::model::{Environment, EnvironmentSettings, ProviderKind};
@@ -20,6 +24,8 @@ pub struct TestApp {
     pub scim_base: String,
     pub token: String,
     data_dir: PathBuf,
+    /// Added to the policy function's clock: `advance_clock` moves time forward.
+    clock_offset: Arc<AtomicI64>,
 }
 
 /// A fresh service with its own engine and its own bootstrap environment and directory.
@@ -28,6 +34,8 @@ pub async fn spawn_app() -> TestApp {
         .to_string()
         .to_lowercase();
     let data_dir = std::env::temp_dir().join(format!("dsync-test-{unique}"));
+    let clock_offset = Arc::new(AtomicI64::new(0));
+    let offset = clock_offset.clone();
     let endpoint = std::env::var("DSYNC_TEST_DYNAMODB_ENDPOINT")
         .ok()
         .filter(|e| !e.is_empty());
@@ -37,6 +45,10 @@ pub async fn spawn_app() -> TestApp {
         dynamodb_endpoint: endpoint,
         table_prefix: format!("t{}", &unique[unique.len() - 12..]),
         listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+        reconcile_every: None,
+        clock: Some(Arc::new(move || {
+            now_millis() + offset.load(Ordering::SeqCst)
+        })),
     })
     .await
     .expect("the local service starts");
@@ -48,6 +60,7 @@ pub async fn spawn_app() -> TestApp {
         base_url,
         running,
         data_dir,
+        clock_offset,
     }
 }
 
@@ -90,8 +103,78 @@ pub async fn read(builder: RequestBuilder) -> Reply {
 }
 
 impl TestApp {
+    /// Moves the policy function's clock forward (retention tests).
+    pub fn advance_clock(&self, by: std::time::Duration) {
+        self.clock_offset
+            .fetch_add(by.as_millis() as i64, Ordering::SeqCst);
+    }
+
     pub fn store(&self) -> &Store {
         &self.running.store
+    }
+
+    /// Waits until every provider-record change so far has been projected, as the policy
+    /// function reading the table's stream would have done.
+    pub async fn settle(&self) {
+        self.running
+            .settle()
+            .await
+            .expect("the stream is processed");
+    }
+
+    /// A management API request with the bootstrap API key.
+    pub fn api(&self, method: Method, path: &str) -> RequestBuilder {
+        self.http
+            .request(method, format!("{}{}", self.base_url, path))
+            .bearer_auth(&self.running.bootstrap.api_key)
+    }
+
+    pub async fn api_get(&self, path: &str) -> Reply {
+        read(self.api(Method::GET, path)).await
+    }
+
+    /// Sets the environment's inactive-user policy through the API.
+    pub async fn set_settings(&self, settings: Value) {
+        let reply = read(
+            self.api(Method::PUT, "/environment/settings")
+                .json(&settings),
+        )
+        .await;
+        assert_eq!(reply.status, 200, "{:?}", reply.body);
+    }
+
+    /// Every event after `after` (all pages), oldest first, read through `GET /events`.
+    pub async fn events_after(&self, after: Option<&str>) -> Vec<Value> {
+        let mut events = Vec::new();
+        let mut cursor = after.map(str::to_owned);
+        loop {
+            let mut request = self
+                .api(Method::GET, "/events")
+                .query(&[("limit", "100"), ("order", "asc")]);
+            if let Some(after) = &cursor {
+                request = request.query(&[("after", after)]);
+            }
+            let reply = read(request).await;
+            assert_eq!(reply.status, 200, "{:?}", reply.body);
+            let page = reply.body["data"].as_array().cloned().unwrap_or_default();
+            if page.is_empty() {
+                return events;
+            }
+            cursor = page
+                .last()
+                .and_then(|e| e["id"].as_str())
+                .map(str::to_owned);
+            events.extend(page);
+        }
+    }
+
+    /// The names of the events after `after`.
+    pub async fn event_names_after(&self, after: Option<&str>) -> Vec<String> {
+        self.events_after(after)
+            .await
+            .iter()
+            .map(|e| e["event"].as_str().unwrap_or_default().to_owned())
+            .collect()
     }
 
     /// A SCIM request to `path` (relative to the directory's SCIM base) with the token.

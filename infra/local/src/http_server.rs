@@ -15,6 +15,7 @@ const GATEWAY_MAX_BODY: usize = 10 * 1024 * 1024;
 #[derive(Clone)]
 pub struct Routes {
     pub scim: dsync_provider_webhooks::App,
+    pub api: dsync_api::App,
 }
 
 pub async fn serve(listener: tokio::net::TcpListener, routes: Routes) {
@@ -48,7 +49,7 @@ async fn dispatch(
     let response = if request.uri().path().starts_with("/scim/v2/") {
         dsync_provider_webhooks::handle(&routes.scim, request).await
     } else {
-        return plain(404, json!({"message": "Not Found"}));
+        dsync_api::handle(&routes.api, request).await
     };
     let (parts, body) = response.into_parts();
     http::Response::from_parts(parts, Full::new(body))

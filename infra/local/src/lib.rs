@@ -4,16 +4,20 @@
 mod bootstrap;
 mod engine;
 mod http_server;
+mod pipeline;
+pub mod streams;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
 
 use dsync_dynamo::{connect, tables, ConnectOptions, Store, TableNames};
 
 pub use bootstrap::Bootstrap;
 pub use engine::Engine;
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Options {
     /// Where the engine's data file and `bootstrap.json` live.
     pub data_dir: PathBuf,
@@ -24,6 +28,10 @@ pub struct Options {
     pub table_prefix: String,
     /// `127.0.0.1:8787`; port 0 picks a free one.
     pub listen: SocketAddr,
+    /// How often every environment is reconciled (`None`: only on request).
+    pub reconcile_every: Option<Duration>,
+    /// The clock the policy function reads (tests move it to test retention).
+    pub clock: Option<dsync_policy::Clock>,
 }
 
 /// A running service: its address, its bootstrap secrets and the store it writes.
@@ -32,10 +40,16 @@ pub struct Running {
     pub bootstrap: Bootstrap,
     pub store: Store,
     pub engine: Option<Engine>,
+    pub pipeline: pipeline::Pipeline,
     server: tokio::task::JoinHandle<()>,
 }
 
 impl Running {
+    /// Returns once every provider-record change written so far has been projected.
+    pub async fn settle(&self) -> anyhow::Result<()> {
+        self.pipeline.settle().await
+    }
+
     /// Serves until the process is stopped.
     pub async fn wait(mut self) {
         let _ = (&mut self.server).await;
@@ -59,7 +73,7 @@ pub async fn start(options: Options) -> anyhow::Result<Running> {
         }
     };
     let client = connect(ConnectOptions {
-        endpoint: Some(endpoint),
+        endpoint: Some(endpoint.clone()),
         region: None,
     })
     .await;
@@ -71,13 +85,43 @@ pub async fn start(options: Options) -> anyhow::Result<Running> {
     let addr = listener.local_addr()?;
     let base_url = format!("http://{addr}");
     let bootstrap = bootstrap::ensure(&store, &options.data_dir, &base_url).await?;
+
+    let policy = match options.clock {
+        Some(clock) => dsync_policy::App::with_clock(store.clone(), clock),
+        None => dsync_policy::App::new(store.clone()),
+    };
+    let persistent = !options.in_memory && options.dynamodb_endpoint.is_none();
+    let mut pipeline = pipeline::Pipeline::start(
+        policy.clone(),
+        pipeline::PipelineOptions {
+            endpoint,
+            provider_table: store.tables().provider_records.clone(),
+            checkpoint: persistent
+                .then(|| options.data_dir.join("provider-stream-checkpoint.json")),
+            reconcile_every: options.reconcile_every,
+        },
+    );
+    if let Some(engine) = &engine {
+        pipeline.add_task(pipeline::sweep_ttl_every(
+            engine.database.clone(),
+            Duration::from_secs(60),
+        ));
+    }
     let scim = dsync_provider_webhooks::App::new(store.clone(), Default::default());
-    let server = tokio::spawn(http_server::serve(listener, http_server::Routes { scim }));
+    let mut api = dsync_api::App::new(store.clone(), Default::default());
+    api.policy = policy.clone();
+    let trigger = pipeline.reconcile_trigger();
+    api.reconcile_trigger = Some(Arc::new(move |_| trigger.notify_one()));
+    let server = tokio::spawn(http_server::serve(
+        listener,
+        http_server::Routes { scim, api },
+    ));
     Ok(Running {
         addr,
         bootstrap,
         store,
         engine,
+        pipeline,
         server,
     })
 }

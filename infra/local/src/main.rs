@@ -2,6 +2,7 @@
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::Parser;
 
@@ -26,6 +27,9 @@ struct Args {
     /// Port on 127.0.0.1 to serve the HTTP functions on.
     #[arg(long, default_value_t = 8787, env = "DSYNC_PORT")]
     port: u16,
+    /// Reconcile every environment this often, in seconds (0: only on request).
+    #[arg(long, default_value_t = 3600, env = "DSYNC_RECONCILE_EVERY")]
+    reconcile_every: u64,
 }
 
 #[tokio::main]
@@ -43,6 +47,9 @@ async fn main() -> anyhow::Result<()> {
         dynamodb_endpoint: args.dynamodb_endpoint,
         table_prefix: args.table_prefix,
         listen: SocketAddr::from((Ipv4Addr::LOCALHOST, args.port)),
+        reconcile_every: (args.reconcile_every > 0)
+            .then(|| Duration::from_secs(args.reconcile_every)),
+        clock: None,
     })
     .await?;
     let b = &running.bootstrap;

@@ -106,6 +106,10 @@ prefixed_id!(
     EventId, "event"
 );
 prefixed_id!(
+    /// A reconciliation run.
+    ReconciliationId, "reconciliation"
+);
+prefixed_id!(
     /// An API key's public identifier (the secret part is never stored).
     ApiKeyId, "key"
 );
@@ -116,7 +120,8 @@ impl EventId {
     /// bits) and 40 random bits. `after=<event id>` then needs no lookup, and ids stay unique
     /// across environments.
     pub fn for_sequence(sequence: u64, millis: i64) -> Self {
-        let random = (u128::from(sequence & SEQUENCE_MASK) << 40) | u128::from(rand::random::<u64>() & RANDOM_MASK);
+        let random = (u128::from(sequence & SEQUENCE_MASK) << 40)
+            | u128::from(rand::random::<u64>() & RANDOM_MASK);
         Self(Ulid::from_parts(millis.max(0) as u64, random))
     }
 
@@ -164,7 +169,10 @@ mod tests {
     fn event_ids_carry_their_sequence() {
         for sequence in [0, 1, 42, (1 << 40) - 1] {
             let id = EventId::for_sequence(sequence, 1_700_000_000_000);
-            assert_eq!(EventId::parse(&id.to_string()).unwrap().sequence(), sequence);
+            assert_eq!(
+                EventId::parse(&id.to_string()).unwrap().sequence(),
+                sequence
+            );
         }
         assert_ne!(EventId::for_sequence(7, 5), EventId::for_sequence(7, 5));
     }

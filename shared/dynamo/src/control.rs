@@ -38,6 +38,8 @@ impl Store {
             item.insert("inactive_user_retention_days".into(), n(days));
         }
         item.insert("created_at".into(), n(env.created_at));
+        item.insert(GSI1PK.into(), s(ALL_ENVIRONMENTS));
+        item.insert(GSI1SK.into(), s(env.id.to_string()));
         let result = self
             .client
             .put_item()
@@ -154,6 +156,38 @@ impl Store {
             .get_control_item(directory_pk(id), DIRECTORY_SK)
             .await?;
         decode_directory(&item)
+    }
+
+    /// Every directory of an environment.
+    pub async fn directories_of(
+        &self,
+        environment: &EnvironmentId,
+    ) -> Result<Vec<Directory>, StoreError> {
+        let items = self
+            .query_index_all_in(
+                &self.tables.directory,
+                "gsi1",
+                GSI1PK,
+                environment_directories(environment),
+            )
+            .await?;
+        items.iter().map(decode_directory).collect()
+    }
+
+    /// Every environment's id (the scheduled reconciliation walks them all).
+    pub async fn environment_ids(&self) -> Result<Vec<EnvironmentId>, StoreError> {
+        let items = self
+            .query_index_all_in(
+                &self.tables.directory,
+                "gsi1",
+                GSI1PK,
+                ALL_ENVIRONMENTS.to_owned(),
+            )
+            .await?;
+        items
+            .iter()
+            .map(|item| id_attr(item, "id", EnvironmentId::parse))
+            .collect()
     }
 
     async fn get_control_item(&self, pk: String, sk: &str) -> Result<Item, StoreError> {

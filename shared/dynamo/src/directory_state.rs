@@ -5,7 +5,7 @@ use aws_sdk_dynamodb::types::{ConditionCheck, Delete, Put, TransactWriteItem};
 use dsync_domain::directory::{
     DirectoryGroup, DirectoryUser, EventDraft, GroupOutcome, GroupWrite, UserOutcome, UserWrite,
 };
-use dsync_domain::ids::{DirectoryGroupId, ProviderGroupId, ProviderUserId};
+use dsync_domain::ids::{DirectoryGroupId, DirectoryId, ProviderGroupId, ProviderUserId};
 
 use crate::event_log::{EventScope, StoredEvent, MAX_TRANSACTION_ITEMS};
 use crate::item::{id_attr, n, s, Item, ItemExt};
@@ -32,7 +32,10 @@ pub struct ProjectedGroup {
 }
 
 impl Store {
-    pub async fn load_projected_user(&self, provider_user: &ProviderUserId) -> Result<ProjectedUser, StoreError> {
+    pub async fn load_projected_user(
+        &self,
+        provider_user: &ProviderUserId,
+    ) -> Result<ProjectedUser, StoreError> {
         let pk = projected_user_pk(provider_user);
         let items = self.query_partition(&self.tables.directory, &pk).await?;
         let mut projected = ProjectedUser::default();
@@ -68,15 +71,26 @@ impl Store {
     ) -> Result<Vec<DirectoryGroup>, StoreError> {
         let keys = provider_groups
             .iter()
-            .map(|pg| Item::from([(PK.to_owned(), s(projected_group_pk(pg))), (SK.to_owned(), s(DIRECTORY_GROUP_SK))]))
+            .map(|pg| {
+                Item::from([
+                    (PK.to_owned(), s(projected_group_pk(pg))),
+                    (SK.to_owned(), s(DIRECTORY_GROUP_SK)),
+                ])
+            })
             .collect();
         let items = self.batch_get_items(&self.tables.directory, keys).await?;
-        let mut groups: Vec<DirectoryGroup> = items.iter().map(|item| decode_json(item, "group")).collect::<Result<_, _>>()?;
+        let mut groups: Vec<DirectoryGroup> = items
+            .iter()
+            .map(|item| decode_json(item, "group"))
+            .collect::<Result<_, _>>()?;
         groups.sort_by_key(|g| g.id);
         Ok(groups)
     }
 
-    pub async fn load_projected_group(&self, provider_group: &ProviderGroupId) -> Result<ProjectedGroup, StoreError> {
+    pub async fn load_projected_group(
+        &self,
+        provider_group: &ProviderGroupId,
+    ) -> Result<ProjectedGroup, StoreError> {
         let output = self
             .client
             .get_item()
@@ -89,8 +103,60 @@ impl Store {
             .map_err(crate::error::backend)?;
         match output.item {
             None => Ok(ProjectedGroup::default()),
-            Some(item) => Ok(ProjectedGroup { group: Some(decode_json(&item, "group")?), revision: item.num_attr("revision")? }),
+            Some(item) => Ok(ProjectedGroup {
+                group: Some(decode_json(&item, "group")?),
+                revision: item.num_attr("revision")?,
+            }),
         }
+    }
+
+    /// A page of the provider users that have a directory user in `directory`, in directory
+    /// user id order (reconciliation's sweep for users whose provider record is gone).
+    pub async fn projected_users_page(
+        &self,
+        directory: &DirectoryId,
+        after: Option<String>,
+        limit: i32,
+    ) -> Result<(Vec<ProviderUserId>, Option<String>), StoreError> {
+        let (items, next) = self
+            .query_index_page(
+                &self.tables.directory,
+                "gsi1",
+                (GSI1PK, GSI1SK),
+                directory_users(directory),
+                after,
+                limit,
+            )
+            .await?;
+        let ids = items
+            .iter()
+            .map(|item| id_attr(item, "provider_user_id", ProviderUserId::parse))
+            .collect::<Result<_, _>>()?;
+        Ok((ids, next))
+    }
+
+    /// A page of the provider groups that have a directory group in `directory`.
+    pub async fn projected_groups_page(
+        &self,
+        directory: &DirectoryId,
+        after: Option<String>,
+        limit: i32,
+    ) -> Result<(Vec<ProviderGroupId>, Option<String>), StoreError> {
+        let (items, next) = self
+            .query_index_page(
+                &self.tables.directory,
+                "gsi1",
+                (GSI1PK, GSI1SK),
+                directory_groups(directory),
+                after,
+                limit,
+            )
+            .await?;
+        let ids = items
+            .iter()
+            .map(|item| Ok(decode_json::<DirectoryGroup>(item, "group")?.provider_group_id))
+            .collect::<Result<_, StoreError>>()?;
+        Ok((ids, next))
     }
 
     /// Commits a user's projection and its events. Removals, the user's own write and
@@ -106,9 +172,15 @@ impl Store {
         joined: &[DirectoryGroup],
         now: i64,
     ) -> Result<Vec<StoredEvent>, StoreError> {
-        let removed = outcome.events.iter().take_while(|e| e.name == dsync_domain::directory::events::GROUP_USER_REMOVED).count();
+        let removed = outcome
+            .events
+            .iter()
+            .take_while(|e| e.name == dsync_domain::directory::events::GROUP_USER_REMOVED)
+            .count();
         let added = outcome.add_to.len();
-        let (removal_events, rest) = outcome.events.split_at(removed.min(outcome.remove_from.len()));
+        let (removal_events, rest) = outcome
+            .events
+            .split_at(removed.min(outcome.remove_from.len()));
         let (own_events, addition_events) = rest.split_at(rest.len() - added.min(rest.len()));
 
         let pk = projected_user_pk(provider_user);
@@ -129,7 +201,10 @@ impl Store {
         }
 
         // The user's own write, orphan cleanup and the first additions.
-        let user_ref = UserRef { pk: &pk, provider_user };
+        let user_ref = UserRef {
+            pk: &pk,
+            provider_user,
+        };
         let mut writes = Vec::new();
         match &outcome.user {
             UserWrite::Unchanged => writes.push(self.user_guard(&pk, revision)?),
@@ -154,7 +229,10 @@ impl Store {
             writes.push(self.put_membership(user_ref, user_id, group, joined)?);
             events.push((*event).clone());
         }
-        if !(matches!(outcome.user, UserWrite::Unchanged) && events.is_empty() && before.orphans.is_empty()) {
+        if !(matches!(outcome.user, UserWrite::Unchanged)
+            && events.is_empty()
+            && before.orphans.is_empty())
+        {
             committed.extend(self.commit_with_events(scope, writes, &events, now).await?);
         }
 
@@ -199,9 +277,13 @@ impl Store {
                 item.insert(GSI2SK.to_owned(), s(DIRECTORY_GROUP_SK));
                 self.conditional_put(item, before.revision)?
             }
-            GroupWrite::Delete(_) => self.conditional_delete(&pk, DIRECTORY_GROUP_SK, before.revision)?,
+            GroupWrite::Delete(_) => {
+                self.conditional_delete(&pk, DIRECTORY_GROUP_SK, before.revision)?
+            }
         };
-        let events = self.commit_with_events(scope, vec![write], &outcome.events, now).await?;
+        let events = self
+            .commit_with_events(scope, vec![write], &outcome.events, now)
+            .await?;
         if let (GroupWrite::Delete(_), Some(group)) = (&outcome.group, &before.group) {
             self.drop_group_memberships(&group.id).await?;
         }
@@ -210,10 +292,17 @@ impl Store {
 
     async fn drop_group_memberships(&self, group: &DirectoryGroupId) -> Result<(), StoreError> {
         let items = self
-            .query_index_all_in(&self.tables.directory, "gsi1", GSI1PK, directory_group_members(group))
+            .query_index_all_in(
+                &self.tables.directory,
+                "gsi1",
+                GSI1PK,
+                directory_group_members(group),
+            )
             .await?;
         for item in items {
-            let (Some(pk), Some(sk)) = (item.opt_str_attr(PK), item.opt_str_attr(SK)) else { continue };
+            let (Some(pk), Some(sk)) = (item.opt_str_attr(PK), item.opt_str_attr(SK)) else {
+                continue;
+            };
             self.transact(vec![self.delete_item(pk, sk)?]).await?;
         }
         Ok(())
@@ -231,17 +320,27 @@ impl Store {
                 .condition_expression("revision = :revision")
                 .expression_attribute_values(":revision", n(revision))
         };
-        Ok(TransactWriteItem::builder().condition_check(check.build().map_err(build_error)?).build())
+        Ok(TransactWriteItem::builder()
+            .condition_check(check.build().map_err(build_error)?)
+            .build())
     }
 
-    fn put_directory_user(&self, at: UserRef<'_>, user: &DirectoryUser, revision: u64) -> Result<TransactWriteItem, StoreError> {
+    fn put_directory_user(
+        &self,
+        at: UserRef<'_>,
+        user: &DirectoryUser,
+        revision: u64,
+    ) -> Result<TransactWriteItem, StoreError> {
         let item = Item::from([
             (PK.to_owned(), s(at.pk)),
             (SK.to_owned(), s(DIRECTORY_USER_SK)),
             ("type".to_owned(), s("directory_user")),
             ("id".to_owned(), s(user.id.to_string())),
             ("directory_id".to_owned(), s(user.directory_id.to_string())),
-            ("provider_user_id".to_owned(), s(at.provider_user.to_string())),
+            (
+                "provider_user_id".to_owned(),
+                s(at.provider_user.to_string()),
+            ),
             ("state".to_owned(), s(user.state.as_str())),
             ("revision".to_owned(), n(revision + 1)),
             ("user".to_owned(), s(encode_json(user)?)),
@@ -260,7 +359,8 @@ impl Store {
         group: &DirectoryGroupId,
         joined: &[DirectoryGroup],
     ) -> Result<TransactWriteItem, StoreError> {
-        let user = user.ok_or_else(|| StoreError::corrupt("a membership needs a directory user"))?;
+        let user =
+            user.ok_or_else(|| StoreError::corrupt("a membership needs a directory user"))?;
         let group = joined
             .iter()
             .find(|g| g.id == *group)
@@ -272,27 +372,47 @@ impl Store {
             ("directory_id".to_owned(), s(group.directory_id.to_string())),
             ("directory_user_id".to_owned(), s(user.to_string())),
             ("directory_group_id".to_owned(), s(group.id.to_string())),
-            ("provider_group_id".to_owned(), s(group.provider_group_id.to_string())),
-            ("provider_user_id".to_owned(), s(at.provider_user.to_string())),
+            (
+                "provider_group_id".to_owned(),
+                s(group.provider_group_id.to_string()),
+            ),
+            (
+                "provider_user_id".to_owned(),
+                s(at.provider_user.to_string()),
+            ),
             (GSI1PK.to_owned(), s(directory_group_members(&group.id))),
             (GSI1SK.to_owned(), s(user.to_string())),
         ]);
-        let put = Put::builder().table_name(&self.tables.directory).set_item(Some(item)).build().map_err(build_error)?;
+        let put = Put::builder()
+            .table_name(&self.tables.directory)
+            .set_item(Some(item))
+            .build()
+            .map_err(build_error)?;
         Ok(TransactWriteItem::builder().put(put).build())
     }
 
     /// A put that succeeds only over the revision it was computed from.
     fn conditional_put(&self, item: Item, revision: u64) -> Result<TransactWriteItem, StoreError> {
-        let put = Put::builder().table_name(&self.tables.directory).set_item(Some(item));
+        let put = Put::builder()
+            .table_name(&self.tables.directory)
+            .set_item(Some(item));
         let put = if revision == 0 {
             put.condition_expression("attribute_not_exists(pk)")
         } else {
-            put.condition_expression("revision = :revision").expression_attribute_values(":revision", n(revision))
+            put.condition_expression("revision = :revision")
+                .expression_attribute_values(":revision", n(revision))
         };
-        Ok(TransactWriteItem::builder().put(put.build().map_err(build_error)?).build())
+        Ok(TransactWriteItem::builder()
+            .put(put.build().map_err(build_error)?)
+            .build())
     }
 
-    fn conditional_delete(&self, pk: &str, sk: &str, revision: u64) -> Result<TransactWriteItem, StoreError> {
+    fn conditional_delete(
+        &self,
+        pk: &str,
+        sk: &str,
+        revision: u64,
+    ) -> Result<TransactWriteItem, StoreError> {
         let delete = Delete::builder()
             .table_name(&self.tables.directory)
             .key(PK, s(pk))
@@ -331,6 +451,10 @@ fn encode_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
     serde_json::to_string(value).map_err(|e| StoreError::corrupt(e.to_string()))
 }
 
-pub(crate) fn decode_json<T: serde::de::DeserializeOwned>(item: &Item, name: &str) -> Result<T, StoreError> {
-    serde_json::from_str(item.str_attr(name)?).map_err(|e| StoreError::corrupt(format!("attribute {name}: {e}")))
+pub(crate) fn decode_json<T: serde::de::DeserializeOwned>(
+    item: &Item,
+    name: &str,
+) -> Result<T, StoreError> {
+    serde_json::from_str(item.str_attr(name)?)
+        .map_err(|e| StoreError::corrupt(format!("attribute {name}: {e}")))
 }

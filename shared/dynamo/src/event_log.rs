@@ -98,12 +98,19 @@ impl Store {
                     }
                 })
                 .collect();
-            let mut items = vec![self.head_update(&scope.environment_id, head, head + events.len() as u64)?];
+            let mut items =
+                vec![self.head_update(&scope.environment_id, head, head + events.len() as u64)?];
             items.extend(writes.iter().cloned());
             for event in &stored {
                 items.push(self.event_put(&scope.environment_id, event)?);
             }
-            match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+            match self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items))
+                .send()
+                .await
+            {
                 Ok(_) => return Ok(stored),
                 Err(e) => match failed_item(&e) {
                     // Another writer took these numbers: take the next ones.
@@ -130,11 +137,19 @@ impl Store {
             .send()
             .await
             .map_err(backend)?;
-        Ok(output.item.and_then(|item| item.opt_num_attr("sequence")).unwrap_or(0))
+        Ok(output
+            .item
+            .and_then(|item| item.opt_num_attr("sequence"))
+            .unwrap_or(0))
     }
 
     pub(crate) async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), StoreError> {
-        let result = self.client.transact_write_items().set_transact_items(Some(items)).send().await;
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await;
         match result {
             Ok(_) => Ok(()),
             Err(e) if is_cancelled(&e) => Err(StoreError::Conflict),
@@ -162,7 +177,9 @@ impl Store {
                 .condition_expression("#seq = :previous")
                 .expression_attribute_values(":previous", n(previous))
         };
-        Ok(TransactWriteItem::builder().update(update.build().map_err(build_error)?).build())
+        Ok(TransactWriteItem::builder()
+            .update(update.build().map_err(build_error)?)
+            .build())
     }
 
     fn event_put(
@@ -180,7 +197,10 @@ impl Store {
             ("event".to_owned(), s(&event.name)),
             ("data".to_owned(), s(event.data.to_string())),
             ("created_at".to_owned(), n(event.created_at)),
-            ("expires_at".to_owned(), n(event.created_at / 1000 + EVENT_RETENTION_DAYS * 86_400)),
+            (
+                "expires_at".to_owned(),
+                n(event.created_at / 1000 + EVENT_RETENTION_DAYS * 86_400),
+            ),
         ]);
         if let Some(directory) = &event.directory_id {
             item.insert("directory_id".to_owned(), s(directory.to_string()));
@@ -206,15 +226,21 @@ pub fn decode_event(item: &Item) -> Result<StoredEvent, StoreError> {
         name: item.str_attr("event")?.to_owned(),
         data: item.json_attr("data")?,
         created_at: item.num_attr("created_at")?,
-        directory_id: item.opt_str_attr("directory_id").and_then(|d| DirectoryId::parse(d).ok()),
+        directory_id: item
+            .opt_str_attr("directory_id")
+            .and_then(|d| DirectoryId::parse(d).ok()),
         organization_id: item.opt_str_attr("organization_id").map(str::to_owned),
     })
 }
 
-type TransactError = SdkError<TransactWriteItemsError, aws_sdk_dynamodb::config::http::HttpResponse>;
+type TransactError =
+    SdkError<TransactWriteItemsError, aws_sdk_dynamodb::config::http::HttpResponse>;
 
 fn is_cancelled(e: &TransactError) -> bool {
-    matches!(e.as_service_error(), Some(TransactWriteItemsError::TransactionCanceledException(_)))
+    matches!(
+        e.as_service_error(),
+        Some(TransactWriteItemsError::TransactionCanceledException(_))
+    )
 }
 
 /// The index of the item whose condition failed, if the engine says.

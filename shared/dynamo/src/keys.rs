@@ -3,6 +3,7 @@
 
 use dsync_domain::ids::{
     DirectoryGroupId, DirectoryId, DirectoryUserId, EnvironmentId, ProviderGroupId, ProviderUserId,
+    ReconciliationId,
 };
 
 pub(crate) const PK: &str = "pk";
@@ -20,6 +21,9 @@ pub(crate) const DIRECTORY_SK: &str = "DIRECTORY";
 pub(crate) fn environment_pk(id: &EnvironmentId) -> String {
     format!("ENV#{id}")
 }
+
+/// GSI1 on environment items: every environment.
+pub(crate) const ALL_ENVIRONMENTS: &str = "ENVIRONMENTS";
 
 pub(crate) fn api_key_pk(hash_hex: &str) -> String {
     format!("APIKEY#{hash_hex}")
@@ -136,3 +140,17 @@ pub(crate) fn by_directory_group_id(id: &DirectoryGroupId) -> String {
 pub(crate) fn event_sk(sequence: u64) -> String {
     format!("{sequence:020}")
 }
+
+pub(crate) fn reconciliation_sk(id: &ReconciliationId) -> String {
+    format!("RECON#{id}")
+}
+
+/// GSI1 on reconciliation runs that are pending or running (the key is removed when done).
+pub(crate) const UNFINISHED_RECONCILIATIONS: &str = "RECONCILIATIONS#UNFINISHED";
+
+// Management API (`api_reads`).
+/// Beside a deleted directory's item: the marker that its records are still being removed.
+pub(crate) const DIRECTORY_PURGE_SK: &str = "PURGE";
+
+/// GSI1 on purge markers: every deleted directory whose records are not all removed yet.
+pub(crate) const PENDING_DIRECTORY_PURGES: &str = "DIRECTORIES#PURGING";

@@ -4,25 +4,32 @@
 //! (`ProviderUser`, `Directory`, …) on one side and items, keys and conditional writes on the
 //! other. The key design and the access pattern each key serves are in `ARCHITECTURE.md`.
 
+mod api_reads;
 mod client;
 mod control;
 mod directory_state;
-mod event_log;
 mod error;
+mod event_log;
 mod item;
 mod keys;
 mod provider_groups;
 mod provider_users;
 mod query;
+mod reconciliations;
 pub mod tables;
 
+pub use api_reads::{
+    EventCursor, EventPage, EventQuery, ListCursor, ListOrder, ListWindow, Page, PurgeProgress,
+    StoredDirectory, EVENT_SCAN_PAGES,
+};
 pub use client::{connect, ConnectOptions};
 pub use control::NewDirectory;
 pub use directory_state::{ProjectedGroup, ProjectedUser};
-pub use event_log::{decode_event, EventScope, StoredEvent, EVENT_RETENTION_DAYS};
 pub use error::StoreError;
+pub use event_log::{decode_event, EventScope, StoredEvent, EVENT_RETENTION_DAYS};
 pub use provider_groups::{MemberPage, MembershipDiff};
 pub use provider_users::UserPage;
+pub use reconciliations::{Checkpoint, Reconciliation, ReconciliationCounts, ReconciliationState};
 pub use tables::{TableNames, TableSpec, TABLES};
 
 use aws_sdk_dynamodb::Client;

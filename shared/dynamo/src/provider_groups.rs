@@ -255,7 +255,8 @@ impl Store {
             .into_iter()
             .map(|sk| Item::from([(PK.to_owned(), s(&pk)), (SK.to_owned(), s(sk))]))
             .collect();
-        self.batch_get_items(&self.tables.provider_records, keys).await
+        self.batch_get_items(&self.tables.provider_records, keys)
+            .await
     }
 
     /// Deletes a group, then its memberships. The group goes first so that the policy

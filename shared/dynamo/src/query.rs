@@ -4,8 +4,8 @@ use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 
 use crate::error::backend;
 use crate::item::{s, Item};
-use crate::provider_users::build_error;
 use crate::keys::{PK, SK};
+use crate::provider_users::build_error;
 use crate::{Store, StoreError};
 
 impl Store {
@@ -17,7 +17,8 @@ impl Store {
         hash_value: String,
     ) -> Result<Vec<Item>, StoreError> {
         let table = self.tables.provider_records.clone();
-        self.query_index_all_in(&table, index, hash_attribute, hash_value).await
+        self.query_index_all_in(&table, index, hash_attribute, hash_value)
+            .await
     }
 
     /// Every item of an index partition of `table` (all pages).
@@ -51,8 +52,48 @@ impl Store {
         }
     }
 
+    /// Up to `limit` items of an index partition in sort-key order, after the sort key
+    /// `after`; returns the sort key to continue from, if more remain.
+    pub(crate) async fn query_index_page(
+        &self,
+        table: &str,
+        index: &str,
+        (hash_attribute, range_attribute): (&str, &str),
+        hash_value: String,
+        after: Option<String>,
+        limit: i32,
+    ) -> Result<(Vec<Item>, Option<String>), StoreError> {
+        let mut request = self
+            .client
+            .query()
+            .table_name(table)
+            .index_name(index)
+            .key_condition_expression("#h = :h")
+            .expression_attribute_names("#h", hash_attribute)
+            .expression_attribute_values(":h", s(hash_value))
+            .limit(limit.max(1));
+        if let Some(after) = after {
+            request = request
+                .key_condition_expression("#h = :h AND #r > :after")
+                .expression_attribute_names("#r", range_attribute)
+                .expression_attribute_values(":after", s(after));
+        }
+        let output = request.send().await.map_err(backend)?;
+        let next = output
+            .last_evaluated_key
+            .and_then(|key| match key.get(range_attribute) {
+                Some(AttributeValue::S(v)) => Some(v.clone()),
+                _ => None,
+            });
+        Ok((output.items.unwrap_or_default(), next))
+    }
+
     /// Every item of partition `pk` of `table`, read consistently (all pages).
-    pub(crate) async fn query_partition(&self, table: &str, pk: &str) -> Result<Vec<Item>, StoreError> {
+    pub(crate) async fn query_partition(
+        &self,
+        table: &str,
+        pk: &str,
+    ) -> Result<Vec<Item>, StoreError> {
         let mut items = Vec::new();
         let mut start = None;
         loop {
@@ -135,7 +176,9 @@ impl Store {
                     .await
                     .map_err(backend)?;
                 found.extend(output.responses.unwrap_or_default().into_values().flatten());
-                pending = output.unprocessed_keys.and_then(|mut keys| keys.remove(table));
+                pending = output
+                    .unprocessed_keys
+                    .and_then(|mut keys| keys.remove(table));
             }
         }
         Ok(found)

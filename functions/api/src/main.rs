@@ -1,0 +1,32 @@
+//! Lambda entry point: API Gateway HTTP API (payload v2) → the management and events API.
+
+use dsync_api::{handle, App, Config};
+use dsync_dynamo::{connect, ConnectOptions, Store, TableNames};
+use lambda_http::{service_fn, Body, Error, Request, Response};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    lambda_http::tracing::init_default_subscriber();
+    let config = Config::from_env()?;
+    let client = connect(ConnectOptions {
+        endpoint: std::env::var("DSYNC_DYNAMODB_ENDPOINT").ok(),
+        region: std::env::var("AWS_REGION").ok(),
+    })
+    .await;
+    let app = App::new(Store::new(client, TableNames::from_env()), config);
+    lambda_http::run(service_fn(|request: Request| {
+        let app = app.clone();
+        async move { Ok::<_, Error>(to_lambda(handle(&app, from_lambda(request)).await)) }
+    }))
+    .await
+}
+
+fn from_lambda(request: Request) -> http::Request<bytes::Bytes> {
+    let (parts, body) = request.into_parts();
+    http::Request::from_parts(parts, bytes::Bytes::copy_from_slice(body.as_ref()))
+}
+
+fn to_lambda(response: http::Response<bytes::Bytes>) -> Response<Body> {
+    let (parts, body) = response.into_parts();
+    Response::from_parts(parts, Body::from(body.to_vec()))
+}

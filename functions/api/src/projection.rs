@@ -1,0 +1,183 @@
+//! Directory users and groups: `GET /directory_users?directory=|group=`,
+//! `GET /directory_users/{id}`, `GET /directory_groups?directory=|user=`,
+//! `GET /directory_groups/{id}`, with WorkOS list parameters. Payloads are the ones events
+//! carry (`user_payload` / `group_payload`), with the directory's `organization_id`.
+
+use bytes::Bytes;
+use dsync_domain::directory::events::{group_payload, user_payload};
+use dsync_domain::directory::{DirectoryGroup, DirectoryUser};
+use dsync_domain::ids::{DirectoryGroupId, DirectoryId, DirectoryUserId};
+use dsync_dynamo::{Page, StoreError};
+use http::Response;
+
+use crate::error::{found, stored, ApiError};
+use crate::query::cursors;
+use crate::route::{Context, Route};
+use crate::{directories, respond};
+
+pub async fn serve_users(ctx: &Context<'_>, route: &Route) -> Result<Response<Bytes>, ApiError> {
+    match route {
+        Route::DirectoryUser(id) => {
+            let user = load_user(ctx, id).await?;
+            let organization =
+                organization_of(ctx, &user.directory_id, "directory_user", id).await?;
+            Ok(respond::ok(&user_payload(&user, organization.as_deref())))
+        }
+        _ => list_users(ctx).await,
+    }
+}
+
+pub async fn serve_groups(ctx: &Context<'_>, route: &Route) -> Result<Response<Bytes>, ApiError> {
+    match route {
+        Route::DirectoryGroup(id) => {
+            let group = load_group(ctx, id).await?;
+            let organization =
+                organization_of(ctx, &group.directory_id, "directory_group", id).await?;
+            Ok(respond::ok(&group_payload(&group, organization.as_deref())))
+        }
+        _ => list_groups(ctx).await,
+    }
+}
+
+async fn list_users(ctx: &Context<'_>) -> Result<Response<Bytes>, ApiError> {
+    let window = ctx.query.window(DirectoryUserId::parse)?;
+    let store = &ctx.app.store;
+    let (page, organization) = match scope(ctx, "group")? {
+        Scope::Parent(group_id) => {
+            DirectoryGroupId::parse(&group_id)
+                .map_err(|e| ApiError::invalid(format!("group is {e}")))?;
+            let group = load_group(ctx, &group_id).await?;
+            let organization =
+                organization_of(ctx, &group.directory_id, "directory_group", &group_id).await?;
+            if !directory_admits(ctx, &group.directory_id)? {
+                return Ok(respond::list(Vec::new(), None, None));
+            }
+            (
+                stored(store.list_group_users(&group.id, &window).await)?,
+                organization,
+            )
+        }
+        Scope::Directory(directory) => {
+            let organization = directories::load(ctx, &directory)
+                .await?
+                .directory
+                .organization_id;
+            (
+                stored(store.list_directory_users(&directory, &window).await)?,
+                organization,
+            )
+        }
+    };
+    let (before, after) = cursors(&page, |u: &DirectoryUser| u.id.to_string());
+    let data = page
+        .items
+        .iter()
+        .map(|u| user_payload(u, organization.as_deref()))
+        .collect();
+    Ok(respond::list(data, before, after))
+}
+
+async fn list_groups(ctx: &Context<'_>) -> Result<Response<Bytes>, ApiError> {
+    let window = ctx.query.window(DirectoryGroupId::parse)?;
+    let store = &ctx.app.store;
+    let (page, organization): (Page<DirectoryGroup>, _) = match scope(ctx, "user")? {
+        Scope::Parent(user_id) => {
+            DirectoryUserId::parse(&user_id)
+                .map_err(|e| ApiError::invalid(format!("user is {e}")))?;
+            let user = load_user(ctx, &user_id).await?;
+            let organization =
+                organization_of(ctx, &user.directory_id, "directory_user", &user_id).await?;
+            if !directory_admits(ctx, &user.directory_id)? {
+                return Ok(respond::list(Vec::new(), None, None));
+            }
+            (
+                stored(store.list_user_groups(&user, &window).await)?,
+                organization,
+            )
+        }
+        Scope::Directory(directory) => {
+            let organization = directories::load(ctx, &directory)
+                .await?
+                .directory
+                .organization_id;
+            (
+                stored(store.list_directory_groups(&directory, &window).await)?,
+                organization,
+            )
+        }
+    };
+    let (before, after) = cursors(&page, |g| g.id.to_string());
+    let data = page
+        .items
+        .iter()
+        .map(|g| group_payload(g, organization.as_deref()))
+        .collect();
+    Ok(respond::list(data, before, after))
+}
+
+/// What a list is of: a parent object (a group's users, a user's groups) or a directory.
+enum Scope {
+    Parent(String),
+    Directory(DirectoryId),
+}
+
+/// `directory` or the parent parameter is required; the parent wins when both are given
+/// (the directory then only has to agree, see [`directory_admits`]).
+fn scope(ctx: &Context<'_>, parent: &str) -> Result<Scope, ApiError> {
+    if let Some(id) = ctx.query.single(parent)? {
+        return Ok(Scope::Parent(id.to_owned()));
+    }
+    match ctx.query.single("directory")? {
+        Some(id) => DirectoryId::parse(id)
+            .map(Scope::Directory)
+            .map_err(|e| ApiError::invalid(format!("directory is {e}"))),
+        None => Err(ApiError::invalid(format!(
+            "directory or {parent} is required"
+        ))),
+    }
+}
+
+/// Whether a `directory` parameter given beside the parent names the parent's directory.
+fn directory_admits(ctx: &Context<'_>, directory: &DirectoryId) -> Result<bool, ApiError> {
+    match ctx.query.single("directory")? {
+        None => Ok(true),
+        Some(id) => Ok(id == directory.to_string()),
+    }
+}
+
+async fn load_user(ctx: &Context<'_>, id: &str) -> Result<DirectoryUser, ApiError> {
+    let parsed =
+        DirectoryUserId::parse(id).map_err(|_| ApiError::not_found("directory_user", id))?;
+    found(
+        ctx.app.store.get_directory_user(&parsed).await,
+        "directory_user",
+        id,
+    )
+}
+
+async fn load_group(ctx: &Context<'_>, id: &str) -> Result<DirectoryGroup, ApiError> {
+    let parsed =
+        DirectoryGroupId::parse(id).map_err(|_| ApiError::not_found("directory_group", id))?;
+    found(
+        ctx.app.store.get_directory_group(&parsed).await,
+        "directory_group",
+        id,
+    )
+}
+
+/// The `organization_id` of an object's directory, checking that the directory exists and
+/// is this environment's: otherwise the object (`what`, `id`) is a 404.
+async fn organization_of(
+    ctx: &Context<'_>,
+    directory: &DirectoryId,
+    what: &str,
+    id: &str,
+) -> Result<Option<String>, ApiError> {
+    match ctx.app.store.get_stored_directory(directory).await {
+        Ok(stored) if stored.directory.environment_id == ctx.environment => {
+            Ok(stored.directory.organization_id)
+        }
+        Ok(_) | Err(StoreError::NotFound) => Err(ApiError::not_found(what, id)),
+        Err(e) => Err(ApiError::storage(e)),
+    }
+}

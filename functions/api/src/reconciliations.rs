@@ -1,0 +1,61 @@
+//! `POST /reconciliations` (optional body `{"directory_id": …}`) → 202 with the run;
+//! `GET /reconciliations/{id}` → the run with its `state` (pending, running, completed,
+//! failed) and `counts`.
+
+use bytes::Bytes;
+use dsync_domain::ids::{DirectoryId, ReconciliationId};
+use http::{Response, StatusCode};
+
+use crate::error::{found, stored, ApiError};
+use crate::route::{Context, Route};
+use crate::{body, directories, objects, respond};
+
+pub async fn serve(ctx: &Context<'_>, route: &Route) -> Result<Response<Bytes>, ApiError> {
+    match route {
+        Route::Reconciliation(id) => get_run(ctx, id).await,
+        _ => create_run(ctx).await,
+    }
+}
+
+async fn create_run(ctx: &Context<'_>) -> Result<Response<Bytes>, ApiError> {
+    let map = body::optional_object(ctx.body(), &["directory_id"])?.unwrap_or_default();
+    let directory = match body::optional_string(&map, "directory_id", 128)? {
+        None => None,
+        Some(text) => {
+            let id = DirectoryId::parse(text)
+                .map_err(|e| ApiError::invalid(format!("directory_id is {e}")))?;
+            // Only a directory of this environment can be reconciled.
+            directories::load(ctx, &id).await?;
+            Some(id)
+        }
+    };
+    let run = stored(
+        ctx.app
+            .store
+            .create_reconciliation(ctx.environment, directory, ctx.app.now())
+            .await,
+    )?;
+    tracing::info!(reconciliation_id = %run.id, environment_id = %ctx.environment, "reconciliation requested");
+    if let Some(trigger) = &ctx.app.reconcile_trigger {
+        trigger(run.id);
+    }
+    Ok(respond::json(
+        StatusCode::ACCEPTED,
+        &objects::reconciliation(&run),
+    ))
+}
+
+async fn get_run(ctx: &Context<'_>, id: &str) -> Result<Response<Bytes>, ApiError> {
+    let run_id =
+        ReconciliationId::parse(id).map_err(|_| ApiError::not_found("reconciliation", id))?;
+    // The run's key is under the environment: another environment's run is simply absent.
+    let run = found(
+        ctx.app
+            .store
+            .get_reconciliation(&ctx.environment, &run_id)
+            .await,
+        "reconciliation",
+        id,
+    )?;
+    Ok(respond::ok(&objects::reconciliation(&run)))
+}

@@ -1,0 +1,139 @@
+//! The request line: which resource a path names, and which methods it takes.
+
+use bytes::Bytes;
+use dsync_domain::ids::EnvironmentId;
+use http::{Method, Request};
+
+use crate::query::Query;
+use crate::App;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    Settings,
+    SettingsPreview,
+    Reconciliations,
+    Reconciliation(String),
+    Directories,
+    Directory(String),
+    DirectoryToken(String),
+    DirectoryUsers,
+    DirectoryUser(String),
+    DirectoryGroups,
+    DirectoryGroup(String),
+    Events,
+}
+
+impl Route {
+    /// Path segments are percent-decoded; ids among them are validated by the handlers.
+    pub fn parse(path: &str) -> Option<Self> {
+        let segments: Vec<String> = path
+            .split('/')
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                percent_encoding::percent_decode_str(s)
+                    .decode_utf8_lossy()
+                    .into_owned()
+            })
+            .collect();
+        let parts: Vec<&str> = segments.iter().map(String::as_str).collect();
+        Some(match parts.as_slice() {
+            ["environment", "settings"] => Self::Settings,
+            ["environment", "settings", "preview"] => Self::SettingsPreview,
+            ["reconciliations"] => Self::Reconciliations,
+            ["reconciliations", id] => Self::Reconciliation(id.to_string()),
+            ["directories"] => Self::Directories,
+            ["directories", id] => Self::Directory(id.to_string()),
+            ["directories", id, "token"] => Self::DirectoryToken(id.to_string()),
+            ["directory_users"] => Self::DirectoryUsers,
+            ["directory_users", id] => Self::DirectoryUser(id.to_string()),
+            ["directory_groups"] => Self::DirectoryGroups,
+            ["directory_groups", id] => Self::DirectoryGroup(id.to_string()),
+            ["events"] => Self::Events,
+            _ => return None,
+        })
+    }
+
+    pub fn methods(&self) -> &'static [Method] {
+        const GET: &[Method] = &[Method::GET];
+        const POST: &[Method] = &[Method::POST];
+        const GET_PUT: &[Method] = &[Method::GET, Method::PUT];
+        const GET_POST: &[Method] = &[Method::GET, Method::POST];
+        const GET_DELETE: &[Method] = &[Method::GET, Method::DELETE];
+        match self {
+            Self::Settings => GET_PUT,
+            Self::SettingsPreview | Self::DirectoryToken(_) => POST,
+            Self::Reconciliations => POST,
+            Self::Directories => GET_POST,
+            Self::Directory(_) => GET_DELETE,
+            Self::Reconciliation(_)
+            | Self::DirectoryUsers
+            | Self::DirectoryUser(_)
+            | Self::DirectoryGroups
+            | Self::DirectoryGroup(_)
+            | Self::Events => GET,
+        }
+    }
+}
+
+/// What a resource handler gets: the app, the authenticated environment and the request.
+pub struct Context<'a> {
+    pub app: &'a App,
+    pub environment: EnvironmentId,
+    pub request: &'a Request<Bytes>,
+    pub query: Query,
+}
+
+impl Context<'_> {
+    pub fn method(&self) -> &Method {
+        self.request.method()
+    }
+
+    pub fn body(&self) -> &Bytes {
+        self.request.body()
+    }
+
+    /// `https://host`, from the configured public URL or the request, for SCIM base URLs.
+    pub fn origin(&self) -> String {
+        if let Some(url) = &self.app.config.public_base_url {
+            return url.clone();
+        }
+        let headers = self.request.headers();
+        let host = headers
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .or_else(|| self.request.uri().authority().map(|a| a.as_str()))
+            .unwrap_or("localhost");
+        let local = host.starts_with("127.0.0.1")
+            || host.starts_with("localhost")
+            || host.starts_with("[::1]");
+        let scheme = headers
+            .get("x-forwarded-proto")
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or(if local { "http" } else { "https" });
+        format!("{scheme}://{host}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_map_to_routes() {
+        assert_eq!(
+            Route::parse("/environment/settings/"),
+            Some(Route::Settings)
+        );
+        assert_eq!(
+            Route::parse("/directories/directory_1/token"),
+            Some(Route::DirectoryToken("directory_1".into()))
+        );
+        assert_eq!(
+            Route::parse("/directory_users/a%20b"),
+            Some(Route::DirectoryUser("a b".into()))
+        );
+        assert_eq!(Route::parse("/events"), Some(Route::Events));
+        assert_eq!(Route::parse("/directories/a/b/c"), None);
+        assert_eq!(Route::parse("/"), None);
+    }
+}

@@ -1,0 +1,61 @@
+//! Lambda entry point: DynamoDB stream batches of provider records, and scheduled
+//! reconciliation events (`{"action": "reconcile_unfinished" | "reconcile_everything"}`).
+
+// The reconciliation future nests deeply (pages → projections → transactions).
+#![recursion_limit = "256"]
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use dsync_dynamo::{connect, ConnectOptions, Store, TableNames};
+use dsync_policy::{reconcile, stream, App};
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+use serde_json::{json, Value};
+
+/// Stop starting new pages this long before Lambda's deadline.
+const SAFETY_MARGIN: Duration = Duration::from_secs(30);
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let client = connect(ConnectOptions {
+        endpoint: std::env::var("DSYNC_DYNAMODB_ENDPOINT").ok(),
+        region: std::env::var("AWS_REGION").ok(),
+    })
+    .await;
+    let app = App::new(Store::new(client, TableNames::from_env()));
+    lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
+        let app = app.clone();
+        async move { dispatch(&app, event).await }
+    }))
+    .await
+}
+
+async fn dispatch(app: &App, event: LambdaEvent<Value>) -> Result<Value, Error> {
+    let (payload, context) = event.into_parts();
+    if payload.get("Records").is_some() {
+        let batch = serde_json::from_value(payload)?;
+        return Ok(serde_json::to_value(
+            stream::handle_batch(app, batch).await,
+        )?);
+    }
+    let deadline = instant_of(context.deadline);
+    let runs = match payload.get("action").and_then(Value::as_str) {
+        Some("reconcile_everything") => {
+            reconcile::reconcile_everything(app, Some(deadline)).await?
+        }
+        _ => reconcile::run_unfinished(app, Some(deadline)).await?,
+    };
+    Ok(
+        json!({ "reconciliations": runs.iter().map(|r| json!({"id": r.id.to_string(), "state": r.state.as_str()})).collect::<Vec<_>>() }),
+    )
+}
+
+/// Lambda gives its deadline in epoch milliseconds.
+fn instant_of(deadline_ms: u64) -> Instant {
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    let left = Duration::from_millis(deadline_ms.saturating_sub(now_ms));
+    Instant::now() + left.saturating_sub(SAFETY_MARGIN)
+}

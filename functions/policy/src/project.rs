@@ -1,0 +1,186 @@
+//! Projecting one provider user or group from freshly read state. The stream path and
+//! reconciliation both come here, so they can never disagree.
+
+use std::collections::HashMap;
+
+use dsync_domain::directory::{self, GroupInput, GroupWrite, UserInput};
+use dsync_domain::ids::{DirectoryId, ProviderGroupId, ProviderUserId};
+use dsync_domain::model::{Directory, EnvironmentSettings};
+use dsync_dynamo::{EventScope, StoreError, StoredEvent};
+
+use crate::App;
+
+/// A lost race with another writer is retried from a fresh read this many times.
+const MAX_ATTEMPTS: u32 = 20;
+
+/// What projecting a directory's records needs besides the records.
+#[derive(Debug, Clone)]
+pub struct DirectoryContext {
+    pub directory: Directory,
+    pub settings: EnvironmentSettings,
+}
+
+impl DirectoryContext {
+    fn scope(&self) -> EventScope {
+        EventScope {
+            environment_id: self.directory.environment_id,
+            directory_id: Some(self.directory.id),
+            organization_id: self.directory.organization_id.clone(),
+        }
+    }
+}
+
+/// Directory contexts read once per batch or run. `None`: the directory was deleted, and its
+/// records project to nothing (its deletion already said `dsync.deleted`).
+#[derive(Default)]
+pub struct Contexts {
+    known: HashMap<DirectoryId, Option<DirectoryContext>>,
+}
+
+impl Contexts {
+    pub async fn get(
+        &mut self,
+        app: &App,
+        directory: &DirectoryId,
+    ) -> Result<Option<DirectoryContext>, StoreError> {
+        if let Some(known) = self.known.get(directory) {
+            return Ok(known.clone());
+        }
+        let context = match app.store.get_directory(directory).await {
+            Ok(directory) => {
+                let environment = app.store.get_environment(&directory.environment_id).await?;
+                Some(DirectoryContext {
+                    directory,
+                    settings: environment.settings,
+                })
+            }
+            Err(StoreError::NotFound) => None,
+            Err(e) => return Err(e),
+        };
+        self.known.insert(*directory, context.clone());
+        Ok(context)
+    }
+
+    /// Projects under these settings instead of the stored ones (a preview).
+    pub fn override_settings(&mut self, settings: &EnvironmentSettings) {
+        for context in self.known.values_mut().flatten() {
+            context.settings = settings.clone();
+        }
+    }
+}
+
+/// Re-projects a provider user and commits the difference with its events.
+pub async fn project_user(
+    app: &App,
+    context: &DirectoryContext,
+    user: &ProviderUserId,
+) -> Result<Vec<StoredEvent>, StoreError> {
+    let mut attempt = 0;
+    loop {
+        let plan = plan_user(app, context, user).await?;
+        let result = app
+            .store
+            .commit_user_projection(
+                &context.scope(),
+                user,
+                &plan.before,
+                &plan.outcome,
+                &plan.groups,
+                plan.now,
+            )
+            .await;
+        match result {
+            Err(StoreError::Conflict) if attempt < MAX_ATTEMPTS => attempt += 1,
+            other => return other,
+        }
+    }
+}
+
+/// The projection of one provider user, computed but not committed.
+pub struct UserPlan {
+    pub before: dsync_dynamo::ProjectedUser,
+    pub outcome: directory::UserOutcome,
+    /// The directory groups the provider says the user belongs to.
+    pub groups: Vec<directory::DirectoryGroup>,
+    pub now: i64,
+}
+
+pub async fn plan_user(
+    app: &App,
+    context: &DirectoryContext,
+    user: &ProviderUserId,
+) -> Result<UserPlan, StoreError> {
+    let directory = &context.directory.id;
+    let provider = match app.store.get_user(directory, user).await {
+        Ok(provider) => Some(provider),
+        Err(StoreError::NotFound) => None,
+        Err(e) => return Err(e),
+    };
+    let groups = match &provider {
+        Some(_) => {
+            let ids = app.store.groups_of_user(directory, user).await?;
+            app.store.load_projected_groups(&ids).await?
+        }
+        None => Vec::new(),
+    };
+    let before = app.store.load_projected_user(user).await?;
+    let now = app.now();
+    let outcome = directory::project_user(&UserInput {
+        provider: provider.as_ref(),
+        settings: &context.settings,
+        current: before.user.as_ref(),
+        provider_groups: &groups,
+        current_groups: &before.groups,
+        organization_id: context.directory.organization_id.as_deref(),
+        now,
+    });
+    Ok(UserPlan {
+        before,
+        outcome,
+        groups,
+        now,
+    })
+}
+
+/// Re-projects a provider group. A group that has just come into existence also re-projects
+/// its members: their memberships may have been projected before the group was.
+pub async fn project_group(
+    app: &App,
+    context: &DirectoryContext,
+    group: &ProviderGroupId,
+) -> Result<Vec<StoredEvent>, StoreError> {
+    let directory = &context.directory.id;
+    let mut attempt = 0;
+    let (events, created) = loop {
+        let provider = match app.store.get_group(directory, group).await {
+            Ok(provider) => Some(provider),
+            Err(StoreError::NotFound) => None,
+            Err(e) => return Err(e),
+        };
+        let before = app.store.load_projected_group(group).await?;
+        let now = app.now();
+        let outcome = directory::project_group(&GroupInput {
+            provider: provider.as_ref(),
+            current: before.group.as_ref(),
+            organization_id: context.directory.organization_id.as_deref(),
+            now,
+        });
+        let created = before.group.is_none() && matches!(outcome.group, GroupWrite::Put(_));
+        match app
+            .store
+            .commit_group_projection(&context.scope(), group, &before, &outcome, now)
+            .await
+        {
+            Ok(events) => break (events, created),
+            Err(StoreError::Conflict) if attempt < MAX_ATTEMPTS => attempt += 1,
+            Err(e) => return Err(e),
+        }
+    };
+    let mut all = events;
+    if created {
+        for (member, _) in app.store.all_members(directory, group).await? {
+            all.extend(project_user(app, context, &member).await?);
+        }
+    }
+    Ok(all)
+}

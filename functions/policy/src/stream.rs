@@ -1,0 +1,111 @@
+//! DynamoDB stream batches of provider records.
+//!
+//! A record only says *what* changed (a user, a group, a membership); the projection reads
+//! the current state fresh, so redelivered, duplicated or reordered records converge on the
+//! same directory and never emit an event twice. Failures are reported per record, as
+//! Lambda's `ReportBatchItemFailures` expects: the first failed sequence number, after which
+//! everything is retried.
+
+use aws_lambda_events::event::dynamodb::{Event, EventRecord};
+use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
+use dsync_domain::ids::{DirectoryId, ProviderGroupId, ProviderUserId};
+use serde_dynamo::AttributeValue;
+
+use crate::project::{project_group, project_user, Contexts};
+use crate::App;
+
+/// What one stream record asks to re-project.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Target {
+    User(DirectoryId, ProviderUserId),
+    Group(DirectoryId, ProviderGroupId),
+}
+
+pub async fn handle_batch(app: &App, event: Event) -> DynamoDbEventResponse {
+    let targets: Vec<(Option<Target>, Option<String>)> = event
+        .records
+        .iter()
+        .map(|record| (target_of(record), record.change.sequence_number.clone()))
+        .collect();
+    let mut contexts = Contexts::default();
+    let mut response = DynamoDbEventResponse::default();
+    for (index, (target, sequence)) in targets.iter().enumerate() {
+        let Some(target) = target else { continue };
+        // A later record for the same target re-reads the same state: one projection is enough.
+        if targets[index + 1..]
+            .iter()
+            .any(|(later, _)| later.as_ref() == Some(target))
+        {
+            continue;
+        }
+        if let Err(error) = process(app, &mut contexts, *target).await {
+            tracing::warn!(?target, %error, "projection failed; the batch resumes from this record");
+            let mut failure = DynamoDbBatchItemFailure::default();
+            failure.item_identifier = sequence.clone();
+            response.batch_item_failures.push(failure);
+            break;
+        }
+    }
+    response
+}
+
+async fn process(
+    app: &App,
+    contexts: &mut Contexts,
+    target: Target,
+) -> Result<(), dsync_dynamo::StoreError> {
+    let directory = match target {
+        Target::User(directory, _) | Target::Group(directory, _) => directory,
+    };
+    let Some(context) = contexts.get(app, &directory).await? else {
+        return Ok(());
+    };
+    let events = match target {
+        Target::User(_, user) => project_user(app, &context, &user).await?,
+        Target::Group(_, group) => project_group(app, &context, &group).await?,
+    };
+    if !events.is_empty() {
+        tracing::info!(?target, events = events.len(), "projected");
+    }
+    Ok(())
+}
+
+/// The projection a record calls for, or `None` for records that change nothing visible:
+/// guard and twin items, and TTL deletions (which never make events).
+pub fn target_of(record: &EventRecord) -> Option<Target> {
+    if is_ttl_removal(record) {
+        return None;
+    }
+    let image = if record.change.new_image.is_empty() {
+        &record.change.old_image
+    } else {
+        &record.change.new_image
+    };
+    let text = |name: &str| match image.get(name) {
+        Some(AttributeValue::S(value)) => Some(value.as_str()),
+        _ => None,
+    };
+    let directory = DirectoryId::parse(text("directory_id")?).ok()?;
+    match text("type")? {
+        "user" => Some(Target::User(
+            directory,
+            ProviderUserId::parse(text("id")?).ok()?,
+        )),
+        "membership" => Some(Target::User(
+            directory,
+            ProviderUserId::parse(text("user_id")?).ok()?,
+        )),
+        "group" => Some(Target::Group(
+            directory,
+            ProviderGroupId::parse(text("id")?).ok()?,
+        )),
+        _ => None,
+    }
+}
+
+fn is_ttl_removal(record: &EventRecord) -> bool {
+    record
+        .user_identity
+        .as_ref()
+        .is_some_and(|who| who.type_ == "Service" && who.principal_id == "dynamodb.amazonaws.com")
+}

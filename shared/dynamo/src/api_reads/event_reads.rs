@@ -1,0 +1,243 @@
+//! The Events API's reads of an environment's log (`pk = ENV#<env>`, `sk = <sequence:020>`).
+//!
+//! A cursor is an event id, which carries its sequence number, so `after=<id>` is one
+//! strongly consistent Query `sk > <sequence>`: no lookup, and no event that commits later
+//! can take a number below the cursor (see `event_log.rs`). Filters are applied while
+//! scanning, so a filtered read still returns up to `limit` matches; the scan is bounded
+//! ([`EVENT_SCAN_PAGES`]) and says where it stopped, so a reader continues from there.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use dsync_domain::ids::{DirectoryId, EnvironmentId, EventId};
+
+use super::paging::ListOrder;
+use crate::error::backend;
+use crate::event_log::{decode_event, StoredEvent};
+use crate::item::{s, Item};
+use crate::keys::*;
+use crate::{Store, StoreError};
+
+/// At most this many pages of [`SCAN_PAGE`] events are examined per read (a read with a
+/// selective filter over a long log returns what it found and where it stopped).
+pub const EVENT_SCAN_PAGES: usize = 50;
+const SCAN_PAGE: i32 = 100;
+
+/// Writers stamp `created_at` just before they commit, so the log's order and its timestamps
+/// agree only up to clock skew and retries; time bounds are widened by this much where they
+/// decide where a scan starts or stops (the exact bounds still filter every event).
+const CLOCK_SLACK_MS: i64 = 60_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventCursor {
+    /// Events past this sequence number in the listing order.
+    After(u64),
+    /// The page just before this sequence number in the listing order.
+    Before(u64),
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct EventQuery {
+    /// Event names; empty means every name.
+    pub names: Vec<String>,
+    pub directory_id: Option<DirectoryId>,
+    pub organization_id: Option<String>,
+    /// Milliseconds, inclusive.
+    pub range_start: Option<i64>,
+    pub range_end: Option<i64>,
+    pub order: ListOrder,
+    pub cursor: Option<EventCursor>,
+    /// Validated by the caller (1–100).
+    pub limit: usize,
+}
+
+impl EventQuery {
+    fn matches(&self, event: &StoredEvent) -> bool {
+        (self.names.is_empty() || self.names.iter().any(|n| *n == event.name))
+            && self
+                .directory_id
+                .is_none_or(|d| event.directory_id == Some(d))
+            && self
+                .organization_id
+                .as_ref()
+                .is_none_or(|o| event.organization_id.as_ref() == Some(o))
+            && self.range_start.is_none_or(|t| event.created_at >= t)
+            && self.range_end.is_none_or(|t| event.created_at <= t)
+    }
+
+    /// Whether the log is read in ascending sequence order.
+    fn ascending(&self) -> bool {
+        let before = matches!(self.cursor, Some(EventCursor::Before(_)));
+        (self.order == ListOrder::Asc) != before
+    }
+
+    /// Whether every event from here on in reading order is outside the time range.
+    fn past_range(&self, event: &StoredEvent) -> bool {
+        match self.ascending() {
+            true => self
+                .range_end
+                .is_some_and(|t| event.created_at > t.saturating_add(CLOCK_SLACK_MS)),
+            false => self
+                .range_start
+                .is_some_and(|t| event.created_at < t.saturating_sub(CLOCK_SLACK_MS)),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventPage {
+    /// In listing order.
+    pub events: Vec<StoredEvent>,
+    /// Where to continue reading in the same direction: the last event returned when the
+    /// page is full, else the last event examined (past the non-matching ones, so they are
+    /// not examined again), `None` when there was nothing to examine.
+    pub resume: Option<EventId>,
+}
+
+impl Store {
+    pub async fn read_events(
+        &self,
+        environment: &EnvironmentId,
+        query: &EventQuery,
+    ) -> Result<EventPage, StoreError> {
+        let pk = environment_pk(environment);
+        let ascending = query.ascending();
+        let bound = match query.cursor {
+            Some(EventCursor::After(seq) | EventCursor::Before(seq)) => {
+                Some((if ascending { ">" } else { "<" }, seq))
+            }
+            None => self.start_from_time(environment, query).await?,
+        };
+        let mut values = Item::from([(":pk".to_owned(), s(&pk))]);
+        let condition = match bound {
+            Some((op, seq)) => {
+                values.insert(":seq".to_owned(), s(event_sk(seq)));
+                format!("pk = :pk AND sk {op} :seq")
+            }
+            None => "pk = :pk".to_owned(),
+        };
+        let mut found = Vec::new();
+        let mut examined = None;
+        let mut start: Option<Item> = None;
+        'scan: for _ in 0..EVENT_SCAN_PAGES {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.tables.events)
+                .key_condition_expression(&condition)
+                .set_expression_attribute_values(Some(values.clone()))
+                .scan_index_forward(ascending)
+                .set_exclusive_start_key(start.take())
+                .limit(SCAN_PAGE)
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(backend)?;
+            for item in output.items.unwrap_or_default() {
+                let event = decode_event(&item)?;
+                examined = Some(event.id);
+                if query.past_range(&event) {
+                    break 'scan;
+                }
+                if query.matches(&event) {
+                    found.push(event);
+                    if found.len() >= query.limit {
+                        break 'scan;
+                    }
+                }
+            }
+            match output.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => break,
+            }
+        }
+        let resume = match found.last() {
+            Some(last) if found.len() >= query.limit => Some(last.id),
+            _ => examined,
+        };
+        if matches!(query.cursor, Some(EventCursor::Before(_))) {
+            found.reverse();
+        }
+        Ok(EventPage {
+            events: found,
+            resume,
+        })
+    }
+
+    /// Without a cursor, where a time range lets a scan start: ascending from the first event
+    /// near `range_start`, descending from just past `range_end`.
+    async fn start_from_time(
+        &self,
+        environment: &EnvironmentId,
+        query: &EventQuery,
+    ) -> Result<Option<(&'static str, u64)>, StoreError> {
+        if query.ascending() {
+            let Some(t) = query.range_start else {
+                return Ok(None);
+            };
+            let first = self
+                .first_sequence_from(environment, t.saturating_sub(CLOCK_SLACK_MS))
+                .await?;
+            Ok(Some((">=", first)))
+        } else {
+            let Some(t) = query.range_end else {
+                return Ok(None);
+            };
+            let past = self
+                .first_sequence_from(environment, t.saturating_add(CLOCK_SLACK_MS + 1))
+                .await?;
+            Ok(Some(("<", past)))
+        }
+    }
+
+    /// The first sequence number whose event was created at `millis` or later (one past the
+    /// head when there is none), by binary search over the log: O(log n) one-item Queries.
+    /// Sequence numbers are dense apart from expired events at the start of the log.
+    async fn first_sequence_from(
+        &self,
+        environment: &EnvironmentId,
+        millis: i64,
+    ) -> Result<u64, StoreError> {
+        let (mut low, mut high) = (1u64, self.event_head(environment).await? + 1);
+        while low < high {
+            let middle = low + (high - low) / 2;
+            match self.first_event_from(environment, middle).await? {
+                Some((sequence, created_at)) if created_at >= millis => high = middle.min(sequence),
+                Some((sequence, _)) => low = sequence + 1,
+                None => high = middle,
+            }
+        }
+        Ok(low)
+    }
+
+    /// The first event at or after `sequence`: its sequence number and `created_at`.
+    async fn first_event_from(
+        &self,
+        environment: &EnvironmentId,
+        sequence: u64,
+    ) -> Result<Option<(u64, i64)>, StoreError> {
+        let output = self
+            .client
+            .query()
+            .table_name(&self.tables.events)
+            .key_condition_expression("pk = :pk AND sk >= :seq")
+            .expression_attribute_values(":pk", s(environment_pk(environment)))
+            .expression_attribute_values(":seq", s(event_sk(sequence)))
+            .projection_expression("#seq, created_at")
+            .expression_attribute_names("#seq", "sequence")
+            .limit(1)
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(backend)?;
+        let Some(item) = output.items.unwrap_or_default().into_iter().next() else {
+            return Ok(None);
+        };
+        let number = |name: &str| match item.get(name) {
+            Some(AttributeValue::N(v)) => v.parse::<i64>().ok(),
+            _ => None,
+        };
+        match (number("sequence"), number("created_at")) {
+            (Some(seq), Some(at)) => Ok(Some((seq as u64, at))),
+            _ => Err(StoreError::corrupt("event without sequence or created_at")),
+        }
+    }
+}
