@@ -30,6 +30,15 @@ pub struct TestApp {
 
 /// A fresh service with its own engine and its own bootstrap environment and directory.
 pub async fn spawn_app() -> TestApp {
+    spawn(true).await
+}
+
+/// The same, but nothing reads the provider-records stream: the test delivers batches.
+pub async fn spawn_app_without_stream_processing() -> TestApp {
+    spawn(false).await
+}
+
+async fn spawn(process_streams: bool) -> TestApp {
     let unique = dsync_domain::ids::EventId::generate()
         .to_string()
         .to_lowercase();
@@ -49,6 +58,7 @@ pub async fn spawn_app() -> TestApp {
         clock: Some(Arc::new(move || {
             now_millis() + offset.load(Ordering::SeqCst)
         })),
+        process_streams,
     })
     .await
     .expect("the local service starts");

@@ -71,9 +71,10 @@ pub async fn handle(app: &App, request: Request<Bytes>) -> Response<Bytes> {
         Ok((response, environment)) => (response, Some(environment)),
         Err(error) => (error.to_response(), None),
     };
-    // Ids and statuses only: paths can carry ids, never names, emails or keys.
+    // Ids, route labels and statuses only: never the raw path, names, emails or keys.
     let environment_id = environment.map(|e| e.to_string()).unwrap_or_default();
-    tracing::info!(%method, path = request.uri().path(), status = response.status().as_u16(), environment_id, "api request");
+    let route = Route::parse(request.uri().path()).map_or("unknown", |r| r.label());
+    tracing::info!(%method, route, status = response.status().as_u16(), environment_id, "api request");
     response
 }
 

@@ -53,6 +53,24 @@ impl Route {
         })
     }
 
+    /// A name for logs: paths can carry whatever a client typed, labels carry nothing.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Settings => "settings",
+            Self::SettingsPreview => "settings_preview",
+            Self::Reconciliations => "reconciliations",
+            Self::Reconciliation(_) => "reconciliation",
+            Self::Directories => "directories",
+            Self::Directory(_) => "directory",
+            Self::DirectoryToken(_) => "directory_token",
+            Self::DirectoryUsers => "directory_users",
+            Self::DirectoryUser(_) => "directory_user",
+            Self::DirectoryGroups => "directory_groups",
+            Self::DirectoryGroup(_) => "directory_group",
+            Self::Events => "events",
+        }
+    }
+
     pub fn methods(&self) -> &'static [Method] {
         const GET: &[Method] = &[Method::GET];
         const POST: &[Method] = &[Method::POST];

@@ -7,7 +7,7 @@ use dsync_domain::model::EnvironmentSettings;
 use dsync_dynamo::StoreError;
 use serde::Serialize;
 
-use crate::project::{plan_user, Contexts, DirectoryContext};
+use crate::project::{plan_user, plan_users, Contexts, UserPlan};
 use crate::App;
 
 const PAGE_SIZE: i32 = 100;
@@ -47,8 +47,8 @@ pub async fn preview(
                 .store
                 .list_users(&directory.id, after.as_deref(), PAGE_SIZE)
                 .await?;
-            for user in &page.users {
-                record(&mut preview, app, &context, &user.id).await?;
+            for (_, plan) in plan_users(app, &context, &page.users).await? {
+                record(&mut preview, &plan);
             }
             match page.next {
                 Some(next) => after = Some(next),
@@ -62,13 +62,9 @@ pub async fn preview(
                 .store
                 .projected_users_page(&directory.id, after, PAGE_SIZE)
                 .await?;
-            for user in &users {
-                if matches!(
-                    app.store.get_user(&directory.id, user).await,
-                    Err(StoreError::NotFound)
-                ) {
-                    record(&mut preview, app, &context, user).await?;
-                }
+            let present = app.store.existing_users(&directory.id, &users).await?;
+            for user in users.iter().filter(|u| !present.contains(u)) {
+                record(&mut preview, &plan_user(app, &context, user).await?);
             }
             match next {
                 Some(next) => after = Some(next),
@@ -79,19 +75,12 @@ pub async fn preview(
     Ok(preview)
 }
 
-async fn record(
-    preview: &mut Preview,
-    app: &App,
-    context: &DirectoryContext,
-    user: &dsync_domain::ids::ProviderUserId,
-) -> Result<(), StoreError> {
-    let plan = plan_user(app, context, user).await?;
+fn record(preview: &mut Preview, plan: &UserPlan) {
     match (&plan.outcome.user, &plan.before.user) {
         (UserWrite::Put(new), None) => preview.users_created.push(describe(new, false)),
         (UserWrite::Delete(_), Some(old)) => preview.users_deleted.push(describe(old, true)),
         _ => {}
     }
-    Ok(())
 }
 
 fn describe(user: &DirectoryUser, existing: bool) -> PreviewUser {

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use dsync_domain::directory::{self, GroupInput, GroupWrite, UserInput};
 use dsync_domain::ids::{DirectoryId, ProviderGroupId, ProviderUserId};
-use dsync_domain::model::{Directory, EnvironmentSettings};
+use dsync_domain::model::{Directory, EnvironmentSettings, ProviderUser};
 use dsync_dynamo::{EventScope, StoreError, StoredEvent};
 
 use crate::App;
@@ -140,6 +140,85 @@ pub async fn plan_user(
         groups,
         now,
     })
+}
+
+/// Plans a page of provider users (in id order, as listed) with batched reads: one ranged
+/// Query for their memberships, one BatchGetItem for their directory users, one for the
+/// groups. Reconciliation and the preview use this; each plan is the same projection rule.
+pub async fn plan_users(
+    app: &App,
+    context: &DirectoryContext,
+    users: &[ProviderUser],
+) -> Result<Vec<(ProviderUserId, UserPlan)>, StoreError> {
+    let directory = &context.directory.id;
+    let ids: Vec<ProviderUserId> = users.iter().map(|u| u.id).collect();
+    let memberships = app.store.groups_of_users(directory, &ids).await?;
+    let mut projected = app.store.load_projected_users(&ids).await?;
+    let mut wanted: Vec<ProviderGroupId> = memberships.values().flatten().copied().collect();
+    wanted.sort();
+    wanted.dedup();
+    let groups: HashMap<ProviderGroupId, directory::DirectoryGroup> = app
+        .store
+        .load_projected_groups(&wanted)
+        .await?
+        .into_iter()
+        .map(|g| (g.provider_group_id, g))
+        .collect();
+    let now = app.now();
+    let mut plans = Vec::with_capacity(users.len());
+    for user in users {
+        let mut joined: Vec<directory::DirectoryGroup> = memberships
+            .get(&user.id)
+            .into_iter()
+            .flatten()
+            .filter_map(|pg| groups.get(pg).cloned())
+            .collect();
+        joined.sort_by_key(|g| g.id);
+        let before = projected.remove(&user.id).unwrap_or_default();
+        let outcome = directory::project_user(&UserInput {
+            provider: Some(user),
+            settings: &context.settings,
+            current: before.user.as_ref(),
+            provider_groups: &joined,
+            current_groups: &before.groups,
+            organization_id: context.directory.organization_id.as_deref(),
+            now,
+        });
+        plans.push((
+            user.id,
+            UserPlan {
+                before,
+                outcome,
+                groups: joined,
+                now,
+            },
+        ));
+    }
+    Ok(plans)
+}
+
+/// Commits a plan; if another writer got there first, re-projects from fresh state.
+pub async fn commit_plan(
+    app: &App,
+    context: &DirectoryContext,
+    user: &ProviderUserId,
+    plan: &UserPlan,
+) -> Result<Vec<StoredEvent>, StoreError> {
+    let result = app
+        .store
+        .commit_user_projection(
+            &context.scope(),
+            user,
+            &plan.before,
+            &plan.outcome,
+            &plan.groups,
+            plan.now,
+        )
+        .await;
+    match result {
+        Err(StoreError::Conflict) => project_user(app, context, user).await,
+        other => other,
+    }
 }
 
 /// Re-projects a provider group. A group that has just come into existence also re-projects

@@ -8,7 +8,7 @@ use std::time::Instant;
 use dsync_domain::ids::DirectoryId;
 use dsync_dynamo::{Checkpoint, Reconciliation, ReconciliationState, StoreError};
 
-use crate::project::{project_group, project_user, Contexts};
+use crate::project::{commit_plan, plan_users, project_group, project_user, Contexts};
 use crate::App;
 
 const PAGE_SIZE: i32 = 100;
@@ -199,8 +199,8 @@ async fn reconcile_page(
             let page = store
                 .list_users(directory, after.as_deref(), PAGE_SIZE)
                 .await?;
-            for user in &page.users {
-                events += project_user(app, context, &user.id).await?.len();
+            for (user, plan) in plan_users(app, context, &page.users).await? {
+                events += commit_plan(app, context, &user, &plan).await?.len();
             }
             run.counts.users += page.users.len() as u64;
             page.next
@@ -209,7 +209,9 @@ async fn reconcile_page(
             let (users, next) = store
                 .projected_users_page(directory, after, PAGE_SIZE)
                 .await?;
-            for user in &users {
+            // Directory users whose provider record is gone: deleted under every policy.
+            let present = store.existing_users(directory, &users).await?;
+            for user in users.iter().filter(|u| !present.contains(u)) {
                 events += project_user(app, context, user).await?.len();
             }
             next

@@ -32,6 +32,9 @@ pub struct Options {
     pub reconcile_every: Option<Duration>,
     /// The clock the policy function reads (tests move it to test retention).
     pub clock: Option<dsync_policy::Clock>,
+    /// Feed the provider-records stream to the policy function (tests that deliver stream
+    /// batches themselves turn it off).
+    pub process_streams: bool,
 }
 
 /// A running service: its address, its bootstrap secrets and the store it writes.
@@ -41,6 +44,8 @@ pub struct Running {
     pub store: Store,
     pub engine: Option<Engine>,
     pub pipeline: pipeline::Pipeline,
+    /// The DynamoDB endpoint every function uses.
+    pub endpoint: String,
     server: tokio::task::JoinHandle<()>,
 }
 
@@ -94,11 +99,12 @@ pub async fn start(options: Options) -> anyhow::Result<Running> {
     let mut pipeline = pipeline::Pipeline::start(
         policy.clone(),
         pipeline::PipelineOptions {
-            endpoint,
+            endpoint: endpoint.clone(),
             provider_table: store.tables().provider_records.clone(),
             checkpoint: persistent
                 .then(|| options.data_dir.join("provider-stream-checkpoint.json")),
             reconcile_every: options.reconcile_every,
+            process_streams: options.process_streams,
         },
     );
     if let Some(engine) = &engine {
@@ -122,6 +128,7 @@ pub async fn start(options: Options) -> anyhow::Result<Running> {
         store,
         engine,
         pipeline,
+        endpoint,
         server,
     })
 }

@@ -50,6 +50,7 @@ async fn main() -> anyhow::Result<()> {
         reconcile_every: (args.reconcile_every > 0)
             .then(|| Duration::from_secs(args.reconcile_every)),
         clock: None,
+        process_streams: true,
     })
     .await?;
     let b = &running.bootstrap;

@@ -12,7 +12,7 @@ use tokio::sync::{Mutex, Notify};
 use crate::streams::{streams_client, FailedRecord, StreamPump, StreamSource, StreamTask};
 
 pub struct Pipeline {
-    provider_stream: Mutex<StreamTask>,
+    provider_stream: Option<Mutex<StreamTask>>,
     reconcile_now: Arc<Notify>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -23,6 +23,7 @@ pub struct PipelineOptions {
     /// Where the stream position is kept across restarts (`None`: start from the beginning).
     pub checkpoint: Option<PathBuf>,
     pub reconcile_every: Option<Duration>,
+    pub process_streams: bool,
 }
 
 impl Pipeline {
@@ -49,7 +50,9 @@ impl Pipeline {
             options.reconcile_every,
         ));
         Self {
-            provider_stream: Mutex::new(pump.spawn_forever()),
+            provider_stream: options
+                .process_streams
+                .then(|| Mutex::new(pump.spawn_forever())),
             reconcile_now,
             tasks: vec![scheduler],
         }
@@ -57,7 +60,10 @@ impl Pipeline {
 
     /// Returns once every provider-record change written so far has been projected.
     pub async fn settle(&self) -> anyhow::Result<()> {
-        self.provider_stream.lock().await.wait_idle().await
+        match &self.provider_stream {
+            Some(stream) => stream.lock().await.wait_idle().await,
+            None => Ok(()),
+        }
     }
 
     /// Runs pending reconciliations now (as `POST /reconciliations` asks).

@@ -1,7 +1,9 @@
 //! The projection as stored: directory users, groups and effective memberships, written
 //! together with the events that describe each change.
 
-use aws_sdk_dynamodb::types::{ConditionCheck, Delete, Put, TransactWriteItem};
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::{ConditionCheck, Delete, Put, TransactWriteItem, Update};
 use dsync_domain::directory::{
     DirectoryGroup, DirectoryUser, EventDraft, GroupOutcome, GroupWrite, UserOutcome, UserWrite,
 };
@@ -23,6 +25,14 @@ pub struct ProjectedUser {
     revision: u64,
     /// Memberships whose group no longer exists: dropped silently on the next write.
     orphans: Vec<DirectoryGroupId>,
+}
+
+impl ProjectedUser {
+    /// How many membership items the user has (kept on the user item, so that a user in no
+    /// group is read with one GetItem).
+    fn member_items(&self) -> i64 {
+        (self.groups.len() + self.orphans.len()) as i64
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -60,6 +70,42 @@ impl Store {
                 Some(group) => projected.groups.push(group.clone()),
                 None => projected.orphans.push(group_id),
             }
+        }
+        Ok(projected)
+    }
+
+    /// The projections of many provider users: one BatchGetItem for the user items, and a
+    /// Query only for users that have memberships.
+    pub async fn load_projected_users(
+        &self,
+        provider_users: &[ProviderUserId],
+    ) -> Result<HashMap<ProviderUserId, ProjectedUser>, StoreError> {
+        let keys = provider_users
+            .iter()
+            .map(|pu| {
+                Item::from([
+                    (PK.to_owned(), s(projected_user_pk(pu))),
+                    (SK.to_owned(), s(DIRECTORY_USER_SK)),
+                ])
+            })
+            .collect();
+        let items = self.batch_get_items(&self.tables.directory, keys).await?;
+        let mut projected: HashMap<ProviderUserId, ProjectedUser> = provider_users
+            .iter()
+            .map(|pu| (*pu, ProjectedUser::default()))
+            .collect();
+        for item in &items {
+            let provider_user = id_attr(item, "provider_user_id", ProviderUserId::parse)?;
+            let entry = if item.opt_num_attr::<i64>("member_count") == Some(0) {
+                ProjectedUser {
+                    user: Some(decode_json(item, "user")?),
+                    revision: item.num_attr("revision")?,
+                    ..ProjectedUser::default()
+                }
+            } else {
+                self.load_projected_user(&provider_user).await?
+            };
+            projected.insert(provider_user, entry);
         }
         Ok(projected)
     }
@@ -186,12 +232,14 @@ impl Store {
         let pk = projected_user_pk(provider_user);
         let mut committed = Vec::new();
         let mut revision = before.revision;
+        let mut member_items = before.member_items();
         let mut user_id = before.user.as_ref().map(|u| u.id);
 
         // Leave groups first, a chunk per transaction, each guarded by the unchanged user.
         let removals: Vec<_> = outcome.remove_from.iter().zip(removal_events).collect();
         for chunk in removals.chunks(chunk_size(2)) {
-            let mut writes = vec![self.user_guard(&pk, revision)?];
+            let mut writes = vec![self.user_touch(&pk, &mut revision, -(chunk.len() as i64))?];
+            member_items -= chunk.len() as i64;
             let mut events = Vec::new();
             for (group, event) in chunk {
                 writes.push(self.delete_item(&pk, &directory_member_sk(group))?);
@@ -205,11 +253,20 @@ impl Store {
             pk: &pk,
             provider_user,
         };
+        let additions: Vec<_> = outcome.add_to.iter().zip(addition_events).collect();
+        let room = chunk_size(2 + own_events.len() + before.orphans.len()).min(additions.len());
+        let (first, later) = additions.split_at(room);
+        let delta = first.len() as i64 - before.orphans.len() as i64;
         let mut writes = Vec::new();
         match &outcome.user {
-            UserWrite::Unchanged => writes.push(self.user_guard(&pk, revision)?),
+            UserWrite::Unchanged => writes.push(self.user_touch(&pk, &mut revision, delta)?),
             UserWrite::Put(user) => {
-                writes.push(self.put_directory_user(user_ref, user, revision)?);
+                writes.push(self.put_directory_user(
+                    user_ref,
+                    user,
+                    revision,
+                    member_items + delta,
+                )?);
                 revision += 1;
                 user_id = Some(user.id);
             }
@@ -221,10 +278,7 @@ impl Store {
         for orphan in &before.orphans {
             writes.push(self.delete_item(&pk, &directory_member_sk(orphan))?);
         }
-        let additions: Vec<_> = outcome.add_to.iter().zip(addition_events).collect();
-        let room = chunk_size(1 + own_events.len() + writes.len()).min(additions.len());
         let mut events: Vec<EventDraft> = own_events.to_vec();
-        let (first, later) = additions.split_at(room);
         for (group, event) in first {
             writes.push(self.put_membership(user_ref, user_id, group, joined)?);
             events.push((*event).clone());
@@ -237,7 +291,7 @@ impl Store {
         }
 
         for chunk in later.chunks(chunk_size(2)) {
-            let mut writes = vec![self.user_guard(&pk, revision)?];
+            let mut writes = vec![self.user_touch(&pk, &mut revision, chunk.len() as i64)?];
             let mut events = Vec::new();
             for (group, event) in chunk {
                 writes.push(self.put_membership(user_ref, user_id, group, joined)?);
@@ -308,21 +362,40 @@ impl Store {
         Ok(())
     }
 
-    fn user_guard(&self, pk: &str, revision: u64) -> Result<TransactWriteItem, StoreError> {
-        let check = ConditionCheck::builder()
+    /// Guards a transaction on the user's revision and moves its membership count. Without
+    /// a user item there can be no membership, so only its absence is checked.
+    fn user_touch(
+        &self,
+        pk: &str,
+        revision: &mut u64,
+        member_delta: i64,
+    ) -> Result<TransactWriteItem, StoreError> {
+        if *revision == 0 {
+            let check = ConditionCheck::builder()
+                .table_name(&self.tables.directory)
+                .key(PK, s(pk))
+                .key(SK, s(DIRECTORY_USER_SK))
+                .condition_expression("attribute_not_exists(pk)")
+                .build()
+                .map_err(build_error)?;
+            return Ok(TransactWriteItem::builder().condition_check(check).build());
+        }
+        let update = Update::builder()
             .table_name(&self.tables.directory)
             .key(PK, s(pk))
-            .key(SK, s(DIRECTORY_USER_SK));
-        let check = if revision == 0 {
-            check.condition_expression("attribute_not_exists(pk)")
-        } else {
-            check
-                .condition_expression("revision = :revision")
-                .expression_attribute_values(":revision", n(revision))
-        };
-        Ok(TransactWriteItem::builder()
-            .condition_check(check.build().map_err(build_error)?)
-            .build())
+            .key(SK, s(DIRECTORY_USER_SK))
+            .update_expression(
+                "SET revision = :next, member_count = if_not_exists(member_count, :zero) + :delta",
+            )
+            .condition_expression("revision = :revision")
+            .expression_attribute_values(":revision", n(*revision))
+            .expression_attribute_values(":next", n(*revision + 1))
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":delta", n(member_delta))
+            .build()
+            .map_err(build_error)?;
+        *revision += 1;
+        Ok(TransactWriteItem::builder().update(update).build())
     }
 
     fn put_directory_user(
@@ -330,6 +403,7 @@ impl Store {
         at: UserRef<'_>,
         user: &DirectoryUser,
         revision: u64,
+        member_count: i64,
     ) -> Result<TransactWriteItem, StoreError> {
         let item = Item::from([
             (PK.to_owned(), s(at.pk)),
@@ -343,6 +417,7 @@ impl Store {
             ),
             ("state".to_owned(), s(user.state.as_str())),
             ("revision".to_owned(), n(revision + 1)),
+            ("member_count".to_owned(), n(member_count.max(0))),
             ("user".to_owned(), s(encode_json(user)?)),
             (GSI1PK.to_owned(), s(directory_users(&user.directory_id))),
             (GSI1SK.to_owned(), s(user.id.to_string())),

@@ -12,6 +12,7 @@ mod error;
 mod event_log;
 mod item;
 mod keys;
+pub mod metering;
 mod provider_groups;
 mod provider_users;
 mod query;

@@ -4,6 +4,8 @@
 use aws_sdk_dynamodb::types::{
     Delete, DeleteRequest, Put, PutRequest, TransactWriteItem, WriteRequest,
 };
+use std::collections::HashMap;
+
 use dsync_domain::ids::{DirectoryId, ProviderGroupId, ProviderUserId};
 use dsync_domain::model::ProviderGroup;
 
@@ -210,6 +212,33 @@ impl Store {
                 None => return Ok(groups),
             }
         }
+    }
+
+    /// The groups of each of `users` (consistent), with one ranged Query over the user-side
+    /// membership items when the users are a contiguous page in id order.
+    pub async fn groups_of_users(
+        &self,
+        directory: &DirectoryId,
+        users: &[ProviderUserId],
+    ) -> Result<HashMap<ProviderUserId, Vec<ProviderGroupId>>, StoreError> {
+        let mut groups: HashMap<ProviderUserId, Vec<ProviderGroupId>> =
+            users.iter().map(|user| (*user, Vec::new())).collect();
+        let (Some(first), Some(last)) = (users.iter().min(), users.iter().max()) else {
+            return Ok(groups);
+        };
+        // '~' sorts after every character of an id, so the range covers all of `last`'s items.
+        let low = member_of_prefix(first);
+        let high = format!("{}~", member_of_prefix(last));
+        let items = self
+            .query_range_all(&provider_pk(directory), &low, &high)
+            .await?;
+        for item in &items {
+            let user = id_attr(item, "user_id", ProviderUserId::parse)?;
+            if let Some(list) = groups.get_mut(&user) {
+                list.push(id_attr(item, "group_id", ProviderGroupId::parse)?);
+            }
+        }
+        Ok(groups)
     }
 
     /// The memberships of `group` among `users`, with their stored display names.

@@ -88,6 +88,38 @@ impl Store {
         Ok((output.items.unwrap_or_default(), next))
     }
 
+    /// Every provider-records item of partition `pk` with a sort key in `[low, high]`,
+    /// read consistently (all pages).
+    pub(crate) async fn query_range_all(
+        &self,
+        pk: &str,
+        low: &str,
+        high: &str,
+    ) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.tables.provider_records)
+                .key_condition_expression("pk = :pk AND sk BETWEEN :low AND :high")
+                .expression_attribute_values(":pk", s(pk))
+                .expression_attribute_values(":low", s(low))
+                .expression_attribute_values(":high", s(high))
+                .set_exclusive_start_key(start)
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(backend)?;
+            items.extend(output.items.unwrap_or_default());
+            match output.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(items),
+            }
+        }
+    }
+
     /// Every item of partition `pk` of `table`, read consistently (all pages).
     pub(crate) async fn query_partition(
         &self,

@@ -51,7 +51,7 @@ pub struct EventQuery {
 
 impl EventQuery {
     fn matches(&self, event: &StoredEvent) -> bool {
-        (self.names.is_empty() || self.names.iter().any(|n| *n == event.name))
+        (self.names.is_empty() || self.names.contains(&event.name))
             && self
                 .directory_id
                 .is_none_or(|d| event.directory_id == Some(d))

@@ -258,7 +258,7 @@ mod tests {
     #[test]
     fn upper_bound_is_above_every_key_with_the_prefix() {
         let bound = upper_bound("directory_user_");
-        assert!("directory_user_01ZZZZ".to_owned() < bound);
+        assert!("directory_user_01ZZZZ" < bound.as_str());
         assert!("directory_user_" < bound.as_str());
         assert!(!bound.starts_with("directory_user_"));
         assert_eq!(upper_bound("DMEMBER#"), "DMEMBER$");

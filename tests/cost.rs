@@ -1,0 +1,576 @@
+//! What one SCIM user creation and one deactivation cost in DynamoDB, counted (not
+//! estimated) by a metering client: requests by operation, read and write capacity units.
+//!
+//! No background pipeline runs here: the engine, the tables, one environment and one
+//! directory are set up by hand, and the SCIM handler and the policy function's projection
+//! are called directly, each with a store whose client reports to a [`Meter`]. The projection
+//! measured is what the provider-records stream record of the write triggers.
+//!
+//! `cargo test -p dsync-tests --test cost -- --nocapture` prints the table in docs/COST.md.
+
+use bytes::Bytes;
+use dsync_domain::directory::UserState;
+use dsync_domain::ids::{DirectoryId, EnvironmentId, ProviderGroupId, ProviderUserId};
+use dsync_domain::model::{Environment, EnvironmentSettings, InactiveUserPolicy, ProviderKind};
+use dsync_domain::secrets;
+use dsync_dynamo::metering::{metered_client, Meter, MeterReport};
+use dsync_dynamo::{connect, tables, ConnectOptions, NewDirectory, Store, TableNames};
+use dsync_policy::project::{project_group, project_user, Contexts, DirectoryContext};
+use serde_json::{json, Value};
+
+/// The service's functions over one engine, twice: plainly (setup) and metered.
+struct Bench {
+    _engine: dsync_local::Engine,
+    environment: Environment,
+    directory: DirectoryId,
+    token: String,
+    meter: Meter,
+    plain_scim: dsync_provider_webhooks::App,
+    plain_policy: dsync_policy::App,
+    scim: dsync_provider_webhooks::App,
+    policy: dsync_policy::App,
+}
+
+async fn bench() -> Bench {
+    let engine = dsync_local::Engine::start(None)
+        .await
+        .expect("the engine starts");
+    let endpoint = engine.endpoint();
+    let client = connect(ConnectOptions {
+        endpoint: Some(endpoint.clone()),
+        region: None,
+    })
+    .await;
+    let names = TableNames::with_prefix("cost");
+    tables::create_tables(&client, &names)
+        .await
+        .expect("tables");
+    let plain = Store::new(client, names.clone());
+
+    // As infra/local's bootstrap does it.
+    let now = dsync_domain::time::now_millis();
+    let environment = Environment {
+        id: EnvironmentId::generate(),
+        name: "default".into(),
+        settings: EnvironmentSettings::default(),
+        created_at: now,
+    };
+    plain
+        .put_environment(&environment)
+        .await
+        .expect("environment");
+    let token = secrets::generate("dsync_scim_");
+    let directory = plain
+        .create_directory(
+            NewDirectory {
+                environment_id: environment.id,
+                name: "Okta".into(),
+                kind: ProviderKind::OktaScimV2,
+                organization_id: None,
+                token_hash: token.hash,
+            },
+            now,
+        )
+        .await
+        .expect("directory");
+
+    let meter = Meter::new();
+    let metered = Store::new(metered_client(&endpoint, &meter), names);
+    Bench {
+        _engine: engine,
+        environment,
+        directory: directory.id,
+        token: token.plain,
+        meter,
+        plain_scim: dsync_provider_webhooks::App::new(plain.clone(), Default::default()),
+        plain_policy: dsync_policy::App::new(plain),
+        scim: dsync_provider_webhooks::App::new(metered.clone(), Default::default()),
+        policy: dsync_policy::App::new(metered),
+    }
+}
+
+/// A SCIM reply: status and JSON body.
+struct Reply {
+    status: u16,
+    body: Value,
+}
+
+impl Bench {
+    async fn scim_call(
+        &self,
+        app: &dsync_provider_webhooks::App,
+        method: http::Method,
+        path_and_query: &str,
+        body: Option<&Value>,
+    ) -> Reply {
+        let request = http::Request::builder()
+            .method(method)
+            .uri(format!(
+                "http://localhost:8787/scim/v2/{}{path_and_query}",
+                self.directory
+            ))
+            .header(http::header::HOST, "localhost:8787")
+            .header(
+                http::header::AUTHORIZATION,
+                format!("Bearer {}", self.token),
+            )
+            .header(http::header::CONTENT_TYPE, "application/scim+json")
+            .header(http::header::USER_AGENT, "Okta SCIM Client 1.0.0")
+            .body(body.map_or_else(Bytes::new, |b| Bytes::from(b.to_string())))
+            .expect("a request");
+        let response = dsync_provider_webhooks::handle(app, request).await;
+        let bytes = response.body();
+        Reply {
+            status: response.status().as_u16(),
+            body: if bytes.is_empty() {
+                Value::Null
+            } else {
+                serde_json::from_slice(bytes).expect("a JSON reply")
+            },
+        }
+    }
+
+    /// A SCIM request through the metered function.
+    async fn metered(&self, method: http::Method, path: &str, body: Option<&Value>) -> Reply {
+        self.scim_call(&self.scim, method, path, body).await
+    }
+
+    /// A SCIM request through the plain function (setup, not counted).
+    async fn setup(&self, method: http::Method, path: &str, body: Option<&Value>) -> Reply {
+        self.scim_call(&self.plain_scim, method, path, body).await
+    }
+
+    async fn context(&self, app: &dsync_policy::App) -> DirectoryContext {
+        Contexts::default()
+            .get(app, &self.directory)
+            .await
+            .expect("context read")
+            .expect("the directory exists")
+    }
+
+    async fn set_policy(&mut self, policy: InactiveUserPolicy) {
+        self.environment.settings = EnvironmentSettings {
+            inactive_user_policy: policy,
+            inactive_user_retention_days: None,
+        };
+        self.plain_policy
+            .store
+            .update_environment_settings(
+                &self.environment.id,
+                &self.environment.settings,
+                dsync_domain::time::now_millis(),
+            )
+            .await
+            .expect("settings updated");
+        let context = self.context(&self.plain_policy).await;
+        assert_eq!(context.settings.inactive_user_policy, policy);
+    }
+
+    /// A user in two groups, created and projected without metering. Returns its id.
+    async fn user_in_two_groups(&self, user_name: &str) -> ProviderUserId {
+        let created = self
+            .setup(http::Method::POST, "/Users", Some(&okta_user(user_name)))
+            .await;
+        assert_eq!(created.status, 201, "{:?}", created.body);
+        let user = ProviderUserId::parse(created.body["id"].as_str().expect("id")).expect("id");
+        let context = self.context(&self.plain_policy).await;
+        project_user(&self.plain_policy, &context, &user)
+            .await
+            .expect("user projected");
+        for name in ["Engineering", "All Staff"] {
+            let group_name = format!("{name} ({user_name})");
+            let group = self
+                .setup(
+                    http::Method::POST,
+                    "/Groups",
+                    Some(&json!({
+                        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+                        "displayName": group_name,
+                        "members": []
+                    })),
+                )
+                .await;
+            assert_eq!(group.status, 201, "{:?}", group.body);
+            let group_id = group.body["id"].as_str().expect("id").to_owned();
+            // Okta pushes members with a PATCH after creating the group.
+            let added = self
+                .setup(
+                    http::Method::PATCH,
+                    &format!("/Groups/{group_id}"),
+                    Some(&json!({
+                        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                        "Operations": [{
+                            "op": "add",
+                            "path": "members",
+                            "value": [{"value": user.to_string(), "display": user_name}]
+                        }]
+                    })),
+                )
+                .await;
+            assert!(matches!(added.status, 200 | 204), "{:?}", added.body);
+            let group_id = ProviderGroupId::parse(&group_id).expect("group id");
+            project_group(&self.plain_policy, &context, &group_id)
+                .await
+                .expect("group projected");
+        }
+        project_user(&self.plain_policy, &context, &user)
+            .await
+            .expect("memberships projected");
+        let projected = self
+            .plain_policy
+            .store
+            .load_projected_user(&user)
+            .await
+            .expect("projected user");
+        assert!(projected.user.is_some());
+        assert_eq!(projected.groups.len(), 2, "the user is in both groups");
+        user
+    }
+}
+
+/// A user as Okta creates it.
+fn okta_user(user_name: &str) -> Value {
+    json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+        "userName": user_name,
+        "name": {"givenName": "Jane", "familyName": "Doe"},
+        "emails": [{"primary": true, "value": user_name, "type": "work"}],
+        "displayName": "Jane Doe",
+        "locale": "en-US",
+        "externalId": "00u1abcdEFGH",
+        "groups": [],
+        "password": "Secret#1",
+        "active": true
+    })
+}
+
+fn deactivation() -> Value {
+    json!({
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "replace", "value": {"active": false}}]
+    })
+}
+
+/// One measured step.
+struct Row {
+    scenario: &'static str,
+    step: &'static str,
+    report: MeterReport,
+}
+
+fn print_table(rows: &[Row]) {
+    println!();
+    println!("| scenario | step | requests | by operation (units) | RCU | WCU |");
+    println!("| --- | --- | ---: | --- | ---: | ---: |");
+    for row in rows {
+        println!(
+            "| {} | {} | {} | {} | {} | {} |",
+            row.scenario,
+            row.step,
+            row.report.total_requests,
+            by_operation(&row.report),
+            row.report.read_units,
+            row.report.write_units
+        );
+    }
+    println!();
+}
+
+/// `GetItem×2 (1.5 R), TransactWriteItems×1 (14 W)`.
+fn by_operation(report: &MeterReport) -> String {
+    report
+        .requests_by_operation
+        .iter()
+        .map(|(operation, count)| {
+            let units = report
+                .units_by_operation
+                .get(operation)
+                .copied()
+                .unwrap_or_default();
+            let mut parts = Vec::new();
+            if units.read > 0.0 {
+                parts.push(format!("{} R", units.read));
+            }
+            if units.write > 0.0 {
+                parts.push(format!("{} W", units.write));
+            }
+            format!("{operation}×{count} ({})", parts.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `(requests, read units, write units)` of the rows of one scenario whose step is in `steps`.
+fn total(rows: &[Row], scenario: &str, steps: &[&str]) -> (u64, f64, f64) {
+    rows.iter()
+        .filter(|r| r.scenario == scenario && steps.contains(&r.step))
+        .fold((0, 0.0, 0.0), |(n, r, w), row| {
+            (
+                n + row.report.total_requests,
+                r + row.report.read_units,
+                w + row.report.write_units,
+            )
+        })
+}
+
+/// A step's bounds: a regression that adds a request or a unit fails here.
+fn assert_at_most(row: &Row, requests: u64, read: f64, write: f64) {
+    let report = &row.report;
+    let what = format!("{} / {}: {report:?}", row.scenario, row.step);
+    assert_eq!(report.failed_requests, 0, "{what}");
+    assert!(report.total_requests <= requests, "{what}");
+    assert!(report.read_units <= read, "{what}");
+    assert!(report.write_units <= write, "{what}");
+    // Every metered request reported capacity (the interceptor asked for it).
+    assert!(
+        report.read_units + report.write_units > 0.0,
+        "no capacity reported: {what}"
+    );
+}
+
+#[tokio::test]
+async fn scim_create_and_deactivation_cost() {
+    let mut bench = bench().await;
+    let meter = bench.meter.clone();
+    let mut rows = Vec::new();
+
+    // ── Create ──────────────────────────────────────────────────────────────────────────
+    let user_name = "jane.doe@example.com";
+    // Okta looks the user up before creating it.
+    meter.reset();
+    let check = bench
+        .metered(
+            http::Method::GET,
+            "/Users?filter=userName%20eq%20%22jane.doe%40example.com%22&startIndex=1&count=100",
+            None,
+        )
+        .await;
+    assert_eq!(check.status, 200, "{:?}", check.body);
+    assert_eq!(check.body["totalResults"], 0);
+    rows.push(Row {
+        scenario: "create",
+        step: "Okta's lookup (GET ?filter=userName eq)",
+        report: meter.take(),
+    });
+
+    let created = bench
+        .metered(http::Method::POST, "/Users", Some(&okta_user(user_name)))
+        .await;
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    let user = ProviderUserId::parse(created.body["id"].as_str().expect("id")).expect("id");
+    rows.push(Row {
+        scenario: "create",
+        step: "SCIM POST /Users",
+        report: meter.take(),
+    });
+
+    let context = bench.context(&bench.policy).await;
+    rows.push(Row {
+        scenario: "create",
+        step: "stream batch: directory context",
+        report: meter.take(),
+    });
+    let events = project_user(&bench.policy, &context, &user)
+        .await
+        .expect("projected");
+    let projection = meter.take();
+    assert_eq!(
+        events.iter().map(|e| e.name.as_str()).collect::<Vec<_>>(),
+        ["dsync.user.created"]
+    );
+    rows.push(Row {
+        scenario: "create",
+        step: "projection (project_user)",
+        report: projection,
+    });
+
+    // ── Deactivation, under each inactive-user policy ───────────────────────────────────
+    for (scenario, policy, user_name) in [
+        (
+            "deactivate (secure: delete)",
+            InactiveUserPolicy::Delete,
+            "sam.secure@example.com",
+        ),
+        (
+            "deactivate (retain)",
+            InactiveUserPolicy::Retain,
+            "rita.retain@example.com",
+        ),
+    ] {
+        bench.set_policy(policy).await;
+        let user = bench.user_in_two_groups(user_name).await;
+
+        meter.reset();
+        let patched = bench
+            .metered(
+                http::Method::PATCH,
+                &format!("/Users/{user}"),
+                Some(&deactivation()),
+            )
+            .await;
+        assert_eq!(patched.status, 200, "{:?}", patched.body);
+        assert_eq!(patched.body["active"], false);
+        rows.push(Row {
+            scenario,
+            step: "SCIM PATCH /Users/{id} active=false",
+            report: meter.take(),
+        });
+
+        let context = bench.context(&bench.policy).await;
+        rows.push(Row {
+            scenario,
+            step: "stream batch: directory context",
+            report: meter.take(),
+        });
+        let events = project_user(&bench.policy, &context, &user)
+            .await
+            .expect("projected");
+        rows.push(Row {
+            scenario,
+            step: "projection (project_user)",
+            report: meter.take(),
+        });
+        let names: Vec<&str> = events.iter().map(|e| e.name.as_str()).collect();
+        let after = bench
+            .plain_policy
+            .store
+            .load_projected_user(&user)
+            .await
+            .expect("projected user");
+        match policy {
+            InactiveUserPolicy::Delete => {
+                assert!(after.user.is_none(), "the secure flow deletes the user");
+                assert!(names.contains(&"dsync.user.deleted"), "{names:?}");
+            }
+            InactiveUserPolicy::Retain => {
+                let kept = after.user.expect("retain keeps the user");
+                assert_eq!(kept.state, UserState::Inactive);
+                assert!(names.contains(&"dsync.user.updated"), "{names:?}");
+            }
+        }
+        println!("{scenario}: events {names:?}");
+    }
+
+    print_table(&rows);
+    let handler_and_projection = ["SCIM POST /Users", "projection (project_user)"];
+    let deactivation_steps = [
+        "SCIM PATCH /Users/{id} active=false",
+        "projection (project_user)",
+    ];
+    for (scenario, steps) in [
+        ("create", &handler_and_projection),
+        ("deactivate (secure: delete)", &deactivation_steps),
+        ("deactivate (retain)", &deactivation_steps),
+    ] {
+        let (n, r, w) = total(&rows, scenario, steps);
+        println!(
+            "{scenario}: write + projection = {n} requests, {r} RCU, {w} WCU \
+             (+ the context read once per stream batch)"
+        );
+    }
+
+    // Bounds a little above what is measured (see docs/COST.md): a regression that adds a
+    // request or makes an item larger than its unit boundary fails here.
+    let step = |scenario: &str, step: &str| {
+        rows.iter()
+            .find(|r| r.scenario == scenario && r.step == step)
+            .expect("measured")
+    };
+    assert_at_most(
+        step("create", "Okta's lookup (GET ?filter=userName eq)"),
+        3,
+        2.0,
+        0.0,
+    );
+    assert_at_most(step("create", "SCIM POST /Users"), 3, 1.0, 7.0);
+    for scenario in [
+        "create",
+        "deactivate (secure: delete)",
+        "deactivate (retain)",
+    ] {
+        assert_at_most(
+            step(scenario, "stream batch: directory context"),
+            3,
+            2.0,
+            0.0,
+        );
+    }
+    assert_at_most(step("create", "projection (project_user)"), 6, 5.0, 18.0);
+    for scenario in ["deactivate (secure: delete)", "deactivate (retain)"] {
+        assert_at_most(
+            step(scenario, "SCIM PATCH /Users/{id} active=false"),
+            5,
+            3.5,
+            3.0,
+        );
+        assert_at_most(step(scenario, "projection (project_user)"), 10, 11.0, 42.0);
+    }
+}
+
+/// The meter's own check: a metered client asks for capacity without the caller asking, and
+/// counts it, on one put and one read of a small item.
+#[tokio::test]
+async fn the_meter_counts_requests_and_units() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+
+    let bench = bench().await;
+    let store = &bench.policy.store;
+    let table = &store.tables().directory;
+    let key = |name: &str| AttributeValue::S(format!("METER#{name}"));
+    bench.meter.reset();
+    let put = store
+        .client()
+        .put_item()
+        .table_name(table)
+        .item("pk", key("a"))
+        .item("sk", key("a"))
+        .item("payload", AttributeValue::S("x".repeat(1500)))
+        .send()
+        .await
+        .expect("put");
+    let got = store
+        .client()
+        .get_item()
+        .table_name(table)
+        .key("pk", key("a"))
+        .key("sk", key("a"))
+        .consistent_read(true)
+        .send()
+        .await
+        .expect("get");
+    let missing = store
+        .client()
+        .get_item()
+        .table_name(table)
+        .key("pk", key("b"))
+        .key("sk", key("b"))
+        .send()
+        .await
+        .expect("get");
+    assert!(got.item.is_some() && missing.item.is_none());
+    // The interceptor asked for capacity, so the SDK output carries it too.
+    assert!(put.consumed_capacity.is_some());
+    let report = bench.meter.take();
+    assert_eq!(report.requests_summary(), "GetItem×2 PutItem×1");
+    assert_eq!(report.total_requests, 3);
+    // 1.5 KB written: 2 units; a consistent read (1) and an eventually consistent miss (0.5).
+    assert_eq!(report.write_units, 2.0);
+    assert_eq!(report.read_units, 1.5);
+    assert_eq!(report.failed_requests, 0);
+
+    // A failed conditional write is a request, with no capacity reported.
+    let failed = store
+        .client()
+        .put_item()
+        .table_name(table)
+        .item("pk", key("a"))
+        .item("sk", key("a"))
+        .condition_expression("attribute_not_exists(pk)")
+        .send()
+        .await;
+    assert!(failed.is_err());
+    let report = bench.meter.snapshot();
+    assert_eq!(report.total_requests, 1);
+    assert_eq!(report.failed_requests, 1);
+    assert_eq!(report.write_units, 0.0);
+}
