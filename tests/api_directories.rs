@@ -305,3 +305,65 @@ async fn deleting_a_directory_emits_dsync_deleted_alone_and_removes_its_records(
     // The bootstrap directory is untouched.
     assert_eq!(app.get("/Users").await.status, 200);
 }
+
+#[tokio::test]
+async fn an_interrupted_purge_is_finished_later() {
+    use dsync_domain::directory::EventDraft;
+    use dsync_dynamo::PurgeProgress;
+    use std::time::{Duration, Instant};
+
+    let app = spawn_app().await;
+    let created = create_directory(&app, json!({"name": "Slow"})).await;
+    for name in ["a@example.com", "b@example.com"] {
+        let reply =
+            read(scim_of(&app, &created, Method::POST, "/Users").json(&user_body(name))).await;
+        assert_eq!(reply.status, 201, "{:?}", reply.body);
+    }
+    app.settle().await;
+    let id = DirectoryId::parse(created["id"].as_str().unwrap()).unwrap();
+    let store = app.store();
+    let directory = store.get_directory(&id).await.unwrap();
+    let draft = EventDraft {
+        name: "dsync.deleted",
+        data: json!({"id": id.to_string()}),
+    };
+    store
+        .delete_directory_with_event(&directory, draft, 0)
+        .await
+        .unwrap();
+
+    // A deadline already past: nothing is removed, the marker stays.
+    assert_eq!(
+        store.purge_directory(&id, Instant::now()).await.unwrap(),
+        PurgeProgress::Interrupted
+    );
+    assert_eq!(store.pending_directory_purges().await.unwrap(), [id]);
+    assert_eq!(
+        store.list_users(&id, None, 100).await.unwrap().users.len(),
+        2
+    );
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    assert_eq!(
+        store.resume_directory_purges(deadline).await.unwrap(),
+        PurgeProgress::Finished
+    );
+    assert!(store.pending_directory_purges().await.unwrap().is_empty());
+    assert!(store
+        .list_users(&id, None, 100)
+        .await
+        .unwrap()
+        .users
+        .is_empty());
+    assert_error(
+        &app.api_get(&format!("/directory_users?directory={id}"))
+            .await,
+        404,
+        "entity_not_found",
+    );
+    // Purging again is harmless.
+    assert_eq!(
+        store.purge_directory(&id, deadline).await.unwrap(),
+        PurgeProgress::Finished
+    );
+}

@@ -171,7 +171,7 @@ async fn memberships_list_a_groups_active_users_and_a_users_groups() {
     let their_groups = app
         .api_get(&format!("/directory_groups?user={first_member}"))
         .await;
-    assert_eq!(ids(&their_groups.body), [group.clone()]);
+    assert_eq!(ids(&their_groups.body), vec![group.clone()]);
     let everyone = app
         .api_get(&format!("/directory_users?directory={id}"))
         .await

@@ -3,7 +3,7 @@
 //! low. It applies retention expiry, policy changes and any drift; a second run over an
 //! unchanged directory writes nothing, since the projection of unchanged state is unchanged.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use dsync_domain::ids::DirectoryId;
 use dsync_dynamo::{Checkpoint, Reconciliation, ReconciliationState, StoreError};
@@ -32,6 +32,10 @@ pub async fn run_unfinished(
     app: &App,
     deadline: Option<Instant>,
 ) -> Result<Vec<Reconciliation>, StoreError> {
+    // Directory deletions cut short by the API's time budget are finished first: their
+    // records must not be reconciled back into existence.
+    let purge_deadline = deadline.unwrap_or_else(|| Instant::now() + Duration::from_secs(60));
+    app.store.resume_directory_purges(purge_deadline).await?;
     let mut finished = Vec::new();
     for run in app.store.unfinished_reconciliations().await? {
         let (run, end) = run_one(app, run, deadline).await?;
@@ -145,7 +149,7 @@ async fn walk(
                 }
                 let next = reconcile_page(app, &context, run, phase, after.clone()).await?;
                 pages += 1;
-                if pages % SAVE_EVERY_PAGES == 0 {
+                if pages.is_multiple_of(SAVE_EVERY_PAGES) {
                     run.checkpoint = Some(Checkpoint {
                         directory_id: Some(directory),
                         phase: phase.to_string(),

@@ -196,6 +196,8 @@ impl Store {
             .table_name(&self.tables.directory)
             .key(PK, AttributeValue::S(pk))
             .key(SK, s(sk))
+            // A rotated token or a changed setting must take effect at once.
+            .consistent_read(true)
             .send()
             .await
             .map_err(backend)?

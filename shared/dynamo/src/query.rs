@@ -189,7 +189,7 @@ impl Store {
         table: &str,
         mut keys: Vec<Item>,
     ) -> Result<Vec<Item>, StoreError> {
-        keys.sort_by(|a, b| key_text(a).cmp(&key_text(b)));
+        keys.sort_by_key(key_text);
         keys.dedup_by(|a, b| key_text(a) == key_text(b));
         let mut found = Vec::with_capacity(keys.len());
         for chunk in keys.chunks(100) {
