@@ -479,10 +479,10 @@ async fn scim_create_and_deactivation_cost() {
     assert_at_most(
         step("create", "Okta's lookup (GET ?filter=userName eq)"),
         3,
-        2.0,
+        2.5,
         0.0,
     );
-    assert_at_most(step("create", "SCIM POST /Users"), 3, 1.0, 7.0);
+    assert_at_most(step("create", "SCIM POST /Users"), 3, 1.5, 7.0);
     for scenario in [
         "create",
         "deactivate (secure: delete)",
@@ -491,7 +491,7 @@ async fn scim_create_and_deactivation_cost() {
         assert_at_most(
             step(scenario, "stream batch: directory context"),
             3,
-            2.0,
+            2.5,
             0.0,
         );
     }
@@ -503,7 +503,7 @@ async fn scim_create_and_deactivation_cost() {
             3.5,
             3.0,
         );
-        assert_at_most(step(scenario, "projection (project_user)"), 10, 11.0, 42.0);
+        assert_at_most(step(scenario, "projection (project_user)"), 10, 11.0, 44.0);
     }
 }
 
