@@ -22,6 +22,8 @@ fn user(directory: DirectoryId, user_name: &str) -> ProviderUser {
 #[tokio::test]
 async fn tables_have_the_streams_and_indexes_the_functions_need() {
     let app = spawn_app().await;
+    // The policy function projects provider-record changes from both images.
+    assert_eq!(tables::PROVIDER_RECORDS.stream, Some(tables::StreamView::NewAndOldImages));
     let store = app.store();
     for spec in tables::TABLES {
         let name = store.tables().name_of(spec);
@@ -48,10 +50,14 @@ async fn tables_have_the_streams_and_indexes_the_functions_need() {
             .stream_specification()
             .map(|s| (s.stream_enabled(), s.stream_view_type().cloned()));
         match spec.stream {
-            Some(_) => {
+            Some(expected) => {
                 let (enabled, view) = stream.expect("stream specification");
                 assert!(enabled, "{name} streams");
-                assert_eq!(view.unwrap().as_str(), "NEW_AND_OLD_IMAGES");
+                let expected = match expected {
+                    tables::StreamView::NewAndOldImages => "NEW_AND_OLD_IMAGES",
+                    tables::StreamView::NewImage => "NEW_IMAGE",
+                };
+                assert_eq!(view.unwrap().as_str(), expected, "{name}");
             }
             None => assert!(
                 stream.is_none_or(|(enabled, _)| !enabled),
