@@ -23,7 +23,10 @@ fn user(directory: DirectoryId, user_name: &str) -> ProviderUser {
 async fn tables_have_the_streams_and_indexes_the_functions_need() {
     let app = spawn_app().await;
     // The policy function projects provider-record changes from both images.
-    assert_eq!(tables::PROVIDER_RECORDS.stream, Some(tables::StreamView::NewAndOldImages));
+    assert_eq!(
+        tables::PROVIDER_RECORDS.stream,
+        Some(tables::StreamView::NewAndOldImages)
+    );
     let store = app.store();
     for spec in tables::TABLES {
         let name = store.tables().name_of(spec);

@@ -163,15 +163,8 @@ impl Store {
         &self,
         environment: &EnvironmentId,
     ) -> Result<Vec<Directory>, StoreError> {
-        let items = self
-            .query_index_all_in(
-                &self.tables.directory,
-                "gsi1",
-                GSI1PK,
-                environment_directories(environment),
-            )
-            .await?;
-        items.iter().map(decode_directory).collect()
+        let stored = self.list_directories(environment).await?;
+        Ok(stored.into_iter().map(|d| d.directory).collect())
     }
 
     /// Every environment's id (the scheduled reconciliation walks them all).
@@ -206,7 +199,7 @@ impl Store {
     }
 }
 
-fn decode_directory(item: &Item) -> Result<Directory, StoreError> {
+pub(crate) fn decode_directory(item: &Item) -> Result<Directory, StoreError> {
     Ok(Directory {
         id: id_attr(item, "id", DirectoryId::parse)?,
         environment_id: id_attr(item, "environment_id", EnvironmentId::parse)?,

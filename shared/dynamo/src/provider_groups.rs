@@ -18,7 +18,6 @@ use crate::{Store, StoreError};
 /// A DynamoDB transaction holds at most 100 items; one is the group itself, and a
 /// membership is two items.
 const MEMBERSHIP_ITEMS_PER_TRANSACTION: usize = 98;
-const BATCH_WRITE_LIMIT: usize = 25;
 
 /// Members to add (with the display name the provider sent, if any) and to remove.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -439,29 +438,7 @@ impl Store {
                     .build(),
             });
         }
-        for chunk in requests.chunks(BATCH_WRITE_LIMIT) {
-            let mut pending = chunk.to_vec();
-            let mut attempt = 0u32;
-            while !pending.is_empty() {
-                let output = self
-                    .client
-                    .batch_write_item()
-                    .request_items(table, pending)
-                    .send()
-                    .await
-                    .map_err(backend)?;
-                pending = output
-                    .unprocessed_items
-                    .and_then(|mut items| items.remove(table))
-                    .unwrap_or_default();
-                if !pending.is_empty() {
-                    attempt += 1;
-                    let millis = 20u64 << attempt.min(8);
-                    tokio::time::sleep(std::time::Duration::from_millis(millis)).await;
-                }
-            }
-        }
-        Ok(())
+        self.batch_write_requests(table, requests).await
     }
 }
 

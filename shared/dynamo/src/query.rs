@@ -1,6 +1,7 @@
 //! Query helpers shared by the record kinds.
 
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, WriteRequest};
 
 use crate::error::backend;
 use crate::item::{s, Item};
@@ -29,27 +30,15 @@ impl Store {
         hash_attribute: &str,
         hash_value: String,
     ) -> Result<Vec<Item>, StoreError> {
-        let mut items = Vec::new();
-        let mut start = None;
-        loop {
-            let output = self
-                .client
-                .query()
-                .table_name(table)
-                .index_name(index)
-                .key_condition_expression("#h = :h")
-                .expression_attribute_names("#h", hash_attribute)
-                .expression_attribute_values(":h", s(hash_value.clone()))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(backend)?;
-            items.extend(output.items.unwrap_or_default());
-            match output.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => return Ok(items),
-            }
-        }
+        let request = self
+            .client
+            .query()
+            .table_name(table)
+            .index_name(index)
+            .key_condition_expression("#h = :h")
+            .expression_attribute_names("#h", hash_attribute)
+            .expression_attribute_values(":h", s(hash_value));
+        self.query_all(request).await
     }
 
     /// Up to `limit` items of an index partition in sort-key order, after the sort key
@@ -96,28 +85,16 @@ impl Store {
         low: &str,
         high: &str,
     ) -> Result<Vec<Item>, StoreError> {
-        let mut items = Vec::new();
-        let mut start = None;
-        loop {
-            let output = self
-                .client
-                .query()
-                .table_name(&self.tables.provider_records)
-                .key_condition_expression("pk = :pk AND sk BETWEEN :low AND :high")
-                .expression_attribute_values(":pk", s(pk))
-                .expression_attribute_values(":low", s(low))
-                .expression_attribute_values(":high", s(high))
-                .set_exclusive_start_key(start)
-                .consistent_read(true)
-                .send()
-                .await
-                .map_err(backend)?;
-            items.extend(output.items.unwrap_or_default());
-            match output.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => return Ok(items),
-            }
-        }
+        let request = self
+            .client
+            .query()
+            .table_name(&self.tables.provider_records)
+            .key_condition_expression("pk = :pk AND sk BETWEEN :low AND :high")
+            .expression_attribute_values(":pk", s(pk))
+            .expression_attribute_values(":low", s(low))
+            .expression_attribute_values(":high", s(high))
+            .consistent_read(true);
+        self.query_all(request).await
     }
 
     /// Every item of partition `pk` of `table`, read consistently (all pages).
@@ -126,26 +103,14 @@ impl Store {
         table: &str,
         pk: &str,
     ) -> Result<Vec<Item>, StoreError> {
-        let mut items = Vec::new();
-        let mut start = None;
-        loop {
-            let output = self
-                .client
-                .query()
-                .table_name(table)
-                .key_condition_expression("pk = :pk")
-                .expression_attribute_values(":pk", s(pk))
-                .set_exclusive_start_key(start)
-                .consistent_read(true)
-                .send()
-                .await
-                .map_err(backend)?;
-            items.extend(output.items.unwrap_or_default());
-            match output.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => return Ok(items),
-            }
-        }
+        let request = self
+            .client
+            .query()
+            .table_name(table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(pk))
+            .consistent_read(true);
+        self.query_all(request).await
     }
 
     /// Up to `limit` items of partition `pk` whose sort key starts with `prefix`, after the
@@ -182,6 +147,25 @@ impl Store {
         Ok((items, next))
     }
 
+    /// Every item a query matches, following `LastEvaluatedKey` through all pages.
+    async fn query_all(&self, request: QueryFluentBuilder) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let output = request
+                .clone()
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(backend)?;
+            items.extend(output.items.unwrap_or_default());
+            match output.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(items),
+            }
+        }
+    }
+
     /// Consistent reads of items by key, in batches of 100, retrying unprocessed keys.
     /// Duplicate keys are read once; missing items are simply absent from the result.
     pub(crate) async fn batch_get_items(
@@ -214,6 +198,44 @@ impl Store {
             }
         }
         Ok(found)
+    }
+
+    /// Writes requests in batches of 25, retrying what DynamoDB leaves unprocessed (with
+    /// backoff, giving up after ten rounds). Every caller's requests are idempotent puts and
+    /// deletes, so a retry of the whole call after a failure finishes the job.
+    pub(crate) async fn batch_write_requests(
+        &self,
+        table: &str,
+        requests: Vec<WriteRequest>,
+    ) -> Result<(), StoreError> {
+        for chunk in requests.chunks(25) {
+            let mut pending = chunk.to_vec();
+            let mut attempt = 0u32;
+            while !pending.is_empty() {
+                let output = self
+                    .client
+                    .batch_write_item()
+                    .request_items(table, pending)
+                    .send()
+                    .await
+                    .map_err(backend)?;
+                pending = output
+                    .unprocessed_items
+                    .and_then(|mut items| items.remove(table))
+                    .unwrap_or_default();
+                if !pending.is_empty() {
+                    attempt += 1;
+                    if attempt > 10 {
+                        return Err(StoreError::Backend(
+                            "batch writes stayed unprocessed".into(),
+                        ));
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(20u64 << attempt.min(8)))
+                        .await;
+                }
+            }
+        }
+        Ok(())
     }
 }
 

@@ -7,12 +7,12 @@
 use aws_sdk_dynamodb::types::{Delete, Put, ReturnValue, TransactWriteItem};
 use dsync_domain::directory::EventDraft;
 use dsync_domain::ids::{DirectoryId, EnvironmentId};
-use dsync_domain::model::{Directory, EnvironmentSettings, ProviderKind};
+use dsync_domain::model::{Directory, EnvironmentSettings};
 use dsync_domain::secrets::SecretHash;
 
 use crate::error::{backend, is_conditional_failure};
 use crate::event_log::{EventScope, StoredEvent};
-use crate::item::{id_attr, n, s, Item, ItemExt};
+use crate::item::{n, s, Item, ItemExt};
 use crate::keys::*;
 use crate::provider_users::build_error;
 use crate::{Store, StoreError};
@@ -245,19 +245,10 @@ fn encode_directory(directory: &Directory, updated_at: i64) -> Item {
 /// Mirrors `control.rs`'s decoding; directories written there have no `updated_at` and count
 /// as unchanged since creation.
 fn decode_stored_directory(item: &Item) -> Result<StoredDirectory, StoreError> {
-    let created_at = item.num_attr("created_at")?;
-    let directory = Directory {
-        id: id_attr(item, "id", DirectoryId::parse)?,
-        environment_id: id_attr(item, "environment_id", EnvironmentId::parse)?,
-        name: item.str_attr("name")?.to_owned(),
-        kind: ProviderKind::parse(item.str_attr("kind")?)
-            .ok_or_else(|| StoreError::corrupt("unknown directory kind"))?,
-        organization_id: item.opt_str_attr("organization_id").map(str::to_owned),
-        token_hash: SecretHash::from_hex(item.str_attr("token_hash")?)
-            .ok_or_else(|| StoreError::corrupt("token_hash is not a SHA-256"))?,
-        created_at,
-    };
-    let updated_at = item.opt_num_attr("updated_at").unwrap_or(created_at);
+    let directory = crate::control::decode_directory(item)?;
+    let updated_at = item
+        .opt_num_attr("updated_at")
+        .unwrap_or(directory.created_at);
     Ok(StoredDirectory {
         directory,
         updated_at,

@@ -19,7 +19,6 @@ use crate::keys::*;
 use crate::provider_users::build_error;
 use crate::{Store, StoreError};
 
-const BATCH_WRITE_LIMIT: usize = 25;
 /// Items read per page: small enough that one page's deletes finish well within a deadline.
 const PURGE_PAGE: i32 = 100;
 
@@ -206,43 +205,17 @@ impl Store {
 
     /// Idempotent deletes in batches of 25, retrying what DynamoDB leaves unprocessed.
     async fn batch_delete(&self, table: &str, keys: Vec<Item>) -> Result<(), StoreError> {
-        for chunk in keys.chunks(BATCH_WRITE_LIMIT) {
-            let mut pending = chunk
-                .iter()
-                .map(|key| {
-                    let request = DeleteRequest::builder()
-                        .set_key(Some(key.clone()))
-                        .build()
-                        .map_err(build_error)?;
-                    Ok(WriteRequest::builder().delete_request(request).build())
-                })
-                .collect::<Result<Vec<_>, StoreError>>()?;
-            let mut attempt = 0u32;
-            while !pending.is_empty() {
-                let output = self
-                    .client
-                    .batch_write_item()
-                    .request_items(table, pending)
-                    .send()
-                    .await
-                    .map_err(backend)?;
-                pending = output
-                    .unprocessed_items
-                    .and_then(|mut items| items.remove(table))
-                    .unwrap_or_default();
-                if !pending.is_empty() {
-                    attempt += 1;
-                    if attempt > 10 {
-                        return Err(StoreError::Backend(
-                            "batch deletes stayed unprocessed".into(),
-                        ));
-                    }
-                    tokio::time::sleep(std::time::Duration::from_millis(20u64 << attempt.min(8)))
-                        .await;
-                }
-            }
-        }
-        Ok(())
+        let requests = keys
+            .into_iter()
+            .map(|key| {
+                let request = DeleteRequest::builder()
+                    .set_key(Some(key))
+                    .build()
+                    .map_err(build_error)?;
+                Ok(WriteRequest::builder().delete_request(request).build())
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        self.batch_write_requests(table, requests).await
     }
 }
 
