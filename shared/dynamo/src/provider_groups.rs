@@ -289,8 +289,9 @@ impl Store {
 
     /// Deletes a group, then its memberships. The group goes first so that the policy
     /// function, reading fresh state, sees memberships of a deleted group and emits nothing
-    /// for them (`dsync.group.deleted` comes alone). Memberships left by a failure here are
-    /// removed by reconciliation.
+    /// for them (`dsync.group.deleted` comes alone). If this fails after the group is gone,
+    /// its leftover membership items project to nothing, but a user's SCIM `groups` may
+    /// still name the deleted group until they are removed (nothing sweeps them yet).
     pub async fn delete_group(&self, group: &ProviderGroup) -> Result<(), StoreError> {
         let result = self
             .client
