@@ -78,18 +78,7 @@ pub async fn project_user(
     let mut attempt = 0;
     loop {
         let plan = plan_user(app, context, user).await?;
-        let result = app
-            .store
-            .commit_user_projection(
-                &context.scope(),
-                user,
-                &plan.before,
-                &plan.outcome,
-                &plan.groups,
-                plan.now,
-            )
-            .await;
-        match result {
+        match commit_once(app, context, user, &plan).await {
             Err(StoreError::Conflict) if attempt < MAX_ATTEMPTS => attempt += 1,
             other => return other,
         }
@@ -204,8 +193,19 @@ pub async fn commit_plan(
     user: &ProviderUserId,
     plan: &UserPlan,
 ) -> Result<Vec<StoredEvent>, StoreError> {
-    let result = app
-        .store
+    match commit_once(app, context, user, plan).await {
+        Err(StoreError::Conflict) => project_user(app, context, user).await,
+        other => other,
+    }
+}
+
+async fn commit_once(
+    app: &App,
+    context: &DirectoryContext,
+    user: &ProviderUserId,
+    plan: &UserPlan,
+) -> Result<Vec<StoredEvent>, StoreError> {
+    app.store
         .commit_user_projection(
             &context.scope(),
             user,
@@ -214,11 +214,7 @@ pub async fn commit_plan(
             &plan.groups,
             plan.now,
         )
-        .await;
-    match result {
-        Err(StoreError::Conflict) => project_user(app, context, user).await,
-        other => other,
-    }
+        .await
 }
 
 /// Re-projects a provider group. A group that has just come into existence also re-projects
