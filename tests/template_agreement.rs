@@ -1,0 +1,188 @@
+//! The SAM template (`infra/template.yaml`) declares the tables `dsync_dynamo::tables::TABLES`
+//! defines: same logical ids, key schemas, indexes, streams and TTL attributes. Either side
+//! drifting fails this test.
+
+use std::collections::BTreeSet;
+
+use dsync_dynamo::tables::{KeySpec, StreamView, TableSpec, TABLES};
+use serde_yaml::Value;
+
+fn template() -> Value {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../infra/template.yaml");
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {path}: {e}"));
+    serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("parsing {path}: {e}"))
+}
+
+fn get<'a>(value: &'a Value, key: &str) -> Option<&'a Value> {
+    value.as_mapping()?.get(key)
+}
+
+fn str_of(value: &Value) -> &str {
+    value
+        .as_str()
+        .unwrap_or_else(|| panic!("expected a string, got {value:?}"))
+}
+
+fn seq_of(value: &Value) -> &[Value] {
+    value
+        .as_sequence()
+        .unwrap_or_else(|| panic!("expected a list, got {value:?}"))
+}
+
+/// `KeySchema` as (hash, range); exactly one HASH and one RANGE element.
+fn key_schema(owner: &str, schema: &Value) -> KeySpec {
+    let elements = seq_of(schema);
+    assert_eq!(
+        elements.len(),
+        2,
+        "{owner}: KeySchema must have a HASH and a RANGE key"
+    );
+    let find = |kind: &str| -> &'static str {
+        let element = elements
+            .iter()
+            .find(|e| get(e, "KeyType").map(str_of) == Some(kind))
+            .unwrap_or_else(|| panic!("{owner}: no {kind} key"));
+        // Leak to compare against the specs' 'static strs; a handful of short strings.
+        Box::leak(
+            str_of(&element["AttributeName"])
+                .to_owned()
+                .into_boxed_str(),
+        )
+    };
+    KeySpec {
+        hash: find("HASH"),
+        range: find("RANGE"),
+    }
+}
+
+/// `!Sub "…"` (a tagged string) or `Fn::Sub: "…"`, or a plain string.
+fn table_name(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Tagged(tagged) if tagged.tag == "Sub" => str_of(&tagged.value).to_owned(),
+        Value::Mapping(m) if m.contains_key("Fn::Sub") => str_of(&m["Fn::Sub"]).to_owned(),
+        other => panic!("TableName must be a string or a Sub, got {other:?}"),
+    }
+}
+
+fn check_table(resources: &Value, spec: &TableSpec) {
+    let id = spec.logical_id;
+    let resource = get(resources, id).unwrap_or_else(|| panic!("template has no resource {id}"));
+    assert_eq!(
+        get(resource, "Type").map(str_of),
+        Some("AWS::DynamoDB::Table"),
+        "{id}: wrong Type"
+    );
+    let props = get(resource, "Properties").unwrap_or_else(|| panic!("{id}: no Properties"));
+
+    let name = table_name(&props["TableName"]);
+    assert!(
+        name.ends_with(&format!("-{}", spec.suffix)),
+        "{id}: TableName {name:?} does not end with -{}",
+        spec.suffix
+    );
+    assert_eq!(
+        get(props, "BillingMode").map(str_of),
+        Some("PAY_PER_REQUEST"),
+        "{id}: tables are on-demand"
+    );
+
+    assert_eq!(
+        key_schema(id, &props["KeySchema"]),
+        spec.key,
+        "{id}: KeySchema"
+    );
+
+    // Indexes: same names, same keys, all attributes projected.
+    let template_gsis: Vec<&Value> = get(props, "GlobalSecondaryIndexes")
+        .map(|g| seq_of(g).iter().collect())
+        .unwrap_or_default();
+    let template_names: BTreeSet<&str> = template_gsis
+        .iter()
+        .map(|g| str_of(&g["IndexName"]))
+        .collect();
+    let spec_names: BTreeSet<&str> = spec.gsis.iter().map(|g| g.name).collect();
+    assert_eq!(template_names, spec_names, "{id}: GSI names");
+    assert_eq!(template_gsis.len(), spec.gsis.len(), "{id}: duplicate GSIs");
+    for gsi in spec.gsis {
+        let declared = template_gsis
+            .iter()
+            .find(|g| str_of(&g["IndexName"]) == gsi.name)
+            .expect("names compared above");
+        let owner = format!("{id}.{}", gsi.name);
+        assert_eq!(
+            key_schema(&owner, &declared["KeySchema"]),
+            gsi.key,
+            "{owner}: KeySchema"
+        );
+        assert_eq!(
+            str_of(&declared["Projection"]["ProjectionType"]),
+            "ALL",
+            "{owner}: projection"
+        );
+    }
+
+    // Every key attribute is declared, as a string, and nothing else is (CloudFormation
+    // rejects unused attribute definitions).
+    let mut expected: BTreeSet<&str> = BTreeSet::from([spec.key.hash, spec.key.range]);
+    for gsi in spec.gsis {
+        expected.extend([gsi.key.hash, gsi.key.range]);
+    }
+    let definitions = seq_of(&props["AttributeDefinitions"]);
+    let declared: BTreeSet<&str> = definitions
+        .iter()
+        .map(|d| str_of(&d["AttributeName"]))
+        .collect();
+    assert_eq!(declared, expected, "{id}: AttributeDefinitions");
+    for definition in definitions {
+        assert_eq!(
+            str_of(&definition["AttributeType"]),
+            "S",
+            "{id}: keys are strings"
+        );
+    }
+
+    let stream = get(props, "StreamSpecification").map(|s| str_of(&s["StreamViewType"]));
+    let expected_stream = spec.stream.map(|view| match view {
+        StreamView::NewAndOldImages => "NEW_AND_OLD_IMAGES",
+        StreamView::NewImage => "NEW_IMAGE",
+    });
+    assert_eq!(stream, expected_stream, "{id}: StreamViewType");
+
+    let ttl = get(props, "TimeToLiveSpecification").map(|t| {
+        assert_eq!(
+            t["Enabled"].as_bool(),
+            Some(true),
+            "{id}: TTL declared but disabled"
+        );
+        str_of(&t["AttributeName"])
+    });
+    assert_eq!(ttl, spec.ttl_attribute, "{id}: TTL attribute");
+}
+
+#[test]
+fn template_tables_match_table_specs() {
+    let template = template();
+    let resources = get(&template, "Resources").expect("template has Resources");
+    for spec in TABLES {
+        check_table(resources, spec);
+    }
+}
+
+#[test]
+fn template_declares_no_other_tables() {
+    let template = template();
+    let resources = get(&template, "Resources")
+        .and_then(Value::as_mapping)
+        .expect("template has Resources");
+    let declared: BTreeSet<&str> = resources
+        .iter()
+        .filter(|(_, r)| get(r, "Type").and_then(Value::as_str) == Some("AWS::DynamoDB::Table"))
+        .map(|(id, _)| str_of(id))
+        .collect();
+    let specified: BTreeSet<&str> = TABLES.iter().map(|s| s.logical_id).collect();
+    assert_eq!(
+        declared, specified,
+        "DynamoDB tables in the template vs TABLES"
+    );
+}
