@@ -197,20 +197,8 @@ impl Store {
         directory: &DirectoryId,
         user: &ProviderUserId,
     ) -> Result<Vec<ProviderGroupId>, StoreError> {
-        let pk = provider_pk(directory);
-        let prefix = member_of_prefix(user);
-        let mut groups = Vec::new();
-        let mut after = None;
-        loop {
-            let (items, next) = self.query_prefix_page(&pk, &prefix, after, 1000).await?;
-            for item in &items {
-                groups.push(id_attr(item, "group_id", ProviderGroupId::parse)?);
-            }
-            match next {
-                Some(next) => after = Some(next),
-                None => return Ok(groups),
-            }
-        }
+        let mut groups = self.groups_of_users(directory, &[*user]).await?;
+        Ok(groups.remove(user).unwrap_or_default())
     }
 
     /// The groups of each of `users` (consistent), with one ranged Query over the user-side
