@@ -113,6 +113,14 @@ prefixed_id!(
     /// An API key's public identifier (the secret part is never stored).
     ApiKeyId, "key"
 );
+prefixed_id!(
+    /// A subscriber's webhook endpoint (WorkOS spells these `we_…`).
+    WebhookEndpointId, "we"
+);
+prefixed_id!(
+    /// One event's delivery to one endpoint, with its attempts.
+    DeliveryId, "delivery"
+);
 
 impl EventId {
     /// An event id that carries its position in its environment's log: a ULID whose

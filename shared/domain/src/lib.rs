@@ -4,6 +4,7 @@
 //! - [`ids`]: prefixed, time-sortable identifiers.
 //! - [`secrets`]: bearer tokens and API keys, hashed at rest and compared in constant time.
 //! - [`model`]: environments, directories and provider records as the service stores them.
+//! - [`webhooks`]: webhook endpoints, delivery signing, address checks and the retry schedule.
 
 pub mod directory;
 pub mod ids;
@@ -11,3 +12,4 @@ pub mod model;
 pub mod scim;
 pub mod secrets;
 pub mod time;
+pub mod webhooks;
