@@ -2,8 +2,8 @@
 //! pattern each one serves.
 
 use dsync_domain::ids::{
-    DirectoryGroupId, DirectoryId, DirectoryUserId, EnvironmentId, ProviderGroupId, ProviderUserId,
-    ReconciliationId,
+    DeliveryId, DirectoryGroupId, DirectoryId, DirectoryUserId, EnvironmentId, ProviderGroupId,
+    ProviderUserId, ReconciliationId, WebhookEndpointId,
 };
 
 pub(crate) const PK: &str = "pk";
@@ -154,3 +154,44 @@ pub(crate) const DIRECTORY_PURGE_SK: &str = "PURGE";
 
 /// GSI1 on purge markers: every deleted directory whose records are not all removed yet.
 pub(crate) const PENDING_DIRECTORY_PURGES: &str = "DIRECTORIES#PURGING";
+
+// Webhooks (directory table).
+/// Beside the environment item: its webhook endpoints, listed with one Query.
+pub(crate) const WEBHOOK_ENDPOINT_PREFIX: &str = "WEBHOOK#";
+
+pub(crate) fn webhook_endpoint_sk(id: &WebhookEndpointId) -> String {
+    format!("{WEBHOOK_ENDPOINT_PREFIX}{id}")
+}
+
+/// One partition per endpoint: its deliveries, by event sequence. (endpoint, event) is the
+/// key, so recording a delivery twice (a redelivered stream batch) finds the first one.
+pub(crate) fn deliveries_pk(endpoint: &WebhookEndpointId) -> String {
+    format!("DELIVERIES#{endpoint}")
+}
+
+pub(crate) const DELIVERY_PREFIX: &str = "EVENT#";
+
+pub(crate) fn delivery_sk(event_sequence: u64) -> String {
+    format!("{DELIVERY_PREFIX}{event_sequence:020}")
+}
+
+/// GSI1 on pending deliveries: what the retry sweep reads, by due time. Spread over a few
+/// partitions by endpoint, so a burst of deliveries does not heat one index partition.
+pub(crate) const DUE_DELIVERY_SHARDS: u32 = 8;
+
+pub(crate) fn due_deliveries(shard: u32) -> String {
+    format!("DELIVERIES#DUE#{shard}")
+}
+
+pub(crate) fn due_shard_of(endpoint: &WebhookEndpointId) -> u32 {
+    (endpoint.ulid().random() % u128::from(DUE_DELIVERY_SHARDS)) as u32
+}
+
+pub(crate) fn due_at(next_attempt_at: i64, id: &DeliveryId) -> String {
+    format!("{:015}#{id}", next_attempt_at.max(0))
+}
+
+/// GSI2: a delivery by its own id (`POST /deliveries/{id}/retry`).
+pub(crate) fn by_delivery_id(id: &DeliveryId) -> String {
+    format!("DELIVERY#{id}")
+}

@@ -18,6 +18,7 @@ mod provider_users;
 mod query;
 mod reconciliations;
 pub mod tables;
+mod webhooks;
 
 pub use api_reads::{
     EventCursor, EventPage, EventQuery, ListCursor, ListOrder, ListWindow, Page, PurgeProgress,
@@ -32,6 +33,7 @@ pub use provider_groups::{MemberPage, MembershipDiff};
 pub use provider_users::UserPage;
 pub use reconciliations::{Checkpoint, Reconciliation, ReconciliationCounts, ReconciliationState};
 pub use tables::{TableNames, TableSpec, TABLES};
+pub use webhooks::DeliveryPage;
 
 use aws_sdk_dynamodb::Client;
 

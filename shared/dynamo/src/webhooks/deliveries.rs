@@ -1,0 +1,281 @@
+//! Deliveries: `pk = DELIVERIES#<endpoint>`, `sk = EVENT#<event sequence>`.
+//!
+//! Every state change is a whole-item put under a condition on what the writer read, so two
+//! sweeps (or a sweep and a stream redelivery) never both count or send the same attempt.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use dsync_domain::ids::{DeliveryId, EnvironmentId, EventId, WebhookEndpointId};
+use dsync_domain::webhooks::{Delivery, DeliveryState};
+use futures::future::try_join_all;
+
+use crate::error::{backend, is_conditional_failure};
+use crate::event_log::{decode_event, StoredEvent};
+use crate::item::{id_attr, n, s, Item, ItemExt};
+use crate::keys::*;
+use crate::{Store, StoreError, EVENT_RETENTION_DAYS};
+
+/// One page of an endpoint's deliveries, newest first.
+#[derive(Debug, Clone)]
+pub struct DeliveryPage {
+    pub deliveries: Vec<Delivery>,
+    /// Pass as `older_than` for the next page; `None` on the last page.
+    pub next: Option<DeliveryId>,
+}
+
+impl Store {
+    /// Records a new delivery. `false` (and nothing written) when this endpoint already has a
+    /// delivery of this event: the stream batch was delivered again.
+    pub async fn record_delivery(&self, delivery: &Delivery) -> Result<bool, StoreError> {
+        match self
+            .put_delivery(delivery, "attribute_not_exists(pk)", Vec::new())
+            .await
+        {
+            Ok(()) => Ok(true),
+            Err(StoreError::Conflict) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Takes a due delivery for one attempt by moving its due time to `lease_until`; `None`
+    /// when another worker took it (or it changed) since `seen` was read.
+    pub async fn claim_delivery(
+        &self,
+        seen: &Delivery,
+        lease_until: i64,
+    ) -> Result<Option<Delivery>, StoreError> {
+        let mut claimed = seen.clone();
+        claimed.next_attempt_at = Some(lease_until);
+        match self.put_if_unchanged(seen, &claimed).await {
+            Ok(()) => Ok(Some(claimed)),
+            Err(StoreError::Conflict) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Replaces `before` (as read or claimed) with `after`; `Conflict` when it changed.
+    pub async fn update_delivery(
+        &self,
+        before: &Delivery,
+        after: &Delivery,
+    ) -> Result<(), StoreError> {
+        self.put_if_unchanged(before, after).await
+    }
+
+    /// A delivery by id, read consistently (the id index only finds its key).
+    pub async fn delivery(&self, id: &DeliveryId) -> Result<Option<Delivery>, StoreError> {
+        let output = self
+            .client
+            .query()
+            .table_name(&self.tables.directory)
+            .index_name("gsi2")
+            .key_condition_expression("gsi2pk = :id")
+            .expression_attribute_values(":id", s(by_delivery_id(id)))
+            .limit(1)
+            .send()
+            .await
+            .map_err(backend)?;
+        let Some(found) = output.items.unwrap_or_default().into_iter().next() else {
+            return Ok(None);
+        };
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.tables.directory)
+            .key(PK, found.get(PK).cloned().unwrap_or(s("")))
+            .key(SK, found.get(SK).cloned().unwrap_or(s("")))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(backend)?;
+        output.item.as_ref().map(decode_delivery).transpose()
+    }
+
+    /// Pending deliveries due at `now`, earliest first, at most `limit` from each index
+    /// partition. The index is eventually consistent: claim before attempting.
+    pub async fn due_deliveries(&self, now: i64, limit: i32) -> Result<Vec<Delivery>, StoreError> {
+        let upper = format!("{:015}#~", now.max(0));
+        let queries = (0..DUE_DELIVERY_SHARDS).map(|shard| {
+            self.client
+                .query()
+                .table_name(&self.tables.directory)
+                .index_name("gsi1")
+                .key_condition_expression("gsi1pk = :shard AND gsi1sk <= :upper")
+                .expression_attribute_values(":shard", s(due_deliveries(shard)))
+                .expression_attribute_values(":upper", s(&upper))
+                .limit(limit.max(1))
+                .send()
+        });
+        let outputs = try_join_all(queries).await.map_err(backend)?;
+        let mut due = Vec::new();
+        for output in outputs {
+            for item in output.items.unwrap_or_default() {
+                due.push(decode_delivery(&item)?);
+            }
+        }
+        due.sort_by_key(|d| d.next_attempt_at);
+        Ok(due)
+    }
+
+    /// An endpoint's deliveries, newest event first, `limit` per page, starting after
+    /// `older_than` (a delivery of this endpoint) when given.
+    pub async fn endpoint_deliveries(
+        &self,
+        endpoint: &WebhookEndpointId,
+        older_than: Option<&Delivery>,
+        limit: i32,
+    ) -> Result<DeliveryPage, StoreError> {
+        let pk = deliveries_pk(endpoint);
+        let start = older_than.map(|d| {
+            Item::from([
+                (PK.to_owned(), s(&pk)),
+                (SK.to_owned(), s(delivery_sk(d.event_id.sequence()))),
+            ])
+        });
+        let output = self
+            .client
+            .query()
+            .table_name(&self.tables.directory)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .expression_attribute_values(":pk", s(&pk))
+            .expression_attribute_values(":prefix", s(DELIVERY_PREFIX))
+            .scan_index_forward(false)
+            .set_exclusive_start_key(start)
+            .limit(limit.max(1))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(backend)?;
+        let deliveries = output
+            .items
+            .unwrap_or_default()
+            .iter()
+            .map(decode_delivery)
+            .collect::<Result<Vec<_>, _>>()?;
+        let more = output.last_evaluated_key.is_some_and(|k| !k.is_empty());
+        let next = more.then(|| deliveries.last().map(|d| d.id)).flatten();
+        Ok(DeliveryPage { deliveries, next })
+    }
+
+    /// The events behind deliveries, for sending them again. Events outlive every retry
+    /// schedule (30 days); one that has expired is simply absent.
+    pub async fn events_by_id(
+        &self,
+        environment: &EnvironmentId,
+        ids: &[EventId],
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let keys = ids
+            .iter()
+            .map(|id| {
+                Item::from([
+                    (PK.to_owned(), s(environment_pk(environment))),
+                    (SK.to_owned(), s(event_sk(id.sequence()))),
+                ])
+            })
+            .collect();
+        let items = self.batch_get_items(&self.tables.events, keys).await?;
+        items.iter().map(decode_event).collect()
+    }
+
+    async fn put_if_unchanged(&self, before: &Delivery, after: &Delivery) -> Result<(), StoreError> {
+        let mut condition = "attempts = :attempts AND #state = :state".to_owned();
+        let mut values = vec![
+            (":attempts", n(before.attempts)),
+            (":state", s(before.state.as_str())),
+        ];
+        if let Some(at) = before.next_attempt_at {
+            condition.push_str(" AND next_attempt_at = :at");
+            values.push((":at", n(at)));
+        }
+        self.put_delivery(after, &condition, values).await
+    }
+
+    async fn put_delivery(
+        &self,
+        delivery: &Delivery,
+        condition: &str,
+        values: Vec<(&str, AttributeValue)>,
+    ) -> Result<(), StoreError> {
+        let mut request = self
+            .client
+            .put_item()
+            .table_name(&self.tables.directory)
+            .set_item(Some(encode_delivery(delivery)))
+            .condition_expression(condition);
+        if condition.contains("#state") {
+            request = request.expression_attribute_names("#state", "state");
+        }
+        for (name, value) in values {
+            request = request.expression_attribute_values(name, value);
+        }
+        match request.send().await {
+            Ok(_) => Ok(()),
+            Err(e) if is_conditional_failure(&e) => Err(StoreError::Conflict),
+            Err(e) => Err(backend(e)),
+        }
+    }
+}
+
+fn encode_delivery(d: &Delivery) -> Item {
+    let mut item = Item::from([
+        (PK.to_owned(), s(deliveries_pk(&d.endpoint_id))),
+        (SK.to_owned(), s(delivery_sk(d.event_id.sequence()))),
+        ("type".to_owned(), s("delivery")),
+        ("id".to_owned(), s(d.id.to_string())),
+        ("endpoint_id".to_owned(), s(d.endpoint_id.to_string())),
+        ("environment_id".to_owned(), s(d.environment_id.to_string())),
+        ("event_id".to_owned(), s(d.event_id.to_string())),
+        ("event".to_owned(), s(&d.event)),
+        ("state".to_owned(), s(d.state.as_str())),
+        ("attempts".to_owned(), n(d.attempts)),
+        ("created_at".to_owned(), n(d.created_at)),
+        ("updated_at".to_owned(), n(d.updated_at)),
+        (GSI2PK.to_owned(), s(by_delivery_id(&d.id))),
+        (GSI2SK.to_owned(), s("DELIVERY")),
+    ]);
+    match d.next_attempt_at {
+        Some(at) => {
+            item.insert("next_attempt_at".to_owned(), n(at));
+            item.insert(
+                GSI1PK.to_owned(),
+                s(due_deliveries(due_shard_of(&d.endpoint_id))),
+            );
+            item.insert(GSI1SK.to_owned(), s(due_at(at, &d.id)));
+        }
+        // Final: out of the due index, and gone after the events' own retention.
+        None => {
+            item.insert(
+                "expires_at".to_owned(),
+                n(d.updated_at / 1000 + EVENT_RETENTION_DAYS * 86_400),
+            );
+        }
+    }
+    if let Some(at) = d.last_attempt_at {
+        item.insert("last_attempt_at".to_owned(), n(at));
+    }
+    if let Some(status) = d.last_status {
+        item.insert("last_status".to_owned(), n(status));
+    }
+    if let Some(error) = &d.last_error {
+        item.insert("last_error".to_owned(), s(error));
+    }
+    item
+}
+
+fn decode_delivery(item: &Item) -> Result<Delivery, StoreError> {
+    Ok(Delivery {
+        id: id_attr(item, "id", DeliveryId::parse)?,
+        endpoint_id: id_attr(item, "endpoint_id", WebhookEndpointId::parse)?,
+        environment_id: id_attr(item, "environment_id", EnvironmentId::parse)?,
+        event_id: id_attr(item, "event_id", EventId::parse)?,
+        event: item.str_attr("event")?.to_owned(),
+        state: DeliveryState::parse(item.str_attr("state")?)
+            .ok_or_else(|| StoreError::corrupt("unknown delivery state"))?,
+        attempts: item.num_attr("attempts")?,
+        next_attempt_at: item.opt_num_attr("next_attempt_at"),
+        last_attempt_at: item.opt_num_attr("last_attempt_at"),
+        last_status: item.opt_num_attr("last_status"),
+        last_error: item.opt_str_attr("last_error").map(str::to_owned),
+        created_at: item.num_attr("created_at")?,
+        updated_at: item.num_attr("updated_at")?,
+    })
+}
