@@ -147,6 +147,8 @@ pub enum UrlError {
     NoHost,
     #[error("url points at a private, loopback or link-local address, which is not allowed")]
     ForbiddenAddress,
+    #[error("url's host name does not resolve")]
+    Unresolvable,
 }
 
 /// A URL that passed the checks that need no DNS: scheme, shape, and the address when the

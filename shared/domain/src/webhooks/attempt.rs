@@ -30,17 +30,26 @@ impl AttemptResult {
     }
 
     pub fn succeeded(&self) -> bool {
-        matches!(self, Self::Status { code: 200..=299, .. })
+        matches!(
+            self,
+            Self::Status {
+                code: 200..=299,
+                ..
+            }
+        )
     }
 
     /// For `last_error`; `None` on success. Never includes the response body (it could carry
     /// anything).
     pub fn error(&self) -> Option<String> {
         match self {
-            Self::Status { code: 200..=299, .. } => None,
-            Self::Status { code: code @ 300..=399, .. } => {
-                Some(format!("HTTP {code}: redirects are not followed"))
-            }
+            Self::Status {
+                code: 200..=299, ..
+            } => None,
+            Self::Status {
+                code: code @ 300..=399,
+                ..
+            } => Some(format!("HTTP {code}: redirects are not followed")),
             Self::Status { code, .. } => Some(format!("HTTP {code}")),
             Self::TimedOut(after) => Some(format!("no response within {}s", after.as_secs_f64())),
             Self::Failed(reason) => Some(reason.clone()),
@@ -95,8 +104,8 @@ pub fn parse_retry_after(value: &str, now: i64) -> Option<Duration> {
     if let Ok(seconds) = value.parse::<u64>() {
         return Some(Duration::from_secs(seconds));
     }
-    let at = time::OffsetDateTime::parse(value, &time::format_description::well_known::Rfc2822)
-        .ok()?;
+    let at =
+        time::OffsetDateTime::parse(value, &time::format_description::well_known::Rfc2822).ok()?;
     let millis = (at.unix_timestamp_nanos() / 1_000_000) as i64 - now;
     Some(Duration::from_millis(millis.max(0) as u64))
 }
@@ -133,8 +142,14 @@ mod tests {
             AttemptResult::TimedOut(Duration::from_secs(15)),
             AttemptResult::Failed("connection refused".into()),
         ] {
-            assert_eq!(decide(&result, 1, &fast(), 10_000, 0.5), Next::RetryAt(11_000));
-            assert_eq!(decide(&result, 3, &fast(), 10_000, 0.5), Next::RetryAt(11_000));
+            assert_eq!(
+                decide(&result, 1, &fast(), 10_000, 0.5),
+                Next::RetryAt(11_000)
+            );
+            assert_eq!(
+                decide(&result, 3, &fast(), 10_000, 0.5),
+                Next::RetryAt(11_000)
+            );
             assert_eq!(decide(&result, 4, &fast(), 10_000, 0.5), Next::Exhausted);
         }
     }
@@ -145,13 +160,25 @@ mod tests {
             code,
             retry_after: Some(Duration::from_secs(secs)),
         };
-        assert_eq!(decide(&asked(429, 3), 1, &fast(), 0, 0.5), Next::RetryAt(3_000));
-        assert_eq!(decide(&asked(503, 3), 1, &fast(), 0, 0.5), Next::RetryAt(3_000));
+        assert_eq!(
+            decide(&asked(429, 3), 1, &fast(), 0, 0.5),
+            Next::RetryAt(3_000)
+        );
+        assert_eq!(
+            decide(&asked(503, 3), 1, &fast(), 0, 0.5),
+            Next::RetryAt(3_000)
+        );
         // A shorter Retry-After than the schedule does not make the retry earlier.
         let slow = RetrySchedule::default();
-        assert_eq!(decide(&asked(429, 1), 1, &slow, 0, 0.5), Next::RetryAt(5_000));
+        assert_eq!(
+            decide(&asked(429, 1), 1, &slow, 0, 0.5),
+            Next::RetryAt(5_000)
+        );
         // Only 429 and 503 carry meaning; a day is the most anyone gets.
-        assert_eq!(decide(&asked(500, 30), 1, &fast(), 0, 0.5), Next::RetryAt(1_000));
+        assert_eq!(
+            decide(&asked(500, 30), 1, &fast(), 0, 0.5),
+            Next::RetryAt(1_000)
+        );
         assert_eq!(
             decide(&asked(503, 10 * 86_400), 1, &fast(), 0, 0.5),
             Next::RetryAt(86_400_000)
@@ -160,7 +187,10 @@ mod tests {
 
     #[test]
     fn retry_after_reads_seconds_and_http_dates() {
-        assert_eq!(parse_retry_after(" 120 ", 0), Some(Duration::from_secs(120)));
+        assert_eq!(
+            parse_retry_after(" 120 ", 0),
+            Some(Duration::from_secs(120))
+        );
         let now = 784_111_777_000 - 30_000; // 30 s before Sun, 06 Nov 1994 08:49:37 GMT
         assert_eq!(
             parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", now),
@@ -172,9 +202,14 @@ mod tests {
     #[test]
     fn errors_describe_without_bodies() {
         assert_eq!(status(204).error(), None);
-        assert_eq!(status(301).error().unwrap(), "HTTP 301: redirects are not followed");
         assert_eq!(
-            AttemptResult::TimedOut(Duration::from_secs(15)).error().unwrap(),
+            status(301).error().unwrap(),
+            "HTTP 301: redirects are not followed"
+        );
+        assert_eq!(
+            AttemptResult::TimedOut(Duration::from_secs(15))
+                .error()
+                .unwrap(),
             "no response within 15s"
         );
     }

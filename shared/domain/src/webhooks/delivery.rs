@@ -137,7 +137,10 @@ mod tests {
         };
         let done = retry.after_attempt(&ok, Next::Delivered, 20);
         assert_eq!((done.state, done.attempts), (DeliveryState::Succeeded, 2));
-        assert_eq!((done.next_attempt_at, done.last_error.as_deref()), (None, None));
+        assert_eq!(
+            (done.next_attempt_at, done.last_error.as_deref()),
+            (None, None)
+        );
         assert!(done.is_final());
         let gone = d.after_attempt(&failed, Next::EndpointGone, 10);
         assert_eq!(gone.state, DeliveryState::Failed);

@@ -104,7 +104,10 @@ mod tests {
         let schedule = RetrySchedule::default();
         assert_eq!(schedule.max_attempts(), 10);
         assert_eq!(schedule.delay_after(1), Some(Duration::from_secs(5)));
-        assert_eq!(schedule.delay_after(9), Some(Duration::from_secs(24 * 3600)));
+        assert_eq!(
+            schedule.delay_after(9),
+            Some(Duration::from_secs(24 * 3600))
+        );
         assert_eq!(schedule.delay_after(10), None);
         let total: u64 = DEFAULT_RETRY_DELAYS.iter().sum();
         assert_eq!(total / 3600, 75);

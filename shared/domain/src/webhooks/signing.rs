@@ -59,7 +59,8 @@ pub fn sign(
     let seconds = now_ms.div_euclid(1000);
     let mut signatures = Vec::with_capacity(secrets.len());
     for secret in secrets {
-        let webhook = standardwebhooks::Webhook::new(secret).map_err(|_| SigningError::BadSecret)?;
+        let webhook =
+            standardwebhooks::Webhook::new(secret).map_err(|_| SigningError::BadSecret)?;
         signatures.push(webhook.sign(id, seconds, body).map_err(|e| match e {
             standardwebhooks::WebhookError::InvalidPayload => SigningError::BodyNotUtf8,
             _ => SigningError::BadSecret,
@@ -121,7 +122,10 @@ mod tests {
         assert_eq!(t, "t=1700000000123");
         let mut mac = Hmac::<Sha256>::new_from_slice(b"whsec_AAAA").unwrap();
         mac.update(b"1700000000123.{}");
-        assert_eq!(v1, format!("v1={}", hex::encode(mac.finalize().into_bytes())));
+        assert_eq!(
+            v1,
+            format!("v1={}", hex::encode(mac.finalize().into_bytes()))
+        );
     }
 
     #[test]
@@ -135,6 +139,9 @@ mod tests {
     #[test]
     fn no_secret_or_a_malformed_one_is_an_error_not_a_panic() {
         assert_eq!(sign("e", b"{}", 0, &[]), Err(SigningError::NoSecret));
-        assert_eq!(sign("e", b"{}", 0, &["whsec_***"]), Err(SigningError::BadSecret));
+        assert_eq!(
+            sign("e", b"{}", 0, &["whsec_***"]),
+            Err(SigningError::BadSecret)
+        );
     }
 }

@@ -1,0 +1,139 @@
+//! One attempt: sign, send, and record what happened.
+
+use std::time::Duration;
+
+use dsync_domain::webhooks::attempt::parse_retry_after;
+use dsync_domain::webhooks::{decide, sign, AttemptResult, Delivery, Next, WebhookEndpoint};
+use dsync_dynamo::{StoreError, StoredEvent};
+
+use crate::address::ForbiddenAddress;
+use crate::App;
+
+/// The body every receiver gets: the event envelope, as the Events API returns it.
+pub fn body_of(event: &StoredEvent) -> Vec<u8> {
+    serde_json::to_vec(&event.envelope()).unwrap_or_default()
+}
+
+/// Sends `body` as delivery `event_id` to `endpoint`, freshly signed.
+pub async fn send(
+    app: &App,
+    endpoint: &WebhookEndpoint,
+    event_id: &str,
+    body: &[u8],
+) -> AttemptResult {
+    let now = app.now();
+    let headers = match sign(event_id, body, now, &endpoint.signing_secrets(now)) {
+        Ok(headers) => headers,
+        Err(error) => return AttemptResult::Failed(error.to_string()),
+    };
+    let mut request = app
+        .http
+        .post(&endpoint.url)
+        .header(reqwest::header::CONTENT_TYPE, "application/json");
+    for (name, value) in headers.pairs() {
+        request = request.header(name, value);
+    }
+    match request.body(body.to_vec()).send().await {
+        Ok(response) => {
+            let retry_after = response
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| parse_retry_after(v, app.now()));
+            AttemptResult::Status {
+                code: response.status().as_u16(),
+                retry_after,
+            }
+        }
+        Err(error) => failure_of(&error, app.config.timeout),
+    }
+}
+
+/// What went wrong, in words that carry no URL (it may hold a customer's token).
+fn failure_of(error: &reqwest::Error, timeout: Duration) -> AttemptResult {
+    if error.is_timeout() {
+        return AttemptResult::TimedOut(timeout);
+    }
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        if cause.is::<ForbiddenAddress>() {
+            return AttemptResult::Failed(ForbiddenAddress.to_string());
+        }
+        source = cause.source();
+    }
+    let reason = if error.is_connect() {
+        "could not connect to the endpoint"
+    } else if error.is_request() {
+        "the request could not be sent"
+    } else {
+        "the connection failed before a response"
+    };
+    AttemptResult::Failed(reason.to_owned())
+}
+
+/// Attempts `delivery` (claimed by the caller) and records the outcome: the delivery's new
+/// state, the endpoint disabled on 410, its failing mark set or cleared. Returns the
+/// delivery as recorded.
+pub async fn attempt(
+    app: &App,
+    endpoint: &WebhookEndpoint,
+    delivery: &Delivery,
+    body: &[u8],
+) -> Result<Delivery, StoreError> {
+    let result = send(app, endpoint, &delivery.event_id.to_string(), body).await;
+    let now = app.now();
+    let next = decide(
+        &result,
+        delivery.attempts + 1,
+        &app.config.schedule,
+        now,
+        rand::random::<f64>(),
+    );
+    let after = delivery.after_attempt(&result, next, now);
+    app.store.update_delivery(delivery, &after).await?;
+    let ids = (&delivery.id, &endpoint.id, &delivery.event_id);
+    match next {
+        Next::Delivered => {
+            tracing::info!(delivery_id = %ids.0, endpoint_id = %ids.1, attempts = after.attempts, "delivered");
+        }
+        Next::RetryAt(at) => {
+            tracing::warn!(delivery_id = %ids.0, endpoint_id = %ids.1, status = ?result.status(),
+                attempts = after.attempts, retry_in_ms = at - now, "delivery attempt failed");
+        }
+        Next::Exhausted => {
+            tracing::error!(delivery_id = %ids.0, endpoint_id = %ids.1, event_id = %ids.2,
+                attempts = after.attempts, "delivery failed permanently: retries exhausted");
+        }
+        Next::EndpointGone => {
+            tracing::warn!(endpoint_id = %ids.1, "endpoint answered 410 Gone: disabled");
+            app.store
+                .disable_webhook_endpoint(&endpoint.environment_id, &endpoint.id, "gone (410)", now)
+                .await?;
+        }
+    }
+    mark_health(app, endpoint, next == Next::Delivered, now)
+        .await
+        .map(|()| after)
+}
+
+/// Keeps the endpoint's failing mark in step with its last attempt, writing only on change.
+pub async fn mark_health(
+    app: &App,
+    endpoint: &WebhookEndpoint,
+    delivered: bool,
+    now: i64,
+) -> Result<(), StoreError> {
+    let change = match (delivered, endpoint.failing_since) {
+        (true, Some(_)) => Some(None),
+        (false, None) => Some(Some(now)),
+        _ => None,
+    };
+    match change {
+        Some(since) => {
+            app.store
+                .set_webhook_endpoint_failing(&endpoint.environment_id, &endpoint.id, since)
+                .await
+        }
+        None => Ok(()),
+    }
+}

@@ -1,0 +1,56 @@
+//! Lambda entry point: DynamoDB stream batches of the events table, and the scheduled retry
+//! sweep (`{"action": "sweep"}`).
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use dsync_dynamo::{connect, ConnectOptions, Store, TableNames};
+use dsync_fanout::{stream, sweep, App, Config};
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+use serde_json::{json, Value};
+
+/// Stop starting new attempts this long before Lambda's deadline: one attempt's timeout and
+/// its recording must fit.
+const SAFETY_MARGIN: Duration = Duration::from_secs(25);
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let config = Config::from_env()?;
+    let client = connect(ConnectOptions {
+        endpoint: std::env::var("DSYNC_DYNAMODB_ENDPOINT").ok(),
+        region: std::env::var("AWS_REGION").ok(),
+    })
+    .await;
+    let app = App::new(Store::new(client, TableNames::from_env()), config);
+    lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
+        let app = app.clone();
+        async move { dispatch(&app, event).await }
+    }))
+    .await
+}
+
+async fn dispatch(app: &App, event: LambdaEvent<Value>) -> Result<Value, Error> {
+    let (payload, context) = event.into_parts();
+    if payload.get("Records").is_some() {
+        let batch = serde_json::from_value(payload)?;
+        return Ok(serde_json::to_value(
+            stream::handle_batch(app, batch).await,
+        )?);
+    }
+    let report = sweep::run(app, Some(instant_of(context.deadline))).await?;
+    Ok(json!({
+        "attempted": report.attempted,
+        "delivered": report.delivered,
+        "abandoned": report.abandoned,
+    }))
+}
+
+/// Lambda gives its deadline in epoch milliseconds.
+fn instant_of(deadline_ms: u64) -> Instant {
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    let left = Duration::from_millis(deadline_ms.saturating_sub(now_ms));
+    Instant::now() + left.saturating_sub(SAFETY_MARGIN)
+}

@@ -1,0 +1,173 @@
+//! The retry sweep: due deliveries, attempted again.
+//!
+//! Each endpoint's due deliveries are sent one after another, endpoints side by side. An
+//! endpoint that does not answer in time stops its own queue for this run (its other
+//! deliveries stay due for the next one), so a dead endpoint costs one timeout per run and
+//! never holds up the others.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Instant;
+
+use dsync_domain::ids::{EnvironmentId, EventId, WebhookEndpointId};
+use dsync_domain::webhooks::{Delivery, DeliveryState, EndpointStatus, WebhookEndpoint};
+use dsync_dynamo::{StoreError, StoredEvent};
+use futures::stream::{self, StreamExt, TryStreamExt};
+
+use crate::deliver::{self, body_of};
+use crate::App;
+
+/// Due deliveries read per index partition per round.
+const ROUND_SIZE: i32 = 100;
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct SweepReport {
+    pub attempted: usize,
+    pub delivered: usize,
+    /// Given up without an attempt: endpoint deleted or disabled, event expired.
+    pub abandoned: usize,
+}
+
+/// Attempts what is due until nothing is, or `deadline` comes.
+pub async fn run(app: &App, deadline: Option<Instant>) -> Result<SweepReport, StoreError> {
+    let mut report = SweepReport::default();
+    let mut stopped: HashSet<WebhookEndpointId> = HashSet::new();
+    loop {
+        let due: Vec<Delivery> = app
+            .store
+            .due_deliveries(app.now(), ROUND_SIZE)
+            .await?
+            .into_iter()
+            .filter(|d| !stopped.contains(&d.endpoint_id))
+            .collect();
+        if due.is_empty() || past(deadline) {
+            return Ok(report);
+        }
+        let round = sweep_round(app, due, deadline).await?;
+        report.attempted += round.report.attempted;
+        report.delivered += round.report.delivered;
+        report.abandoned += round.report.abandoned;
+        stopped.extend(round.stopped);
+        if round.claimed == 0 {
+            return Ok(report);
+        }
+    }
+}
+
+struct Round {
+    report: SweepReport,
+    claimed: usize,
+    stopped: Vec<WebhookEndpointId>,
+}
+
+async fn sweep_round(
+    app: &App,
+    due: Vec<Delivery>,
+    deadline: Option<Instant>,
+) -> Result<Round, StoreError> {
+    let mut endpoints: HashMap<WebhookEndpointId, WebhookEndpoint> = HashMap::new();
+    let mut events: HashMap<EventId, StoredEvent> = HashMap::new();
+    let mut by_environment: HashMap<EnvironmentId, Vec<EventId>> = HashMap::new();
+    for delivery in &due {
+        by_environment
+            .entry(delivery.environment_id)
+            .or_default()
+            .push(delivery.event_id);
+    }
+    for (environment, ids) in by_environment {
+        for endpoint in app.store.webhook_endpoints(&environment).await? {
+            endpoints.insert(endpoint.id, endpoint);
+        }
+        for event in app.store.events_by_id(&environment, &ids).await? {
+            events.insert(event.id, event);
+        }
+    }
+    let mut queues: HashMap<WebhookEndpointId, Vec<Delivery>> = HashMap::new();
+    for delivery in due {
+        queues
+            .entry(delivery.endpoint_id)
+            .or_default()
+            .push(delivery);
+    }
+    let (endpoints, events) = (&endpoints, &events);
+    let results: Vec<Queue> =
+        stream::iter(queues)
+            .map(|(id, queue)| async move {
+                drain(app, endpoints.get(&id), queue, events, deadline).await
+            })
+            .buffer_unordered(app.config.concurrency)
+            .try_collect()
+            .await?;
+    let mut round = Round {
+        report: SweepReport::default(),
+        claimed: 0,
+        stopped: Vec::new(),
+    };
+    for queue in results {
+        round.report.attempted += queue.report.attempted;
+        round.report.delivered += queue.report.delivered;
+        round.report.abandoned += queue.report.abandoned;
+        round.claimed += queue.claimed;
+        round.stopped.extend(queue.stopped);
+    }
+    Ok(round)
+}
+
+struct Queue {
+    report: SweepReport,
+    claimed: usize,
+    stopped: Option<WebhookEndpointId>,
+}
+
+/// One endpoint's due deliveries, in order, until one gets no answer.
+async fn drain(
+    app: &App,
+    endpoint: Option<&WebhookEndpoint>,
+    queue: Vec<Delivery>,
+    events: &HashMap<EventId, StoredEvent>,
+    deadline: Option<Instant>,
+) -> Result<Queue, StoreError> {
+    let mut result = Queue {
+        report: SweepReport::default(),
+        claimed: 0,
+        stopped: None,
+    };
+    for seen in queue {
+        if past(deadline) {
+            break;
+        }
+        let lease_until = app.now() + app.config.lease().as_millis() as i64;
+        let Some(delivery) = app.store.claim_delivery(&seen, lease_until).await? else {
+            continue; // another worker has it
+        };
+        result.claimed += 1;
+        let reason = match (endpoint, events.get(&delivery.event_id)) {
+            (None, _) => Some("endpoint deleted"),
+            (Some(e), _) if e.status == EndpointStatus::Disabled => Some("endpoint disabled"),
+            (_, None) => Some("event expired"),
+            _ => None,
+        };
+        if let Some(reason) = reason {
+            let abandoned = delivery.abandoned(reason, app.now());
+            app.store.update_delivery(&delivery, &abandoned).await?;
+            result.report.abandoned += 1;
+            continue;
+        }
+        let (Some(endpoint), Some(event)) = (endpoint, events.get(&delivery.event_id)) else {
+            continue;
+        };
+        let after = deliver::attempt(app, endpoint, &delivery, &body_of(event)).await?;
+        result.report.attempted += 1;
+        if after.state == DeliveryState::Succeeded {
+            result.report.delivered += 1;
+        } else if after.last_status.is_none() {
+            // No answer at all (timeout, refused): leave the rest for the next run.
+            result.stopped = Some(endpoint.id);
+            break;
+        }
+    }
+    Ok(result)
+}
+
+fn past(deadline: Option<Instant>) -> bool {
+    deadline.is_some_and(|d| Instant::now() >= d)
+}
