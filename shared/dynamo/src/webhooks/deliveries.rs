@@ -176,7 +176,11 @@ impl Store {
         items.iter().map(decode_event).collect()
     }
 
-    async fn put_if_unchanged(&self, before: &Delivery, after: &Delivery) -> Result<(), StoreError> {
+    async fn put_if_unchanged(
+        &self,
+        before: &Delivery,
+        after: &Delivery,
+    ) -> Result<(), StoreError> {
         let mut condition = "attempts = :attempts AND #state = :state".to_owned();
         let mut values = vec![
             (":attempts", n(before.attempts)),

@@ -10,13 +10,20 @@ use crate::keys::*;
 use crate::{Store, StoreError};
 
 impl Store {
-    pub async fn create_webhook_endpoint(&self, endpoint: &WebhookEndpoint) -> Result<(), StoreError> {
-        self.put_endpoint(endpoint, "attribute_not_exists(pk)", None).await
+    pub async fn create_webhook_endpoint(
+        &self,
+        endpoint: &WebhookEndpoint,
+    ) -> Result<(), StoreError> {
+        self.put_endpoint(endpoint, "attribute_not_exists(pk)", None)
+            .await
     }
 
     /// Saves `endpoint`, whose `version` was incremented from the one read; `Conflict` when
     /// someone else saved in between.
-    pub async fn save_webhook_endpoint(&self, endpoint: &WebhookEndpoint) -> Result<(), StoreError> {
+    pub async fn save_webhook_endpoint(
+        &self,
+        endpoint: &WebhookEndpoint,
+    ) -> Result<(), StoreError> {
         let previous = endpoint.version.saturating_sub(1);
         self.put_endpoint(endpoint, "version = :previous", Some(previous))
             .await
@@ -201,7 +208,10 @@ fn encode_endpoint(endpoint: &WebhookEndpoint) -> Item {
         (SK.to_owned(), s(webhook_endpoint_sk(&endpoint.id))),
         ("type".to_owned(), s("webhook_endpoint")),
         ("id".to_owned(), s(endpoint.id.to_string())),
-        ("environment_id".to_owned(), s(endpoint.environment_id.to_string())),
+        (
+            "environment_id".to_owned(),
+            s(endpoint.environment_id.to_string()),
+        ),
         ("url".to_owned(), s(&endpoint.url)),
         (
             "events".to_owned(),
