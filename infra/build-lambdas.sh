@@ -12,7 +12,7 @@ if command -v rustup >/dev/null 2>&1; then
     rustup target add aarch64-unknown-linux-gnu >/dev/null
 fi
 
-functions=(provider-webhooks policy api)
+functions=(provider-webhooks policy api fanout)
 args=()
 for f in "${functions[@]}"; do args+=(--bin "$f"); done
 

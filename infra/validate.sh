@@ -22,17 +22,20 @@ echo "cfn-lint: ok"
 
 # Checks skipped, each with why it does not apply to this template:
 skips=(
-    # Lambda in a VPC: the functions reach only DynamoDB (and SQS) over AWS endpoints; a
-    # VPC would add NAT/endpoint cost and cold-start latency and protect nothing.
+    # Lambda in a VPC: the functions reach DynamoDB (and SQS) over AWS endpoints, and the
+    # fan-out function customers' public HTTPS webhook URLs; a VPC would add a NAT gateway
+    # (for those calls) and endpoint cost and protect nothing. No function reaches a private
+    # network; the fan-out refuses private and loopback addresses (DSYNC_WEBHOOK_ALLOW empty).
     CKV_AWS_117
     # Reserved concurrency: reserving it fails deployment in accounts with a low concurrency
     # quota (new accounts); the HTTP API's route throttling bounds the request rate and the
     # stream event source runs one invocation per shard.
     CKV_AWS_115
     # Dead-letter queue for async invocations: the HTTP functions are invoked synchronously
-    # (API Gateway), and the policy function's stream failures go to the OnFailure SQS
-    # destination; a failed scheduled reconciliation is retried by the next schedule tick
-    # (runs resume from their checkpoint).
+    # (API Gateway), and the policy and fan-out functions' stream failures go to their
+    # OnFailure SQS destinations; a failed scheduled run is retried by the next schedule
+    # tick (reconciliations resume from their checkpoint; the webhook sweep picks up every
+    # delivery still due).
     CKV_AWS_116
     # KMS encryption of Lambda environment variables: they hold no secrets (table prefix,
     # log level, URLs, limits); tokens and keys live hashed in DynamoDB.

@@ -186,3 +186,135 @@ fn template_declares_no_other_tables() {
         "DynamoDB tables in the template vs TABLES"
     );
 }
+
+/// `!GetAtt Resource.Attribute` (tagged) or `Fn::GetAtt: [Resource, Attribute]`, as
+/// "Resource.Attribute".
+fn get_att(value: &Value) -> Option<String> {
+    match value {
+        Value::Tagged(tagged) if tagged.tag == "GetAtt" => tagged.value.as_str().map(str::to_owned),
+        Value::Mapping(m) => {
+            let parts = m.get("Fn::GetAtt")?.as_sequence()?;
+            let parts: Option<Vec<&str>> = parts.iter().map(Value::as_str).collect();
+            Some(parts?.join("."))
+        }
+        _ => None,
+    }
+}
+
+/// Every `Allow` statement's actions that name `resource` (as a `!GetAtt`), over all of a
+/// function's inline policies.
+fn actions_on(function: &Value, resource: &str) -> BTreeSet<String> {
+    let mut actions = BTreeSet::new();
+    for policy in get(&function["Properties"], "Policies").map_or(&[][..], seq_of) {
+        for statement in get(policy, "Statement").map_or(&[][..], seq_of) {
+            let names_resource = seq_of(&statement["Resource"])
+                .iter()
+                .any(|r| get_att(r).as_deref() == Some(resource));
+            if names_resource && str_of(&statement["Effect"]) == "Allow" {
+                actions.extend(
+                    seq_of(&statement["Action"])
+                        .iter()
+                        .map(|a| str_of(a).to_owned()),
+                );
+            }
+        }
+    }
+    actions
+}
+
+/// DESIGN.md: stream batches report partial failures, and a record that keeps failing ends in
+/// a dead-letter destination with an alarm, never silently dropped. So every table stream in
+/// TABLES has a consumer wired that way, allowed to read the stream and to send to the queue.
+#[test]
+fn every_table_stream_has_a_consumer_with_partial_failures_and_an_alarmed_dead_letter_queue() {
+    let template = template();
+    let resources = get(&template, "Resources")
+        .and_then(Value::as_mapping)
+        .expect("template has Resources");
+    let alarmed_queues: BTreeSet<String> = resources
+        .values()
+        .filter(|r| get(r, "Type").and_then(Value::as_str) == Some("AWS::CloudWatch::Alarm"))
+        .filter(|r| get(&r["Properties"], "Namespace").and_then(Value::as_str) == Some("AWS/SQS"))
+        .flat_map(|r| seq_of(&r["Properties"]["Dimensions"]).to_vec())
+        .filter_map(|d| get_att(&d["Value"]))
+        .filter_map(|v| v.strip_suffix(".QueueName").map(str::to_owned))
+        .collect();
+
+    for spec in TABLES.iter().filter(|s| s.stream.is_some()) {
+        let stream = format!("{}.StreamArn", spec.logical_id);
+        let consumers: Vec<(&str, &Value, &Value)> = resources
+            .iter()
+            .filter(|(_, r)| {
+                get(r, "Type").and_then(Value::as_str) == Some("AWS::Serverless::Function")
+            })
+            .flat_map(|(id, function)| {
+                let events = get(&function["Properties"], "Events").and_then(Value::as_mapping);
+                events
+                    .into_iter()
+                    .flat_map(|e| e.values())
+                    .filter(|e| str_of(&e["Type"]) == "DynamoDB")
+                    .filter(|e| get_att(&e["Properties"]["Stream"]).as_deref() == Some(&stream))
+                    .map(move |e| (str_of(id), function, &e["Properties"]))
+            })
+            .collect();
+        assert_eq!(
+            consumers.len(),
+            1,
+            "{stream}: exactly one function consumes it"
+        );
+        let (function_id, function, source) = consumers[0];
+        let owner = format!("{function_id} on {stream}");
+
+        assert!(
+            seq_of(&source["FunctionResponseTypes"])
+                .iter()
+                .any(|t| t.as_str() == Some("ReportBatchItemFailures")),
+            "{owner}: reports partial batch failures"
+        );
+        assert_eq!(
+            source["BisectBatchOnFunctionError"].as_bool(),
+            Some(true),
+            "{owner}: bisects a failing batch"
+        );
+        for bound in ["MaximumRetryAttempts", "MaximumRecordAgeInSeconds"] {
+            let value = source[bound].as_i64();
+            assert!(
+                value.is_some_and(|v| v > 0),
+                "{owner}: {bound} is bounded, got {value:?}"
+            );
+        }
+
+        let on_failure = &source["DestinationConfig"]["OnFailure"];
+        assert_eq!(
+            str_of(&on_failure["Type"]),
+            "SQS",
+            "{owner}: dead letters go to SQS"
+        );
+        let queue = get_att(&on_failure["Destination"])
+            .and_then(|d| d.strip_suffix(".Arn").map(str::to_owned))
+            .unwrap_or_else(|| panic!("{owner}: OnFailure destination is a queue's !GetAtt Arn"));
+        assert_eq!(
+            get(&resources[queue.as_str()], "Type").and_then(Value::as_str),
+            Some("AWS::SQS::Queue"),
+            "{owner}: {queue} is a queue"
+        );
+        assert!(
+            alarmed_queues.contains(&queue),
+            "{owner}: an alarm watches {queue}"
+        );
+        assert!(
+            actions_on(function, &format!("{queue}.Arn")).contains("sqs:SendMessage"),
+            "{owner}: may send to {queue}"
+        );
+
+        let stream_actions = actions_on(function, &stream);
+        for action in [
+            "dynamodb:DescribeStream",
+            "dynamodb:GetRecords",
+            "dynamodb:GetShardIterator",
+            "dynamodb:ListStreams",
+        ] {
+            assert!(stream_actions.contains(action), "{owner}: may {action}");
+        }
+    }
+}
