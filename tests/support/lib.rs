@@ -17,6 +17,8 @@ use serde_json::Value;
 
 pub use serde_json::json;
 
+pub mod receiver;
+
 pub struct TestApp {
     pub running: dsync_local::Running,
     pub http: reqwest::Client,
@@ -30,15 +32,32 @@ pub struct TestApp {
 
 /// A fresh service with its own engine and its own bootstrap environment and directory.
 pub async fn spawn_app() -> TestApp {
-    spawn(true).await
+    spawn(true, fanout_config()).await
+}
+
+/// A fresh service whose fan-out function runs with `fanout` settings.
+pub async fn spawn_app_with_fanout(fanout: dsync_fanout::Config) -> TestApp {
+    spawn(true, fanout).await
+}
+
+/// Fan-out settings for tests: the retry schedule compressed to `1s,1s,1s`, a 2 s timeout, a
+/// 1 s inline budget, and loopback receivers allowed.
+pub fn fanout_config() -> dsync_fanout::Config {
+    dsync_fanout::Config {
+        schedule: dsync_domain::webhooks::RetrySchedule::parse("1s,1s,1s").unwrap(),
+        timeout: std::time::Duration::from_secs(2),
+        inline_budget: std::time::Duration::from_secs(1),
+        addresses: dsync_domain::webhooks::AddressPolicy::local(),
+        ..Default::default()
+    }
 }
 
 /// The same, but nothing reads the provider-records stream: the test delivers batches.
 pub async fn spawn_app_without_stream_processing() -> TestApp {
-    spawn(false).await
+    spawn(false, fanout_config()).await
 }
 
-async fn spawn(process_streams: bool) -> TestApp {
+async fn spawn(process_streams: bool, fanout: dsync_fanout::Config) -> TestApp {
     let unique = dsync_domain::ids::EventId::generate()
         .to_string()
         .to_lowercase();
@@ -59,6 +78,8 @@ async fn spawn(process_streams: bool) -> TestApp {
             now_millis() + offset.load(Ordering::SeqCst)
         })),
         process_streams,
+        fanout,
+        sweep_every: std::time::Duration::from_millis(100),
     })
     .await
     .expect("the local service starts");

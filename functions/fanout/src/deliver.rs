@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 use dsync_domain::webhooks::attempt::parse_retry_after;
-use dsync_domain::webhooks::{decide, sign, AttemptResult, Delivery, Next, WebhookEndpoint};
+use dsync_domain::webhooks::{
+    decide, sign, AttemptResult, Delivery, EndpointUrl, Next, WebhookEndpoint,
+};
 use dsync_dynamo::{StoreError, StoredEvent};
 
 use crate::address::ForbiddenAddress;
@@ -21,6 +23,11 @@ pub async fn send(
     event_id: &str,
     body: &[u8],
 ) -> AttemptResult {
+    // Checked again at each attempt: the policy may have changed since the endpoint was
+    // saved, and an IP-literal host never reaches the client's checking resolver.
+    if let Err(error) = EndpointUrl::parse(&endpoint.url, &app.config.addresses) {
+        return AttemptResult::Failed(error.to_string());
+    }
     let now = app.now();
     let headers = match sign(event_id, body, now, &endpoint.signing_secrets(now)) {
         Ok(headers) => headers,

@@ -61,14 +61,12 @@ async fn record_event(
     }
     let now = app.now();
     let lease_until = now + app.config.lease().as_millis() as i64;
-    let subscribed: Vec<&WebhookEndpoint> = cache[environment]
+    // A failing endpoint gets no inline attempt: its delivery is due at once, for the sweep,
+    // so it cannot slow this batch down.
+    let planned: Vec<(WebhookEndpoint, Delivery)> = cache[environment]
         .iter()
         .filter(|e| e.subscribes(&event.name))
-        .collect();
-    let recorded = stream::iter(subscribed)
-        .map(|endpoint| async move {
-            // A failing endpoint gets no inline attempt: its delivery is due at once, for the
-            // sweep, so it cannot slow this batch down.
+        .map(|endpoint| {
             let due = if endpoint.failing_since.is_some() {
                 now
             } else {
@@ -76,10 +74,15 @@ async fn record_event(
             };
             let delivery =
                 Delivery::new(endpoint.id, *environment, event.id, &event.name, now, due);
-            let created = app.store.record_delivery(&delivery).await?;
-            Ok::<_, StoreError>(
-                (created && endpoint.failing_since.is_none()).then(|| (endpoint.clone(), delivery)),
-            )
+            (endpoint.clone(), delivery)
+        })
+        .collect();
+    let store = &app.store;
+    let recorded = stream::iter(planned)
+        .map(|(endpoint, delivery)| async move {
+            let created = store.record_delivery(&delivery).await?;
+            let attempt_now = created && endpoint.failing_since.is_none();
+            Ok::<_, StoreError>(attempt_now.then_some((endpoint, delivery)))
         })
         .buffer_unordered(16)
         .collect::<Vec<_>>()

@@ -32,9 +32,27 @@ pub struct Options {
     pub reconcile_every: Option<Duration>,
     /// The clock the policy function reads (tests move it to test retention).
     pub clock: Option<dsync_policy::Clock>,
-    /// Feed the provider-records stream to the policy function (tests that deliver stream
-    /// batches themselves turn it off).
+    /// Feed the provider-records stream to the policy function and the events stream to the
+    /// fan-out function (tests that deliver stream batches themselves turn it off).
     pub process_streams: bool,
+    /// The fan-out function's settings: retry schedule, timeouts, allowed addresses. The
+    /// local runner allows loopback endpoints over HTTP by default.
+    pub fanout: dsync_fanout::Config,
+    /// How often due webhook deliveries are retried (the Lambda schedule is every minute).
+    pub sweep_every: Duration,
+}
+
+impl Options {
+    /// The fan-out settings a local run starts from: `DSYNC_WEBHOOK_*` from the
+    /// environment, with loopback endpoints over HTTP allowed unless `DSYNC_WEBHOOK_ALLOW`
+    /// says otherwise.
+    pub fn local_fanout_config() -> Result<dsync_fanout::Config, String> {
+        let mut config = dsync_fanout::Config::from_env()?;
+        if std::env::var_os("DSYNC_WEBHOOK_ALLOW").is_none() {
+            config.addresses = dsync_domain::webhooks::AddressPolicy::local();
+        }
+        Ok(config)
+    }
 }
 
 /// A running service: its address, its bootstrap secrets and the store it writes.
@@ -96,13 +114,17 @@ pub async fn start(options: Options) -> anyhow::Result<Running> {
         None => dsync_policy::App::new(store.clone()),
     };
     let persistent = !options.in_memory && options.dynamodb_endpoint.is_none();
+    let fanout = dsync_fanout::App::new(store.clone(), options.fanout.clone());
     let mut pipeline = pipeline::Pipeline::start(
         policy.clone(),
+        fanout,
         pipeline::PipelineOptions {
             endpoint: endpoint.clone(),
             provider_table: store.tables().provider_records.clone(),
+            events_table: store.tables().events.clone(),
             checkpoint: persistent
                 .then(|| options.data_dir.join("provider-stream-checkpoint.json")),
+            sweep_every: options.sweep_every,
             reconcile_every: options.reconcile_every,
             process_streams: options.process_streams,
         },

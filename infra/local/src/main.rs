@@ -51,6 +51,8 @@ async fn main() -> anyhow::Result<()> {
             .then(|| Duration::from_secs(args.reconcile_every)),
         clock: None,
         process_streams: true,
+        fanout: dsync_local::Options::local_fanout_config().map_err(anyhow::Error::msg)?,
+        sweep_every: Duration::from_secs(1),
     })
     .await?;
     let b = &running.bootstrap;

@@ -1,6 +1,7 @@
-//! The local stand-ins for Lambda's event source mapping and EventBridge schedules: the
-//! provider-records stream feeds the policy function; reconciliation runs on a schedule and
-//! on request; the engine's TTL sweep runs periodically (DynamoDB does it by itself).
+//! The local stand-ins for Lambda's event source mappings and EventBridge schedules: the
+//! provider-records stream feeds the policy function and the events stream the fan-out
+//! function; reconciliation and the delivery sweep run on schedules and on request; the
+//! engine's TTL sweep runs periodically (DynamoDB does it by itself).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -13,23 +14,33 @@ use crate::streams::{streams_client, FailedRecord, StreamPump, StreamSource, Str
 
 pub struct Pipeline {
     provider_stream: Option<Mutex<StreamTask>>,
+    events_stream: Option<Mutex<StreamTask>>,
     reconcile_now: Arc<Notify>,
+    sweep_now: Arc<Notify>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 pub struct PipelineOptions {
     pub endpoint: String,
     pub provider_table: String,
-    /// Where the stream position is kept across restarts (`None`: start from the beginning).
+    pub events_table: String,
+    /// Where the streams' positions are kept across restarts (`None`: start from the
+    /// beginning); one file per stream is made from this path.
     pub checkpoint: Option<PathBuf>,
+    /// How often due webhook deliveries are retried.
+    pub sweep_every: Duration,
     pub reconcile_every: Option<Duration>,
     pub process_streams: bool,
 }
 
 impl Pipeline {
-    pub fn start(policy: dsync_policy::App, options: PipelineOptions) -> Self {
-        let mut source = StreamSource::new(options.provider_table);
-        source.checkpoint_path = options.checkpoint;
+    pub fn start(
+        policy: dsync_policy::App,
+        fanout: dsync_fanout::App,
+        options: PipelineOptions,
+    ) -> Self {
+        let mut source = StreamSource::new(options.provider_table.clone());
+        source.checkpoint_path = options.checkpoint.clone();
         let handler_app = policy.clone();
         let pump = StreamPump::new(
             streams_client(&options.endpoint),
@@ -43,27 +54,48 @@ impl Pipeline {
                     "provider record sent to the dead-letter destination");
             },
         );
+        let events_pump = events_pump(&fanout, &options);
         let reconcile_now = Arc::new(Notify::new());
         let scheduler = tokio::spawn(schedule_reconciliations(
             policy,
             reconcile_now.clone(),
             options.reconcile_every,
         ));
+        let sweep_now = Arc::new(Notify::new());
+        let sweeper = tokio::spawn(sweep_deliveries(
+            fanout,
+            sweep_now.clone(),
+            options.sweep_every,
+        ));
         Self {
             provider_stream: options
                 .process_streams
                 .then(|| Mutex::new(pump.spawn_forever())),
+            events_stream: options
+                .process_streams
+                .then(|| Mutex::new(events_pump.spawn_forever())),
             reconcile_now,
-            tasks: vec![scheduler],
+            sweep_now,
+            tasks: vec![scheduler, sweeper],
         }
     }
 
-    /// Returns once every provider-record change written so far has been projected.
+    /// Returns once every provider-record change written so far has been projected, and the
+    /// events that made have been handed to the fan-out function (deliveries recorded and
+    /// first attempts made or cut off).
     pub async fn settle(&self) -> anyhow::Result<()> {
-        match &self.provider_stream {
-            Some(stream) => stream.lock().await.wait_idle().await,
-            None => Ok(()),
+        for stream in [&self.provider_stream, &self.events_stream]
+            .into_iter()
+            .flatten()
+        {
+            stream.lock().await.wait_idle().await?;
         }
+        Ok(())
+    }
+
+    /// Retries due deliveries now (as `POST /deliveries/{id}/retry` asks).
+    pub fn sweep_trigger(&self) -> Arc<Notify> {
+        self.sweep_now.clone()
     }
 
     /// Runs pending reconciliations now (as `POST /reconciliations` asks).
@@ -84,6 +116,49 @@ impl Drop for Pipeline {
     fn drop(&mut self) {
         for task in &self.tasks {
             task.abort();
+        }
+    }
+}
+
+fn events_pump(fanout: &dsync_fanout::App, options: &PipelineOptions) -> StreamPump {
+    let mut source = StreamSource::new(options.events_table.clone());
+    source.checkpoint_path = options
+        .checkpoint
+        .as_ref()
+        .map(|path| path.with_file_name("events-stream-checkpoint.json"));
+    let app = fanout.clone();
+    StreamPump::new(
+        streams_client(&options.endpoint),
+        source,
+        move |batch| {
+            let app = app.clone();
+            async move { Ok(dsync_fanout::stream::handle_batch(&app, batch).await) }
+        },
+        |failed: FailedRecord| {
+            tracing::error!(sequence = ?failed.sequence_number, table = %failed.table_name,
+                "event sent to the dead-letter destination");
+        },
+    )
+}
+
+/// The delivery sweep, every `every` and whenever asked.
+async fn sweep_deliveries(app: dsync_fanout::App, now: Arc<Notify>, every: Duration) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = now.notified() => {}
+        }
+        match dsync_fanout::sweep::run(&app, None).await {
+            Ok(report) if report.attempted + report.abandoned > 0 => {
+                tracing::info!(
+                    attempted = report.attempted,
+                    delivered = report.delivered,
+                    abandoned = report.abandoned,
+                    "delivery sweep"
+                );
+            }
+            Ok(_) => {}
+            Err(error) => tracing::error!(%error, "delivery sweep failed"),
         }
     }
 }

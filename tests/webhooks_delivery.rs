@@ -1,0 +1,470 @@
+//! Webhook fan-out end to end: a real receiver on loopback, deliveries checked with the
+//! Standard Webhooks reference verifier (Rust here, Python and the WorkOS SDK in
+//! `python/verify_webhooks.py`), retries, timeouts, `Retry-After`, 410, a stalled endpoint
+//! beside a healthy one, secret rotation, redelivered stream batches and address checks.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use dsync_domain::webhooks::{Delivery, DeliveryState, EndpointStatus, WebhookEndpoint};
+use dsync_local::streams::{streams_client, StreamPump, StreamSource};
+use dsync_tests::receiver::{Answer, Received, Receiver};
+use dsync_tests::{
+    fanout_config, json, spawn_app, spawn_app_with_fanout, spawn_app_without_stream_processing,
+    TestApp,
+};
+
+/// Subscribes `url` to every event of the test app's environment, as the API would.
+async fn subscribe(app: &TestApp, url: &str) -> WebhookEndpoint {
+    let environment = app.running.bootstrap.environment_id.parse().unwrap();
+    let endpoint = WebhookEndpoint::new(environment, url.to_owned(), Vec::new(), now());
+    app.store()
+        .create_webhook_endpoint(&endpoint)
+        .await
+        .unwrap();
+    endpoint
+}
+
+fn now() -> i64 {
+    dsync_domain::time::now_millis()
+}
+
+/// The endpoint's deliveries once `done` holds for them (they are recorded after the
+/// receiver answers, so a test that saw the request waits a moment for the record).
+async fn deliveries_when(
+    app: &TestApp,
+    endpoint: &WebhookEndpoint,
+    done: impl Fn(&[Delivery]) -> bool,
+) -> Vec<Delivery> {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let page = app
+            .store()
+            .endpoint_deliveries(&endpoint.id, None, 100)
+            .await
+            .unwrap();
+        if done(&page.deliveries) {
+            return page.deliveries;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "deliveries never got there: {:?}",
+            page.deliveries
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn verify_standard(secret: &str, received: &Received) -> bool {
+    standardwebhooks::Webhook::new(secret)
+        .unwrap()
+        .verify(&received.body, &received.headers)
+        .is_ok()
+}
+
+/// `t` of `WorkOS-Signature: t=<ms>, v1=<hex>`.
+fn workos_time(received: &Received) -> i64 {
+    let header = received.header("workos-signature");
+    let (t, _) = header.split_once(", ").expect("t=…, v1=…");
+    t.trim_start_matches("t=").parse().unwrap()
+}
+
+fn python_packages_available() -> bool {
+    Command::new("python3")
+        .args(["-c", "import workos, standardwebhooks"])
+        .output()
+        .is_ok_and(|out| out.status.success())
+}
+
+/// Runs `python/verify_webhooks.py` on the deliveries; returns its counts, or `None` when the
+/// packages are missing outside CI.
+fn verify_with_python(
+    standard_secrets: &[&str],
+    workos_secret: &str,
+    deliveries: &[Received],
+) -> Option<serde_json::Value> {
+    if !python_packages_available() {
+        assert!(
+            std::env::var("DSYNC_REQUIRE_SDK_TESTS").is_err(),
+            "pip install -r tests/python/requirements.txt"
+        );
+        eprintln!("skipped the Python verifiers: pip install -r tests/python/requirements.txt");
+        return None;
+    }
+    let deliveries: Vec<_> = deliveries
+        .iter()
+        .map(|r| {
+            let headers: serde_json::Map<_, _> = r
+                .headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), json!(v.to_str().unwrap())))
+                .collect();
+            json!({"headers": headers, "body": String::from_utf8(r.body.to_vec()).unwrap()})
+        })
+        .collect();
+    let spec = json!({"standard_secrets": standard_secrets, "workos_secret": workos_secret,
+                      "deliveries": deliveries});
+    let file = std::env::temp_dir().join(format!("dsync-webhooks-{}.json", now()));
+    std::fs::write(&file, spec.to_string()).unwrap();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/python/verify_webhooks.py");
+    let output = Command::new("python3")
+        .arg(script)
+        .arg(&file)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_file(&file);
+    assert!(
+        output.status.success(),
+        "python verifiers failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Some(serde_json::from_slice(&output.stdout).unwrap())
+}
+
+#[tokio::test]
+async fn every_event_is_delivered_once_and_verifies_with_standard_webhooks_and_workos() {
+    let app = spawn_app().await;
+    let receiver = Receiver::start().await;
+    let endpoint = subscribe(&app, &receiver.url()).await;
+    let ann = app.create_user("ann@example.com").await;
+    let bob = app.create_user("bob@example.com").await;
+    let group = json!({"displayName": "Eng", "members": [{"value": ann}, {"value": bob}]});
+    assert_eq!(app.post("/Groups", &group).await.status, 201);
+    app.settle().await;
+
+    // Every event after the subscription, in the log: user ×2, group, user_added ×2.
+    let logged: Vec<String> = app
+        .events_after(None)
+        .await
+        .iter()
+        .filter(|e| e["event"] != "dsync.activated")
+        .map(|e| e["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(logged.len(), 5);
+    let received = receiver
+        .wait_for(logged.len(), Duration::from_secs(10))
+        .await;
+    let mut ids: Vec<String> = received
+        .iter()
+        .map(|r| r.header("webhook-id").to_owned())
+        .collect();
+    ids.sort();
+    let mut expected = logged.clone();
+    expected.sort();
+    assert_eq!(ids, expected, "each event exactly once");
+    for r in &received {
+        assert!(verify_standard(&endpoint.secret, r));
+        assert_eq!(r.json()["id"], r.header("webhook-id"));
+        assert_eq!(r.json()["object"], "event");
+        assert_eq!(r.header("content-type"), "application/json");
+    }
+    let deliveries = deliveries_when(&app, &endpoint, |d| {
+        d.len() == 5 && d.iter().all(|d| d.state == DeliveryState::Succeeded)
+    })
+    .await;
+    assert!(deliveries
+        .iter()
+        .all(|d| d.attempts == 1 && d.last_status == Some(200)));
+    if let Some(counts) = verify_with_python(&[&endpoint.secret], &endpoint.secret, &received) {
+        assert_eq!(counts, json!({"standard": 5, "workos": 5}));
+    }
+}
+
+#[tokio::test]
+async fn two_failures_then_success_is_three_attempts_of_one_message_freshly_signed() {
+    let app = spawn_app().await;
+    let receiver = Receiver::start().await;
+    receiver.script([Answer::Status(500), Answer::Status(503)]);
+    let endpoint = subscribe(&app, &receiver.url()).await;
+    app.create_user("ann@example.com").await;
+
+    let received = receiver.wait_for(3, Duration::from_secs(15)).await;
+    assert_eq!(received.len(), 3);
+    let id = received[0].header("webhook-id");
+    assert!(received.iter().all(|r| r.header("webhook-id") == id));
+    for pair in received.windows(2) {
+        // The schedule is 1 s ± 10 %.
+        assert!(pair[1].at - pair[0].at >= Duration::from_millis(850));
+        assert!(
+            workos_time(&pair[1]) > workos_time(&pair[0]),
+            "a fresh timestamp"
+        );
+        assert_ne!(
+            pair[1].header("webhook-signature"),
+            pair[0].header("webhook-signature")
+        );
+    }
+    assert!(received
+        .iter()
+        .all(|r| verify_standard(&endpoint.secret, r)));
+    let deliveries = deliveries_when(&app, &endpoint, |d| {
+        d.first()
+            .is_some_and(|d| d.state == DeliveryState::Succeeded)
+    })
+    .await;
+    assert_eq!(deliveries[0].attempts, 3);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(receiver.received().len(), 3, "nothing after the success");
+}
+
+#[tokio::test]
+async fn a_receiver_slower_than_the_timeout_is_retried() {
+    let app = spawn_app_with_fanout(dsync_fanout::Config {
+        timeout: Duration::from_secs(1),
+        inline_budget: Duration::from_secs(5),
+        ..fanout_config()
+    })
+    .await;
+    let receiver = Receiver::start().await;
+    receiver.script([Answer::Stall(Duration::from_secs(3))]);
+    let endpoint = subscribe(&app, &receiver.url()).await;
+    app.create_user("ann@example.com").await;
+
+    let first = deliveries_when(&app, &endpoint, |d| {
+        d.first().is_some_and(|d| d.attempts == 1)
+    })
+    .await;
+    assert_eq!(
+        first[0].last_error.as_deref(),
+        Some("no response within 1s")
+    );
+    assert_eq!(first[0].state, DeliveryState::Pending);
+    let received = receiver.wait_for(2, Duration::from_secs(10)).await;
+    // 1 s of timeout, then the 1 s (± 10 %) retry delay.
+    assert!(received[1].at - received[0].at >= Duration::from_millis(1800));
+    let done = deliveries_when(&app, &endpoint, |d| d[0].state == DeliveryState::Succeeded).await;
+    assert_eq!(done[0].attempts, 2);
+}
+
+#[tokio::test]
+async fn retry_after_on_503_is_honoured() {
+    let app = spawn_app().await;
+    let receiver = Receiver::start().await;
+    receiver.script([Answer::StatusWith(503, vec![("retry-after", "3".into())])]);
+    let endpoint = subscribe(&app, &receiver.url()).await;
+    app.create_user("ann@example.com").await;
+
+    let received = receiver.wait_for(2, Duration::from_secs(10)).await;
+    let gap = received[1].at - received[0].at;
+    assert!(
+        gap >= Duration::from_millis(2950),
+        "retried after {gap:?}, not 3 s"
+    );
+    let done = deliveries_when(&app, &endpoint, |d| d[0].state == DeliveryState::Succeeded).await;
+    assert_eq!(done[0].attempts, 2);
+}
+
+#[tokio::test]
+async fn a_redirect_is_a_failure_and_is_not_followed() {
+    let app = spawn_app().await;
+    let receiver = Receiver::start().await;
+    let elsewhere = Receiver::start().await;
+    receiver.script([Answer::StatusWith(307, vec![("location", elsewhere.url())])]);
+    let endpoint = subscribe(&app, &receiver.url()).await;
+    app.create_user("ann@example.com").await;
+
+    let failed = deliveries_when(&app, &endpoint, |d| {
+        d.first().is_some_and(|d| d.attempts >= 1)
+    })
+    .await;
+    assert_eq!(failed[0].last_status, Some(307));
+    receiver.wait_for(2, Duration::from_secs(10)).await;
+    assert!(
+        elsewhere.received().is_empty(),
+        "the redirect was not followed"
+    );
+}
+
+#[tokio::test]
+async fn gone_disables_the_endpoint_and_nothing_more_is_sent() {
+    let app = spawn_app().await;
+    let receiver = Receiver::start().await;
+    receiver.answer_always(Answer::Status(410));
+    let endpoint = subscribe(&app, &receiver.url()).await;
+    app.create_user("ann@example.com").await;
+
+    let deliveries =
+        deliveries_when(&app, &endpoint, |d| d.first().is_some_and(|d| d.is_final())).await;
+    assert_eq!(
+        (deliveries[0].state, deliveries[0].attempts),
+        (DeliveryState::Failed, 1)
+    );
+    let environment = app.running.bootstrap.environment_id.parse().unwrap();
+    let stored = app
+        .store()
+        .webhook_endpoint(&environment, &endpoint.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.status, EndpointStatus::Disabled);
+    assert_eq!(stored.disabled_reason.as_deref(), Some("gone (410)"));
+
+    app.create_user("bob@example.com").await;
+    app.settle().await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(receiver.received().len(), 1);
+    let after = app
+        .store()
+        .endpoint_deliveries(&endpoint.id, None, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        after.deliveries.len(),
+        1,
+        "a disabled endpoint gets no new deliveries"
+    );
+}
+
+#[tokio::test]
+async fn a_stalled_endpoint_does_not_delay_another() {
+    let app = spawn_app().await;
+    let stalled = Receiver::start().await;
+    stalled.answer_always(Answer::Stall(Duration::from_secs(60)));
+    let healthy = Receiver::start().await;
+    let stalled_endpoint = subscribe(&app, &stalled.url()).await;
+    subscribe(&app, &healthy.url()).await;
+
+    let started = Instant::now();
+    for (i, name) in ["a", "b", "c", "d", "e"].iter().enumerate() {
+        let created = Instant::now();
+        app.create_user(&format!("{name}@example.com")).await;
+        let got = healthy.wait_for(i + 1, Duration::from_secs(10)).await;
+        let latency = got[i].at - created;
+        // Projection and fan-out poll their streams every 200 ms; the inline budget is 1 s.
+        assert!(
+            latency < Duration::from_millis(2500),
+            "event {i} took {latency:?}"
+        );
+    }
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_eq!(healthy.received().len(), 5);
+    let environment = app.running.bootstrap.environment_id.parse().unwrap();
+    let marked = app
+        .store()
+        .webhook_endpoint(&environment, &stalled_endpoint.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        marked.failing_since.is_some(),
+        "the stalled endpoint is marked failing"
+    );
+}
+
+#[tokio::test]
+async fn during_a_rotation_both_secrets_verify_and_after_it_only_the_new_one() {
+    let app = spawn_app().await;
+    let receiver = Receiver::start().await;
+    let endpoint = subscribe(&app, &receiver.url()).await;
+    let environment = app.running.bootstrap.environment_id.parse().unwrap();
+    let rotate = |grace: i64| {
+        let store = app.store().clone();
+        async move {
+            let mut e = store
+                .webhook_endpoint(&environment, &endpoint.id)
+                .await
+                .unwrap()
+                .unwrap();
+            e.rotate_secret(now(), grace);
+            e.version += 1;
+            store.save_webhook_endpoint(&e).await.unwrap();
+            e
+        }
+    };
+    let old = endpoint.secret.clone();
+    let rotated = rotate(3600).await;
+    app.create_user("ann@example.com").await;
+    let received = receiver.wait_for(1, Duration::from_secs(10)).await;
+    assert!(verify_standard(&old, &received[0]));
+    assert!(verify_standard(&rotated.secret, &received[0]));
+    if let Some(counts) = verify_with_python(&[&old, &rotated.secret], &old, &received[..1]) {
+        assert_eq!(counts, json!({"standard": 2, "workos": 1}));
+    }
+
+    let newest = rotate(0).await;
+    app.create_user("bob@example.com").await;
+    let received = receiver.wait_for(2, Duration::from_secs(10)).await;
+    assert!(verify_standard(&newest.secret, &received[1]));
+    assert!(!verify_standard(&rotated.secret, &received[1]));
+    assert!(!verify_standard(&old, &received[1]));
+}
+
+#[tokio::test]
+async fn a_redelivered_stream_batch_sends_nothing_twice() {
+    let app = spawn_app_without_stream_processing().await;
+    let receiver = Receiver::start().await;
+    let failing = Receiver::start().await;
+    failing.script([Answer::Status(500)]);
+    subscribe(&app, &receiver.url()).await;
+    let failing_endpoint = subscribe(&app, &failing.url()).await;
+    // The API commits `dsync.activated` itself: one event, no provider stream needed.
+    let created = app
+        .api(reqwest::Method::POST, "/directories")
+        .json(&json!({"name": "Second"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+
+    let fanout = dsync_fanout::App::new(app.store().clone(), fanout_config());
+    let mut pump = StreamPump::new(
+        streams_client(&app.running.endpoint),
+        StreamSource::new(app.store().tables().events.clone()),
+        move |batch: dsync_local::streams::Event| {
+            let fanout = fanout.clone();
+            async move {
+                dsync_fanout::stream::handle_batch(&fanout, batch.clone()).await;
+                Ok(dsync_fanout::stream::handle_batch(&fanout, batch).await)
+            }
+        },
+        |_| panic!("nothing is dead-lettered"),
+    );
+    pump.pump_until_idle().await.unwrap();
+    assert_eq!(
+        receiver.received().len(),
+        1,
+        "delivered once, not once per batch delivery"
+    );
+    assert_eq!(
+        failing.received().len(),
+        1,
+        "the pending retry belongs to the sweep"
+    );
+
+    // The sweep retries the failed one once, on schedule.
+    failing.wait_for(2, Duration::from_secs(10)).await;
+    let done = deliveries_when(&app, &failing_endpoint, |d| {
+        d.first()
+            .is_some_and(|d| d.state == DeliveryState::Succeeded)
+    })
+    .await;
+    assert_eq!(done[0].attempts, 2);
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(
+        (receiver.received().len(), failing.received().len()),
+        (1, 2)
+    );
+}
+
+#[tokio::test]
+async fn a_loopback_endpoint_is_refused_at_delivery_when_not_allowed() {
+    let mut config = fanout_config();
+    config.addresses.allow_loopback = false;
+    let app = spawn_app_with_fanout(config).await;
+    let receiver = Receiver::start().await;
+    // Saved behind the API's back (as if the policy changed after it was created).
+    let endpoint = subscribe(&app, &receiver.url()).await;
+    app.create_user("ann@example.com").await;
+
+    let deliveries = deliveries_when(&app, &endpoint, |d| {
+        d.first().is_some_and(|d| d.attempts >= 1)
+    })
+    .await;
+    let error = deliveries[0].last_error.clone().unwrap();
+    assert!(error.contains("not allowed"), "{error}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        receiver.received().is_empty(),
+        "no request reached the receiver"
+    );
+}
