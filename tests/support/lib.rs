@@ -17,6 +17,7 @@ use serde_json::Value;
 
 pub use serde_json::json;
 
+pub mod event_batch;
 pub mod receiver;
 
 pub struct TestApp {

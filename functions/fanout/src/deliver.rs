@@ -1,7 +1,10 @@
 //! One attempt: sign, send, and record what happened.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
 use std::time::Duration;
 
+use dsync_domain::ids::WebhookEndpointId;
 use dsync_domain::webhooks::attempt::parse_retry_after;
 use dsync_domain::webhooks::{
     decide, sign, AttemptResult, Delivery, EndpointUrl, Next, WebhookEndpoint,
@@ -83,6 +86,7 @@ fn failure_of(error: &reqwest::Error, timeout: Duration) -> AttemptResult {
 /// delivery as recorded.
 pub async fn attempt(
     app: &App,
+    health: &Health,
     endpoint: &WebhookEndpoint,
     delivery: &Delivery,
     body: &[u8],
@@ -118,29 +122,46 @@ pub async fn attempt(
                 .await?;
         }
     }
-    mark_health(app, endpoint, next == Next::Delivered, now)
+    health
+        .record(app, endpoint, next == Next::Delivered, now)
         .await
         .map(|()| after)
 }
 
-/// Keeps the endpoint's failing mark in step with its last attempt, writing only on change.
-pub async fn mark_health(
-    app: &App,
-    endpoint: &WebhookEndpoint,
-    delivered: bool,
-    now: i64,
-) -> Result<(), StoreError> {
-    let change = match (delivered, endpoint.failing_since) {
-        (true, Some(_)) => Some(None),
-        (false, None) => Some(Some(now)),
-        _ => None,
-    };
-    match change {
-        Some(since) => {
-            app.store
-                .set_webhook_endpoint_failing(&endpoint.environment_id, &endpoint.id, since)
-                .await
+/// Each endpoint's failing mark as this invocation last read or wrote it, so that many
+/// attempts to one endpoint write the mark once when it changes, not once per attempt.
+#[derive(Default)]
+pub struct Health(Mutex<HashMap<WebhookEndpointId, Option<i64>>>);
+
+impl Health {
+    /// Keeps the endpoint's failing mark in step with its last attempt.
+    pub async fn record(
+        &self,
+        app: &App,
+        endpoint: &WebhookEndpoint,
+        delivered: bool,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let change = {
+            let mut marks = self
+                .0
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let mark = marks.entry(endpoint.id).or_insert(endpoint.failing_since);
+            match (delivered, *mark) {
+                (true, Some(_)) => Some(None),
+                (false, None) => Some(Some(now)),
+                _ => None,
+            }
+            .inspect(|since| *mark = *since)
+        };
+        match change {
+            Some(since) => {
+                app.store
+                    .set_webhook_endpoint_failing(&endpoint.environment_id, &endpoint.id, since)
+                    .await
+            }
+            None => Ok(()),
         }
-        None => Ok(()),
     }
 }

@@ -16,7 +16,7 @@ use dsync_dynamo::{StoreError, StoredEvent};
 use futures::stream::{self, StreamExt};
 use serde_dynamo::AttributeValue;
 
-use crate::deliver::{self, body_of};
+use crate::deliver::{self, body_of, Health};
 use crate::App;
 
 pub async fn handle_batch(app: &App, batch: Event) -> DynamoDbEventResponse {
@@ -99,24 +99,31 @@ async fn record_event(
 /// failing so the next batches leave it to the sweep.
 async fn attempt_inline(app: &App, deliveries: Vec<(WebhookEndpoint, Delivery, &StoredEvent)>) {
     let budget = app.config.inline_budget;
+    let health = &Health::default();
     stream::iter(deliveries)
         .for_each_concurrent(app.config.concurrency, |(endpoint, delivery, event)| async move {
             let body = body_of(event);
-            match tokio::time::timeout(budget, deliver::attempt(app, &endpoint, &delivery, &body)).await {
+            match tokio::time::timeout(budget, deliver::attempt(app, health, &endpoint, &delivery, &body)).await {
                 Ok(Ok(_)) => {}
                 Ok(Err(error)) => {
                     tracing::warn!(delivery_id = %delivery.id, %error, "recording an attempt failed; the sweep retries it");
                 }
-                Err(_) => cut_off(app, &endpoint, &delivery, budget).await,
+                Err(_) => cut_off(app, health, &endpoint, &delivery, budget).await,
             }
         })
         .await;
 }
 
-async fn cut_off(app: &App, endpoint: &WebhookEndpoint, delivery: &Delivery, budget: Duration) {
+async fn cut_off(
+    app: &App,
+    health: &Health,
+    endpoint: &WebhookEndpoint,
+    delivery: &Delivery,
+    budget: Duration,
+) {
     tracing::warn!(delivery_id = %delivery.id, endpoint_id = %endpoint.id, budget_ms = budget.as_millis() as u64,
         "endpoint slower than the inline budget; the sweep takes over");
-    if let Err(error) = deliver::mark_health(app, endpoint, false, app.now()).await {
+    if let Err(error) = health.record(app, endpoint, false, app.now()).await {
         tracing::warn!(endpoint_id = %endpoint.id, %error, "could not mark the endpoint failing");
     }
 }

@@ -13,7 +13,7 @@ use dsync_domain::webhooks::{Delivery, DeliveryState, EndpointStatus, WebhookEnd
 use dsync_dynamo::{StoreError, StoredEvent};
 use futures::stream::{self, StreamExt, TryStreamExt};
 
-use crate::deliver::{self, body_of};
+use crate::deliver::{self, body_of, Health};
 use crate::App;
 
 /// Due deliveries read per index partition per round.
@@ -88,15 +88,14 @@ async fn sweep_round(
             .or_default()
             .push(delivery);
     }
-    let (endpoints, events) = (&endpoints, &events);
-    let results: Vec<Queue> =
-        stream::iter(queues)
-            .map(|(id, queue)| async move {
-                drain(app, endpoints.get(&id), queue, events, deadline).await
-            })
-            .buffer_unordered(app.config.concurrency)
-            .try_collect()
-            .await?;
+    let (endpoints, events, health) = (&endpoints, &events, &Health::default());
+    let results: Vec<Queue> = stream::iter(queues)
+        .map(|(id, queue)| async move {
+            drain(app, health, endpoints.get(&id), queue, events, deadline).await
+        })
+        .buffer_unordered(app.config.concurrency)
+        .try_collect()
+        .await?;
     let mut round = Round {
         report: SweepReport::default(),
         claimed: 0,
@@ -121,6 +120,7 @@ struct Queue {
 /// One endpoint's due deliveries, in order, until one gets no answer.
 async fn drain(
     app: &App,
+    health: &Health,
     endpoint: Option<&WebhookEndpoint>,
     queue: Vec<Delivery>,
     events: &HashMap<EventId, StoredEvent>,
@@ -155,7 +155,7 @@ async fn drain(
         let (Some(endpoint), Some(event)) = (endpoint, events.get(&delivery.event_id)) else {
             continue;
         };
-        let after = deliver::attempt(app, endpoint, &delivery, &body_of(event)).await?;
+        let after = deliver::attempt(app, health, endpoint, &delivery, &body_of(event)).await?;
         result.report.attempted += 1;
         if after.state == DeliveryState::Succeeded {
             result.report.delivered += 1;

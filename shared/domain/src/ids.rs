@@ -117,10 +117,79 @@ prefixed_id!(
     /// A subscriber's webhook endpoint (WorkOS spells these `we_…`).
     WebhookEndpointId, "we"
 );
-prefixed_id!(
-    /// One event's delivery to one endpoint, with its attempts.
-    DeliveryId, "delivery"
-);
+
+/// One event's delivery to one endpoint: `delivery_<endpoint ULID>_<event sequence>`. The id
+/// names its own storage key (so finding a delivery is one read, with no index to keep), and
+/// recording the same delivery twice yields the same id.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct DeliveryId {
+    endpoint: WebhookEndpointId,
+    sequence: u64,
+}
+
+impl DeliveryId {
+    pub const PREFIX: &'static str = "delivery";
+
+    pub fn new(endpoint: WebhookEndpointId, event: &EventId) -> Self {
+        Self {
+            endpoint,
+            sequence: event.sequence(),
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Self, InvalidId> {
+        let invalid = InvalidId { kind: Self::PREFIX };
+        let rest = s
+            .strip_prefix(Self::PREFIX)
+            .and_then(|rest| rest.strip_prefix('_'))
+            .ok_or(invalid.clone())?;
+        let (ulid, sequence) = rest.split_once('_').ok_or(invalid.clone())?;
+        let sequence = sequence
+            .parse()
+            .ok()
+            .filter(|_| sequence.bytes().all(|b| b.is_ascii_digit()))
+            .ok_or(invalid.clone())?;
+        let endpoint = Ulid::from_string(ulid).map_err(|_| invalid)?;
+        Ok(Self {
+            endpoint: WebhookEndpointId(endpoint),
+            sequence,
+        })
+    }
+
+    pub fn endpoint(&self) -> WebhookEndpointId {
+        self.endpoint
+    }
+
+    /// The event's position in its environment's log.
+    pub fn sequence(&self) -> u64 {
+        self.sequence
+    }
+}
+
+impl fmt::Display for DeliveryId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}_{}_{}", Self::PREFIX, self.endpoint.0, self.sequence)
+    }
+}
+
+impl fmt::Debug for DeliveryId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl FromStr for DeliveryId {
+    type Err = InvalidId;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s)
+    }
+}
+
+impl Serialize for DeliveryId {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
 
 impl EventId {
     /// An event id that carries its position in its environment's log: a ULID whose
@@ -171,6 +240,18 @@ mod tests {
         assert!(DirectoryId::parse("directory_not-a-ulid").is_err());
         assert!(DirectoryId::parse("directory01H").is_err());
         assert!(DirectoryId::parse("").is_err());
+        let delivery =
+            DeliveryId::new(WebhookEndpointId::generate(), &EventId::for_sequence(42, 0));
+        assert_eq!(DeliveryId::parse(&delivery.to_string()), Ok(delivery));
+        assert_eq!(delivery.sequence(), 42);
+        for bad in [
+            "delivery_",
+            "delivery_x_1",
+            "delivery_01H_1",
+            "delivery_01JB8ZXT2Q0Y7R2C0W1W7D3M5N_+1",
+        ] {
+            assert!(DeliveryId::parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -190,8 +190,3 @@ pub(crate) fn due_shard_of(endpoint: &WebhookEndpointId) -> u32 {
 pub(crate) fn due_at(next_attempt_at: i64, id: &DeliveryId) -> String {
     format!("{:015}#{id}", next_attempt_at.max(0))
 }
-
-/// GSI2: a delivery by its own id (`POST /deliveries/{id}/retry`).
-pub(crate) fn by_delivery_id(id: &DeliveryId) -> String {
-    format!("DELIVERY#{id}")
-}

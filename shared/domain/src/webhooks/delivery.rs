@@ -62,7 +62,7 @@ impl Delivery {
         lease_until: i64,
     ) -> Self {
         Self {
-            id: DeliveryId::generate(),
+            id: DeliveryId::new(endpoint_id, &event_id),
             endpoint_id,
             environment_id,
             event_id,

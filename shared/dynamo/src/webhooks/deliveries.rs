@@ -61,28 +61,14 @@ impl Store {
         self.put_if_unchanged(before, after).await
     }
 
-    /// A delivery by id, read consistently (the id index only finds its key).
+    /// A delivery by id (the id names its key).
     pub async fn delivery(&self, id: &DeliveryId) -> Result<Option<Delivery>, StoreError> {
-        let output = self
-            .client
-            .query()
-            .table_name(&self.tables.directory)
-            .index_name("gsi2")
-            .key_condition_expression("gsi2pk = :id")
-            .expression_attribute_values(":id", s(by_delivery_id(id)))
-            .limit(1)
-            .send()
-            .await
-            .map_err(backend)?;
-        let Some(found) = output.items.unwrap_or_default().into_iter().next() else {
-            return Ok(None);
-        };
         let output = self
             .client
             .get_item()
             .table_name(&self.tables.directory)
-            .key(PK, found.get(PK).cloned().unwrap_or(s("")))
-            .key(SK, found.get(SK).cloned().unwrap_or(s("")))
+            .key(PK, s(deliveries_pk(&id.endpoint())))
+            .key(SK, s(delivery_sk(id.sequence())))
             .consistent_read(true)
             .send()
             .await
@@ -233,8 +219,6 @@ fn encode_delivery(d: &Delivery) -> Item {
         ("attempts".to_owned(), n(d.attempts)),
         ("created_at".to_owned(), n(d.created_at)),
         ("updated_at".to_owned(), n(d.updated_at)),
-        (GSI2PK.to_owned(), s(by_delivery_id(&d.id))),
-        (GSI2SK.to_owned(), s("DELIVERY")),
     ]);
     match d.next_attempt_at {
         Some(at) => {

@@ -1,0 +1,209 @@
+//! What a webhook delivery costs in DynamoDB, counted by a metering client (as
+//! `tests/cost.rs` counts provisioning): a stream batch of 100 new events fanned out to one
+//! and to three endpoints, and a sweep that retries 100 failed deliveries.
+//!
+//! `cargo test -p dsync-tests --test webhooks_cost -- --nocapture` prints the table in
+//! docs/COST.md.
+
+use std::time::Duration;
+
+use dsync_domain::ids::EnvironmentId;
+use dsync_domain::webhooks::{DeliveryState, RetrySchedule, WebhookEndpoint};
+use dsync_dynamo::metering::{metered_client, Meter, MeterReport};
+use dsync_dynamo::{connect, tables, ConnectOptions, Store, TableNames};
+use dsync_tests::event_batch::stream_batch;
+use dsync_tests::receiver::{Answer, Receiver};
+
+struct Setup {
+    _engine: dsync_local::Engine,
+    plain: Store,
+    metered: dsync_fanout::App,
+    meter: Meter,
+    environment: EnvironmentId,
+}
+
+async fn setup() -> Setup {
+    let engine = dsync_local::Engine::start(None)
+        .await
+        .expect("the engine starts");
+    let endpoint = engine.endpoint();
+    let client = connect(ConnectOptions {
+        endpoint: Some(endpoint.clone()),
+        region: None,
+    })
+    .await;
+    let names = TableNames::with_prefix("cost");
+    tables::create_tables(&client, &names)
+        .await
+        .expect("tables");
+    let meter = Meter::new();
+    let config = dsync_fanout::Config {
+        schedule: RetrySchedule::new(vec![Duration::ZERO; 3]),
+        addresses: dsync_domain::webhooks::AddressPolicy::local(),
+        ..Default::default()
+    };
+    Setup {
+        _engine: engine,
+        plain: Store::new(client, names.clone()),
+        metered: dsync_fanout::App::new(
+            Store::new(metered_client(&endpoint, &meter), names),
+            config,
+        ),
+        meter,
+        environment: EnvironmentId::generate(),
+    }
+}
+
+impl Setup {
+    async fn subscribe(&self, receiver: &Receiver) -> WebhookEndpoint {
+        let endpoint = WebhookEndpoint::new(
+            self.environment,
+            receiver.url(),
+            Vec::new(),
+            dsync_domain::time::now_millis(),
+        );
+        self.plain.create_webhook_endpoint(&endpoint).await.unwrap();
+        endpoint
+    }
+}
+
+fn row(label: &str, deliveries: usize, report: &MeterReport) -> (f64, f64, f64) {
+    let per = |x: f64| x / deliveries as f64;
+    let figures = (
+        per(report.total_requests as f64),
+        per(report.read_units),
+        per(report.write_units),
+    );
+    println!(
+        "| {label} | {deliveries} | {} | {:.2} | {:.2} | {:.2} |",
+        report.requests_summary(),
+        figures.0,
+        figures.1,
+        figures.2
+    );
+    figures
+}
+
+#[tokio::test]
+async fn a_delivery_costs_two_writes_and_a_retry_two_more() {
+    let s = setup().await;
+    let receivers = [
+        Receiver::start().await,
+        Receiver::start().await,
+        Receiver::start().await,
+    ];
+    println!();
+    println!("| scenario | deliveries | requests | requests per delivery | RCU per delivery | WCU per delivery |");
+    println!("| --- | ---: | --- | ---: | ---: | ---: |");
+
+    // One endpoint, 100 events, every first attempt answered 200.
+    s.subscribe(&receivers[0]).await;
+    s.meter.reset();
+    dsync_fanout::stream::handle_batch(
+        &s.metered,
+        stream_batch(&s.environment, 1, 100, "dsync.user.created"),
+    )
+    .await;
+    let (requests, _, writes) = row("stream batch, 1 endpoint, delivered", 100, &s.meter.take());
+    assert_eq!(receivers[0].received().len(), 100);
+    // A PutItem to record, a PutItem for the outcome, one Query for the endpoints per batch.
+    assert!(requests <= 2.05, "{requests} requests per delivery");
+    assert!(writes <= 4.1, "{writes} WCU per delivery");
+
+    // Three endpoints, the same number of events.
+    s.subscribe(&receivers[1]).await;
+    s.subscribe(&receivers[2]).await;
+    dsync_fanout::stream::handle_batch(
+        &s.metered,
+        stream_batch(&s.environment, 101, 100, "dsync.user.updated"),
+    )
+    .await;
+    let (requests, _, _) = row("stream batch, 3 endpoints, delivered", 300, &s.meter.take());
+    assert!(requests <= 2.02, "{requests} requests per delivery");
+
+    // 100 deliveries that failed once, then a sweep that retries and delivers them. The
+    // events must exist for the sweep to read them, so this part commits real ones.
+    for receiver in &receivers {
+        receiver.answer_always(Answer::Status(200));
+    }
+    let failing = Receiver::start().await;
+    failing.script(std::iter::repeat_n(Answer::Status(500), 100));
+    let all = s.plain.webhook_endpoints(&s.environment).await.unwrap();
+    for endpoint in &all {
+        s.plain
+            .delete_webhook_endpoint(&s.environment, &endpoint.id)
+            .await
+            .unwrap();
+    }
+    let endpoint = s.subscribe(&failing).await;
+    let events = commit_events(&s.plain, &s.environment, 100).await;
+    dsync_fanout::stream::handle_batch(&s.metered, events).await;
+    assert_eq!(failing.received().len(), 100);
+    s.meter.reset();
+    let report = dsync_fanout::sweep::run(&s.metered, None).await.unwrap();
+    assert_eq!(report.delivered, 100);
+    let (requests, _, _) = row("sweep, retry delivered", 100, &s.meter.take());
+    // Claim and outcome (two PutItems) per retry, plus the due-index Queries, the endpoint
+    // Query and the events' BatchGetItem per round.
+    assert!(requests <= 2.3, "{requests} requests per retry");
+    let page = s
+        .plain
+        .endpoint_deliveries(&endpoint.id, None, 100)
+        .await
+        .unwrap();
+    assert!(page
+        .deliveries
+        .iter()
+        .all(|d| d.state == DeliveryState::Succeeded && d.attempts == 2));
+    println!();
+}
+
+/// Commits `count` real events (through a directory creation each) and returns their stream
+/// batch, as the events table's stream would deliver it.
+async fn commit_events(
+    store: &Store,
+    environment: &EnvironmentId,
+    count: usize,
+) -> dsync_local::streams::Event {
+    use dsync_domain::directory::EventDraft;
+    use dsync_domain::model::{Directory, ProviderKind};
+    let head = store.event_head(environment).await.unwrap();
+    for i in 0..count {
+        let directory = Directory {
+            id: dsync_domain::ids::DirectoryId::generate(),
+            environment_id: *environment,
+            name: format!("d{i}"),
+            kind: ProviderKind::GenericScimV2,
+            organization_id: None,
+            token_hash: dsync_domain::secrets::generate("t_").hash,
+            created_at: dsync_domain::time::now_millis(),
+        };
+        let draft = EventDraft {
+            name: "dsync.activated",
+            data: serde_json::json!({"object": "directory", "id": directory.id.to_string()}),
+        };
+        store
+            .create_directory_with_event(&directory, draft)
+            .await
+            .unwrap();
+    }
+    let mut events = store
+        .events_by_id(
+            environment,
+            &(head + 1..=head + count as u64)
+                .map(|seq| dsync_domain::ids::EventId::for_sequence(seq, 0))
+                .collect::<Vec<_>>(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(events.len(), count);
+    events.sort_by_key(|e| e.sequence);
+    let mut batch = stream_batch(environment, head + 1, count, "dsync.activated");
+    for (record, event) in batch.records.iter_mut().zip(&events) {
+        record.change.new_image.insert(
+            "id".into(),
+            serde_dynamo::AttributeValue::S(event.id.to_string()),
+        );
+    }
+    batch
+}
