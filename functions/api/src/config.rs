@@ -1,5 +1,7 @@
 //! Settings read once at start-up.
 
+use dsync_domain::webhooks::AddressPolicy;
+
 /// 1 MiB: management requests are small; anything larger is refused before parsing.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 
@@ -13,6 +15,9 @@ pub struct Config {
     /// How long `DELETE /directories/{id}` spends removing the directory's records before it
     /// answers; what is left is finished later (see `Store::resume_directory_purges`).
     pub purge_budget: std::time::Duration,
+    /// Which webhook endpoint URLs are accepted besides public HTTPS ones. Strict by default:
+    /// an API key must not become a way to make our servers call into a private network.
+    pub webhook_addresses: AddressPolicy,
 }
 
 impl Default for Config {
@@ -22,12 +27,14 @@ impl Default for Config {
             public_base_url: None,
             // API Gateway gives up on a request after 29 s.
             purge_budget: std::time::Duration::from_secs(10),
+            webhook_addresses: AddressPolicy::strict(),
         }
     }
 }
 
 impl Config {
-    /// From `DSYNC_MAX_BODY_BYTES` and `DSYNC_PUBLIC_BASE_URL`.
+    /// From `DSYNC_MAX_BODY_BYTES`, `DSYNC_PUBLIC_BASE_URL` and `DSYNC_WEBHOOK_ALLOW`
+    /// (`loopback,private,http`, any of them; unset or empty is strict).
     pub fn from_env() -> Result<Self, String> {
         let mut config = Self::default();
         if let Ok(value) = std::env::var("DSYNC_MAX_BODY_BYTES") {
@@ -39,6 +46,10 @@ impl Config {
             .ok()
             .filter(|url| !url.is_empty())
             .map(|url| url.trim_end_matches('/').to_owned());
+        if let Ok(value) = std::env::var("DSYNC_WEBHOOK_ALLOW") {
+            config.webhook_addresses = AddressPolicy::parse(&value)
+                .map_err(|e| format!("DSYNC_WEBHOOK_ALLOW is not valid: {e}"))?;
+        }
         Ok(config)
     }
 }

@@ -76,6 +76,17 @@ impl ApiError {
         )
     }
 
+    /// 409: the object changed while the request was applied (optimistic concurrency ran
+    /// out of attempts), or its state forbids the operation; retrying may succeed.
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, "conflict", message)
+    }
+
+    /// 409: a per-environment limit on how many objects of a kind may exist.
+    pub fn limit_reached(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, "limit_reached", message)
+    }
+
     /// 422: well-formed input whose values are not acceptable (settings).
     pub fn unprocessable(message: impl Into<String>) -> Self {
         Self::new(

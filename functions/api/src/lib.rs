@@ -1,6 +1,7 @@
 //! The management and events API: environment settings and their preview, reconciliation
-//! runs, directories and their SCIM tokens, directory users and groups, and the Events API,
-//! in the shapes of the WorkOS API so its SDKs work against it.
+//! runs, directories and their SCIM tokens, directory users and groups, the Events API, and
+//! webhook endpoints with their deliveries, in the shapes of the WorkOS API so its SDKs work
+//! against it.
 //!
 //! Like the SCIM function, the handler takes a plain `http::Request`, so Lambda (through
 //! `lambda_http`, API Gateway HTTP API payload v2) and the local runner call the same code.
@@ -10,6 +11,7 @@
 mod auth;
 mod body;
 mod config;
+mod deliveries;
 mod directories;
 mod error;
 mod events;
@@ -20,6 +22,7 @@ mod reconciliations;
 mod respond;
 mod route;
 mod settings;
+mod webhooks;
 
 use std::sync::Arc;
 
@@ -36,6 +39,10 @@ use route::{Context, Route};
 /// it at once. In Lambda there is none: the policy function's schedule picks pending runs up.
 pub type ReconcileTrigger = Arc<dyn Fn(ReconciliationId) + Send + Sync>;
 
+/// Called when a delivery retry is scheduled, so a runner can sweep at once. In Lambda there
+/// is none: the fan-out function's scheduled sweep finds the delivery due.
+pub type SweepTrigger = Arc<dyn Fn() + Send + Sync>;
+
 /// Everything a request needs, built once per process.
 #[derive(Clone)]
 pub struct App {
@@ -44,6 +51,7 @@ pub struct App {
     pub policy: dsync_policy::App,
     pub config: Config,
     pub reconcile_trigger: Option<ReconcileTrigger>,
+    pub sweep_trigger: Option<SweepTrigger>,
 }
 
 impl App {
@@ -54,6 +62,7 @@ impl App {
             policy,
             config,
             reconcile_trigger: None,
+            sweep_trigger: None,
         }
     }
 
@@ -115,6 +124,12 @@ async fn serve(
             projection::serve_groups(&ctx, &route).await
         }
         Route::Events => events::serve(&ctx).await,
+        Route::WebhookEndpoints | Route::WebhookEndpoint(_) | Route::WebhookEndpointSecret(_) => {
+            webhooks::serve(&ctx, &route).await
+        }
+        Route::WebhookEndpointDeliveries(_) | Route::DeliveryRetry(_) => {
+            deliveries::serve(&ctx, &route).await
+        }
     }?;
     Ok((response, environment))
 }

@@ -2,6 +2,7 @@
 
 use dsync_domain::model::{Directory, EnvironmentSettings, ProviderKind};
 use dsync_domain::time::format_millis;
+use dsync_domain::webhooks::{Delivery, WebhookEndpoint};
 use dsync_dynamo::{Reconciliation, StoredDirectory};
 use serde_json::{json, Value};
 
@@ -92,6 +93,53 @@ pub fn reconciliation(run: &Reconciliation) -> Value {
     })
 }
 
+/// The Webhook Endpoint object, under WorkOS's names (`endpoint_url`, `status`, which its
+/// SDKs' model requires) and ours (`url`, `state`). The secret is `null`: it is shown only by
+/// [`webhook_endpoint_with_secret`], in the answers to creation and rotation.
+pub fn webhook_endpoint(endpoint: &WebhookEndpoint) -> Value {
+    json!({
+        "object": "webhook_endpoint",
+        "id": endpoint.id.to_string(),
+        "url": endpoint.url,
+        "endpoint_url": endpoint.url,
+        "events": endpoint.events,
+        "state": endpoint.status.as_str(),
+        "status": endpoint.status.as_str(),
+        "disabled_reason": endpoint.disabled_reason,
+        "secret": null,
+        "previous_secret_expires_at": endpoint
+            .previous_secret
+            .as_ref()
+            .map(|p| format_millis(p.expires_at)),
+        "created_at": format_millis(endpoint.created_at),
+        "updated_at": format_millis(endpoint.updated_at),
+    })
+}
+
+pub fn webhook_endpoint_with_secret(endpoint: &WebhookEndpoint) -> Value {
+    let mut object = webhook_endpoint(endpoint);
+    object["secret"] = Value::String(endpoint.secret.clone());
+    object
+}
+
+pub fn delivery(delivery: &Delivery) -> Value {
+    json!({
+        "object": "webhook_delivery",
+        "id": delivery.id.to_string(),
+        "endpoint_id": delivery.endpoint_id.to_string(),
+        "event_id": delivery.event_id.to_string(),
+        "event": delivery.event,
+        "state": delivery.state.as_str(),
+        "attempts": delivery.attempts,
+        "next_attempt_at": delivery.next_attempt_at.map(format_millis),
+        "last_attempt_at": delivery.last_attempt_at.map(format_millis),
+        "last_status": delivery.last_status,
+        "last_error": delivery.last_error,
+        "created_at": format_millis(delivery.created_at),
+        "updated_at": format_millis(delivery.updated_at),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -103,5 +151,27 @@ mod tests {
             assert_eq!(parse_kind(workos_type(kind)), Some(kind));
         }
         assert_eq!(parse_kind("okta"), None);
+    }
+
+    #[test]
+    fn a_webhook_endpoint_shows_its_secret_only_when_asked() {
+        let mut endpoint = WebhookEndpoint::new(
+            dsync_domain::ids::EnvironmentId::generate(),
+            "https://example.com/hook".into(),
+            vec!["dsync.user.created".into()],
+            0,
+        );
+        let hidden = webhook_endpoint(&endpoint);
+        assert_eq!(hidden["secret"], Value::Null);
+        assert_eq!(hidden["endpoint_url"], hidden["url"]);
+        assert_eq!(hidden["status"], "enabled");
+        assert_eq!(hidden["previous_secret_expires_at"], Value::Null);
+        endpoint.rotate_secret(1_000, 60);
+        let shown = webhook_endpoint_with_secret(&endpoint);
+        assert_eq!(shown["secret"], endpoint.secret.as_str());
+        assert_eq!(
+            shown["previous_secret_expires_at"],
+            format_millis(61_000).as_str()
+        );
     }
 }

@@ -16,6 +16,14 @@ pub fn ok(body: &Value) -> Response<Bytes> {
     json(StatusCode::OK, body)
 }
 
+/// 204 with no body (deletions).
+pub fn no_content() -> Response<Bytes> {
+    Response::builder()
+        .status(StatusCode::NO_CONTENT)
+        .body(Bytes::new())
+        .unwrap_or_default()
+}
+
 /// WorkOS's list envelope: `{"object":"list","data":[…],"list_metadata":{"before","after"}}`.
 pub fn list(data: Vec<Value>, before: Option<String>, after: Option<String>) -> Response<Bytes> {
     ok(&serde_json::json!({

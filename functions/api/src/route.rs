@@ -21,6 +21,13 @@ pub enum Route {
     DirectoryGroups,
     DirectoryGroup(String),
     Events,
+    WebhookEndpoints,
+    WebhookEndpoint(String),
+    /// `POST /webhook_endpoints/{id}/rotate_secret`.
+    WebhookEndpointSecret(String),
+    WebhookEndpointDeliveries(String),
+    /// `POST /deliveries/{id}/retry`.
+    DeliveryRetry(String),
 }
 
 impl Route {
@@ -49,6 +56,15 @@ impl Route {
             ["directory_groups"] => Self::DirectoryGroups,
             ["directory_groups", id] => Self::DirectoryGroup(id.to_string()),
             ["events"] => Self::Events,
+            ["webhook_endpoints"] => Self::WebhookEndpoints,
+            ["webhook_endpoints", id] => Self::WebhookEndpoint(id.to_string()),
+            ["webhook_endpoints", id, "rotate_secret"] => {
+                Self::WebhookEndpointSecret(id.to_string())
+            }
+            ["webhook_endpoints", id, "deliveries"] => {
+                Self::WebhookEndpointDeliveries(id.to_string())
+            }
+            ["deliveries", id, "retry"] => Self::DeliveryRetry(id.to_string()),
             _ => return None,
         })
     }
@@ -68,6 +84,11 @@ impl Route {
             Self::DirectoryGroups => "directory_groups",
             Self::DirectoryGroup(_) => "directory_group",
             Self::Events => "events",
+            Self::WebhookEndpoints => "webhook_endpoints",
+            Self::WebhookEndpoint(_) => "webhook_endpoint",
+            Self::WebhookEndpointSecret(_) => "webhook_endpoint_secret",
+            Self::WebhookEndpointDeliveries(_) => "webhook_endpoint_deliveries",
+            Self::DeliveryRetry(_) => "delivery_retry",
         }
     }
 
@@ -77,18 +98,24 @@ impl Route {
         const GET_PUT: &[Method] = &[Method::GET, Method::PUT];
         const GET_POST: &[Method] = &[Method::GET, Method::POST];
         const GET_DELETE: &[Method] = &[Method::GET, Method::DELETE];
+        const GET_PATCH_DELETE: &[Method] = &[Method::GET, Method::PATCH, Method::DELETE];
         match self {
             Self::Settings => GET_PUT,
-            Self::SettingsPreview | Self::DirectoryToken(_) => POST,
+            Self::SettingsPreview
+            | Self::DirectoryToken(_)
+            | Self::WebhookEndpointSecret(_)
+            | Self::DeliveryRetry(_) => POST,
             Self::Reconciliations => POST,
-            Self::Directories => GET_POST,
+            Self::Directories | Self::WebhookEndpoints => GET_POST,
             Self::Directory(_) => GET_DELETE,
+            Self::WebhookEndpoint(_) => GET_PATCH_DELETE,
             Self::Reconciliation(_)
             | Self::DirectoryUsers
             | Self::DirectoryUser(_)
             | Self::DirectoryGroups
             | Self::DirectoryGroup(_)
-            | Self::Events => GET,
+            | Self::Events
+            | Self::WebhookEndpointDeliveries(_) => GET,
         }
     }
 }
@@ -152,6 +179,62 @@ mod tests {
         );
         assert_eq!(Route::parse("/events"), Some(Route::Events));
         assert_eq!(Route::parse("/directories/a/b/c"), None);
+    }
+
+    #[test]
+    fn webhook_paths_map_to_routes_with_their_methods() {
+        let cases = [
+            (
+                "/webhook_endpoints",
+                Route::WebhookEndpoints,
+                "webhook_endpoints",
+            ),
+            (
+                "/webhook_endpoints/we_1/",
+                Route::WebhookEndpoint("we_1".into()),
+                "webhook_endpoint",
+            ),
+            (
+                "/webhook_endpoints/we_1/rotate_secret",
+                Route::WebhookEndpointSecret("we_1".into()),
+                "webhook_endpoint_secret",
+            ),
+            (
+                "/webhook_endpoints/we%5F1/deliveries",
+                Route::WebhookEndpointDeliveries("we_1".into()),
+                "webhook_endpoint_deliveries",
+            ),
+            (
+                "/deliveries/delivery_1/retry",
+                Route::DeliveryRetry("delivery_1".into()),
+                "delivery_retry",
+            ),
+        ];
+        for (path, route, label) in cases {
+            assert_eq!(Route::parse(path).as_ref(), Some(&route), "{path}");
+            assert_eq!(route.label(), label);
+        }
+        assert_eq!(
+            Route::WebhookEndpoints.methods(),
+            [Method::GET, Method::POST]
+        );
+        assert_eq!(
+            Route::WebhookEndpoint("we_1".into()).methods(),
+            [Method::GET, Method::PATCH, Method::DELETE]
+        );
+        assert_eq!(Route::DeliveryRetry("d".into()).methods(), [Method::POST]);
+        assert_eq!(
+            Route::WebhookEndpointDeliveries("we_1".into()).methods(),
+            [Method::GET]
+        );
+        for unknown in [
+            "/deliveries",
+            "/deliveries/delivery_1",
+            "/webhook_endpoints/we_1/secret",
+            "/webhook_endpoints/we_1/deliveries/x",
+        ] {
+            assert_eq!(Route::parse(unknown), None, "{unknown}");
+        }
         assert_eq!(Route::parse("/"), None);
     }
 }

@@ -1,0 +1,87 @@
+//! The official `workos` Python SDK (from PyPI, third-party code) managing webhook endpoints
+//! through the local runner: create_webhook_endpoint, list_webhook_endpoints (auto-paging),
+//! update_webhook_endpoint, delete_webhook_endpoint; every model parses.
+
+use std::process::Command;
+
+use dsync_tests::{json, spawn_app};
+
+fn sdk_available() -> bool {
+    Command::new("python3")
+        .args(["-c", "import workos"])
+        .output()
+        .is_ok_and(|out| out.status.success())
+}
+
+#[tokio::test]
+async fn the_workos_python_sdk_manages_webhook_endpoints() {
+    if !sdk_available() {
+        // CI installs it (.ci/run) and sets DSYNC_REQUIRE_SDK_TESTS, so there this fails.
+        assert!(
+            std::env::var("DSYNC_REQUIRE_SDK_TESTS").is_err(),
+            "the workos Python package is required: pip install workos"
+        );
+        eprintln!("skipped: `pip install workos` to run the WorkOS SDK compatibility test");
+        return;
+    }
+    let app = spawn_app().await;
+    let bootstrap = &app.running.bootstrap;
+    // Loopback URLs nothing listens on: no event happens while the endpoints exist.
+    let (url_a, url_b) = (
+        "http://127.0.0.1:9/hooks/a".to_owned(),
+        "http://127.0.0.1:9/hooks/b".to_owned(),
+    );
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/python/workos_webhook_endpoints.py"
+    );
+    let output = tokio::task::spawn_blocking({
+        let (base, key) = (bootstrap.api_base_url.clone(), bootstrap.api_key.clone());
+        let (url_a, url_b) = (url_a.clone(), url_b.clone());
+        move || {
+            Command::new("python3")
+                .arg(script)
+                .env("DSYNC_API_BASE_URL", base)
+                .env("DSYNC_API_KEY", key)
+                .env("DSYNC_WEBHOOK_URL_A", url_a)
+                .env("DSYNC_WEBHOOK_URL_B", url_b)
+                .output()
+                .expect("python3 runs")
+        }
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "the SDK failed:\n{}\n{}",
+        stdout,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_str(stdout.trim()).expect("summary JSON");
+    let created = &summary["created"];
+    let id = created["id"].as_str().expect("an id");
+    assert!(id.starts_with("we_"), "{id}");
+    assert_eq!(created["object"], "webhook_endpoint");
+    assert_eq!(created["endpoint_url"], url_a.as_str());
+    assert_eq!(created["status"], "enabled");
+    assert_eq!(
+        created["events"],
+        json!(["dsync.user.created", "dsync.group.created"])
+    );
+    assert_eq!(created["secret_shown"], true);
+    assert_eq!(summary["second_events"], json!([]));
+    let paged = summary["paged"].as_array().expect("ids");
+    assert_eq!(paged.len(), 2, "auto-paging reached both: {paged:?}");
+    assert_eq!(paged[1], id, "newest first");
+    assert_eq!(
+        summary["disabled"],
+        json!({"status": "disabled", "secret": null})
+    );
+    assert_eq!(
+        summary["moved"],
+        json!({"status": "enabled", "endpoint_url": url_b, "events": ["dsync.deleted"]})
+    );
+    assert_eq!(summary["timestamps_parse"], true);
+    assert_eq!(summary["left"], json!([]));
+}
