@@ -11,7 +11,7 @@ use dsync_domain::ids::EnvironmentId;
 use dsync_domain::webhooks::{DeliveryState, RetrySchedule, WebhookEndpoint};
 use dsync_dynamo::metering::{metered_client, Meter, MeterReport};
 use dsync_dynamo::{connect, tables, ConnectOptions, Store, TableNames};
-use dsync_tests::event_batch::stream_batch;
+use dsync_tests::event_batch::{committed_events, stream_batch};
 use dsync_tests::receiver::{Answer, Receiver};
 
 struct Setup {
@@ -136,7 +136,7 @@ async fn a_delivery_costs_two_writes_and_a_retry_two_more() {
             .unwrap();
     }
     let endpoint = s.subscribe(&failing).await;
-    let events = commit_events(&s.plain, &s.environment, 100).await;
+    let events = committed_events(&s.plain, &s.environment, 100).await;
     dsync_fanout::stream::handle_batch(&s.metered, events).await;
     assert_eq!(failing.received().len(), 100);
     s.meter.reset();
@@ -156,54 +156,4 @@ async fn a_delivery_costs_two_writes_and_a_retry_two_more() {
         .iter()
         .all(|d| d.state == DeliveryState::Succeeded && d.attempts == 2));
     println!();
-}
-
-/// Commits `count` real events (through a directory creation each) and returns their stream
-/// batch, as the events table's stream would deliver it.
-async fn commit_events(
-    store: &Store,
-    environment: &EnvironmentId,
-    count: usize,
-) -> dsync_local::streams::Event {
-    use dsync_domain::directory::EventDraft;
-    use dsync_domain::model::{Directory, ProviderKind};
-    let head = store.event_head(environment).await.unwrap();
-    for i in 0..count {
-        let directory = Directory {
-            id: dsync_domain::ids::DirectoryId::generate(),
-            environment_id: *environment,
-            name: format!("d{i}"),
-            kind: ProviderKind::GenericScimV2,
-            organization_id: None,
-            token_hash: dsync_domain::secrets::generate("t_").hash,
-            created_at: dsync_domain::time::now_millis(),
-        };
-        let draft = EventDraft {
-            name: "dsync.activated",
-            data: serde_json::json!({"object": "directory", "id": directory.id.to_string()}),
-        };
-        store
-            .create_directory_with_event(&directory, draft)
-            .await
-            .unwrap();
-    }
-    let mut events = store
-        .events_by_id(
-            environment,
-            &(head + 1..=head + count as u64)
-                .map(|seq| dsync_domain::ids::EventId::for_sequence(seq, 0))
-                .collect::<Vec<_>>(),
-        )
-        .await
-        .unwrap();
-    assert_eq!(events.len(), count);
-    events.sort_by_key(|e| e.sequence);
-    let mut batch = stream_batch(environment, head + 1, count, "dsync.activated");
-    for (record, event) in batch.records.iter_mut().zip(&events) {
-        record.change.new_image.insert(
-            "id".into(),
-            serde_dynamo::AttributeValue::S(event.id.to_string()),
-        );
-    }
-    batch
 }

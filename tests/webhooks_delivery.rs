@@ -78,12 +78,15 @@ fn python_packages_available() -> bool {
 
 /// Runs `python/verify_webhooks.py` on the deliveries; returns its counts, or `None` when the
 /// packages are missing outside CI.
-fn verify_with_python(
+async fn verify_with_python(
     standard_secrets: &[&str],
     workos_secret: &str,
     deliveries: &[Received],
 ) -> Option<serde_json::Value> {
-    if !python_packages_available() {
+    if !tokio::task::spawn_blocking(python_packages_available)
+        .await
+        .unwrap()
+    {
         assert!(
             std::env::var("DSYNC_REQUIRE_SDK_TESTS").is_err(),
             "pip install -r tests/python/requirements.txt"
@@ -107,11 +110,14 @@ fn verify_with_python(
     let file = std::env::temp_dir().join(format!("dsync-webhooks-{}.json", now()));
     std::fs::write(&file, spec.to_string()).unwrap();
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/python/verify_webhooks.py");
-    let output = Command::new("python3")
-        .arg(script)
-        .arg(&file)
-        .output()
-        .unwrap();
+    // Off the test's runtime thread: the service under test runs on it too.
+    let path = file.clone();
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new("python3").arg(script).arg(&path).output()
+    })
+    .await
+    .unwrap()
+    .unwrap();
     let _ = std::fs::remove_file(&file);
     assert!(
         output.status.success(),
@@ -165,7 +171,8 @@ async fn every_event_is_delivered_once_and_verifies_with_standard_webhooks_and_w
     assert!(deliveries
         .iter()
         .all(|d| d.attempts == 1 && d.last_status == Some(200)));
-    if let Some(counts) = verify_with_python(&[&endpoint.secret], &endpoint.secret, &received) {
+    if let Some(counts) = verify_with_python(&[&endpoint.secret], &endpoint.secret, &received).await
+    {
         assert_eq!(counts, json!({"standard": 5, "workos": 5}));
     }
 }
@@ -377,7 +384,7 @@ async fn during_a_rotation_both_secrets_verify_and_after_it_only_the_new_one() {
     let received = receiver.wait_for(1, Duration::from_secs(10)).await;
     assert!(verify_standard(&old, &received[0]));
     assert!(verify_standard(&rotated.secret, &received[0]));
-    if let Some(counts) = verify_with_python(&[&old, &rotated.secret], &old, &received[..1]) {
+    if let Some(counts) = verify_with_python(&[&old, &rotated.secret], &old, &received[..1]).await {
         assert_eq!(counts, json!({"standard": 2, "workos": 1}));
     }
 

@@ -46,3 +46,53 @@ pub fn stream_batch(
         .collect();
     serde_json::from_value(json!({ "Records": records })).expect("a stream event")
 }
+
+/// Commits `count` real events (through a directory creation each) and returns their stream
+/// batch, as the events table's stream would deliver it.
+pub async fn committed_events(
+    store: &dsync_dynamo::Store,
+    environment: &EnvironmentId,
+    count: usize,
+) -> dsync_local::streams::Event {
+    use dsync_domain::directory::EventDraft;
+    use dsync_domain::model::{Directory, ProviderKind};
+    let head = store.event_head(environment).await.unwrap();
+    for i in 0..count {
+        let directory = Directory {
+            id: dsync_domain::ids::DirectoryId::generate(),
+            environment_id: *environment,
+            name: format!("d{i}"),
+            kind: ProviderKind::GenericScimV2,
+            organization_id: None,
+            token_hash: dsync_domain::secrets::generate("t_").hash,
+            created_at: dsync_domain::time::now_millis(),
+        };
+        let draft = EventDraft {
+            name: "dsync.activated",
+            data: serde_json::json!({"object": "directory", "id": directory.id.to_string()}),
+        };
+        store
+            .create_directory_with_event(&directory, draft)
+            .await
+            .unwrap();
+    }
+    let mut events = store
+        .events_by_id(
+            environment,
+            &(head + 1..=head + count as u64)
+                .map(|seq| dsync_domain::ids::EventId::for_sequence(seq, 0))
+                .collect::<Vec<_>>(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(events.len(), count);
+    events.sort_by_key(|e| e.sequence);
+    let mut batch = stream_batch(environment, head + 1, count, "dsync.activated");
+    for (record, event) in batch.records.iter_mut().zip(&events) {
+        record.change.new_image.insert(
+            "id".into(),
+            serde_dynamo::AttributeValue::S(event.id.to_string()),
+        );
+    }
+    batch
+}

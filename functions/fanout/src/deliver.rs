@@ -81,9 +81,7 @@ fn failure_of(error: &reqwest::Error, timeout: Duration) -> AttemptResult {
     AttemptResult::Failed(reason.to_owned())
 }
 
-/// Attempts `delivery` (claimed by the caller) and records the outcome: the delivery's new
-/// state, the endpoint disabled on 410, its failing mark set or cleared. Returns the
-/// delivery as recorded.
+/// Attempts `delivery` (claimed by the caller) and [`record`]s the outcome.
 pub async fn attempt(
     app: &App,
     health: &Health,
@@ -92,15 +90,27 @@ pub async fn attempt(
     body: &[u8],
 ) -> Result<Delivery, StoreError> {
     let result = send(app, endpoint, &delivery.event_id.to_string(), body).await;
+    record(app, health, endpoint, delivery, &result).await
+}
+
+/// Records how an attempt of `delivery` ended: the delivery's new state, the endpoint
+/// disabled on 410, its failing mark set or cleared. Returns the delivery as recorded.
+pub async fn record(
+    app: &App,
+    health: &Health,
+    endpoint: &WebhookEndpoint,
+    delivery: &Delivery,
+    result: &AttemptResult,
+) -> Result<Delivery, StoreError> {
     let now = app.now();
     let next = decide(
-        &result,
+        result,
         delivery.attempts + 1,
         &app.config.schedule,
         now,
         rand::random::<f64>(),
     );
-    let after = delivery.after_attempt(&result, next, now);
+    let after = delivery.after_attempt(result, next, now);
     app.store.update_delivery(delivery, &after).await?;
     let ids = (&delivery.id, &endpoint.id, &delivery.event_id);
     match next {

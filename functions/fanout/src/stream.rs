@@ -103,12 +103,15 @@ async fn attempt_inline(app: &App, deliveries: Vec<(WebhookEndpoint, Delivery, &
     stream::iter(deliveries)
         .for_each_concurrent(app.config.concurrency, |(endpoint, delivery, event)| async move {
             let body = body_of(event);
-            match tokio::time::timeout(budget, deliver::attempt(app, health, &endpoint, &delivery, &body)).await {
-                Ok(Ok(_)) => {}
-                Ok(Err(error)) => {
-                    tracing::warn!(delivery_id = %delivery.id, %error, "recording an attempt failed; the sweep retries it");
-                }
-                Err(_) => cut_off(app, health, &endpoint, &delivery, budget).await,
+            // The budget bounds the wait for the receiver; recording its answer always
+            // completes, so an answered attempt is never sent again.
+            let id = delivery.event_id.to_string();
+            let sent = tokio::time::timeout(budget, deliver::send(app, &endpoint, &id, &body));
+            let Ok(result) = sent.await else {
+                return cut_off(app, health, &endpoint, &delivery, budget).await;
+            };
+            if let Err(error) = deliver::record(app, health, &endpoint, &delivery, &result).await {
+                tracing::warn!(delivery_id = %delivery.id, %error, "recording an attempt failed; the sweep retries it");
             }
         })
         .await;

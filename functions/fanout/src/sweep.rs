@@ -148,14 +148,23 @@ async fn drain(
         };
         if let Some(reason) = reason {
             let abandoned = delivery.abandoned(reason, app.now());
-            app.store.update_delivery(&delivery, &abandoned).await?;
+            match app.store.update_delivery(&delivery, &abandoned).await {
+                Ok(()) | Err(StoreError::Conflict) => {}
+                Err(error) => return Err(error),
+            }
             result.report.abandoned += 1;
             continue;
         }
         let (Some(endpoint), Some(event)) = (endpoint, events.get(&delivery.event_id)) else {
             continue;
         };
-        let after = deliver::attempt(app, health, endpoint, &delivery, &body_of(event)).await?;
+        let after = match deliver::attempt(app, health, endpoint, &delivery, &body_of(event)).await
+        {
+            Ok(after) => after,
+            // The delivery changed under us (a manual retry, say): its new state stands.
+            Err(StoreError::Conflict) => continue,
+            Err(error) => return Err(error),
+        };
         result.report.attempted += 1;
         if after.state == DeliveryState::Succeeded {
             result.report.delivered += 1;

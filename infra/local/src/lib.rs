@@ -136,10 +136,17 @@ pub async fn start(options: Options) -> anyhow::Result<Running> {
         ));
     }
     let scim = dsync_provider_webhooks::App::new(store.clone(), Default::default());
-    let mut api = dsync_api::App::new(store.clone(), Default::default());
+    // The API checks endpoint URLs by the same rules the fan-out delivers by.
+    let api_config = dsync_api::Config {
+        webhook_addresses: options.fanout.addresses,
+        ..Default::default()
+    };
+    let mut api = dsync_api::App::new(store.clone(), api_config);
     api.policy = policy.clone();
     let trigger = pipeline.reconcile_trigger();
     api.reconcile_trigger = Some(Arc::new(move |_| trigger.notify_one()));
+    let sweep = pipeline.sweep_trigger();
+    api.sweep_trigger = Some(Arc::new(move || sweep.notify_one()));
     let server = tokio::spawn(http_server::serve(
         listener,
         http_server::Routes { scim, api },

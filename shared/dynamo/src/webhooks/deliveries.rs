@@ -172,9 +172,12 @@ impl Store {
             (":attempts", n(before.attempts)),
             (":state", s(before.state.as_str())),
         ];
-        if let Some(at) = before.next_attempt_at {
-            condition.push_str(" AND next_attempt_at = :at");
-            values.push((":at", n(at)));
+        match before.next_attempt_at {
+            Some(at) => {
+                condition.push_str(" AND next_attempt_at = :at");
+                values.push((":at", n(at)));
+            }
+            None => condition.push_str(" AND attribute_not_exists(next_attempt_at)"),
         }
         self.put_delivery(after, &condition, values).await
     }

@@ -127,7 +127,7 @@ impl Store {
     }
 
     /// Records that the endpoint started failing at `since`, or (`None`) that it works again.
-    /// Not a user-visible change: `version` stays.
+    /// Bumps `version`, so an edit read before this cannot write the old mark back.
     pub async fn set_webhook_endpoint_failing(
         &self,
         environment: &EnvironmentId,
@@ -139,14 +139,19 @@ impl Store {
                 self.update_endpoint(
                     environment,
                     id,
-                    "SET failing_since = :since",
-                    vec![(":since", n(since))],
+                    "SET failing_since = :since ADD version :one",
+                    vec![(":since", n(since)), (":one", n(1))],
                 )
                 .await
             }
             None => {
-                self.update_endpoint(environment, id, "REMOVE failing_since", Vec::new())
-                    .await
+                self.update_endpoint(
+                    environment,
+                    id,
+                    "REMOVE failing_since ADD version :one",
+                    vec![(":one", n(1))],
+                )
+                .await
             }
         }
     }
