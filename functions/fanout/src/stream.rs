@@ -25,7 +25,13 @@ pub async fn handle_batch(app: &App, batch: Event) -> DynamoDbEventResponse {
         .records
         .iter()
         .filter_map(|record| {
-            let (event, environment) = event_of(record)?;
+            let decoded = event_of(record);
+            if decoded.is_none() && record.event_name == "INSERT" {
+                // Only the event log writes this table; an item it cannot read is a bug to
+                // see, not an event to invent.
+                tracing::error!(sequence = ?record.change.sequence_number, "undecodable event record skipped");
+            }
+            let (event, environment) = decoded?;
             Some((event, environment, record.change.sequence_number.clone()))
         })
         .collect();
