@@ -166,3 +166,57 @@ fn event_of(record: &EventRecord) -> Option<(StoredEvent, EnvironmentId)> {
     };
     Some((event, environment))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(event_name: &str, image: serde_json::Value) -> EventRecord {
+        serde_json::from_value(serde_json::json!({
+            "eventName": event_name,
+            "awsRegion": "us-east-1",
+            "eventID": "1",
+            "eventSource": "aws:dynamodb",
+            "eventSourceARN": "arn:aws:dynamodb:us-east-1:0:table/events/stream/x",
+            "dynamodb": {"NewImage": image, "SequenceNumber": "1", "SizeBytes": 100,
+                         "StreamViewType": "NEW_IMAGE"},
+        }))
+        .unwrap()
+    }
+
+    fn event_image(environment: &EnvironmentId, id: &EventId) -> serde_json::Value {
+        serde_json::json!({
+            "type": {"S": "event"},
+            "id": {"S": id.to_string()},
+            "environment_id": {"S": environment.to_string()},
+            "sequence": {"N": "7"},
+            "event": {"S": "dsync.user.created"},
+            "data": {"S": "{\"id\":\"directory_user_1\"}"},
+            "created_at": {"N": "1700000000000"},
+        })
+    }
+
+    #[test]
+    fn a_new_event_item_decodes_into_the_event_and_its_environment() {
+        let environment = EnvironmentId::generate();
+        let id = EventId::for_sequence(7, 1_700_000_000_000);
+        let (event, env) = event_of(&record("INSERT", event_image(&environment, &id))).unwrap();
+        assert_eq!((env, event.id, event.sequence), (environment, id, 7));
+        assert_eq!(event.name, "dsync.user.created");
+        assert_eq!(event.envelope()["data"]["id"], "directory_user_1");
+    }
+
+    #[test]
+    fn removals_and_other_items_are_not_events_to_deliver() {
+        let environment = EnvironmentId::generate();
+        let id = EventId::for_sequence(7, 0);
+        // A TTL expiry is a REMOVE: it makes no delivery.
+        assert!(event_of(&record("REMOVE", event_image(&environment, &id))).is_none());
+        let mut other = event_image(&environment, &id);
+        other["type"] = serde_json::json!({"S": "head"});
+        assert!(event_of(&record("INSERT", other)).is_none());
+        let mut broken = event_image(&environment, &id);
+        broken["data"] = serde_json::json!({"S": "{not json"});
+        assert!(event_of(&record("INSERT", broken)).is_none());
+    }
+}
