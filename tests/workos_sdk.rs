@@ -3,24 +3,11 @@
 
 use std::process::Command;
 
-use dsync_tests::{json, spawn_app};
-
-fn sdk_available() -> bool {
-    Command::new("python3")
-        .args(["-c", "import workos"])
-        .output()
-        .is_ok_and(|out| out.status.success())
-}
+use dsync_tests::{json, python_modules_available, spawn_app};
 
 #[tokio::test]
 async fn the_workos_python_sdk_reads_directories_users_groups_and_events() {
-    if !sdk_available() {
-        // CI installs it (.ci/run) and sets DSYNC_REQUIRE_SDK_TESTS, so there this fails.
-        assert!(
-            std::env::var("DSYNC_REQUIRE_SDK_TESTS").is_err(),
-            "the workos Python package is required: pip install workos"
-        );
-        eprintln!("skipped: `pip install workos` to run the WorkOS SDK compatibility test");
+    if !python_modules_available(&["workos"]) {
         return;
     }
     let app = spawn_app().await;

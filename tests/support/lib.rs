@@ -18,6 +18,24 @@ use serde_json::Value;
 pub use serde_json::json;
 
 pub mod event_batch;
+
+/// Whether `python3` can import `modules` (third-party packages some checks drive). Outside CI
+/// a missing one skips the check, with a message; CI sets `DSYNC_REQUIRE_SDK_TESTS` and
+/// installs `tests/python/requirements.txt`, so there a missing one fails the test.
+pub fn python_modules_available(modules: &[&str]) -> bool {
+    let available = std::process::Command::new("python3")
+        .args(["-c", &format!("import {}", modules.join(", "))])
+        .output()
+        .is_ok_and(|out| out.status.success());
+    if !available {
+        assert!(
+            std::env::var("DSYNC_REQUIRE_SDK_TESTS").is_err(),
+            "python3 cannot import {modules:?}: pip install -r tests/python/requirements.txt"
+        );
+        eprintln!("skipped: pip install -r tests/python/requirements.txt to run this check");
+    }
+    available
+}
 pub mod receiver;
 
 pub struct TestApp {

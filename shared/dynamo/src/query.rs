@@ -148,7 +148,10 @@ impl Store {
     }
 
     /// Every item a query matches, following `LastEvaluatedKey` through all pages.
-    async fn query_all(&self, request: QueryFluentBuilder) -> Result<Vec<Item>, StoreError> {
+    pub(crate) async fn query_all(
+        &self,
+        request: QueryFluentBuilder,
+    ) -> Result<Vec<Item>, StoreError> {
         let mut items = Vec::new();
         let mut start = None;
         loop {

@@ -43,23 +43,11 @@ impl Store {
             .expression_attribute_values(":pk", s(environment_pk(environment)))
             .expression_attribute_values(":prefix", s(WEBHOOK_ENDPOINT_PREFIX))
             .consistent_read(true);
-        let mut endpoints = Vec::new();
-        let mut start = None;
-        loop {
-            let output = request
-                .clone()
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(backend)?;
-            for item in output.items.unwrap_or_default() {
-                endpoints.push(decode_endpoint(&item)?);
-            }
-            match output.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => return Ok(endpoints),
-            }
-        }
+        self.query_all(request)
+            .await?
+            .iter()
+            .map(decode_endpoint)
+            .collect()
     }
 
     pub async fn webhook_endpoint(
