@@ -10,7 +10,8 @@ use std::time::Duration;
 use dsync_domain::ids::EnvironmentId;
 use dsync_domain::webhooks::{DeliveryState, RetrySchedule, WebhookEndpoint};
 use dsync_dynamo::metering::{metered_client, Meter, MeterReport};
-use dsync_dynamo::{connect, tables, ConnectOptions, Store, TableNames};
+use dsync_dynamo::Store;
+use dsync_tests::bare_store;
 use dsync_tests::event_batch::{committed_events, stream_batch};
 use dsync_tests::receiver::{Answer, Receiver};
 
@@ -23,19 +24,9 @@ struct Setup {
 }
 
 async fn setup() -> Setup {
-    let engine = dsync_local::Engine::start(None)
-        .await
-        .expect("the engine starts");
+    let (engine, plain) = bare_store("cost").await;
     let endpoint = engine.endpoint();
-    let client = connect(ConnectOptions {
-        endpoint: Some(endpoint.clone()),
-        region: None,
-    })
-    .await;
-    let names = TableNames::with_prefix("cost");
-    tables::create_tables(&client, &names)
-        .await
-        .expect("tables");
+    let names = plain.tables().clone();
     let meter = Meter::new();
     let config = dsync_fanout::Config {
         schedule: RetrySchedule::new(vec![Duration::ZERO; 3]),
@@ -44,7 +35,7 @@ async fn setup() -> Setup {
     };
     Setup {
         _engine: engine,
-        plain: Store::new(client, names.clone()),
+        plain,
         metered: dsync_fanout::App::new(
             Store::new(metered_client(&endpoint, &meter), names),
             config,

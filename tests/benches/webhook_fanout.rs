@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 
 use dsync_domain::ids::EnvironmentId;
 use dsync_domain::webhooks::{AddressPolicy, RetrySchedule, WebhookEndpoint};
-use dsync_dynamo::{connect, tables, ConnectOptions, Store, TableNames};
 use dsync_tests::event_batch::stream_batch;
 use dsync_tests::receiver::{Answer, Receiver};
 
@@ -52,18 +51,7 @@ struct Fixture {
 }
 
 async fn fixture() -> Fixture {
-    let engine = dsync_local::Engine::start(None)
-        .await
-        .expect("the engine starts");
-    let client = connect(ConnectOptions {
-        endpoint: Some(engine.endpoint()),
-        region: None,
-    })
-    .await;
-    let names = TableNames::with_prefix("bench");
-    tables::create_tables(&client, &names)
-        .await
-        .expect("tables");
+    let (engine, store) = dsync_tests::bare_store("bench").await;
     let config = dsync_fanout::Config {
         schedule: RetrySchedule::new(vec![Duration::ZERO; 3]),
         addresses: AddressPolicy::local(),
@@ -71,7 +59,7 @@ async fn fixture() -> Fixture {
     };
     Fixture {
         _engine: engine,
-        app: dsync_fanout::App::new(Store::new(client, names), config),
+        app: dsync_fanout::App::new(store, config),
         environment: EnvironmentId::generate(),
     }
 }

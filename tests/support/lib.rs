@@ -19,6 +19,25 @@ pub use serde_json::json;
 
 pub mod event_batch;
 
+/// A fresh embedded engine with the service's tables and a store on it: no pipeline, no
+/// bootstrap, for tests and benchmarks that call the functions directly. The engine stops
+/// when dropped.
+pub async fn bare_store(prefix: &str) -> (dsync_local::Engine, Store) {
+    let engine = dsync_local::Engine::start(None)
+        .await
+        .expect("the engine starts");
+    let client = dsync_dynamo::connect(dsync_dynamo::ConnectOptions {
+        endpoint: Some(engine.endpoint()),
+        region: None,
+    })
+    .await;
+    let names = dsync_dynamo::TableNames::with_prefix(prefix);
+    dsync_dynamo::tables::create_tables(&client, &names)
+        .await
+        .expect("tables");
+    (engine, Store::new(client, names))
+}
+
 /// Whether `python3` can import `modules` (third-party packages some checks drive). Outside CI
 /// a missing one skips the check, with a message; CI sets `DSYNC_REQUIRE_SDK_TESTS` and
 /// installs `tests/python/requirements.txt`, so there a missing one fails the test.

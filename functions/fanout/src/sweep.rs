@@ -1,5 +1,8 @@
 //! The retry sweep: due deliveries, attempted again.
 //!
+//! A run pages through everything due when it started (every partition of the due index),
+//! so a large backlog of one endpoint never hides another endpoint's deliveries.
+//!
 //! Each endpoint's due deliveries are sent one after another, endpoints side by side. An
 //! endpoint that does not answer in time stops its own queue for this run (its other
 //! deliveries stay due for the next one), so a dead endpoint costs one timeout per run and
@@ -10,7 +13,7 @@ use std::time::Instant;
 
 use dsync_domain::ids::{EnvironmentId, EventId, WebhookEndpointId};
 use dsync_domain::webhooks::{Delivery, DeliveryState, EndpointStatus, WebhookEndpoint};
-use dsync_dynamo::{StoreError, StoredEvent};
+use dsync_dynamo::{DueScan, StoreError, StoredEvent};
 use futures::stream::{self, StreamExt, TryStreamExt};
 
 use crate::deliver::{self, body_of, Health};
@@ -27,35 +30,33 @@ pub struct SweepReport {
     pub abandoned: usize,
 }
 
-/// Attempts what is due until nothing is, or `deadline` comes.
+/// Attempts what was due when the run started, until all of it was seen or `deadline` comes.
 pub async fn run(app: &App, deadline: Option<Instant>) -> Result<SweepReport, StoreError> {
     let mut report = SweepReport::default();
     let mut stopped: HashSet<WebhookEndpointId> = HashSet::new();
-    loop {
+    let mut scan = DueScan::new(app.now());
+    while !scan.finished() && !past(deadline) {
         let due: Vec<Delivery> = app
             .store
-            .due_deliveries(app.now(), ROUND_SIZE)
+            .next_due_deliveries(&mut scan, ROUND_SIZE)
             .await?
             .into_iter()
             .filter(|d| !stopped.contains(&d.endpoint_id))
             .collect();
-        if due.is_empty() || past(deadline) {
-            return Ok(report);
+        if due.is_empty() {
+            continue;
         }
         let round = sweep_round(app, due, deadline).await?;
         report.attempted += round.report.attempted;
         report.delivered += round.report.delivered;
         report.abandoned += round.report.abandoned;
         stopped.extend(round.stopped);
-        if round.claimed == 0 {
-            return Ok(report);
-        }
     }
+    Ok(report)
 }
 
 struct Round {
     report: SweepReport,
-    claimed: usize,
     stopped: Vec<WebhookEndpointId>,
 }
 
@@ -98,14 +99,12 @@ async fn sweep_round(
         .await?;
     let mut round = Round {
         report: SweepReport::default(),
-        claimed: 0,
         stopped: Vec::new(),
     };
     for queue in results {
         round.report.attempted += queue.report.attempted;
         round.report.delivered += queue.report.delivered;
         round.report.abandoned += queue.report.abandoned;
-        round.claimed += queue.claimed;
         round.stopped.extend(queue.stopped);
     }
     Ok(round)
@@ -113,7 +112,6 @@ async fn sweep_round(
 
 struct Queue {
     report: SweepReport,
-    claimed: usize,
     stopped: Option<WebhookEndpointId>,
 }
 
@@ -128,7 +126,6 @@ async fn drain(
 ) -> Result<Queue, StoreError> {
     let mut result = Queue {
         report: SweepReport::default(),
-        claimed: 0,
         stopped: None,
     };
     for seen in queue {
@@ -139,7 +136,6 @@ async fn drain(
         let Some(delivery) = app.store.claim_delivery(&seen, lease_until).await? else {
             continue; // another worker has it
         };
-        result.claimed += 1;
         let reason = match (endpoint, events.get(&delivery.event_id)) {
             (None, _) => Some("endpoint deleted"),
             (Some(e), _) if e.status == EndpointStatus::Disabled => Some("endpoint disabled"),

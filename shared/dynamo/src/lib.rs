@@ -33,7 +33,7 @@ pub use provider_groups::{MemberPage, MembershipDiff};
 pub use provider_users::UserPage;
 pub use reconciliations::{Checkpoint, Reconciliation, ReconciliationCounts, ReconciliationState};
 pub use tables::{TableNames, TableSpec, TABLES};
-pub use webhooks::DeliveryPage;
+pub use webhooks::{DeliveryPage, DueScan};
 
 use aws_sdk_dynamodb::Client;
 

@@ -14,6 +14,37 @@ use crate::item::{id_attr, n, s, Item, ItemExt};
 use crate::keys::*;
 use crate::{Store, StoreError, EVENT_RETENTION_DAYS};
 
+/// A walk through the deliveries due at one moment, index partition by partition, so one
+/// sweep run sees every due delivery once even when it leaves some of them alone.
+#[derive(Debug, Clone)]
+pub struct DueScan {
+    now: i64,
+    cursors: Vec<ShardCursor>,
+}
+
+#[derive(Debug, Clone)]
+enum ShardCursor {
+    Start,
+    After(Item),
+    Finished,
+}
+
+impl DueScan {
+    /// The deliveries due at `now` (epoch ms).
+    pub fn new(now: i64) -> Self {
+        Self {
+            now,
+            cursors: vec![ShardCursor::Start; DUE_DELIVERY_SHARDS as usize],
+        }
+    }
+
+    pub fn finished(&self) -> bool {
+        self.cursors
+            .iter()
+            .all(|c| matches!(c, ShardCursor::Finished))
+    }
+}
+
 /// One page of an endpoint's deliveries, newest first.
 #[derive(Debug, Clone)]
 pub struct DeliveryPage {
@@ -76,27 +107,44 @@ impl Store {
         output.item.as_ref().map(decode_delivery).transpose()
     }
 
-    /// Pending deliveries due at `now`, earliest first, at most `limit` from each index
-    /// partition. The index is eventually consistent: claim before attempting.
-    pub async fn due_deliveries(&self, now: i64, limit: i32) -> Result<Vec<Delivery>, StoreError> {
-        let upper = format!("{:015}#~", now.max(0));
-        let queries = (0..DUE_DELIVERY_SHARDS).map(|shard| {
+    /// The next pending deliveries of `scan` (due at its `now`), earliest first: one page of
+    /// at most `limit` from each index partition not read to its end yet. Empty once every
+    /// partition is. The index is eventually consistent: claim before attempting.
+    pub async fn next_due_deliveries(
+        &self,
+        scan: &mut DueScan,
+        limit: i32,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        let upper = format!("{:015}#~", scan.now.max(0));
+        let open: Vec<usize> = (0..scan.cursors.len())
+            .filter(|&shard| !matches!(scan.cursors[shard], ShardCursor::Finished))
+            .collect();
+        let queries = open.iter().map(|&shard| {
+            let start = match &scan.cursors[shard] {
+                ShardCursor::After(key) => Some(key.clone()),
+                _ => None,
+            };
             self.client
                 .query()
                 .table_name(&self.tables.directory)
                 .index_name("gsi1")
                 .key_condition_expression("gsi1pk = :shard AND gsi1sk <= :upper")
-                .expression_attribute_values(":shard", s(due_deliveries(shard)))
+                .expression_attribute_values(":shard", s(due_deliveries(shard as u32)))
                 .expression_attribute_values(":upper", s(&upper))
+                .set_exclusive_start_key(start)
                 .limit(limit.max(1))
                 .send()
         });
         let outputs = try_join_all(queries).await.map_err(backend)?;
         let mut due = Vec::new();
-        for output in outputs {
+        for (shard, output) in open.into_iter().zip(outputs) {
             for item in output.items.unwrap_or_default() {
                 due.push(decode_delivery(&item)?);
             }
+            scan.cursors[shard] = match output.last_evaluated_key {
+                Some(key) if !key.is_empty() => ShardCursor::After(key),
+                _ => ShardCursor::Finished,
+            };
         }
         due.sort_by_key(|d| d.next_attempt_at);
         Ok(due)

@@ -4,4 +4,4 @@
 mod deliveries;
 mod endpoints;
 
-pub use deliveries::DeliveryPage;
+pub use deliveries::{DeliveryPage, DueScan};
