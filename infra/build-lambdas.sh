@@ -22,7 +22,7 @@ echo "built in $(( $(date +%s) - start ))s"
 
 printf '%-20s %12s %12s\n' function binary zip
 for f in "${functions[@]}"; do
-    dir="target/lambda/$f"
+    dir="${CARGO_TARGET_DIR:-target}/lambda/$f"
     python3 - "$dir" <<'PY'
 import os, sys, zipfile
 folder = sys.argv[1]
