@@ -45,6 +45,9 @@ async fn admin(args: Vec<String>) -> std::process::Output {
             .args(args)
             .env_remove("DSYNC_TABLE_PREFIX")
             .env_remove("DSYNC_DYNAMODB_ENDPOINT")
+            // Nor a profile's region, nor instance metadata.
+            .env("AWS_CONFIG_FILE", "/nonexistent/dsync-test-config")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
             .output()
             .expect("dsync-admin runs")
     })
@@ -258,6 +261,9 @@ async fn mistakes_fail_without_printing_a_key() {
             .env_remove("AWS_REGION")
             .env_remove("AWS_DEFAULT_REGION")
             .env_remove("DSYNC_DYNAMODB_ENDPOINT")
+            // Nor a profile's region, nor instance metadata.
+            .env("AWS_CONFIG_FILE", "/nonexistent/dsync-test-config")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
             .output()
             .expect("dsync-admin runs")
     })

@@ -12,6 +12,15 @@ pub struct ConnectOptions {
     pub region: Option<String>,
 }
 
+/// The region the standard AWS chain names (`AWS_REGION`, `AWS_DEFAULT_REGION`, the profile in
+/// `~/.aws/config`, instance metadata), if any.
+pub async fn default_region() -> Option<String> {
+    aws_config::meta::region::RegionProviderChain::default_provider()
+        .region()
+        .await
+        .map(|region| region.to_string())
+}
+
 pub async fn connect(options: ConnectOptions) -> Client {
     let region = Region::new(options.region.unwrap_or_else(|| "us-east-1".to_owned()));
     match options.endpoint {

@@ -24,7 +24,7 @@ pub use api_reads::{
     EventCursor, EventPage, EventQuery, ListCursor, ListOrder, ListWindow, Page, PurgeProgress,
     StoredDirectory, EVENT_SCAN_PAGES,
 };
-pub use client::{connect, ConnectOptions};
+pub use client::{connect, default_region, ConnectOptions};
 pub use control::NewDirectory;
 pub use directory_state::{ProjectedGroup, ProjectedUser};
 pub use error::StoreError;

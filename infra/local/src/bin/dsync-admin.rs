@@ -17,7 +17,7 @@ use dsync_domain::ids::EnvironmentId;
 use dsync_domain::model::{Environment, EnvironmentSettings};
 use dsync_domain::secrets;
 use dsync_domain::time::now_millis;
-use dsync_dynamo::{connect, ConnectOptions, Store, StoreError, TableNames};
+use dsync_dynamo::{connect, default_region, ConnectOptions, Store, StoreError, TableNames};
 use serde_json::json;
 
 /// Keys made here are told apart from the local runner's `sk_local_` ones by their prefix.
@@ -36,8 +36,9 @@ struct Args {
     /// AWS; no AWS credentials are used then.
     #[arg(long, env = "DSYNC_DYNAMODB_ENDPOINT")]
     dynamodb_endpoint: Option<String>,
-    /// The stack's region. Without an endpoint it is required, so that a missing setting
-    /// cannot silently write to another region's tables.
+    /// The stack's region; otherwise the standard chain's (AWS_DEFAULT_REGION, the profile).
+    /// Without an endpoint one is required, so that a missing setting cannot silently write
+    /// to another region's tables.
     #[arg(long, env = "AWS_REGION")]
     region: Option<String>,
     #[command(subcommand)]
@@ -63,12 +64,13 @@ enum Command {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let region = args
-        .region
-        .or_else(|| std::env::var("AWS_DEFAULT_REGION").ok())
-        .filter(|r| !r.is_empty());
+    let region = match args.region.filter(|r| !r.is_empty()) {
+        Some(region) => Some(region),
+        None if args.dynamodb_endpoint.is_none() => default_region().await,
+        None => None,
+    };
     if args.dynamodb_endpoint.is_none() && region.is_none() {
-        bail!("set the stack's region with --region or AWS_REGION");
+        bail!("set the stack's region with --region, AWS_REGION or the profile's region");
     }
     let client = connect(ConnectOptions {
         endpoint: args.dynamodb_endpoint,
