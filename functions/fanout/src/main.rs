@@ -1,7 +1,9 @@
 //! Lambda entry point: DynamoDB stream batches of the events table, and the scheduled retry
 //! sweep (`{"action": "sweep"}`).
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
+
+use dsync_domain::time::stop_before;
 
 use dsync_dynamo::{connect, ConnectOptions, Store, TableNames};
 use dsync_fanout::{stream, sweep, App, Config};
@@ -37,20 +39,10 @@ async fn dispatch(app: &App, event: LambdaEvent<Value>) -> Result<Value, Error> 
             stream::handle_batch(app, batch).await,
         )?);
     }
-    let report = sweep::run(app, Some(instant_of(context.deadline))).await?;
+    let report = sweep::run(app, Some(stop_before(context.deadline, SAFETY_MARGIN))).await?;
     Ok(json!({
         "attempted": report.attempted,
         "delivered": report.delivered,
         "abandoned": report.abandoned,
     }))
-}
-
-/// Lambda gives its deadline in epoch milliseconds.
-fn instant_of(deadline_ms: u64) -> Instant {
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0);
-    let left = Duration::from_millis(deadline_ms.saturating_sub(now_ms));
-    Instant::now() + left.saturating_sub(SAFETY_MARGIN)
 }

@@ -4,7 +4,9 @@
 // The reconciliation future nests deeply (pages → projections → transactions).
 #![recursion_limit = "256"]
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
+
+use dsync_domain::time::stop_before;
 
 use dsync_dynamo::{connect, ConnectOptions, Store, TableNames};
 use dsync_policy::{reconcile, stream, App};
@@ -38,7 +40,7 @@ async fn dispatch(app: &App, event: LambdaEvent<Value>) -> Result<Value, Error> 
             stream::handle_batch(app, batch).await,
         )?);
     }
-    let deadline = instant_of(context.deadline);
+    let deadline = stop_before(context.deadline, SAFETY_MARGIN);
     let runs = match payload.get("action").and_then(Value::as_str) {
         Some("reconcile_everything") => {
             reconcile::reconcile_everything(app, Some(deadline)).await?
@@ -48,14 +50,4 @@ async fn dispatch(app: &App, event: LambdaEvent<Value>) -> Result<Value, Error> 
     Ok(
         json!({ "reconciliations": runs.iter().map(|r| json!({"id": r.id.to_string(), "state": r.state.as_str()})).collect::<Vec<_>>() }),
     )
-}
-
-/// Lambda gives its deadline in epoch milliseconds.
-fn instant_of(deadline_ms: u64) -> Instant {
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0);
-    let left = Duration::from_millis(deadline_ms.saturating_sub(now_ms));
-    Instant::now() + left.saturating_sub(SAFETY_MARGIN)
 }

@@ -18,9 +18,28 @@ pub fn format_millis(millis: i64) -> String {
     t.format(&Rfc3339).unwrap_or_default()
 }
 
+/// The moment to stop starting new work, as an `Instant`: `margin` before a deadline given in
+/// epoch milliseconds (as Lambda gives an invocation's deadline). A past deadline is now.
+pub fn stop_before(deadline_ms: u64, margin: std::time::Duration) -> std::time::Instant {
+    let left_ms = (deadline_ms as i64).saturating_sub(now_millis()).max(0) as u64;
+    let left = std::time::Duration::from_millis(left_ms);
+    std::time::Instant::now() + left.saturating_sub(margin)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stopping_leaves_the_margin_before_the_deadline() {
+        use std::time::{Duration, Instant};
+        let deadline = (now_millis() + 60_000) as u64;
+        let stop = stop_before(deadline, Duration::from_secs(25));
+        let left = stop - Instant::now();
+        assert!(left <= Duration::from_secs(35) && left >= Duration::from_secs(34));
+        let past = stop_before(0, Duration::from_secs(25));
+        assert!(past <= Instant::now());
+    }
 
     #[test]
     fn formats_with_millis_in_utc() {
