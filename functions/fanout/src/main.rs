@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use dsync_domain::time::stop_before;
-
 use dsync_dynamo::{connect, ConnectOptions, Store, TableNames};
 use dsync_fanout::{stream, sweep, App, Config};
 use lambda_runtime::{service_fn, Error, LambdaEvent};

@@ -7,7 +7,6 @@
 use std::time::Duration;
 
 use dsync_domain::time::stop_before;
-
 use dsync_dynamo::{connect, ConnectOptions, Store, TableNames};
 use dsync_policy::{reconcile, stream, App};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
