@@ -3,14 +3,13 @@
 //! `python/verify_webhooks.py`), retries, timeouts, `Retry-After`, 410, a stalled endpoint
 //! beside a healthy one, secret rotation, redelivered stream batches and address checks.
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use dsync_domain::webhooks::{Delivery, DeliveryState, EndpointStatus, WebhookEndpoint};
 use dsync_local::streams::{streams_client, StreamPump, StreamSource};
 use dsync_tests::receiver::{Answer, Received, Receiver};
 use dsync_tests::{
-    fanout_config, json, python_modules_available, spawn_app, spawn_app_with_fanout,
+    fanout_config, json, python_modules_available, run_python, spawn_app, spawn_app_with_fanout,
     spawn_app_without_stream_processing, TestApp,
 };
 
@@ -98,22 +97,14 @@ async fn verify_with_python(
                       "deliveries": deliveries});
     let file = std::env::temp_dir().join(format!("dsync-webhooks-{}.json", now()));
     std::fs::write(&file, spec.to_string()).unwrap();
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/python/verify_webhooks.py");
-    // Off the test's runtime thread: the service under test runs on it too.
-    let path = file.clone();
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new("python3").arg(script).arg(&path).output()
-    })
-    .await
-    .unwrap()
-    .unwrap();
+    let summary = run_python(
+        "verify_webhooks.py",
+        vec![file.display().to_string()],
+        Vec::new(),
+    )
+    .await;
     let _ = std::fs::remove_file(&file);
-    assert!(
-        output.status.success(),
-        "python verifiers failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    Some(serde_json::from_slice(&output.stdout).unwrap())
+    Some(summary)
 }
 
 #[tokio::test]

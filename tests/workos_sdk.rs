@@ -1,9 +1,7 @@
 //! The official `workos` Python SDK (from PyPI, third-party code) pointed at the local
 //! runner: list_directories, list_users, get_user, list_groups, list_events; every model parses.
 
-use std::process::Command;
-
-use dsync_tests::{json, python_modules_available, spawn_app};
+use dsync_tests::{json, python_modules_available, run_python, spawn_app};
 
 #[tokio::test]
 async fn the_workos_python_sdk_reads_directories_users_groups_and_events() {
@@ -26,33 +24,16 @@ async fn the_workos_python_sdk_reads_directories_users_groups_and_events() {
     app.settle().await;
 
     let bootstrap = &app.running.bootstrap;
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/python/workos_compat.py");
-    let output = tokio::task::spawn_blocking({
-        let (base, key, directory) = (
-            bootstrap.api_base_url.clone(),
-            bootstrap.api_key.clone(),
-            bootstrap.directory_id.clone(),
-        );
-        move || {
-            Command::new("python3")
-                .arg(script)
-                .env("DSYNC_API_BASE_URL", base)
-                .env("DSYNC_API_KEY", key)
-                .env("DSYNC_DIRECTORY_ID", directory)
-                .output()
-                .expect("python3 runs")
-        }
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "the SDK failed:\n{}\n{}",
-        stdout,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let summary: serde_json::Value = serde_json::from_str(stdout.trim()).expect("summary JSON");
+    let summary = run_python(
+        "workos_compat.py",
+        Vec::new(),
+        vec![
+            ("DSYNC_API_BASE_URL", bootstrap.api_base_url.clone()),
+            ("DSYNC_API_KEY", bootstrap.api_key.clone()),
+            ("DSYNC_DIRECTORY_ID", bootstrap.directory_id.clone()),
+        ],
+    )
+    .await;
     assert_eq!(summary["directory"], bootstrap.directory_id.as_str());
     assert_eq!(
         summary["users"],

@@ -2,9 +2,7 @@
 //! through the local runner: create_webhook_endpoint, list_webhook_endpoints (auto-paging),
 //! update_webhook_endpoint, delete_webhook_endpoint; every model parses.
 
-use std::process::Command;
-
-use dsync_tests::{json, python_modules_available, spawn_app};
+use dsync_tests::{json, python_modules_available, run_python, spawn_app};
 
 #[tokio::test]
 async fn the_workos_python_sdk_manages_webhook_endpoints() {
@@ -18,34 +16,17 @@ async fn the_workos_python_sdk_manages_webhook_endpoints() {
         "http://127.0.0.1:9/hooks/a".to_owned(),
         "http://127.0.0.1:9/hooks/b".to_owned(),
     );
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/python/workos_webhook_endpoints.py"
-    );
-    let output = tokio::task::spawn_blocking({
-        let (base, key) = (bootstrap.api_base_url.clone(), bootstrap.api_key.clone());
-        let (url_a, url_b) = (url_a.clone(), url_b.clone());
-        move || {
-            Command::new("python3")
-                .arg(script)
-                .env("DSYNC_API_BASE_URL", base)
-                .env("DSYNC_API_KEY", key)
-                .env("DSYNC_WEBHOOK_URL_A", url_a)
-                .env("DSYNC_WEBHOOK_URL_B", url_b)
-                .output()
-                .expect("python3 runs")
-        }
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "the SDK failed:\n{}\n{}",
-        stdout,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let summary: serde_json::Value = serde_json::from_str(stdout.trim()).expect("summary JSON");
+    let summary = run_python(
+        "workos_webhook_endpoints.py",
+        Vec::new(),
+        vec![
+            ("DSYNC_API_BASE_URL", bootstrap.api_base_url.clone()),
+            ("DSYNC_API_KEY", bootstrap.api_key.clone()),
+            ("DSYNC_WEBHOOK_URL_A", url_a.clone()),
+            ("DSYNC_WEBHOOK_URL_B", url_b.clone()),
+        ],
+    )
+    .await;
     let created = &summary["created"];
     let id = created["id"].as_str().expect("an id");
     assert!(id.starts_with("we_"), "{id}");

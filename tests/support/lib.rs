@@ -38,6 +38,34 @@ pub async fn bare_store(prefix: &str) -> (dsync_local::Engine, Store) {
     (engine, Store::new(client, names))
 }
 
+/// Runs `tests/python/<script>` with `args` and `env`, off the test's runtime thread (the
+/// service under test runs on it too), and returns the JSON summary it prints. Panics with
+/// the script's output when it fails.
+pub async fn run_python(
+    script: &str,
+    args: Vec<String>,
+    env: Vec<(&'static str, String)>,
+) -> Value {
+    let path = format!("{}/python/{script}", env!("CARGO_MANIFEST_DIR"));
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("python3")
+            .arg(path)
+            .args(args)
+            .envs(env)
+            .output()
+            .expect("python3 runs")
+    })
+    .await
+    .expect("the python task");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{script} failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_str(stdout.trim()).expect("a JSON summary")
+}
+
 /// Whether `python3` can import `modules` (third-party packages some checks drive). Outside CI
 /// a missing one skips the check, with a message; CI sets `DSYNC_REQUIRE_SDK_TESTS` and
 /// installs `tests/python/requirements.txt`, so there a missing one fails the test.
