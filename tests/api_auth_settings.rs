@@ -1,7 +1,6 @@
 //! Management API: authentication, environment scoping, settings, routing and size limits.
 
-#[path = "api_support.rs"]
-mod api_support;
+use crate::api_support;
 
 use api_support::*;
 use dsync_tests::{json, read, spawn_app, user_body};

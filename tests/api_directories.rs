@@ -1,7 +1,6 @@
 //! Management API: directories, their SCIM tokens and their deletion.
 
-#[path = "api_support.rs"]
-mod api_support;
+use crate::api_support;
 
 use api_support::*;
 use dsync_domain::ids::DirectoryId;

@@ -1,7 +1,6 @@
 //! The Events API: paging with `after` while writers race, filters, ranges and bad input.
 
-#[path = "api_support.rs"]
-mod api_support;
+use crate::api_support;
 
 use std::collections::HashSet;
 

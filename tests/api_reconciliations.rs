@@ -1,7 +1,6 @@
 //! Management API: reconciliation runs requested and followed through the API.
 
-#[path = "api_support.rs"]
-mod api_support;
+use crate::api_support;
 
 use std::time::Duration;
 

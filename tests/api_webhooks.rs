@@ -4,8 +4,7 @@
 //! Endpoint URLs point at loopback over plain HTTP, which the local runner's API allows
 //! (production allows public HTTPS only); refusals use addresses no policy here allows.
 
-#[path = "api_support.rs"]
-mod api_support;
+use crate::api_support;
 
 use std::time::{Duration, Instant};
 

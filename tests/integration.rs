@@ -1,0 +1,27 @@
+//! The end-to-end tests, compiled into one binary (every extra test binary is another slow
+//! link of the AWS SDK). Add a module here rather than a `[[test]]` target.
+
+mod api_support;
+mod api_auth_settings;
+mod api_directories;
+mod api_events;
+mod api_reconciliations;
+mod api_users_groups;
+mod api_webhooks;
+mod cost;
+mod events_ordering;
+mod policy_flows;
+mod policy_reconcile;
+mod policy_stream;
+mod scim_bad_input;
+mod scim_entra;
+mod scim_okta;
+mod scim_onelogin_jumpcloud;
+mod scim_paging_concurrency;
+mod storage;
+mod template_agreement;
+mod webhooks_cost;
+mod webhooks_delivery;
+mod webhooks_sweep;
+mod workos_sdk;
+mod workos_webhook_endpoints;
