@@ -13,6 +13,7 @@ mod events_ordering;
 mod policy_flows;
 mod policy_reconcile;
 mod policy_stream;
+mod reliability;
 mod scim_bad_input;
 mod scim_entra;
 mod scim_okta;
