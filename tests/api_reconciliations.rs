@@ -31,7 +31,7 @@ async fn a_requested_reconciliation_is_accepted_and_runs() {
     assert_eq!(started.body["directory_id"], Value::Null);
     assert_eq!(
         started.body["counts"],
-        json!({"directories": 0, "users": 0, "groups": 0, "events": 0})
+        json!({"directories": 0, "users": 0, "groups": 0, "events": 0, "failed": 0})
     );
     let id = started.body["id"].as_str().unwrap().to_owned();
     assert!(id.starts_with("reconciliation_"));

@@ -22,6 +22,7 @@ mod reconciliations;
 mod respond;
 mod route;
 mod settings;
+mod sync_failures;
 mod webhooks;
 
 use std::sync::Arc;
@@ -117,6 +118,7 @@ async fn serve(
         Route::Directories | Route::Directory(_) | Route::DirectoryToken(_) => {
             directories::serve(&ctx, &route).await
         }
+        Route::DirectorySyncFailures(id) => sync_failures::serve(&ctx, id).await,
         Route::DirectoryUsers | Route::DirectoryUser(_) => {
             projection::serve_users(&ctx, &route).await
         }

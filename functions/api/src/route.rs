@@ -16,6 +16,8 @@ pub enum Route {
     Directories,
     Directory(String),
     DirectoryToken(String),
+    /// `GET /directories/{id}/sync_failures`.
+    DirectorySyncFailures(String),
     DirectoryUsers,
     DirectoryUser(String),
     DirectoryGroups,
@@ -51,6 +53,7 @@ impl Route {
             ["directories"] => Self::Directories,
             ["directories", id] => Self::Directory(id.to_string()),
             ["directories", id, "token"] => Self::DirectoryToken(id.to_string()),
+            ["directories", id, "sync_failures"] => Self::DirectorySyncFailures(id.to_string()),
             ["directory_users"] => Self::DirectoryUsers,
             ["directory_users", id] => Self::DirectoryUser(id.to_string()),
             ["directory_groups"] => Self::DirectoryGroups,
@@ -79,6 +82,7 @@ impl Route {
             Self::Directories => "directories",
             Self::Directory(_) => "directory",
             Self::DirectoryToken(_) => "directory_token",
+            Self::DirectorySyncFailures(_) => "directory_sync_failures",
             Self::DirectoryUsers => "directory_users",
             Self::DirectoryUser(_) => "directory_user",
             Self::DirectoryGroups => "directory_groups",
@@ -110,6 +114,7 @@ impl Route {
             Self::Directory(_) => GET_DELETE,
             Self::WebhookEndpoint(_) => GET_PATCH_DELETE,
             Self::Reconciliation(_)
+            | Self::DirectorySyncFailures(_)
             | Self::DirectoryUsers
             | Self::DirectoryUser(_)
             | Self::DirectoryGroups

@@ -17,6 +17,7 @@ mod provider_groups;
 mod provider_users;
 mod query;
 mod reconciliations;
+mod sync_failures;
 pub mod tables;
 mod webhooks;
 
@@ -32,6 +33,7 @@ pub use event_log::{decode_event, EventScope, StoredEvent, EVENT_RETENTION_DAYS}
 pub use provider_groups::{MemberPage, MembershipDiff};
 pub use provider_users::UserPage;
 pub use reconciliations::{Checkpoint, Reconciliation, ReconciliationCounts, ReconciliationState};
+pub use sync_failures::{FailedRecordKey, SyncFailure};
 pub use tables::{TableNames, TableSpec, TABLES};
 pub use webhooks::{DeliveryPage, DueScan};
 
