@@ -94,7 +94,12 @@ async fn event_time_never_decreases_in_log_order() {
         .collect();
     assert!(times[0] <= times[1], "created_at went backwards: {times:?}");
     let ids: Vec<&str> = events.iter().map(|e| e["id"].as_str().unwrap()).collect();
-    let ulid_time = |id: &str| dsync_domain::ids::EventId::parse(id).unwrap().ulid().timestamp_ms();
+    let ulid_time = |id: &str| {
+        dsync_domain::ids::EventId::parse(id)
+            .unwrap()
+            .ulid()
+            .timestamp_ms()
+    };
     assert!(ulid_time(ids[0]) <= ulid_time(ids[1]), "{ids:?}");
 }
 
@@ -195,7 +200,9 @@ async fn one_unprojectable_user_is_quarantined_and_never_stops_the_rest() {
     let good_document = user_document(&app, &bad).await;
     set_user_document(&app, &bad, "{not json").await;
     for user in &users {
-        let reply = app.patch(&format!("/Users/{user}"), &retitle("Changed")).await;
+        let reply = app
+            .patch(&format!("/Users/{user}"), &retitle("Changed"))
+            .await;
         assert_eq!(reply.status, 200);
     }
     let mark = app.events_after(None).await.last().unwrap()["id"]

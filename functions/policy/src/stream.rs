@@ -59,11 +59,7 @@ pub async fn handle_batch(app: &App, event: Event) -> DynamoDbEventResponse {
     response
 }
 
-async fn process(
-    app: &App,
-    contexts: &mut Contexts,
-    target: Target,
-) -> Result<(), StoreError> {
+async fn process(app: &App, contexts: &mut Contexts, target: Target) -> Result<(), StoreError> {
     let directory = match target {
         Target::User(directory, _) | Target::Group(directory, _) => directory,
     };

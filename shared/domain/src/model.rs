@@ -210,7 +210,10 @@ mod tests {
         let active = user(true, None, 3);
         assert_eq!(inactive_since_after_write(Some(&active), false, 9), Some(9));
         let inactive = user(false, Some(4), 7);
-        assert_eq!(inactive_since_after_write(Some(&inactive), false, 9), Some(4));
+        assert_eq!(
+            inactive_since_after_write(Some(&inactive), false, 9),
+            Some(4)
+        );
         assert_eq!(inactive_since_after_write(Some(&inactive), true, 9), None);
         let legacy = user(false, None, 7);
         assert_eq!(inactive_since_after_write(Some(&legacy), false, 9), Some(7));

@@ -35,7 +35,8 @@ impl FailedRecordKey {
         if let Some(id) = sk.strip_prefix("USER#") {
             return Some(Self::User(id.to_owned()));
         }
-        sk.strip_prefix("GROUP#").map(|id| Self::Group(id.to_owned()))
+        sk.strip_prefix("GROUP#")
+            .map(|id| Self::Group(id.to_owned()))
     }
 
     pub fn kind(&self) -> &'static str {

@@ -381,7 +381,11 @@ fn attribute_changes_while_inactive_do_not_restart_retention() {
     let (mut sim, deactivated) = retained_inactive(30);
     let (directory_id, id) = (deactivated.directory_id, deactivated.id);
     let changed_at = DEACTIVATED_AT + 10 * DAY_MS;
-    let provider = scim_write(&deactivated, &Described::inactive("Staff Engineer"), changed_at);
+    let provider = scim_write(
+        &deactivated,
+        &Described::inactive("Staff Engineer"),
+        changed_at,
+    );
     assert_eq!(provider.inactive_since, Some(DEACTIVATED_AT));
     let outcome = sim.step(Some(&provider), &[], changed_at);
     assert_eq!(names(&outcome), [USER_UPDATED]);
@@ -414,7 +418,10 @@ fn attribute_changes_while_inactive_do_not_restart_retention() {
     assert_eq!(names(&created), [USER_CREATED]);
     let user = put(&created);
     assert_ne!(user.id, old_id);
-    assert_eq!((user.state, user.directory_id), (UserState::Active, directory_id));
+    assert_eq!(
+        (user.state, user.directory_id),
+        (UserState::Active, directory_id)
+    );
     assert_eq!(user.provider_user_id, id);
 }
 
