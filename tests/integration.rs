@@ -10,6 +10,7 @@ mod api_support;
 mod api_users_groups;
 mod api_webhooks;
 mod cost;
+mod docs_links;
 mod events_ordering;
 mod local_runner;
 mod policy_flows;

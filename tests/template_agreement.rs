@@ -222,9 +222,10 @@ fn actions_on(function: &Value, resource: &str) -> BTreeSet<String> {
     actions
 }
 
-/// DESIGN.md: stream batches report partial failures, and a record that keeps failing ends in
-/// a dead-letter destination with an alarm, never silently dropped. So every table stream in
-/// TABLES has a consumer wired that way, allowed to read the stream and to send to the queue.
+/// ARCHITECTURE.md, docs/troubleshooting.md: stream batches report partial failures, and a
+/// record that keeps failing ends in a dead-letter destination with an alarm, never silently
+/// dropped. So every table stream in TABLES has a consumer wired that way, allowed to read the
+/// stream and to send to the queue.
 #[test]
 fn every_table_stream_has_a_consumer_with_partial_failures_and_an_alarmed_dead_letter_queue() {
     let template = template();
@@ -356,8 +357,9 @@ fn every_variable_the_template_sets_is_read_by_the_code() {
     for dir in ["functions", "shared"] {
         rust_sources(&root.join(dir), &mut code);
     }
-    // Read by the tracing subscriber, not by name in this repository.
-    let external = ["RUST_LOG"];
+    // Read by libraries, not by name in this repository: the tracing subscriber, and
+    // lambda_http (which strips the stage from paths unless told not to).
+    let external = ["RUST_LOG", "AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH"];
     let variables = function_variables(&template());
     assert!(variables.contains("DSYNC_TABLE_PREFIX"), "{variables:?}");
     for name in variables {
