@@ -80,8 +80,9 @@ async fn reconciliation_requests_are_checked() {
     ] {
         assert_error(&app.api_get(path).await, 404, "entity_not_found");
     }
+    // The collection lists runs (GET) and starts one (POST); nothing else.
     assert_error(
-        &read(app.api(Method::GET, "/reconciliations")).await,
+        &read(app.api(Method::DELETE, "/reconciliations")).await,
         405,
         "method_not_allowed",
     );
