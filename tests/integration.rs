@@ -24,6 +24,7 @@ mod scim_onelogin_jumpcloud;
 mod scim_paging_concurrency;
 mod storage;
 mod template_agreement;
+mod tenant_isolation;
 mod webhooks_cost;
 mod webhooks_delivery;
 mod webhooks_sweep;
