@@ -14,6 +14,7 @@ mod docs_links;
 mod events_ordering;
 mod local_runner;
 mod policy_flows;
+mod policy_races;
 mod policy_reconcile;
 mod policy_stream;
 mod reliability;

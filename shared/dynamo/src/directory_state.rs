@@ -231,14 +231,18 @@ impl Store {
 
         let pk = projected_user_pk(provider_user);
         let mut committed = Vec::new();
-        let mut revision = before.revision;
+        let revision = before.revision;
         let mut member_items = before.member_items();
         let mut user_id = before.user.as_ref().map(|u| u.id);
+        // The stored user's identity, guarded beside its revision: a user deleted and
+        // re-created since `before` was read restarts at revision 1 under a new id, and a
+        // plan made from the old one must not land on it (ABA).
+        let mut guard = Guard::new(revision, user_id.map(|id| id.to_string()));
 
         // Leave groups first, a chunk per transaction, each guarded by the unchanged user.
         let removals: Vec<_> = outcome.remove_from.iter().zip(removal_events).collect();
         for chunk in removals.chunks(chunk_size(2)) {
-            let mut writes = vec![self.user_touch(&pk, &mut revision, -(chunk.len() as i64))?];
+            let mut writes = vec![self.user_touch(&pk, &mut guard, -(chunk.len() as i64))?];
             member_items -= chunk.len() as i64;
             let mut events = Vec::new();
             for (group, event) in chunk {
@@ -259,19 +263,19 @@ impl Store {
         let delta = first.len() as i64 - before.orphans.len() as i64;
         let mut writes = Vec::new();
         match &outcome.user {
-            UserWrite::Unchanged => writes.push(self.user_touch(&pk, &mut revision, delta)?),
+            UserWrite::Unchanged => writes.push(self.user_touch(&pk, &mut guard, delta)?),
             UserWrite::Put(user) => {
                 writes.push(self.put_directory_user(
                     user_ref,
                     user,
-                    revision,
+                    &guard,
                     member_items + delta,
                 )?);
-                revision += 1;
+                guard = Guard::new(guard.revision + 1, Some(user.id.to_string()));
                 user_id = Some(user.id);
             }
             UserWrite::Delete(_) => {
-                writes.push(self.conditional_delete(&pk, DIRECTORY_USER_SK, revision)?);
+                writes.push(self.conditional_delete(&pk, DIRECTORY_USER_SK, &guard)?);
                 user_id = None;
             }
         }
@@ -291,7 +295,7 @@ impl Store {
         }
 
         for chunk in later.chunks(chunk_size(2)) {
-            let mut writes = vec![self.user_touch(&pk, &mut revision, chunk.len() as i64)?];
+            let mut writes = vec![self.user_touch(&pk, &mut guard, chunk.len() as i64)?];
             let mut events = Vec::new();
             for (group, event) in chunk {
                 writes.push(self.put_membership(user_ref, user_id, group, joined)?);
@@ -313,6 +317,10 @@ impl Store {
         now: i64,
     ) -> Result<Vec<StoredEvent>, StoreError> {
         let pk = projected_group_pk(provider_group);
+        let guard = Guard::new(
+            before.revision,
+            before.group.as_ref().map(|g| g.id.to_string()),
+        );
         let write = match &outcome.group {
             GroupWrite::Unchanged => return Ok(Vec::new()),
             GroupWrite::Put(group) => {
@@ -329,11 +337,9 @@ impl Store {
                 item.insert(GSI1SK.to_owned(), s(group.id.to_string()));
                 item.insert(GSI2PK.to_owned(), s(by_directory_group_id(&group.id)));
                 item.insert(GSI2SK.to_owned(), s(DIRECTORY_GROUP_SK));
-                self.conditional_put(item, before.revision)?
+                self.conditional_put(item, &guard)?
             }
-            GroupWrite::Delete(_) => {
-                self.conditional_delete(&pk, DIRECTORY_GROUP_SK, before.revision)?
-            }
+            GroupWrite::Delete(_) => self.conditional_delete(&pk, DIRECTORY_GROUP_SK, &guard)?,
         };
         let events = self
             .commit_with_events(scope, vec![write], &outcome.events, now)
@@ -367,10 +373,10 @@ impl Store {
     fn user_touch(
         &self,
         pk: &str,
-        revision: &mut u64,
+        guard: &mut Guard,
         member_delta: i64,
     ) -> Result<TransactWriteItem, StoreError> {
-        if *revision == 0 {
+        if guard.revision == 0 {
             let check = ConditionCheck::builder()
                 .table_name(&self.tables.directory)
                 .key(PK, s(pk))
@@ -387,14 +393,15 @@ impl Store {
             .update_expression(
                 "SET revision = :next, member_count = if_not_exists(member_count, :zero) + :delta",
             )
-            .condition_expression("revision = :revision")
-            .expression_attribute_values(":revision", n(*revision))
-            .expression_attribute_values(":next", n(*revision + 1))
+            .condition_expression(Guard::CONDITION)
+            .set_expression_attribute_names(Some(guard.names()))
+            .set_expression_attribute_values(Some(guard.values()))
+            .expression_attribute_values(":next", n(guard.revision + 1))
             .expression_attribute_values(":zero", n(0))
             .expression_attribute_values(":delta", n(member_delta))
             .build()
             .map_err(build_error)?;
-        *revision += 1;
+        guard.revision += 1;
         Ok(TransactWriteItem::builder().update(update).build())
     }
 
@@ -402,7 +409,7 @@ impl Store {
         &self,
         at: UserRef<'_>,
         user: &DirectoryUser,
-        revision: u64,
+        guard: &Guard,
         member_count: i64,
     ) -> Result<TransactWriteItem, StoreError> {
         let item = Item::from([
@@ -416,7 +423,7 @@ impl Store {
                 s(at.provider_user.to_string()),
             ),
             ("state".to_owned(), s(user.state.as_str())),
-            ("revision".to_owned(), n(revision + 1)),
+            ("revision".to_owned(), n(guard.revision + 1)),
             ("member_count".to_owned(), n(member_count.max(0))),
             ("user".to_owned(), s(encode_json(user)?)),
             (GSI1PK.to_owned(), s(directory_users(&user.directory_id))),
@@ -424,7 +431,7 @@ impl Store {
             (GSI2PK.to_owned(), s(by_directory_user_id(&user.id))),
             (GSI2SK.to_owned(), s(DIRECTORY_USER_SK)),
         ]);
-        self.conditional_put(item, revision)
+        self.conditional_put(item, guard)
     }
 
     fn put_membership(
@@ -466,16 +473,17 @@ impl Store {
         Ok(TransactWriteItem::builder().put(put).build())
     }
 
-    /// A put that succeeds only over the revision it was computed from.
-    fn conditional_put(&self, item: Item, revision: u64) -> Result<TransactWriteItem, StoreError> {
+    /// A put that succeeds only over the item (revision and identity) it was computed from.
+    fn conditional_put(&self, item: Item, guard: &Guard) -> Result<TransactWriteItem, StoreError> {
         let put = Put::builder()
             .table_name(&self.tables.directory)
             .set_item(Some(item));
-        let put = if revision == 0 {
+        let put = if guard.revision == 0 {
             put.condition_expression("attribute_not_exists(pk)")
         } else {
-            put.condition_expression("revision = :revision")
-                .expression_attribute_values(":revision", n(revision))
+            put.condition_expression(Guard::CONDITION)
+                .set_expression_attribute_names(Some(guard.names()))
+                .set_expression_attribute_values(Some(guard.values()))
         };
         Ok(TransactWriteItem::builder()
             .put(put.build().map_err(build_error)?)
@@ -486,14 +494,15 @@ impl Store {
         &self,
         pk: &str,
         sk: &str,
-        revision: u64,
+        guard: &Guard,
     ) -> Result<TransactWriteItem, StoreError> {
         let delete = Delete::builder()
             .table_name(&self.tables.directory)
             .key(PK, s(pk))
             .key(SK, s(sk))
-            .condition_expression("revision = :revision")
-            .expression_attribute_values(":revision", n(revision))
+            .condition_expression(Guard::CONDITION)
+            .set_expression_attribute_names(Some(guard.names()))
+            .set_expression_attribute_values(Some(guard.values()))
             .build()
             .map_err(build_error)?;
         Ok(TransactWriteItem::builder().delete(delete).build())
@@ -507,6 +516,34 @@ impl Store {
             .build()
             .map_err(build_error)?;
         Ok(TransactWriteItem::builder().delete(delete).build())
+    }
+}
+
+/// What a projection read of a stored user or group: the condition its writes commit under.
+/// The revision alone is not enough: a deleted item's key can be written again (a user
+/// deleted by the policy and re-created on reactivation), and its revision restarts at 1.
+struct Guard {
+    revision: u64,
+    /// The directory user's or group's id as read; `None` only with revision 0 (absent).
+    id: Option<String>,
+}
+
+impl Guard {
+    const CONDITION: &'static str = "revision = :revision AND #id = :id";
+
+    fn new(revision: u64, id: Option<String>) -> Self {
+        Self { revision, id }
+    }
+
+    fn names(&self) -> HashMap<String, String> {
+        HashMap::from([("#id".to_owned(), "id".to_owned())])
+    }
+
+    fn values(&self) -> HashMap<String, aws_sdk_dynamodb::types::AttributeValue> {
+        HashMap::from([
+            (":revision".to_owned(), n(self.revision)),
+            (":id".to_owned(), s(self.id.clone().unwrap_or_default())),
+        ])
     }
 }
 
