@@ -171,7 +171,11 @@ async fn runner(users: usize, persistent: bool, baseline: f64) -> Vec<Row> {
             label: format!(
                 "runner {kind}: last of {events} events in the log, after the last response"
             ),
-            figure: format!("{:.2} s (whole run {:.1} s)", lag.as_secs_f64(), total.as_secs_f64()),
+            figure: format!(
+                "{:.2} s (whole run {:.1} s)",
+                lag.as_secs_f64(),
+                total.as_secs_f64()
+            ),
             ratio: "–".into(),
         },
     ]
@@ -271,13 +275,19 @@ async fn load_authorized(
                     .header(http::header::HOST, addr.to_string())
                     .header(http::header::CONTENT_TYPE, "application/scim+json");
                 if !token.is_empty() {
-                    request = request.header(http::header::AUTHORIZATION, format!("Bearer {token}"));
+                    request =
+                        request.header(http::header::AUTHORIZATION, format!("Bearer {token}"));
                 }
                 let request = request.body(Full::new(Bytes::from(body))).expect("request");
                 sender.ready().await.expect("connection ready");
                 let response = sender.send_request(request).await.expect("response");
                 let status = response.status();
-                let body = response.into_body().collect().await.expect("body").to_bytes();
+                let body = response
+                    .into_body()
+                    .collect()
+                    .await
+                    .expect("body")
+                    .to_bytes();
                 assert!(
                     status.is_success(),
                     "request {i} answered {status}: {}",
