@@ -15,6 +15,7 @@ mod policy_reconcile;
 mod policy_stream;
 mod scim_bad_input;
 mod scim_entra;
+mod scim_many_groups;
 mod scim_okta;
 mod scim_onelogin_jumpcloud;
 mod scim_paging_concurrency;
