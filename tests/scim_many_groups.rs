@@ -14,17 +14,32 @@ fn set_active(active: bool) -> Value {
     })
 }
 
-/// `count` groups, each created with `user` as its member (one POST each, eight at a time).
+/// `count` groups with `user` as their member: created empty, then joined by PATCH, eight
+/// requests at a time. The membership records then reach the policy function in a few
+/// stream batches, each projecting the user once, instead of one projection per group.
 async fn groups_with_member(app: &TestApp, user: &str, count: usize) {
-    stream::iter(0..count)
-        .for_each_concurrent(8, |i| async move {
+    let ids: Vec<String> = stream::iter(0..count)
+        .map(|i| async move {
             let body = json!({
                 "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
                 "displayName": format!("Group {i:03}"),
-                "members": [{"value": user}]
             });
             let reply = app.post("/Groups", &body).await;
             assert_eq!(reply.status, 201, "{:?}", reply.body);
+            reply.body["id"].as_str().unwrap().to_owned()
+        })
+        .buffer_unordered(8)
+        .collect()
+        .await;
+    app.settle().await;
+    stream::iter(ids)
+        .for_each_concurrent(8, |group| async move {
+            let body = json!({
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [{"op": "add", "path": "members", "value": [{"value": user}]}]
+            });
+            let reply = app.patch(&format!("/Groups/{group}"), &body).await;
+            assert_eq!(reply.status, 200, "{:?}", reply.body);
         })
         .await;
 }
