@@ -89,43 +89,43 @@ async fn projected_members(app: &TestApp, group_name: &str) -> usize {
 #[tokio::test]
 async fn member_changes_in_several_transactions_are_all_projected() {
     let app = spawn_app().await;
-    let users = many_users(&app, 300).await;
+    let users = many_users(&app, 200).await;
     let group = group(&app, "Everyone").await;
-    // Two PATCHes of 150 members: 300 membership items each, four transactions each.
-    for chunk in users.chunks(150) {
+    // Two PATCHes of 100 members: 200 membership items each, three transactions each.
+    for chunk in users.chunks(100) {
         let reply = app
             .patch(&format!("/Groups/{group}"), &members_patch("add", chunk))
             .await;
         assert_eq!(reply.status, 200, "{:?}", reply.body["detail"]);
     }
-    assert_eq!(scim_members(&app, &group).await.len(), 300);
+    assert_eq!(scim_members(&app, &group).await.len(), 200);
     app.settle().await;
-    assert_eq!(projected_members(&app, "Everyone").await, 300);
+    assert_eq!(projected_members(&app, "Everyone").await, 200);
     let added = app
         .event_names_after(None)
         .await
         .iter()
         .filter(|name| *name == "dsync.group.user_added")
         .count();
-    assert_eq!(added, 300);
+    assert_eq!(added, 200);
 }
 
 #[tokio::test]
 async fn concurrent_multi_transaction_patches_lose_no_add_or_remove() {
     let app = spawn_app().await;
-    let users = many_users(&app, 300).await;
+    let users = many_users(&app, 200).await;
     let group = group(&app, "Race").await;
     let path = format!("/Groups/{group}");
-    // A adds 0..150; B removes 100..150 and adds 150..300. Serially, A then B leaves
-    // 0..100 ∪ 150..300, and B then A leaves 0..300; anything else lost a change.
-    let first = members_patch("add", &users[..150]);
+    // A adds 0..100; B removes 60..100 and adds 100..200. Serially, A then B leaves
+    // 0..60 ∪ 100..200, and B then A leaves 0..200; anything else lost a change.
+    let first = members_patch("add", &users[..100]);
     let a = app.patch(&path, &first);
     let b = async {
         let removed = app
-            .patch(&path, &members_patch("remove", &users[100..150]))
+            .patch(&path, &members_patch("remove", &users[60..100]))
             .await;
         let added = app
-            .patch(&path, &members_patch("add", &users[150..]))
+            .patch(&path, &members_patch("add", &users[100..]))
             .await;
         (removed, added)
     };
@@ -135,7 +135,7 @@ async fn concurrent_multi_transaction_patches_lose_no_add_or_remove() {
     assert_eq!(added.status, 200, "{:?}", added.body["detail"]);
     let members = scim_members(&app, &group).await;
     let all: BTreeSet<String> = users.iter().cloned().collect();
-    let a_then_b: BTreeSet<String> = users[..100].iter().chain(&users[150..]).cloned().collect();
+    let a_then_b: BTreeSet<String> = users[..60].iter().chain(&users[100..]).cloned().collect();
     assert!(
         members == all || members == a_then_b,
         "{} members",
@@ -203,7 +203,7 @@ async fn unknown_member_ids_are_kept_and_take_effect_when_the_user_exists() {
 #[tokio::test]
 async fn a_group_delete_sweeps_memberships_and_announces_only_the_group() {
     let app = spawn_app().await;
-    let users = many_users(&app, 120).await;
+    let users = many_users(&app, 60).await;
     let group = group(&app, "Doomed").await;
     let reply = app
         .patch(&format!("/Groups/{group}"), &members_patch("add", &users))
