@@ -59,7 +59,9 @@ async fn scim_members(app: &TestApp, group: &str) -> BTreeSet<String> {
 async fn projected_members(app: &TestApp, group_name: &str) -> usize {
     let directory = &app.running.bootstrap.directory_id;
     let reply = app
-        .api_get(&format!("/directory_groups?directory={directory}&limit=100"))
+        .api_get(&format!(
+            "/directory_groups?directory={directory}&limit=100"
+        ))
         .await;
     let group = reply.body["data"]
         .as_array()
@@ -124,9 +126,7 @@ async fn concurrent_multi_transaction_patches_lose_no_add_or_remove() {
         let removed = app
             .patch(&path, &members_patch("remove", &users[60..100]))
             .await;
-        let added = app
-            .patch(&path, &members_patch("add", &users[100..]))
-            .await;
+        let added = app.patch(&path, &members_patch("add", &users[100..])).await;
         (removed, added)
     };
     let (a, (removed, added)) = futures::join!(a, b);

@@ -56,7 +56,12 @@ async fn a_user_just_under_the_record_limit_is_stored_projected_and_announced_ca
         .unwrap();
     let raw = &created["data"]["raw_attributes"];
     assert_eq!(raw["userName"], "big@example.com");
-    assert!(raw["x509Certificates"][TRUNCATED_MARKER]["bytes"].as_u64().unwrap() > 300_000);
+    assert!(
+        raw["x509Certificates"][TRUNCATED_MARKER]["bytes"]
+            .as_u64()
+            .unwrap()
+            > 300_000
+    );
     assert!(serde_json::to_vec(raw).unwrap().len() <= MAX_EVENT_RAW_BYTES);
 }
 
@@ -86,10 +91,16 @@ async fn a_600_kb_user_is_413_not_503() {
 async fn a_body_over_the_request_limit_is_413_before_parsing() {
     let app = spawn_app().await;
     let reply = app
-        .post("/Users", &user_of_size("vast@example.com", 1024 * 1024 + 10))
+        .post(
+            "/Users",
+            &user_of_size("vast@example.com", 1024 * 1024 + 10),
+        )
         .await;
     assert_eq!(reply.status, 413, "{:?}", reply.body["detail"]);
-    assert!(reply.body["detail"].as_str().unwrap().contains("request body"));
+    assert!(reply.body["detail"]
+        .as_str()
+        .unwrap()
+        .contains("request body"));
     nothing_stored(&app).await;
 }
 

@@ -118,7 +118,9 @@ async fn lifecycle(policy: &str, groups: usize) {
 
     // Deactivation: it leaves every group (each with its event), then is deleted or kept.
     let at = last_event_id(&app).await;
-    let reply = app.patch(&format!("/Users/{user}"), &set_active(false)).await;
+    let reply = app
+        .patch(&format!("/Users/{user}"), &set_active(false))
+        .await;
     assert_eq!(reply.status, 200, "{:?}", reply.body);
     app.settle().await;
     let events = app.events_after(at.as_deref()).await;
@@ -144,7 +146,9 @@ async fn lifecycle(policy: &str, groups: usize) {
 
     // Reactivation: it is back (a new user under the secure flow) and in every group again.
     let at = last_event_id(&app).await;
-    let reply = app.patch(&format!("/Users/{user}"), &set_active(true)).await;
+    let reply = app
+        .patch(&format!("/Users/{user}"), &set_active(true))
+        .await;
     assert_eq!(reply.status, 200, "{:?}", reply.body);
     app.settle().await;
     let events = app.events_after(at.as_deref()).await;
@@ -183,7 +187,10 @@ async fn lifecycle(policy: &str, groups: usize) {
         .get("/Groups?filter=displayName%20eq%20%22Group%20000%22")
         .await;
     assert_eq!(reply.status, 200, "{:?}", reply.body);
-    let group = reply.body["Resources"][0]["id"].as_str().unwrap().to_owned();
+    let group = reply.body["Resources"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let reply = app.get(&format!("/Groups/{group}")).await;
     assert_eq!(reply.body["members"], json!([]), "{:?}", reply.body);
 }

@@ -77,7 +77,10 @@ async fn groups_and_root_search() {
     let app = spawn_app().await;
     let user = app.create_user("ann@example.com").await;
     let reply = app
-        .post("/Groups", &json!({"displayName": "Admins", "members": [{"value": user}]}))
+        .post(
+            "/Groups",
+            &json!({"displayName": "Admins", "members": [{"value": user}]}),
+        )
         .await;
     assert_eq!(reply.status, 201);
     let group = reply.body["id"].as_str().unwrap().to_owned();
@@ -148,7 +151,10 @@ async fn sequential_pages_cover_every_user_once_with_an_exact_total() {
     let reply = app.get("/Users?startIndex=18&count=3").await;
     assert_eq!(ids(&reply), created[17..20].to_vec());
     // Deletes are counted in the same transaction.
-    assert_eq!(app.delete(&format!("/Users/{}", created[0])).await.status, 204);
+    assert_eq!(
+        app.delete(&format!("/Users/{}", created[0])).await.status,
+        204
+    );
     let reply = app.get("/Users?count=0").await;
     assert_eq!(reply.body["totalResults"], 22);
     assert!(reply.body["Resources"].as_array().is_none_or(Vec::is_empty));

@@ -68,7 +68,10 @@ async fn get(ctx: &Context<'_>, id: &str) -> Result<Response<Bytes>, ScimError> 
 
 async fn list(ctx: &Context<'_>) -> Result<Response<Bytes>, ScimError> {
     let listing = Listing::parse(ctx)?;
-    Ok(respond::json(StatusCode::OK, &list_body(ctx, &listing).await?))
+    Ok(respond::json(
+        StatusCode::OK,
+        &list_body(ctx, &listing).await?,
+    ))
 }
 
 /// A list or `.search` answer, as for users: key lookups, pages by position with a counted
@@ -226,7 +229,12 @@ async fn update(
             now_millis().max(current.updated_at),
         )?;
         let now = now_millis();
-        match attempts.judge(ctx.app.store.replace_group(&next, &current, &diff, now).await)? {
+        match attempts.judge(
+            ctx.app
+                .store
+                .replace_group(&next, &current, &diff, now)
+                .await,
+        )? {
             Outcome::Done(()) => return Ok(next),
             Outcome::Retry => attempts.pause().await?,
         }

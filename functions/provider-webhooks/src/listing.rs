@@ -70,7 +70,11 @@ impl Listing {
             return Err(ScimError::too_many(format!(
                 "this filter needs a walk of all {records} {what}, more than {MAX_FILTER_SCAN}; \
                  filter by id, externalId or {} eq instead",
-                if what == "groups" { "displayName" } else { "userName" }
+                if what == "groups" {
+                    "displayName"
+                } else {
+                    "userName"
+                }
             )));
         }
         Ok(())

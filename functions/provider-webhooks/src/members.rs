@@ -2,7 +2,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-
 use dsync_domain::ids::{ProviderGroupId, ProviderUserId};
 use dsync_domain::model::ProviderGroup;
 use dsync_domain::scim::patch::MemberChange;

@@ -72,7 +72,11 @@ pub fn params_of(body: &Value) -> Result<HashMap<String, String>, ScimError> {
                 .join(","),
             (_, Value::String(text)) => text.clone(),
             (_, Value::Number(number)) => number.to_string(),
-            _ => return Err(ScimError::invalid_value(format!("{name} has the wrong type"))),
+            _ => {
+                return Err(ScimError::invalid_value(format!(
+                    "{name} has the wrong type"
+                )))
+            }
         };
         params.insert(key, text);
     }

@@ -58,7 +58,10 @@ async fn get(ctx: &Context<'_>, id: &str) -> Result<Response<Bytes>, ScimError> 
 
 async fn list(ctx: &Context<'_>) -> Result<Response<Bytes>, ScimError> {
     let listing = Listing::parse(ctx)?;
-    Ok(respond::json(StatusCode::OK, &list_body(ctx, &listing).await?))
+    Ok(respond::json(
+        StatusCode::OK,
+        &list_body(ctx, &listing).await?,
+    ))
 }
 
 /// A list or `.search` answer. `userName eq`, `externalId eq` and `id eq` are key lookups;

@@ -549,7 +549,10 @@ mod tests {
         for fixed in 0..=3 {
             let chunk = chunk_size(fixed);
             assert!(chunk >= 1);
-            assert!(1 + fixed + 2 * chunk <= MAX_TRANSACTION_ITEMS, "fixed {fixed}");
+            assert!(
+                1 + fixed + 2 * chunk <= MAX_TRANSACTION_ITEMS,
+                "fixed {fixed}"
+            );
             // And it is the largest that fits: no transaction is split needlessly.
             assert!(1 + fixed + 2 * (chunk + 1) > MAX_TRANSACTION_ITEMS);
         }

@@ -33,8 +33,8 @@ pub use error::StoreError;
 pub use event_log::{decode_event, EventScope, StoredEvent, EVENT_RETENTION_DAYS};
 pub use provider_groups::{GroupState, MemberPage, MembershipDiff, MEMBER_WRITE_LEASE_MS};
 pub use provider_users::UserPage;
-pub use record_counts::RecordKind;
 pub use reconciliations::{Checkpoint, Reconciliation, ReconciliationCounts, ReconciliationState};
+pub use record_counts::RecordKind;
 pub use tables::{TableNames, TableSpec, TABLES};
 pub use webhooks::{DeliveryPage, DueScan};
 

@@ -13,8 +13,8 @@ use dsync_domain::model::ProviderGroup;
 use crate::error::{backend, is_conditional_failure};
 use crate::item::{id_attr, n, s, Item, ItemExt};
 use crate::keys::*;
-use crate::record_counts::RecordKind;
 use crate::provider_users::{build_error, map_transaction};
+use crate::record_counts::RecordKind;
 use crate::{Store, StoreError};
 
 /// A DynamoDB transaction holds at most 100 items: the group, the directory's group count

@@ -204,7 +204,11 @@ impl Store {
             .await;
         map_transaction(
             result,
-            &[StoreError::Conflict, StoreError::Conflict, StoreError::Conflict],
+            &[
+                StoreError::Conflict,
+                StoreError::Conflict,
+                StoreError::Conflict,
+            ],
         )
     }
 

@@ -56,7 +56,10 @@ impl Store {
         let items = self
             .records_at(directory, RecordKind::Users, start_index, count)
             .await?;
-        items.iter().map(crate::provider_users::decode_user).collect()
+        items
+            .iter()
+            .map(crate::provider_users::decode_user)
+            .collect()
     }
 
     /// The groups at positions `start_index..start_index + count`; a group being deleted
@@ -166,10 +169,7 @@ impl Store {
             .item(SK, s(cursor_sk(position)))
             .item("type", s("scim_page_cursor"))
             .item("after", s(after))
-            .item(
-                "expires_at",
-                n(now_millis() / 1000 + CURSOR_TTL_SECONDS),
-            )
+            .item("expires_at", n(now_millis() / 1000 + CURSOR_TTL_SECONDS))
             .send()
             .await
             .map_err(backend)?;

@@ -57,7 +57,9 @@ impl std::fmt::Display for TooLarge {
 }
 
 fn json_len(value: &Value) -> usize {
-    serde_json::to_vec(value).map(|v| v.len()).unwrap_or(usize::MAX)
+    serde_json::to_vec(value)
+        .map(|v| v.len())
+        .unwrap_or(usize::MAX)
 }
 
 /// Checks a group resource (members are stored apart and never counted here).
