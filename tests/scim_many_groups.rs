@@ -108,9 +108,14 @@ async fn lifecycle(policy: &str, groups: usize) {
     app.set_settings(json!({"inactive_user_policy": policy, "inactive_user_retention_days": null}))
         .await;
     let retain = policy == "retain";
+    let clock = std::time::Instant::now();
     let user = app.create_user("many@example.com").await;
     groups_with_member(&app, &user, groups).await;
     app.settle().await;
+    eprintln!(
+        "{policy} {groups}: memberships projected at {:?}",
+        clock.elapsed()
+    );
     let users = directory_users(&app).await;
     assert_eq!(users.len(), 1);
     let first_id = users[0]["id"].as_str().unwrap().to_owned();
@@ -144,6 +149,7 @@ async fn lifecycle(policy: &str, groups: usize) {
         assert!(directory_users(&app).await.is_empty());
     }
 
+    eprintln!("{policy} {groups}: deactivated at {:?}", clock.elapsed());
     // Reactivation: it is back (a new user under the secure flow) and in every group again.
     let at = last_event_id(&app).await;
     let reply = app
@@ -168,6 +174,7 @@ async fn lifecycle(policy: &str, groups: usize) {
     assert_eq!(retain, second_id == first_id);
     assert_eq!(groups_of(&app, &second_id).await, groups);
 
+    eprintln!("{policy} {groups}: reactivated at {:?}", clock.elapsed());
     // SCIM DELETE: every membership goes with its event, then the user.
     let at = last_event_id(&app).await;
     assert_eq!(app.delete(&format!("/Users/{user}")).await.status, 204);

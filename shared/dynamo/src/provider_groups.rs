@@ -477,11 +477,12 @@ impl Store {
         }
     }
 
-    pub(crate) async fn delete_membership(
+    /// Removes a user's memberships of `groups` (both items of each), 12 per BatchWriteItem.
+    pub(crate) async fn delete_memberships_of_user(
         &self,
         directory: &DirectoryId,
-        group: &ProviderGroupId,
         user: &ProviderUserId,
+        groups: &[ProviderGroupId],
     ) -> Result<(), StoreError> {
         let key = |sk: String| {
             Item::from([
@@ -489,11 +490,16 @@ impl Store {
                 (SK.to_owned(), s(sk)),
             ])
         };
-        self.batch_write(vec![
-            MembershipOp::Delete(key(member_sk(group, user))),
-            MembershipOp::Delete(key(member_of_sk(user, group))),
-        ])
-        .await
+        let ops = groups
+            .iter()
+            .flat_map(|group| {
+                [
+                    MembershipOp::Delete(key(member_sk(group, user))),
+                    MembershipOp::Delete(key(member_of_sk(user, group))),
+                ]
+            })
+            .collect();
+        self.batch_write(ops).await
     }
 
     /// Each membership is two items written together: the group-side item (whose stream

@@ -178,10 +178,8 @@ impl Store {
     /// partial failure finishes the job.
     pub async fn delete_user(&self, user: &ProviderUser) -> Result<(), StoreError> {
         let groups = self.groups_of_user(&user.directory_id, &user.id).await?;
-        for group in &groups {
-            self.delete_membership(&user.directory_id, group, &user.id)
-                .await?;
-        }
+        self.delete_memberships_of_user(&user.directory_id, &user.id, &groups)
+            .await?;
         let delete_user = TransactWriteItem::builder()
             .delete(
                 Delete::builder()
