@@ -8,6 +8,7 @@
 #
 #   benches/scim-scale.sh                      # 100,000 users, 1,000 groups, 50,000 members
 #   USERS=20000 BIG_GROUP=10000 benches/scim-scale.sh
+#   PROFILE=debug USERS=10000 GROUPS=100 BIG_GROUP=6000 benches/scim-scale.sh   # no release build
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,12 +16,17 @@ USERS=${USERS:-100000}
 GROUPS=${GROUPS:-1000}
 BIG_GROUP=${BIG_GROUP:-50000}
 CLIENTS=${CLIENTS:-8}
+PROFILE=${PROFILE:-release}
 
-cargo build --release -p dsync-local --bin dsync-local
+if [ "$PROFILE" = release ]; then
+    cargo build --release -p dsync-local --bin dsync-local
+else
+    cargo build -p dsync-local --bin dsync-local
+fi
 data_dir=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 DSYNC_DATA_DIR="$data_dir" DSYNC_PORT="$port" DSYNC_RECONCILE_EVERY=86400 \
-    target/release/dsync-local >"$data_dir/run.log" 2>&1 &
+    "${CARGO_TARGET_DIR:-target}/$PROFILE/dsync-local" >"$data_dir/run.log" 2>&1 &
 pid=$!
 trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$data_dir"' EXIT
 for _ in $(seq 1 120); do
