@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Enterprise-size provisioning through the local runner (release build), as identity
-# providers do it: USERS users and GROUPS groups created by 8 concurrent clients, one group
+# providers do it: USERS users and GROUP_COUNT groups created by 8 concurrent clients, one group
 # of BIG_GROUP members sent as PATCH chunks of 1,000, then a full 100-per-page import.
 # Prints creates/s, the list-page time at 1,000 users and at USERS (their ratio is the figure:
 # paging must not grow with the directory), the import time, the time until the last event
@@ -8,12 +8,12 @@
 #
 #   benches/scim-scale.sh                      # 100,000 users, 1,000 groups, 50,000 members
 #   USERS=20000 BIG_GROUP=10000 benches/scim-scale.sh
-#   PROFILE=debug USERS=10000 GROUPS=100 BIG_GROUP=6000 benches/scim-scale.sh   # no release build
+#   PROFILE=debug USERS=10000 GROUP_COUNT=100 BIG_GROUP=6000 benches/scim-scale.sh   # no release build
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 USERS=${USERS:-100000}
-GROUPS=${GROUPS:-1000}
+GROUP_COUNT=${GROUP_COUNT:-1000}
 BIG_GROUP=${BIG_GROUP:-50000}
 CLIENTS=${CLIENTS:-8}
 PROFILE=${PROFILE:-release}
@@ -34,7 +34,7 @@ for _ in $(seq 1 120); do
     sleep 0.5
 done
 
-python3 - "$data_dir/bootstrap.json" "$pid" "$USERS" "$GROUPS" "$BIG_GROUP" "$CLIENTS" <<'PY'
+python3 - "$data_dir/bootstrap.json" "$pid" "$USERS" "$GROUP_COUNT" "$BIG_GROUP" "$CLIENTS" <<'PY'
 import http.client, json, statistics, sys, threading, time, urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 
