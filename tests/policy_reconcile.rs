@@ -192,6 +192,7 @@ async fn a_second_reconciliation_of_ten_thousand_users_writes_nothing() {
             user_name: format!("user{i:05}@example.com"),
             external_id: None,
             active: i % 10 != 0,
+            inactive_since: (i % 10 == 0).then_some(1),
             resource: json!({"userName": format!("user{i:05}@example.com"), "active": i % 10 != 0}),
             created_at: 1,
             updated_at: 1,

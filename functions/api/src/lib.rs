@@ -1,5 +1,5 @@
 //! The management and events API: environment settings and their preview, reconciliation
-//! runs, directories and their SCIM tokens, directory users and groups, the Events API, and
+//! runs, API keys, directories and their SCIM tokens, directory users and groups, the Events API, and
 //! webhook endpoints with their deliveries, in the shapes of the WorkOS API so its SDKs work
 //! against it.
 //!
@@ -8,6 +8,7 @@
 //! Every request is authenticated by API key; the key's environment scopes everything, and
 //! another environment's objects are indistinguishable from missing ones (404).
 
+mod api_keys;
 mod auth;
 mod body;
 mod config;
@@ -22,6 +23,7 @@ mod reconciliations;
 mod respond;
 mod route;
 mod settings;
+mod sync_failures;
 mod webhooks;
 
 use std::sync::Arc;
@@ -114,9 +116,11 @@ async fn serve(
         Route::Reconciliations | Route::Reconciliation(_) => {
             reconciliations::serve(&ctx, &route).await
         }
+        Route::ApiKeys | Route::ApiKey(_) => api_keys::serve(&ctx, &route).await,
         Route::Directories | Route::Directory(_) | Route::DirectoryToken(_) => {
             directories::serve(&ctx, &route).await
         }
+        Route::DirectorySyncFailures(id) => sync_failures::serve(&ctx, id).await,
         Route::DirectoryUsers | Route::DirectoryUser(_) => {
             projection::serve_users(&ctx, &route).await
         }

@@ -13,9 +13,13 @@ pub enum Route {
     SettingsPreview,
     Reconciliations,
     Reconciliation(String),
+    ApiKeys,
+    ApiKey(String),
     Directories,
     Directory(String),
     DirectoryToken(String),
+    /// `GET /directories/{id}/sync_failures`.
+    DirectorySyncFailures(String),
     DirectoryUsers,
     DirectoryUser(String),
     DirectoryGroups,
@@ -48,9 +52,12 @@ impl Route {
             ["environment", "settings", "preview"] => Self::SettingsPreview,
             ["reconciliations"] => Self::Reconciliations,
             ["reconciliations", id] => Self::Reconciliation(id.to_string()),
+            ["api_keys"] => Self::ApiKeys,
+            ["api_keys", id] => Self::ApiKey(id.to_string()),
             ["directories"] => Self::Directories,
             ["directories", id] => Self::Directory(id.to_string()),
             ["directories", id, "token"] => Self::DirectoryToken(id.to_string()),
+            ["directories", id, "sync_failures"] => Self::DirectorySyncFailures(id.to_string()),
             ["directory_users"] => Self::DirectoryUsers,
             ["directory_users", id] => Self::DirectoryUser(id.to_string()),
             ["directory_groups"] => Self::DirectoryGroups,
@@ -76,9 +83,12 @@ impl Route {
             Self::SettingsPreview => "settings_preview",
             Self::Reconciliations => "reconciliations",
             Self::Reconciliation(_) => "reconciliation",
+            Self::ApiKeys => "api_keys",
+            Self::ApiKey(_) => "api_key",
             Self::Directories => "directories",
             Self::Directory(_) => "directory",
             Self::DirectoryToken(_) => "directory_token",
+            Self::DirectorySyncFailures(_) => "directory_sync_failures",
             Self::DirectoryUsers => "directory_users",
             Self::DirectoryUser(_) => "directory_user",
             Self::DirectoryGroups => "directory_groups",
@@ -98,6 +108,7 @@ impl Route {
         const GET_PUT: &[Method] = &[Method::GET, Method::PUT];
         const GET_POST: &[Method] = &[Method::GET, Method::POST];
         const GET_DELETE: &[Method] = &[Method::GET, Method::DELETE];
+        const DELETE: &[Method] = &[Method::DELETE];
         const GET_PATCH_DELETE: &[Method] = &[Method::GET, Method::PATCH, Method::DELETE];
         match self {
             Self::Settings => GET_PUT,
@@ -105,11 +116,13 @@ impl Route {
             | Self::DirectoryToken(_)
             | Self::WebhookEndpointSecret(_)
             | Self::DeliveryRetry(_) => POST,
-            Self::Reconciliations => POST,
+            Self::Reconciliations | Self::ApiKeys => GET_POST,
+            Self::ApiKey(_) => DELETE,
             Self::Directories | Self::WebhookEndpoints => GET_POST,
             Self::Directory(_) => GET_DELETE,
             Self::WebhookEndpoint(_) => GET_PATCH_DELETE,
             Self::Reconciliation(_)
+            | Self::DirectorySyncFailures(_)
             | Self::DirectoryUsers
             | Self::DirectoryUser(_)
             | Self::DirectoryGroups

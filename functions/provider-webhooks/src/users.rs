@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 use dsync_domain::ids::ProviderUserId;
-use dsync_domain::model::ProviderUser;
+use dsync_domain::model::{inactive_since_after_write, ProviderUser};
 use dsync_domain::scim::filter::Filter;
 use dsync_domain::scim::render::render_user;
 use dsync_domain::scim::resource::{normalize, user_summary};
@@ -34,7 +34,7 @@ pub async fn serve(ctx: &Context<'_>, id: Option<&str>) -> Result<Response<Bytes
 async fn create(ctx: &Context<'_>) -> Result<Response<Bytes>, ScimError> {
     let resource = normalize(ResourceKind::User, body::json(ctx.request)?)?.resource;
     let now = now_millis();
-    let user = build_user(ctx, ProviderUserId::generate(), resource, 1, now, now)?;
+    let user = build_user(ctx, ProviderUserId::generate(), resource, None, 1, now, now)?;
     match ctx.app.store.create_user(&user).await {
         Ok(()) => {}
         Err(StoreError::Duplicate) => return Err(duplicate_user_name()),
@@ -199,6 +199,7 @@ async fn update(
             ctx,
             current.id,
             resource,
+            Some(&current),
             current.version + 1,
             current.created_at,
             now_millis().max(current.updated_at),
@@ -238,10 +239,13 @@ async fn load(ctx: &Context<'_>, id: &str) -> Result<ProviderUser, ScimError> {
     }
 }
 
+/// `previous`: the record this write replaces (`None` on create), whose `inactive_since`
+/// carries over while the user stays inactive.
 fn build_user(
     ctx: &Context<'_>,
     id: ProviderUserId,
     resource: Value,
+    previous: Option<&ProviderUser>,
     version: u64,
     created_at: i64,
     updated_at: i64,
@@ -259,6 +263,7 @@ fn build_user(
         user_name: summary.user_name,
         external_id: summary.external_id,
         active: summary.active,
+        inactive_since: inactive_since_after_write(previous, summary.active, updated_at),
         resource,
         created_at,
         updated_at,

@@ -10,7 +10,7 @@ use std::time::Duration;
 use dsync_policy::{reconcile, stream};
 use tokio::sync::{Mutex, Notify};
 
-use crate::streams::{streams_client, FailedRecord, StreamPump, StreamSource, StreamTask};
+use crate::streams::{streams_client_from, FailedRecord, StreamPump, StreamSource, StreamTask};
 
 pub struct Pipeline {
     provider_stream: Option<Mutex<StreamTask>>,
@@ -21,7 +21,8 @@ pub struct Pipeline {
 }
 
 pub struct PipelineOptions {
-    pub endpoint: String,
+    /// The AWS settings the streams client is built from (the DynamoDB client's own).
+    pub aws: dsync_dynamo::SdkConfig,
     pub provider_table: String,
     pub events_table: String,
     /// Where the streams' positions are kept across restarts (`None`: start from the
@@ -43,15 +44,27 @@ impl Pipeline {
         source.checkpoint_path = options.checkpoint.clone();
         let handler_app = policy.clone();
         let pump = StreamPump::new(
-            streams_client(&options.endpoint),
+            streams_client_from(&options.aws),
             source,
             move |batch| {
                 let app = handler_app.clone();
                 async move { Ok(stream::handle_batch(&app, batch).await) }
             },
-            |failed: FailedRecord| {
-                tracing::error!(sequence = ?failed.sequence_number, table = %failed.table_name,
-                    "provider record sent to the dead-letter destination");
+            {
+                let app = policy.clone();
+                move |failed: FailedRecord| {
+                    tracing::error!(sequence = ?failed.sequence_number, table = %failed.table_name,
+                        "provider record sent to the dead-letter destination");
+                    let app = app.clone();
+                    tokio::spawn(async move {
+                        let reason = format!("retries exhausted: {}", failed.error);
+                        let recorded =
+                            stream::quarantine_dead_letter(&app, &failed.record, &reason).await;
+                        if let Err(error) = recorded {
+                            tracing::error!(%error, "dead letter not recorded as a sync failure");
+                        }
+                    });
+                }
             },
         );
         let events_pump = events_pump(&fanout, &options);
@@ -128,7 +141,7 @@ fn events_pump(fanout: &dsync_fanout::App, options: &PipelineOptions) -> StreamP
         .map(|path| path.with_file_name("events-stream-checkpoint.json"));
     let app = fanout.clone();
     StreamPump::new(
-        streams_client(&options.endpoint),
+        streams_client_from(&options.aws),
         source,
         move |batch| {
             let app = app.clone();

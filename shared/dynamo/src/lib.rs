@@ -4,6 +4,7 @@
 //! (`ProviderUser`, `Directory`, …) on one side and items, keys and conditional writes on the
 //! other. The key design and the access pattern each key serves are in `ARCHITECTURE.md`.
 
+mod api_keys;
 mod api_reads;
 mod client;
 mod control;
@@ -19,14 +20,18 @@ mod query;
 mod reconciliations;
 mod record_counts;
 mod scim_paging;
+mod sync_failures;
 pub mod tables;
 mod webhooks;
 
+pub use api_keys::{obfuscate as obfuscate_api_key, ApiKey, NewApiKey};
 pub use api_reads::{
     EventCursor, EventPage, EventQuery, ListCursor, ListOrder, ListWindow, Page, PurgeProgress,
     StoredDirectory, EVENT_SCAN_PAGES,
 };
-pub use client::{connect, default_region, ConnectOptions};
+pub use client::{
+    client_from, connect, default_region, is_local_endpoint, sdk_config, ConnectOptions, SdkConfig,
+};
 pub use control::NewDirectory;
 pub use directory_state::{ProjectedGroup, ProjectedUser};
 pub use error::StoreError;
@@ -35,6 +40,7 @@ pub use provider_groups::{GroupState, MemberPage, MembershipDiff, MEMBER_WRITE_L
 pub use provider_users::UserPage;
 pub use reconciliations::{Checkpoint, Reconciliation, ReconciliationCounts, ReconciliationState};
 pub use record_counts::RecordKind;
+pub use sync_failures::{FailedRecordKey, SyncFailure};
 pub use tables::{TableNames, TableSpec, TABLES};
 pub use webhooks::{DeliveryPage, DueScan};
 

@@ -319,6 +319,9 @@ fn encode_user(user: &ProviderUser) -> Item {
     item.insert("resource".into(), s(user.resource.to_string()));
     item.insert("created_at".into(), n(user.created_at));
     item.insert("updated_at".into(), n(user.updated_at));
+    if let Some(since) = user.inactive_since {
+        item.insert("inactive_since".into(), n(since));
+    }
     if let Some(external_id) = &user.external_id {
         item.insert("external_id".into(), s(external_id));
         item.insert(
@@ -339,6 +342,7 @@ pub fn decode_user(item: &Item) -> Result<ProviderUser, StoreError> {
         user_name: item.str_attr("user_name")?.to_owned(),
         external_id: item.opt_str_attr("external_id").map(str::to_owned),
         active: item.bool_attr("active")?,
+        inactive_since: item.opt_num_attr("inactive_since"),
         resource: item.json_attr("resource")?,
         created_at: item.num_attr("created_at")?,
         updated_at: item.num_attr("updated_at")?,
