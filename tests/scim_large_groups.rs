@@ -184,6 +184,7 @@ async fn unknown_member_ids_are_kept_and_take_effect_when_the_user_exists() {
             user_name: "late@example.com".into(),
             external_id: None,
             active: true,
+            inactive_since: None,
             resource,
             created_at: now,
             updated_at: now,
