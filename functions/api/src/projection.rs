@@ -9,6 +9,7 @@ use dsync_domain::directory::{DirectoryGroup, DirectoryUser};
 use dsync_domain::ids::{DirectoryGroupId, DirectoryId, DirectoryUserId};
 use dsync_dynamo::{Page, StoreError};
 use http::Response;
+use serde_json::Value;
 
 use crate::error::{found, stored, ApiError};
 use crate::query::cursors;
@@ -21,7 +22,8 @@ pub async fn serve_users(ctx: &Context<'_>, route: &Route) -> Result<Response<By
             let user = load_user(ctx, id).await?;
             let organization =
                 organization_of(ctx, &user.directory_id, "directory_user", id).await?;
-            Ok(respond::ok(&user_payload(&user, organization.as_deref())))
+            let users = with_groups(ctx, vec![user], organization.as_deref()).await?;
+            Ok(respond::ok(&users[0]))
         }
         _ => list_users(ctx).await,
     }
@@ -69,12 +71,30 @@ async fn list_users(ctx: &Context<'_>) -> Result<Response<Bytes>, ApiError> {
         }
     };
     let (before, after) = cursors(&page, |u: &DirectoryUser| u.id.to_string());
-    let data = page
-        .items
-        .iter()
-        .map(|u| user_payload(u, organization.as_deref()))
-        .collect();
+    let data = with_groups(ctx, page.items, organization.as_deref()).await?;
     Ok(respond::list(data, before, after))
+}
+
+/// Directory User objects as the API returns them: the event payload plus `groups`, which
+/// WorkOS's SDKs read on every listed or fetched user (the Node SDK maps it unconditionally).
+async fn with_groups(
+    ctx: &Context<'_>,
+    users: Vec<DirectoryUser>,
+    organization: Option<&str>,
+) -> Result<Vec<Value>, ApiError> {
+    let mut groups = stored(ctx.app.store.listed_users_groups(&users).await)?;
+    Ok(users
+        .iter()
+        .map(|user| {
+            let mut payload = user_payload(user, organization);
+            let of_user = groups.remove(&user.id).unwrap_or_default();
+            payload["groups"] = of_user
+                .iter()
+                .map(|g| group_payload(g, organization))
+                .collect();
+            payload
+        })
+        .collect())
 }
 
 async fn list_groups(ctx: &Context<'_>) -> Result<Response<Bytes>, ApiError> {

@@ -123,6 +123,7 @@ pub fn user_payload(user: &DirectoryUser, organization_id: Option<&str>) -> Valu
         "email": attributes.email,
         "first_name": attributes.first_name,
         "last_name": attributes.last_name,
+        "name": attributes.name,
         "username": attributes.username,
         "state": user.state.as_str(),
         "emails": attributes.emails.iter().map(email_payload).collect::<Vec<_>>(),
@@ -130,6 +131,7 @@ pub fn user_payload(user: &DirectoryUser, organization_id: Option<&str>) -> Valu
         "custom_attributes": attributes.custom_attributes,
         "raw_attributes": attributes.raw_attributes,
         "role": attributes.role,
+        "roles": attributes.roles,
         "created_at": format_millis(user.created_at),
         "updated_at": format_millis(user.updated_at),
     })
