@@ -22,7 +22,7 @@ mod webhooks;
 
 pub use api_reads::{
     EventCursor, EventPage, EventQuery, ListCursor, ListOrder, ListWindow, Page, PurgeProgress,
-    StoredDirectory, EVENT_SCAN_PAGES,
+    DirectoryToken, StoredDirectory, EVENT_SCAN_PAGES,
 };
 pub use client::{connect, default_region, ConnectOptions};
 pub use control::NewDirectory;
