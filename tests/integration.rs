@@ -1,11 +1,11 @@
 //! The end-to-end tests, compiled into one binary (every extra test binary is another slow
 //! link of the AWS SDK). Add a module here rather than a `[[test]]` target.
 
-mod api_support;
 mod api_auth_settings;
 mod api_directories;
 mod api_events;
 mod api_reconciliations;
+mod api_support;
 mod api_users_groups;
 mod api_webhooks;
 mod cost;

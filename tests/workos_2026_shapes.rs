@@ -47,9 +47,15 @@ async fn creating_and_rotating_a_token_emits_token_events_with_the_suffix_only()
     let (first, second) = (&created_events[0]["data"], &created_events[1]["data"]);
     assert_eq!(first["object"], "directory_token");
     assert_eq!(first["organization_id"], "org_1");
-    assert!(first["id"].as_str().unwrap().starts_with("directory_token_"));
+    assert!(first["id"]
+        .as_str()
+        .unwrap()
+        .starts_with("directory_token_"));
     assert_eq!(first["token_suffix"], &first_token[first_token.len() - 4..]);
-    assert_eq!(second["token_suffix"], &second_token[second_token.len() - 4..]);
+    assert_eq!(
+        second["token_suffix"],
+        &second_token[second_token.len() - 4..]
+    );
     assert_ne!(first["id"], second["id"]);
     // The revocation names the first token, by id and suffix.
     assert_eq!(revoked[0]["data"]["id"], first["id"]);
@@ -97,7 +103,9 @@ async fn users_have_name_roles_and_groups_and_can_be_found_by_email_or_idp_id() 
     assert_eq!(user["groups"][0]["object"], "directory_group");
 
     let by_idp = app
-        .api_get(&format!("/directory_users?directory={directory}&idp_id=00u-ann"))
+        .api_get(&format!(
+            "/directory_users?directory={directory}&idp_id=00u-ann"
+        ))
         .await;
     assert_eq!(by_idp.body["data"][0]["id"], user["id"]);
     let nobody = app
@@ -109,7 +117,10 @@ async fn users_have_name_roles_and_groups_and_can_be_found_by_email_or_idp_id() 
     assert_eq!(nobody.body["data"], json!([]));
 
     let fetched = app
-        .api_get(&format!("/directory_users/{}", user["id"].as_str().unwrap()))
+        .api_get(&format!(
+            "/directory_users/{}",
+            user["id"].as_str().unwrap()
+        ))
         .await;
     assert_eq!(fetched.body["groups"], user["groups"]);
     let all = app

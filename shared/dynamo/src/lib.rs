@@ -21,8 +21,8 @@ pub mod tables;
 mod webhooks;
 
 pub use api_reads::{
-    EventCursor, EventPage, EventQuery, ListCursor, ListOrder, ListWindow, Page, PurgeProgress,
-    DirectoryToken, StoredDirectory, EVENT_SCAN_PAGES,
+    DirectoryToken, EventCursor, EventPage, EventQuery, ListCursor, ListOrder, ListWindow, Page,
+    PurgeProgress, StoredDirectory, EVENT_SCAN_PAGES,
 };
 pub use client::{connect, default_region, ConnectOptions};
 pub use control::NewDirectory;

@@ -164,11 +164,8 @@ impl Store {
             }
             memberships.extend(futures::future::try_join_all(reads).await?);
         }
-        let mut provider_groups: Vec<ProviderGroupId> = memberships
-            .iter()
-            .flatten()
-            .map(|(_, pg)| *pg)
-            .collect();
+        let mut provider_groups: Vec<ProviderGroupId> =
+            memberships.iter().flatten().map(|(_, pg)| *pg).collect();
         provider_groups.sort();
         provider_groups.dedup();
         let found = self.load_projected_groups(&provider_groups).await?;
