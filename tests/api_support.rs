@@ -22,7 +22,12 @@ pub async fn other_environment(app: &TestApp) -> (EnvironmentId, String) {
         .expect("environment");
     let key = secrets::generate("sk_test_");
     app.store()
-        .put_api_key(&environment.id, &key.hash, 0)
+        .put_api_key(dsync_dynamo::NewApiKey::new(
+            environment.id,
+            "other",
+            &key.plain,
+            0,
+        ))
         .await
         .expect("api key");
     (environment.id, key.plain)

@@ -4,12 +4,15 @@
 mod api_auth_settings;
 mod api_directories;
 mod api_events;
+mod api_keys;
 mod api_reconciliations;
 mod api_support;
 mod api_users_groups;
 mod api_webhooks;
 mod cost;
+mod docs_links;
 mod events_ordering;
+mod local_runner;
 mod policy_flows;
 mod policy_reconcile;
 mod policy_stream;

@@ -1,4 +1,4 @@
-//! Every row of DESIGN.md's flow table, for each policy: the directory state and the exact
+//! Every row of the flow table in docs/inactive-users.md, for each policy: the directory state and the exact
 //! event sequence read through `GET /events`.
 
 use dsync_tests::{json, spawn_app, user_body, TestApp};

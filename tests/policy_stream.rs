@@ -191,7 +191,7 @@ async fn run_story(delivery: Delivery) -> Vec<Vec<Described>> {
 #[tokio::test]
 async fn redelivery_reordering_and_cuts_change_nothing() {
     let clean = run_story(Delivery::Clean).await;
-    // Sanity: the clean story has the events DESIGN.md's table gives.
+    // Sanity: the clean story has the events docs/inactive-users.md's table gives.
     let names = |phase: &Vec<Described>| {
         let mut counts = BTreeMap::new();
         for (name, ..) in phase {

@@ -222,9 +222,10 @@ fn actions_on(function: &Value, resource: &str) -> BTreeSet<String> {
     actions
 }
 
-/// DESIGN.md: stream batches report partial failures, and a record that keeps failing ends in
-/// a dead-letter destination with an alarm, never silently dropped. So every table stream in
-/// TABLES has a consumer wired that way, allowed to read the stream and to send to the queue.
+/// ARCHITECTURE.md, docs/troubleshooting.md: stream batches report partial failures, and a
+/// record that keeps failing ends in a dead-letter destination with an alarm, never silently
+/// dropped. So every table stream in TABLES has a consumer wired that way, allowed to read the
+/// stream and to send to the queue.
 #[test]
 fn every_table_stream_has_a_consumer_with_partial_failures_and_an_alarmed_dead_letter_queue() {
     let template = template();
@@ -316,5 +317,58 @@ fn every_table_stream_has_a_consumer_with_partial_failures_and_an_alarmed_dead_l
         ] {
             assert!(stream_actions.contains(action), "{owner}: may {action}");
         }
+    }
+}
+
+/// The environment variables the template sets on functions: from `Globals` and each
+/// function's own `Environment`.
+fn function_variables(template: &Value) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    let mut add = |environment: Option<&Value>| {
+        let variables = environment.and_then(|e| get(e, "Variables"));
+        if let Some(map) = variables.and_then(Value::as_mapping) {
+            names.extend(map.keys().map(|k| str_of(k).to_owned()));
+        }
+    };
+    add(get(&template["Globals"]["Function"], "Environment"));
+    let resources = template["Resources"].as_mapping().expect("Resources");
+    for resource in resources.values() {
+        add(get(&resource["Properties"], "Environment"));
+    }
+    names
+}
+
+/// Every `.rs` file's text under `dir`.
+fn rust_sources(dir: &std::path::Path, out: &mut String) {
+    for entry in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+        let path = entry.expect("a directory entry").path();
+        if path.is_dir() {
+            rust_sources(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push_str(&std::fs::read_to_string(&path).expect("a source file"));
+        }
+    }
+}
+
+#[test]
+fn every_variable_the_template_sets_is_read_by_the_code() {
+    let root = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
+    let mut code = String::new();
+    for dir in ["functions", "shared"] {
+        rust_sources(&root.join(dir), &mut code);
+    }
+    // Read by libraries, not by name in this repository: the tracing subscriber, and
+    // lambda_http (which strips the stage from paths unless told not to).
+    let external = ["RUST_LOG", "AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH"];
+    let variables = function_variables(&template());
+    assert!(variables.contains("DSYNC_TABLE_PREFIX"), "{variables:?}");
+    for name in variables {
+        if external.contains(&name.as_str()) {
+            continue;
+        }
+        assert!(
+            code.contains(&format!("\"{name}\"")),
+            "the template sets {name}, which no function reads: a parameter that does nothing"
+        );
     }
 }

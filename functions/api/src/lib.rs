@@ -1,5 +1,5 @@
 //! The management and events API: environment settings and their preview, reconciliation
-//! runs, directories and their SCIM tokens, directory users and groups, the Events API, and
+//! runs, API keys, directories and their SCIM tokens, directory users and groups, the Events API, and
 //! webhook endpoints with their deliveries, in the shapes of the WorkOS API so its SDKs work
 //! against it.
 //!
@@ -8,6 +8,7 @@
 //! Every request is authenticated by API key; the key's environment scopes everything, and
 //! another environment's objects are indistinguishable from missing ones (404).
 
+mod api_keys;
 mod auth;
 mod body;
 mod config;
@@ -114,6 +115,7 @@ async fn serve(
         Route::Reconciliations | Route::Reconciliation(_) => {
             reconciliations::serve(&ctx, &route).await
         }
+        Route::ApiKeys | Route::ApiKey(_) => api_keys::serve(&ctx, &route).await,
         Route::Directories | Route::Directory(_) | Route::DirectoryToken(_) => {
             directories::serve(&ctx, &route).await
         }

@@ -3,7 +3,7 @@
 use dsync_domain::model::{Directory, EnvironmentSettings, ProviderKind};
 use dsync_domain::time::format_millis;
 use dsync_domain::webhooks::{Delivery, WebhookEndpoint};
-use dsync_dynamo::{Reconciliation, StoredDirectory};
+use dsync_dynamo::{ApiKey, Reconciliation, StoredDirectory};
 use serde_json::{json, Value};
 
 /// WorkOS's name for a directory type (what its SDKs' `DirectoryType` literals accept).
@@ -93,6 +93,24 @@ pub fn reconciliation(run: &Reconciliation) -> Value {
         "created_at": format_millis(run.created_at),
         "updated_at": format_millis(run.updated_at),
     })
+}
+
+/// An API key as listed: never the key itself, only its readable prefix and last characters.
+pub fn api_key(key: &ApiKey) -> Value {
+    json!({
+        "object": "api_key",
+        "id": key.id.to_string(),
+        "name": key.name,
+        "obfuscated_value": key.obfuscated_value,
+        "created_at": format_millis(key.created_at),
+    })
+}
+
+/// The answer to creating a key: the only time `value` (the key) is shown.
+pub fn api_key_with_value(key: &ApiKey, value: &str) -> Value {
+    let mut object = api_key(key);
+    object["value"] = Value::String(value.to_owned());
+    object
 }
 
 /// The Webhook Endpoint object, under WorkOS's names (`endpoint_url`, `status`, which its

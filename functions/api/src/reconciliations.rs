@@ -1,18 +1,21 @@
 //! `POST /reconciliations` (optional body `{"directory_id": …}`) → 202 with the run;
 //! `GET /reconciliations/{id}` → the run with its `state` (pending, running, completed,
-//! failed) and `counts`.
+//! failed) and `counts`; `GET /reconciliations` → every run, the scheduled ones included,
+//! newest first and paged, so a failed scheduled run shows through the API.
 
 use bytes::Bytes;
 use dsync_domain::ids::{DirectoryId, ReconciliationId};
-use http::{Response, StatusCode};
+use http::{Method, Response, StatusCode};
 
 use crate::error::{found, stored, ApiError};
+use crate::query::cursors;
 use crate::route::{Context, Route};
 use crate::{body, directories, objects, respond};
 
 pub async fn serve(ctx: &Context<'_>, route: &Route) -> Result<Response<Bytes>, ApiError> {
     match route {
         Route::Reconciliation(id) => get_run(ctx, id).await,
+        _ if ctx.method() == Method::GET => list_runs(ctx).await,
         _ => create_run(ctx).await,
     }
 }
@@ -58,4 +61,22 @@ async fn get_run(ctx: &Context<'_>, id: &str) -> Result<Response<Bytes>, ApiErro
         id,
     )?;
     Ok(respond::ok(&objects::reconciliation(&run)))
+}
+
+/// `GET /reconciliations?limit=&before=&after=&order=`: one consistent Query of the
+/// environment's runs, newest first by default.
+async fn list_runs(ctx: &Context<'_>) -> Result<Response<Bytes>, ApiError> {
+    let window = ctx.query.window(ReconciliationId::parse)?;
+    let page = stored(
+        ctx.app
+            .store
+            .list_reconciliations(&ctx.environment, &window)
+            .await,
+    )?;
+    let (before, after) = cursors(&page, |run| run.id.to_string());
+    Ok(respond::list(
+        page.items.iter().map(objects::reconciliation).collect(),
+        before,
+        after,
+    ))
 }

@@ -13,6 +13,8 @@ pub enum Route {
     SettingsPreview,
     Reconciliations,
     Reconciliation(String),
+    ApiKeys,
+    ApiKey(String),
     Directories,
     Directory(String),
     DirectoryToken(String),
@@ -48,6 +50,8 @@ impl Route {
             ["environment", "settings", "preview"] => Self::SettingsPreview,
             ["reconciliations"] => Self::Reconciliations,
             ["reconciliations", id] => Self::Reconciliation(id.to_string()),
+            ["api_keys"] => Self::ApiKeys,
+            ["api_keys", id] => Self::ApiKey(id.to_string()),
             ["directories"] => Self::Directories,
             ["directories", id] => Self::Directory(id.to_string()),
             ["directories", id, "token"] => Self::DirectoryToken(id.to_string()),
@@ -76,6 +80,8 @@ impl Route {
             Self::SettingsPreview => "settings_preview",
             Self::Reconciliations => "reconciliations",
             Self::Reconciliation(_) => "reconciliation",
+            Self::ApiKeys => "api_keys",
+            Self::ApiKey(_) => "api_key",
             Self::Directories => "directories",
             Self::Directory(_) => "directory",
             Self::DirectoryToken(_) => "directory_token",
@@ -98,6 +104,7 @@ impl Route {
         const GET_PUT: &[Method] = &[Method::GET, Method::PUT];
         const GET_POST: &[Method] = &[Method::GET, Method::POST];
         const GET_DELETE: &[Method] = &[Method::GET, Method::DELETE];
+        const DELETE: &[Method] = &[Method::DELETE];
         const GET_PATCH_DELETE: &[Method] = &[Method::GET, Method::PATCH, Method::DELETE];
         match self {
             Self::Settings => GET_PUT,
@@ -105,7 +112,8 @@ impl Route {
             | Self::DirectoryToken(_)
             | Self::WebhookEndpointSecret(_)
             | Self::DeliveryRetry(_) => POST,
-            Self::Reconciliations => POST,
+            Self::Reconciliations | Self::ApiKeys => GET_POST,
+            Self::ApiKey(_) => DELETE,
             Self::Directories | Self::WebhookEndpoints => GET_POST,
             Self::Directory(_) => GET_DELETE,
             Self::WebhookEndpoint(_) => GET_PATCH_DELETE,

@@ -25,9 +25,31 @@ impl Config {
                 .parse()
                 .map_err(|_| format!("DSYNC_MAX_BODY_BYTES is not a number: {value}"))?;
         }
-        config.public_base_url = std::env::var("DSYNC_PUBLIC_BASE_URL")
-            .ok()
-            .map(|url| url.trim_end_matches('/').to_owned());
+        config.public_base_url = public_base_url(std::env::var("DSYNC_PUBLIC_BASE_URL").ok());
         Ok(config)
+    }
+}
+
+/// The template passes `PublicBaseUrl` through even when it is left empty: empty (or blank)
+/// means "not set", so URLs come from the request's host rather than becoming relative paths.
+fn public_base_url(value: Option<String>) -> Option<String> {
+    let url = value?.trim().trim_end_matches('/').to_owned();
+    (!url.is_empty()).then_some(url)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::public_base_url;
+
+    #[test]
+    fn an_empty_public_base_url_is_no_public_base_url() {
+        assert_eq!(public_base_url(None), None);
+        assert_eq!(public_base_url(Some(String::new())), None);
+        assert_eq!(public_base_url(Some("  ".into())), None);
+        assert_eq!(public_base_url(Some("/".into())), None);
+        assert_eq!(
+            public_base_url(Some("https://scim.example.com/".into())),
+            Some("https://scim.example.com".into())
+        );
     }
 }

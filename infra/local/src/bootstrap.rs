@@ -1,13 +1,16 @@
 //! First start: a default environment with an API key and one demo directory, their secrets
-//! written to `<data-dir>/bootstrap.json` (the only place the plain secrets exist).
+//! written to a bootstrap file in the data directory (the only place the plain secrets exist).
+//!
+//! Each kind of store has its own file, so a throwaway run (`--in-memory`) or a run against
+//! another endpoint never overwrites the secrets of the persistent embedded store.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use dsync_domain::ids::EnvironmentId;
+use dsync_domain::ids::{DirectoryId, EnvironmentId};
 use dsync_domain::model::{Environment, EnvironmentSettings, ProviderKind};
-use dsync_domain::secrets;
+use dsync_domain::secrets::{self, SecretHash};
 use dsync_domain::time::now_millis;
-use dsync_dynamo::{NewDirectory, Store, StoreError};
+use dsync_dynamo::{NewApiKey, NewDirectory, Store, StoreError};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -20,42 +23,97 @@ pub struct Bootstrap {
     pub scim_token: String,
 }
 
-/// Reuses the bootstrap of an earlier start when its environment and directory still exist
-/// in the store; otherwise makes new ones.
-pub async fn ensure(store: &Store, data_dir: &Path, base_url: &str) -> anyhow::Result<Bootstrap> {
-    let path = data_dir.join("bootstrap.json");
-    let mut bootstrap = match read_existing(store, &path).await? {
-        Some(existing) => existing,
+/// Which store a run uses decides which bootstrap file holds its secrets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreKind {
+    /// The embedded engine's data file: `bootstrap.json`, the file the docs point at.
+    Embedded,
+    /// A throwaway embedded engine: `bootstrap.in-memory.json`.
+    InMemory,
+    /// `--dynamodb-endpoint`: `bootstrap.endpoint.json`.
+    Endpoint,
+}
+
+impl StoreKind {
+    pub fn file_name(self) -> &'static str {
+        match self {
+            Self::Embedded => "bootstrap.json",
+            Self::InMemory => "bootstrap.in-memory.json",
+            Self::Endpoint => "bootstrap.endpoint.json",
+        }
+    }
+}
+
+pub fn path(data_dir: &Path, kind: StoreKind) -> PathBuf {
+    data_dir.join(kind.file_name())
+}
+
+/// Reuses the bootstrap of an earlier start when its environment and API key still exist in
+/// the store. A demo directory that is gone, or whose token was rotated, is replaced by a new
+/// one in the same environment, so the API key a user already has keeps working and stays
+/// in the file. Only when the key itself is unknown to the store is everything made anew.
+pub async fn ensure(store: &Store, path: &Path, base_url: &str) -> anyhow::Result<Bootstrap> {
+    let mut bootstrap = match read_file(path) {
+        Some(existing) => match check(store, &existing).await? {
+            Reuse::Whole => existing,
+            Reuse::Environment(environment) => {
+                tracing::info!(
+                    environment_id = %environment,
+                    "the demo directory was deleted or its token rotated; made a new one"
+                );
+                let (directory_id, scim_token) = create_directory(store, environment).await?;
+                Bootstrap {
+                    directory_id,
+                    scim_token,
+                    ..existing
+                }
+            }
+            Reuse::Nothing => create(store).await?,
+        },
         None => create(store).await?,
     };
     // The port may differ from the last start.
     bootstrap.api_base_url = base_url.to_owned();
     bootstrap.scim_base_url = format!("{base_url}/scim/v2/{}", bootstrap.directory_id);
-    std::fs::write(&path, serde_json::to_string_pretty(&bootstrap)? + "\n")?;
-    restrict_permissions(&path);
+    std::fs::write(path, serde_json::to_string_pretty(&bootstrap)? + "\n")?;
+    restrict_permissions(path);
     Ok(bootstrap)
 }
 
-async fn read_existing(store: &Store, path: &Path) -> anyhow::Result<Option<Bootstrap>> {
-    let Ok(text) = std::fs::read_to_string(path) else {
-        return Ok(None);
+fn read_file(path: &Path) -> Option<Bootstrap> {
+    let text = std::fs::read_to_string(path).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+enum Reuse {
+    Whole,
+    Environment(EnvironmentId),
+    Nothing,
+}
+
+async fn check(store: &Store, existing: &Bootstrap) -> anyhow::Result<Reuse> {
+    let Ok(environment) = EnvironmentId::parse(&existing.environment_id) else {
+        return Ok(Reuse::Nothing);
     };
-    let Ok(existing) = serde_json::from_str::<Bootstrap>(&text) else {
-        return Ok(None);
+    match store
+        .environment_for_api_key(&SecretHash::of(&existing.api_key))
+        .await
+    {
+        Ok(owner) if owner == environment => {}
+        Ok(_) | Err(StoreError::NotFound) => return Ok(Reuse::Nothing),
+        Err(e) => return Err(e.into()),
+    }
+    let Ok(directory) = DirectoryId::parse(&existing.directory_id) else {
+        return Ok(Reuse::Environment(environment));
     };
-    let (Ok(environment), Ok(directory)) = (
-        EnvironmentId::parse(&existing.environment_id),
-        dsync_domain::ids::DirectoryId::parse(&existing.directory_id),
-    ) else {
-        return Ok(None);
-    };
-    let found = async {
-        store.get_environment(&environment).await?;
-        store.get_directory(&directory).await
-    };
-    match found.await {
-        Ok(directory) if directory.token_hash.verify(&existing.scim_token) => Ok(Some(existing)),
-        Ok(_) | Err(StoreError::NotFound) => Ok(None),
+    match store.get_directory(&directory).await {
+        Ok(found)
+            if found.environment_id == environment
+                && found.token_hash.verify(&existing.scim_token) =>
+        {
+            Ok(Reuse::Whole)
+        }
+        Ok(_) | Err(StoreError::NotFound) => Ok(Reuse::Environment(environment)),
         Err(e) => Err(e.into()),
     }
 }
@@ -71,29 +129,42 @@ async fn create(store: &Store) -> anyhow::Result<Bootstrap> {
     store.put_environment(&environment).await?;
     let api_key = secrets::generate("sk_local_");
     store
-        .put_api_key(&environment.id, &api_key.hash, now)
+        .put_api_key(NewApiKey::new(
+            environment.id,
+            "bootstrap",
+            &api_key.plain,
+            now,
+        ))
         .await?;
+    let (directory_id, scim_token) = create_directory(store, environment.id).await?;
+    Ok(Bootstrap {
+        environment_id: environment.id.to_string(),
+        api_key: api_key.plain,
+        api_base_url: String::new(),
+        directory_id,
+        scim_base_url: String::new(),
+        scim_token,
+    })
+}
+
+async fn create_directory(
+    store: &Store,
+    environment_id: EnvironmentId,
+) -> anyhow::Result<(String, String)> {
     let token = secrets::generate("dsync_scim_");
     let directory = store
         .create_directory(
             NewDirectory {
-                environment_id: environment.id,
+                environment_id,
                 name: "Demo directory".into(),
                 kind: ProviderKind::GenericScimV2,
                 organization_id: None,
                 token_hash: token.hash,
             },
-            now,
+            now_millis(),
         )
         .await?;
-    Ok(Bootstrap {
-        environment_id: environment.id.to_string(),
-        api_key: api_key.plain,
-        api_base_url: String::new(),
-        directory_id: directory.id.to_string(),
-        scim_base_url: String::new(),
-        scim_token: token.plain,
-    })
+    Ok((directory.id.to_string(), token.plain))
 }
 
 #[cfg(unix)]

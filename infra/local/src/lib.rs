@@ -12,16 +12,17 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use dsync_dynamo::{connect, tables, ConnectOptions, Store, TableNames};
+use dsync_dynamo::{client_from, sdk_config, tables, ConnectOptions, Store, TableNames};
 
-pub use bootstrap::Bootstrap;
+pub use bootstrap::{Bootstrap, StoreKind};
 pub use engine::Engine;
 
 #[derive(Clone)]
 pub struct Options {
     /// Where the engine's data file and `bootstrap.json` live.
     pub data_dir: PathBuf,
-    /// A throwaway engine in memory (still writes `bootstrap.json`).
+    /// A throwaway engine in memory. Its secrets go to `bootstrap.in-memory.json`, never to
+    /// the persistent run's `bootstrap.json`.
     pub in_memory: bool,
     /// Use this DynamoDB endpoint instead of the embedded engine.
     pub dynamodb_endpoint: Option<String>,
@@ -43,6 +44,15 @@ pub struct Options {
 }
 
 impl Options {
+    /// Which store this run keeps its data in, and so which bootstrap file is its own.
+    pub fn store_kind(&self) -> StoreKind {
+        match (&self.dynamodb_endpoint, self.in_memory) {
+            (Some(_), _) => StoreKind::Endpoint,
+            (None, true) => StoreKind::InMemory,
+            (None, false) => StoreKind::Embedded,
+        }
+    }
+
     /// The fan-out settings a local run starts from: `DSYNC_WEBHOOK_*` from the
     /// environment, with loopback endpoints over HTTP allowed unless `DSYNC_WEBHOOK_ALLOW`
     /// says otherwise.
@@ -59,6 +69,8 @@ impl Options {
 pub struct Running {
     pub addr: SocketAddr,
     pub bootstrap: Bootstrap,
+    /// The file the bootstrap secrets were written to.
+    pub bootstrap_path: PathBuf,
     pub store: Store,
     pub engine: Option<Engine>,
     pub pipeline: pipeline::Pipeline,
@@ -95,11 +107,12 @@ pub async fn start(options: Options) -> anyhow::Result<Running> {
             (engine.endpoint(), Some(engine))
         }
     };
-    let client = connect(ConnectOptions {
+    let aws = sdk_config(ConnectOptions {
         endpoint: Some(endpoint.clone()),
         region: None,
     })
     .await;
+    let client = client_from(&aws);
     let names = TableNames::with_prefix(&options.table_prefix);
     tables::create_tables(&client, &names).await?;
     let store = Store::new(client, names);
@@ -107,7 +120,8 @@ pub async fn start(options: Options) -> anyhow::Result<Running> {
     let listener = tokio::net::TcpListener::bind(options.listen).await?;
     let addr = listener.local_addr()?;
     let base_url = format!("http://{addr}");
-    let bootstrap = bootstrap::ensure(&store, &options.data_dir, &base_url).await?;
+    let bootstrap_path = bootstrap::path(&options.data_dir, options.store_kind());
+    let bootstrap = bootstrap::ensure(&store, &bootstrap_path, &base_url).await?;
 
     let policy = match options.clock {
         Some(clock) => dsync_policy::App::with_clock(store.clone(), clock),
@@ -119,7 +133,7 @@ pub async fn start(options: Options) -> anyhow::Result<Running> {
         policy.clone(),
         fanout,
         pipeline::PipelineOptions {
-            endpoint: endpoint.clone(),
+            aws,
             provider_table: store.tables().provider_records.clone(),
             events_table: store.tables().events.clone(),
             checkpoint: persistent
@@ -154,6 +168,7 @@ pub async fn start(options: Options) -> anyhow::Result<Running> {
     Ok(Running {
         addr,
         bootstrap,
+        bootstrap_path,
         store,
         engine,
         pipeline,

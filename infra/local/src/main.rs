@@ -15,11 +15,13 @@ struct Args {
     /// Where the engine's data file and bootstrap.json live.
     #[arg(long, default_value = ".dsync", env = "DSYNC_DATA_DIR")]
     data_dir: PathBuf,
-    /// Keep the data in memory only (a throwaway run).
+    /// Keep the data in memory only (a throwaway run; its secrets go to
+    /// bootstrap.in-memory.json and the persistent run's files are left alone).
     #[arg(long)]
     in_memory: bool,
     /// Use this DynamoDB endpoint (e.g. a real region's or DynamoDB Local) instead of the
-    /// embedded engine.
+    /// embedded engine. A loopback endpoint gets static `local` credentials; any other uses
+    /// the standard AWS credential and region chain (profile, SSO, AWS_* variables).
     #[arg(long, env = "DSYNC_DYNAMODB_ENDPOINT")]
     dynamodb_endpoint: Option<String>,
     #[arg(long, default_value = "dsync", env = "DSYNC_TABLE_PREFIX")]
@@ -63,10 +65,7 @@ async fn main() -> anyhow::Result<()> {
     println!("  directory_id    {}", b.directory_id);
     println!("  scim_base_url   {}", b.scim_base_url);
     println!("  scim_token      {}", b.scim_token);
-    println!(
-        "(also in {})",
-        args.data_dir.join("bootstrap.json").display()
-    );
+    println!("(also in {})", running.bootstrap_path.display());
     tokio::select! {
         _ = running.wait() => {}
         _ = tokio::signal::ctrl_c() => println!("stopping"),

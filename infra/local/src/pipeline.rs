@@ -10,7 +10,7 @@ use std::time::Duration;
 use dsync_policy::{reconcile, stream};
 use tokio::sync::{Mutex, Notify};
 
-use crate::streams::{streams_client, FailedRecord, StreamPump, StreamSource, StreamTask};
+use crate::streams::{streams_client_from, FailedRecord, StreamPump, StreamSource, StreamTask};
 
 pub struct Pipeline {
     provider_stream: Option<Mutex<StreamTask>>,
@@ -21,7 +21,8 @@ pub struct Pipeline {
 }
 
 pub struct PipelineOptions {
-    pub endpoint: String,
+    /// The AWS settings the streams client is built from (the DynamoDB client's own).
+    pub aws: dsync_dynamo::SdkConfig,
     pub provider_table: String,
     pub events_table: String,
     /// Where the streams' positions are kept across restarts (`None`: start from the
@@ -43,7 +44,7 @@ impl Pipeline {
         source.checkpoint_path = options.checkpoint.clone();
         let handler_app = policy.clone();
         let pump = StreamPump::new(
-            streams_client(&options.endpoint),
+            streams_client_from(&options.aws),
             source,
             move |batch| {
                 let app = handler_app.clone();
@@ -128,7 +129,7 @@ fn events_pump(fanout: &dsync_fanout::App, options: &PipelineOptions) -> StreamP
         .map(|path| path.with_file_name("events-stream-checkpoint.json"));
     let app = fanout.clone();
     StreamPump::new(
-        streams_client(&options.endpoint),
+        streams_client_from(&options.aws),
         source,
         move |batch| {
             let app = app.clone();

@@ -51,8 +51,15 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// The pause after a failed read of the stream, before polling again.
 const ERROR_PAUSE: Duration = Duration::from_secs(1);
 
-/// A streams client for a local endpoint, configured as `dsync_dynamo::connect` configures the
-/// DynamoDB one: static `local` credentials, `us-east-1`.
+/// A streams client built from the same AWS settings as the DynamoDB client
+/// (`dsync_dynamo::sdk_config`): the standard credential chain for a remote endpoint, static
+/// `local` credentials for one on loopback.
+pub fn streams_client_from(aws: &dsync_dynamo::SdkConfig) -> Client {
+    Client::new(aws)
+}
+
+/// A streams client for an endpoint on this machine (tests): static `local` credentials,
+/// `us-east-1`, as `dsync_dynamo::sdk_config` gives a loopback endpoint.
 pub fn streams_client(endpoint: &str) -> Client {
     // A local engine accepts any signature; real credentials would only leak into logs.
     let config = aws_sdk_dynamodbstreams::Config::builder()

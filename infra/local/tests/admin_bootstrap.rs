@@ -272,3 +272,43 @@ async fn mistakes_fail_without_printing_a_key() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("region"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_new_environment_can_start_under_the_custom_management_flow() {
+    let deployment = deployment().await;
+    let created = admin_ok(
+        &deployment,
+        &[
+            "create-environment",
+            "--inactive-user-policy",
+            "retain",
+            "--inactive-user-retention-days",
+            "30",
+        ],
+    )
+    .await;
+    let key = created["api_key"].as_str().expect("api_key");
+    let (status, settings) = api(
+        &deployment.store,
+        Method::GET,
+        "/environment/settings",
+        key,
+        Value::Null,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{settings}");
+    assert_eq!(settings["inactive_user_policy"], "retain");
+    assert_eq!(settings["inactive_user_retention_days"], 30);
+
+    // Retention days mean nothing under the secure flow: refused, and nothing is written.
+    let mut args = vec![
+        "--dynamodb-endpoint".to_owned(),
+        deployment.endpoint.clone(),
+        "--table-prefix".to_owned(),
+        PREFIX.to_owned(),
+    ];
+    args.extend(["create-environment", "--inactive-user-retention-days", "30"].map(str::to_owned));
+    let output = admin(args).await;
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("retain"));
+}

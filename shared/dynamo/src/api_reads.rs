@@ -16,5 +16,6 @@ mod purge;
 
 pub use directories::{DirectoryToken, StoredDirectory};
 pub use event_reads::{EventCursor, EventPage, EventQuery, EVENT_SCAN_PAGES};
+pub(crate) use paging::KeyedList;
 pub use paging::{ListCursor, ListOrder, ListWindow, Page};
 pub use purge::PurgeProgress;

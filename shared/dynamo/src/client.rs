@@ -1,14 +1,24 @@
-//! Building the DynamoDB client: the default AWS chain in Lambda, or a named endpoint (the
-//! embedded engine, DynamoDB Local, a moto server) with static local credentials.
+//! Building the DynamoDB client: the standard AWS chain (Lambda's role, a profile, SSO,
+//! environment variables) for AWS and any endpoint that is not on this machine, or static
+//! `local` credentials for an endpoint on loopback (the embedded engine, DynamoDB Local).
+
+use std::net::IpAddr;
 
 use aws_config::{BehaviorVersion, Region};
+use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_credential_types::Credentials;
 use aws_sdk_dynamodb::Client;
+
+pub use aws_config::SdkConfig;
+
+/// The region a local endpoint is given when none is named (a local engine ignores it).
+const LOCAL_REGION: &str = "us-east-1";
 
 #[derive(Debug, Clone, Default)]
 pub struct ConnectOptions {
     /// `http://127.0.0.1:8000`; `None` uses the AWS endpoint for the region.
     pub endpoint: Option<String>,
+    /// `None`: the standard chain's region (`AWS_REGION`, the profile), else `us-east-1`.
     pub region: Option<String>,
 }
 
@@ -21,25 +31,133 @@ pub async fn default_region() -> Option<String> {
         .map(|region| region.to_string())
 }
 
-pub async fn connect(options: ConnectOptions) -> Client {
-    let region = Region::new(options.region.unwrap_or_else(|| "us-east-1".to_owned()));
+/// Whether `endpoint` is served from this machine: its host is `localhost` (or a name under
+/// it) or a loopback address. Only such an endpoint gets the static `local` credentials; a
+/// real DynamoDB behind any other host needs the caller's own.
+pub fn is_local_endpoint(endpoint: &str) -> bool {
+    let rest = endpoint
+        .split_once("://")
+        .map_or(endpoint, |(_, rest)| rest);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = match host_port.strip_prefix('[') {
+        Some(bracketed) => bracketed.split(']').next().unwrap_or(""),
+        None => host_port.split(':').next().unwrap_or(""),
+    };
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    host == "localhost"
+        || host.ends_with(".localhost")
+        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// The shared AWS configuration every client of the process is built from (the DynamoDB
+/// client here, the streams client of the local runner).
+pub async fn sdk_config(options: ConnectOptions) -> SdkConfig {
     match options.endpoint {
-        Some(endpoint) => {
-            // A local engine accepts any signature; real credentials would only leak into logs.
-            let config = aws_sdk_dynamodb::Config::builder()
+        Some(endpoint) if is_local_endpoint(&endpoint) => {
+            // A local engine accepts any signature; real credentials would only leak into
+            // its logs.
+            let region = options.region.unwrap_or_else(|| LOCAL_REGION.to_owned());
+            SdkConfig::builder()
                 .behavior_version(BehaviorVersion::latest())
-                .region(region)
+                .region(Region::new(region))
                 .endpoint_url(endpoint)
-                .credentials_provider(Credentials::new("local", "local", None, None, "dsync"))
-                .build();
-            Client::from_conf(config)
+                .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+                    "local", "local", None, None, "dsync",
+                )))
+                .build()
         }
-        None => {
-            let shared = aws_config::defaults(BehaviorVersion::latest())
-                .region(region)
-                .load()
-                .await;
-            Client::new(&shared)
+        endpoint => {
+            let region = match options.region {
+                Some(region) => region,
+                None => default_region()
+                    .await
+                    .unwrap_or_else(|| LOCAL_REGION.to_owned()),
+            };
+            let mut loader =
+                aws_config::defaults(BehaviorVersion::latest()).region(Region::new(region));
+            if let Some(endpoint) = endpoint {
+                loader = loader.endpoint_url(endpoint);
+            }
+            loader.load().await
         }
+    }
+}
+
+pub async fn connect(options: ConnectOptions) -> Client {
+    client_from(&sdk_config(options).await)
+}
+
+/// A DynamoDB client from settings already loaded (shared with other clients).
+pub fn client_from(config: &SdkConfig) -> Client {
+    Client::new(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_credential_types::provider::ProvideCredentials;
+
+    use super::*;
+
+    #[test]
+    fn only_loopback_hosts_count_as_local() {
+        for local in [
+            "http://127.0.0.1:8000",
+            "http://127.1.2.3",
+            "http://localhost:8000/",
+            "https://LOCALHOST",
+            "http://dynamo.localhost:4566",
+            "http://[::1]:8000",
+            "http://user:pw@127.0.0.1:8000",
+            "127.0.0.1:8000",
+        ] {
+            assert!(is_local_endpoint(local), "{local}");
+        }
+        for remote in [
+            "https://dynamodb.eu-west-1.amazonaws.com",
+            "http://10.0.0.5:8000",
+            "http://dynamodb-local:8000",
+            "http://localhost.example.com",
+            "http://127.0.0.1.nip.io",
+            "http://[2001:db8::1]:8000",
+            "http://0.0.0.0:8000",
+            "",
+        ] {
+            assert!(!is_local_endpoint(remote), "{remote}");
+        }
+    }
+
+    async fn access_key_of(options: ConnectOptions) -> String {
+        let provider = sdk_config(options)
+            .await
+            .credentials_provider()
+            .expect("a credentials provider");
+        provider
+            .provide_credentials()
+            .await
+            .expect("credentials")
+            .access_key_id()
+            .to_owned()
+    }
+
+    // The only test of this crate that touches the process environment: it sets the
+    // standard chain's variables and checks which endpoints read them.
+    #[tokio::test]
+    async fn a_remote_endpoint_uses_the_standard_chain_and_a_local_one_does_not() {
+        std::env::set_var("AWS_ACCESS_KEY_ID", "AKIDDSYNCTEST");
+        std::env::set_var("AWS_SECRET_ACCESS_KEY", "dsync-test-secret");
+        std::env::set_var("AWS_REGION", "eu-west-3");
+        let remote = ConnectOptions {
+            endpoint: Some("https://dynamodb.eu-west-3.amazonaws.com".into()),
+            region: None,
+        };
+        assert_eq!(access_key_of(remote.clone()).await, "AKIDDSYNCTEST");
+        let config = sdk_config(remote).await;
+        assert_eq!(config.region().map(|r| r.as_ref()), Some("eu-west-3"));
+        let local = ConnectOptions {
+            endpoint: Some("http://127.0.0.1:8000".into()),
+            region: None,
+        };
+        assert_eq!(access_key_of(local).await, "local");
     }
 }

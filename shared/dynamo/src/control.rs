@@ -72,27 +72,6 @@ impl Store {
         })
     }
 
-    /// Stores an API key's hash; the key itself is shown once and never stored.
-    pub async fn put_api_key(
-        &self,
-        environment: &EnvironmentId,
-        hash: &SecretHash,
-        created_at: i64,
-    ) -> Result<(), StoreError> {
-        self.client
-            .put_item()
-            .table_name(&self.tables.directory)
-            .item(PK, s(api_key_pk(&hash.to_hex())))
-            .item(SK, s(API_KEY_SK))
-            .item("type", s("api_key"))
-            .item("environment_id", s(environment.to_string()))
-            .item("created_at", n(created_at))
-            .send()
-            .await
-            .map_err(backend)?;
-        Ok(())
-    }
-
     /// The environment an API key belongs to. The lookup is by the key's hash, so equality
     /// of hashes (not of secrets) is what the key-value store compares.
     pub async fn environment_for_api_key(
@@ -183,7 +162,7 @@ impl Store {
             .collect()
     }
 
-    async fn get_control_item(&self, pk: String, sk: &str) -> Result<Item, StoreError> {
+    pub(crate) async fn get_control_item(&self, pk: String, sk: &str) -> Result<Item, StoreError> {
         self.client
             .get_item()
             .table_name(&self.tables.directory)

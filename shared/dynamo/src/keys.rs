@@ -2,8 +2,8 @@
 //! pattern each one serves.
 
 use dsync_domain::ids::{
-    DeliveryId, DirectoryGroupId, DirectoryId, DirectoryUserId, EnvironmentId, ProviderGroupId,
-    ProviderUserId, ReconciliationId, WebhookEndpointId,
+    ApiKeyId, DeliveryId, DirectoryGroupId, DirectoryId, DirectoryUserId, EnvironmentId,
+    ProviderGroupId, ProviderUserId, ReconciliationId, WebhookEndpointId,
 };
 
 pub(crate) const PK: &str = "pk";
@@ -17,6 +17,12 @@ pub(crate) const GSI2SK: &str = "gsi2sk";
 pub(crate) const ENVIRONMENT_SK: &str = "ENVIRONMENT";
 pub(crate) const API_KEY_SK: &str = "API_KEY";
 pub(crate) const DIRECTORY_SK: &str = "DIRECTORY";
+/// An API key's listing entry under its environment: `APIKEY#<key id>`.
+pub(crate) const API_KEY_LISTING_PREFIX: &str = "APIKEY#";
+
+pub(crate) fn api_key_listing_sk(id: &ApiKeyId) -> String {
+    format!("{API_KEY_LISTING_PREFIX}{id}")
+}
 
 pub(crate) fn environment_pk(id: &EnvironmentId) -> String {
     format!("ENV#{id}")
@@ -141,8 +147,10 @@ pub(crate) fn event_sk(sequence: u64) -> String {
     format!("{sequence:020}")
 }
 
+pub(crate) const RECONCILIATION_PREFIX: &str = "RECON#";
+
 pub(crate) fn reconciliation_sk(id: &ReconciliationId) -> String {
-    format!("RECON#{id}")
+    format!("{RECONCILIATION_PREFIX}{id}")
 }
 
 /// GSI1 on reconciliation runs that are pending or running (the key is removed when done).

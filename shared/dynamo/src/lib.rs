@@ -4,6 +4,7 @@
 //! (`ProviderUser`, `Directory`, …) on one side and items, keys and conditional writes on the
 //! other. The key design and the access pattern each key serves are in `ARCHITECTURE.md`.
 
+mod api_keys;
 mod api_reads;
 mod client;
 mod control;
@@ -20,11 +21,14 @@ mod reconciliations;
 pub mod tables;
 mod webhooks;
 
+pub use api_keys::{obfuscate as obfuscate_api_key, ApiKey, NewApiKey};
 pub use api_reads::{
     DirectoryToken, EventCursor, EventPage, EventQuery, ListCursor, ListOrder, ListWindow, Page,
     PurgeProgress, StoredDirectory, EVENT_SCAN_PAGES,
 };
-pub use client::{connect, default_region, ConnectOptions};
+pub use client::{
+    client_from, connect, default_region, is_local_endpoint, sdk_config, ConnectOptions, SdkConfig,
+};
 pub use control::NewDirectory;
 pub use directory_state::{ProjectedGroup, ProjectedUser};
 pub use error::StoreError;

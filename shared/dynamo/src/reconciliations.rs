@@ -4,6 +4,7 @@
 use dsync_domain::ids::{DirectoryId, EnvironmentId, ReconciliationId};
 use serde::{Deserialize, Serialize};
 
+use crate::api_reads::{KeyedList, ListWindow, Page};
 use crate::error::{backend, is_conditional_failure};
 use crate::item::{n, s, Item};
 use crate::keys::*;
@@ -107,6 +108,31 @@ impl Store {
         expected_update: i64,
     ) -> Result<(), StoreError> {
         self.put_reconciliation(run, Some(expected_update)).await
+    }
+
+    /// A window of an environment's runs in id (creation) order, read consistently.
+    pub async fn list_reconciliations(
+        &self,
+        environment: &EnvironmentId,
+        window: &ListWindow,
+    ) -> Result<Page<Reconciliation>, StoreError> {
+        let list = KeyedList {
+            table: &self.tables.directory,
+            index: None,
+            hash_attribute: PK,
+            hash_value: environment_pk(environment),
+            range_attribute: SK,
+            key_prefix: RECONCILIATION_PREFIX,
+            id_prefix: "reconciliation_",
+            consistent: true,
+        };
+        let page = self.query_window(&list, window).await?;
+        let runs = page
+            .items
+            .iter()
+            .map(|item| crate::directory_state::decode_json(item, "run"))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(page.map_items(runs))
     }
 
     /// Runs waiting to start or to resume, across environments.

@@ -14,10 +14,12 @@
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use dsync_domain::ids::EnvironmentId;
-use dsync_domain::model::{Environment, EnvironmentSettings};
+use dsync_domain::model::{Environment, EnvironmentSettings, InactiveUserPolicy};
 use dsync_domain::secrets;
 use dsync_domain::time::now_millis;
-use dsync_dynamo::{connect, default_region, ConnectOptions, Store, StoreError, TableNames};
+use dsync_dynamo::{
+    connect, default_region, ConnectOptions, NewApiKey, Store, StoreError, TableNames,
+};
 use serde_json::json;
 
 /// Keys made here are told apart from the local runner's `sk_local_` ones by their prefix.
@@ -47,11 +49,18 @@ struct Args {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// A new environment (default settings: the secure inactive-user flow) and an API key
-    /// for it. Prints {"environment_id", "api_key"}.
+    /// A new environment and an API key for it. Prints {"environment_id", "api_key"}.
     CreateEnvironment {
         #[arg(long, default_value = "default")]
         name: String,
+        /// What a user the provider deactivates becomes: `delete` (the secure flow: deleted,
+        /// re-created with a new id if reactivated) or `retain` (kept, `state: inactive`).
+        /// Changeable later with `PUT /environment/settings`.
+        #[arg(long, default_value = "delete", value_parser = parse_policy)]
+        inactive_user_policy: InactiveUserPolicy,
+        /// With `retain`: delete users inactive for more than this many days.
+        #[arg(long)]
+        inactive_user_retention_days: Option<u32>,
     },
     /// Another API key for an existing environment (e.g. to replace a lost one). Prints
     /// {"environment_id", "api_key"}.
@@ -84,11 +93,23 @@ async fn main() -> anyhow::Result<()> {
     let hint = || format!("writing to table {table} (check --table-prefix and the region)");
 
     let (environment_id, api_key) = match args.command {
-        Command::CreateEnvironment { name } => {
+        Command::CreateEnvironment {
+            name,
+            inactive_user_policy,
+            inactive_user_retention_days,
+        } => {
+            if inactive_user_retention_days.is_some()
+                && inactive_user_policy != InactiveUserPolicy::Retain
+            {
+                bail!("--inactive-user-retention-days applies only with --inactive-user-policy retain");
+            }
             let environment = Environment {
                 id: EnvironmentId::generate(),
                 name,
-                settings: EnvironmentSettings::default(),
+                settings: EnvironmentSettings {
+                    inactive_user_policy,
+                    inactive_user_retention_days,
+                },
                 created_at: now_millis(),
             };
             store
@@ -121,11 +142,20 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
+fn parse_policy(text: &str) -> Result<InactiveUserPolicy, String> {
+    InactiveUserPolicy::parse(text).ok_or_else(|| format!("{text:?} is not delete or retain"))
+}
+
 /// Stores a new key's hash for `environment` and returns the key.
 async fn create_api_key(store: &Store, environment: &EnvironmentId) -> Result<String, StoreError> {
     let key = secrets::generate(API_KEY_PREFIX);
     store
-        .put_api_key(environment, &key.hash, now_millis())
+        .put_api_key(NewApiKey::new(
+            *environment,
+            "dsync-admin",
+            &key.plain,
+            now_millis(),
+        ))
         .await?;
     Ok(key.plain)
 }

@@ -1,4 +1,4 @@
-//! The flow table of DESIGN.md, row by row under both policies, then retention, policy
+//! The flow table of docs/inactive-users.md, row by row under both policies, then retention, policy
 //! switches, payload details and groups.
 
 use serde_json::{json, Value};
