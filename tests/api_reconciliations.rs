@@ -31,7 +31,7 @@ async fn a_requested_reconciliation_is_accepted_and_runs() {
     assert_eq!(started.body["directory_id"], Value::Null);
     assert_eq!(
         started.body["counts"],
-        json!({"directories": 0, "users": 0, "groups": 0, "events": 0})
+        json!({"directories": 0, "users": 0, "groups": 0, "events": 0, "failed": 0})
     );
     let id = started.body["id"].as_str().unwrap().to_owned();
     assert!(id.starts_with("reconciliation_"));
@@ -80,8 +80,9 @@ async fn reconciliation_requests_are_checked() {
     ] {
         assert_error(&app.api_get(path).await, 404, "entity_not_found");
     }
+    // The collection lists runs (GET) and starts one (POST); nothing else.
     assert_error(
-        &read(app.api(Method::GET, "/reconciliations")).await,
+        &read(app.api(Method::DELETE, "/reconciliations")).await,
         405,
         "method_not_allowed",
     );

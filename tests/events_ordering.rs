@@ -23,6 +23,7 @@ async fn a_reader_paging_with_after_sees_every_event_once_in_order_while_writers
             user_name: format!("racer{i}@example.com"),
             external_id: None,
             active: true,
+            inactive_since: None,
             resource: json!({"userName": format!("racer{i}@example.com")}),
             created_at: 1,
             updated_at: 1,

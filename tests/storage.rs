@@ -13,6 +13,7 @@ fn user(directory: DirectoryId, user_name: &str) -> ProviderUser {
         user_name: user_name.into(),
         external_id: Some("ext-1".into()),
         active: true,
+        inactive_since: None,
         resource: json!({"userName": user_name}),
         created_at: 1,
         updated_at: 1,

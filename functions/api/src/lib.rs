@@ -23,6 +23,7 @@ mod reconciliations;
 mod respond;
 mod route;
 mod settings;
+mod sync_failures;
 mod webhooks;
 
 use std::sync::Arc;
@@ -119,6 +120,7 @@ async fn serve(
         Route::Directories | Route::Directory(_) | Route::DirectoryToken(_) => {
             directories::serve(&ctx, &route).await
         }
+        Route::DirectorySyncFailures(id) => sync_failures::serve(&ctx, id).await,
         Route::DirectoryUsers | Route::DirectoryUser(_) => {
             projection::serve_users(&ctx, &route).await
         }

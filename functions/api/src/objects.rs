@@ -88,6 +88,7 @@ pub fn reconciliation(run: &Reconciliation) -> Value {
             "users": run.counts.users,
             "groups": run.counts.groups,
             "events": run.counts.events,
+            "failed": run.counts.failed,
         },
         "error": run.error,
         "created_at": format_millis(run.created_at),

@@ -18,6 +18,8 @@ pub enum Route {
     Directories,
     Directory(String),
     DirectoryToken(String),
+    /// `GET /directories/{id}/sync_failures`.
+    DirectorySyncFailures(String),
     DirectoryUsers,
     DirectoryUser(String),
     DirectoryGroups,
@@ -55,6 +57,7 @@ impl Route {
             ["directories"] => Self::Directories,
             ["directories", id] => Self::Directory(id.to_string()),
             ["directories", id, "token"] => Self::DirectoryToken(id.to_string()),
+            ["directories", id, "sync_failures"] => Self::DirectorySyncFailures(id.to_string()),
             ["directory_users"] => Self::DirectoryUsers,
             ["directory_users", id] => Self::DirectoryUser(id.to_string()),
             ["directory_groups"] => Self::DirectoryGroups,
@@ -85,6 +88,7 @@ impl Route {
             Self::Directories => "directories",
             Self::Directory(_) => "directory",
             Self::DirectoryToken(_) => "directory_token",
+            Self::DirectorySyncFailures(_) => "directory_sync_failures",
             Self::DirectoryUsers => "directory_users",
             Self::DirectoryUser(_) => "directory_user",
             Self::DirectoryGroups => "directory_groups",
@@ -118,6 +122,7 @@ impl Route {
             Self::Directory(_) => GET_DELETE,
             Self::WebhookEndpoint(_) => GET_PATCH_DELETE,
             Self::Reconciliation(_)
+            | Self::DirectorySyncFailures(_)
             | Self::DirectoryUsers
             | Self::DirectoryUser(_)
             | Self::DirectoryGroups

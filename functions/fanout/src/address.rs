@@ -67,9 +67,12 @@ impl Resolve for CheckedResolver {
 }
 
 /// The delivery client: no redirects (a 3xx is a failed attempt), the attempt timeout,
-/// pooled connections, and the checked resolver.
+/// pooled connections, and the checked resolver. Proxy environment variables are ignored:
+/// through a proxy the proxy resolves the endpoint's host, and the resolver's check would
+/// never see the address actually reached.
 pub fn http_client(policy: AddressPolicy, timeout: std::time::Duration) -> reqwest::Client {
     reqwest::Client::builder()
+        .no_proxy()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(timeout)
         .connect_timeout(timeout.min(std::time::Duration::from_secs(10)))

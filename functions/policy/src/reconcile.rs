@@ -3,12 +3,17 @@
 //! low. It applies retention expiry, policy changes and any drift; a second run over an
 //! unchanged directory writes nothing, since the projection of unchanged state is unchanged.
 
+use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use dsync_domain::ids::DirectoryId;
-use dsync_dynamo::{Checkpoint, Reconciliation, ReconciliationState, StoreError};
+use dsync_dynamo::{
+    Checkpoint, FailedRecordKey, Reconciliation, ReconciliationState, StoreError, StoredEvent,
+};
 
-use crate::project::{commit_plan, plan_users, project_group, project_user, Contexts};
+use crate::project::{
+    commit_plan, plan_users, project_group, project_user, Contexts, DirectoryContext,
+};
 use crate::App;
 
 const PAGE_SIZE: i32 = 100;
@@ -89,7 +94,8 @@ pub async fn run_one(
     }
     save(app, &mut run, &mut saved_at).await?;
     tracing::info!(reconciliation_id = %run.id, state = run.state.as_str(), users = run.counts.users,
-        groups = run.counts.groups, events = run.counts.events, "reconciliation stopped");
+        groups = run.counts.groups, events = run.counts.events, failed = run.counts.failed,
+        "reconciliation stopped");
     Ok((run, end))
 }
 
@@ -132,6 +138,13 @@ async fn walk(
         if !resuming_here {
             run.counts.directories += 1;
         }
+        let mut quarantined: HashSet<FailedRecordKey> = app
+            .store
+            .sync_failures(&directory)
+            .await?
+            .into_iter()
+            .map(|failure| failure.record)
+            .collect();
         for (index, phase) in PHASES.iter().enumerate().skip(first_phase) {
             let mut after = if resuming_here && index == first_phase {
                 resume.after.clone()
@@ -147,7 +160,13 @@ async fn walk(
                     });
                     return Ok(RunEnd::Suspended);
                 }
-                let next = reconcile_page(app, &context, run, phase, after.clone()).await?;
+                let mut page = Page {
+                    app,
+                    context: &context,
+                    run: &mut *run,
+                    quarantined: &mut quarantined,
+                };
+                let next = page.reconcile(phase, after.clone()).await?;
                 pages += 1;
                 if pages.is_multiple_of(SAVE_EVERY_PAGES) {
                     run.checkpoint = Some(Checkpoint {
@@ -168,61 +187,125 @@ async fn walk(
     Ok(RunEnd::Completed)
 }
 
-/// Re-projects one page of one phase; returns where the next page starts.
-async fn reconcile_page(
-    app: &App,
-    context: &crate::project::DirectoryContext,
-    run: &mut Reconciliation,
-    phase: &str,
-    after: Option<String>,
-) -> Result<Option<String>, StoreError> {
-    let directory = &context.directory.id;
-    let store = &app.store;
-    let mut events = 0;
-    let next = match phase {
-        "groups" => {
-            let (groups, next) = store
-                .list_groups(directory, after.as_deref(), PAGE_SIZE)
-                .await?;
-            for group in &groups {
-                events += project_group(app, context, &group.id).await?.len();
+/// One page of one phase of one directory, with what it needs to count and quarantine.
+struct Page<'a> {
+    app: &'a App,
+    context: &'a DirectoryContext,
+    run: &'a mut Reconciliation,
+    /// The directory's records with a sync failure on file: cleared when they project.
+    quarantined: &'a mut HashSet<FailedRecordKey>,
+}
+
+impl Page<'_> {
+    /// Re-projects one page of one phase; returns where the next page starts. A record that
+    /// fails is quarantined and skipped; only failing to read the page itself (or to record a
+    /// failure) stops the run.
+    async fn reconcile(
+        &mut self,
+        phase: &str,
+        after: Option<String>,
+    ) -> Result<Option<String>, StoreError> {
+        let (app, context) = (self.app, self.context);
+        let directory = &context.directory.id;
+        let store = &app.store;
+        let next = match phase {
+            "groups" => {
+                let (groups, next) = store
+                    .list_groups(directory, after.as_deref(), PAGE_SIZE)
+                    .await?;
+                for group in &groups {
+                    let result = project_group(app, context, &group.id).await;
+                    self.settle(FailedRecordKey::Group(group.id.to_string()), result)
+                        .await?;
+                }
+                self.run.counts.groups += groups.len() as u64;
+                next
             }
-            run.counts.groups += groups.len() as u64;
-            next
-        }
-        "gone_groups" => {
-            let (groups, next) = store
-                .projected_groups_page(directory, after, PAGE_SIZE)
-                .await?;
-            for group in &groups {
-                events += project_group(app, context, group).await?.len();
+            "gone_groups" => {
+                let (groups, next) = store
+                    .projected_groups_page(directory, after, PAGE_SIZE)
+                    .await?;
+                for group in &groups {
+                    let result = project_group(app, context, group).await;
+                    self.settle(FailedRecordKey::Group(group.to_string()), result)
+                        .await?;
+                }
+                next
             }
-            next
-        }
-        "users" => {
-            let page = store
-                .list_users(directory, after.as_deref(), PAGE_SIZE)
-                .await?;
-            for (user, plan) in plan_users(app, context, &page.users).await? {
-                events += commit_plan(app, context, &user, &plan).await?.len();
+            "users" => {
+                let page = store
+                    .list_users(directory, after.as_deref(), PAGE_SIZE)
+                    .await?;
+                match plan_users(app, context, &page.users).await {
+                    Ok(plans) => {
+                        for (user, plan) in plans {
+                            let result = commit_plan(app, context, &user, &plan).await;
+                            self.settle(FailedRecordKey::User(user.to_string()), result)
+                                .await?;
+                        }
+                    }
+                    // One unreadable user spoils the batched read: project the page one
+                    // user at a time, so only that user is quarantined.
+                    Err(error) => {
+                        tracing::warn!(reconciliation_id = %self.run.id, %error,
+                            "batched planning failed; projecting the page user by user");
+                        for user in &page.users {
+                            let result = project_user(app, context, &user.id).await;
+                            self.settle(FailedRecordKey::User(user.id.to_string()), result)
+                                .await?;
+                        }
+                    }
+                }
+                self.run.counts.users += page.users.len() as u64;
+                page.next
             }
-            run.counts.users += page.users.len() as u64;
-            page.next
-        }
-        _ => {
-            let (users, next) = store
-                .projected_users_page(directory, after, PAGE_SIZE)
-                .await?;
-            // Directory users whose provider record is gone: deleted under every policy.
-            let present = store.existing_users(directory, &users).await?;
-            for user in users.iter().filter(|u| !present.contains(u)) {
-                events += project_user(app, context, user).await?.len();
+            _ => {
+                let (users, next) = store
+                    .projected_users_page(directory, after, PAGE_SIZE)
+                    .await?;
+                // Directory users whose provider record is gone: deleted under every policy.
+                let present = store.existing_users(directory, &users).await?;
+                for user in users.iter().filter(|u| !present.contains(u)) {
+                    let result = project_user(app, context, user).await;
+                    self.settle(FailedRecordKey::User(user.to_string()), result)
+                        .await?;
+                }
+                next
             }
-            next
+        };
+        Ok(next)
+    }
+
+    /// Counts one record's outcome: its events, clearing an entry on file; or, when it
+    /// failed, a sync failure recorded with its reason.
+    async fn settle(
+        &mut self,
+        record: FailedRecordKey,
+        result: Result<Vec<StoredEvent>, StoreError>,
+    ) -> Result<(), StoreError> {
+        let store = &self.app.store;
+        let directory = &self.context.directory.id;
+        match result {
+            Ok(events) => {
+                self.run.counts.events += events.len() as u64;
+                if self.quarantined.remove(&record) {
+                    store.clear_sync_failure(directory, &record).await?;
+                }
+            }
+            Err(error) => {
+                tracing::warn!(reconciliation_id = %self.run.id, record_type = record.kind(),
+                    record_id = record.id(), %error, "record quarantined");
+                let reason = error.to_string();
+                let now = self.app.now();
+                store
+                    .record_sync_failure(directory, &record, &reason, "reconciliation", now)
+                    .await?;
+                self.run.counts.failed += 1;
+                self.quarantined.insert(record);
+            }
         }
-    };
-    run.counts.events += events as u64;
-    Ok(next)
+        Ok(())
+    }
 }
 
 async fn save(app: &App, run: &mut Reconciliation, saved_at: &mut i64) -> Result<(), StoreError> {

@@ -9,6 +9,7 @@
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use dsync_domain::ids::{DirectoryId, ProviderGroupId, ProviderUserId};
+use dsync_dynamo::{FailedRecordKey, StoreError};
 use serde_dynamo::AttributeValue;
 
 use crate::project::{project_group, project_user, Contexts};
@@ -39,6 +40,15 @@ pub async fn handle_batch(app: &App, event: Event) -> DynamoDbEventResponse {
             continue;
         }
         if let Err(error) = process(app, &mut contexts, *target).await {
+            // A record that can never project (its stored state does not decode) is
+            // quarantined and skipped; anything else may pass, so the batch is retried.
+            if matches!(error, StoreError::Corrupt(_))
+                && quarantine(app, *target, &error.to_string(), "stream")
+                    .await
+                    .is_ok()
+            {
+                continue;
+            }
             tracing::warn!(?target, %error, "projection failed; the batch resumes from this record");
             let mut failure = DynamoDbBatchItemFailure::default();
             failure.item_identifier = sequence.clone();
@@ -49,11 +59,7 @@ pub async fn handle_batch(app: &App, event: Event) -> DynamoDbEventResponse {
     response
 }
 
-async fn process(
-    app: &App,
-    contexts: &mut Contexts,
-    target: Target,
-) -> Result<(), dsync_dynamo::StoreError> {
+async fn process(app: &App, contexts: &mut Contexts, target: Target) -> Result<(), StoreError> {
     let directory = match target {
         Target::User(directory, _) | Target::Group(directory, _) => directory,
     };
@@ -68,6 +74,37 @@ async fn process(
         tracing::info!(?target, events = events.len(), "projected");
     }
     Ok(())
+}
+
+/// Records a target as a sync failure (listed by the management API; the next
+/// reconciliation retries it and clears the entry when it projects).
+pub async fn quarantine(
+    app: &App,
+    target: Target,
+    reason: &str,
+    source: &str,
+) -> Result<(), StoreError> {
+    let (directory, record) = match target {
+        Target::User(directory, user) => (directory, FailedRecordKey::User(user.to_string())),
+        Target::Group(directory, group) => (directory, FailedRecordKey::Group(group.to_string())),
+    };
+    tracing::warn!(?target, source, "record quarantined");
+    app.store
+        .record_sync_failure(&directory, &record, reason, source, app.now())
+        .await
+}
+
+/// The dead-letter destination's side of quarantine: a record whose retries ran out is
+/// listed with the other sync failures, so nothing is dropped silently.
+pub async fn quarantine_dead_letter(
+    app: &App,
+    record: &EventRecord,
+    reason: &str,
+) -> Result<(), StoreError> {
+    match target_of(record) {
+        Some(target) => quarantine(app, target, reason, "dead_letter").await,
+        None => Ok(()),
+    }
 }
 
 /// The projection a record calls for, or `None` for records that change nothing visible:

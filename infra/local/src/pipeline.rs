@@ -50,9 +50,21 @@ impl Pipeline {
                 let app = handler_app.clone();
                 async move { Ok(stream::handle_batch(&app, batch).await) }
             },
-            |failed: FailedRecord| {
-                tracing::error!(sequence = ?failed.sequence_number, table = %failed.table_name,
-                    "provider record sent to the dead-letter destination");
+            {
+                let app = policy.clone();
+                move |failed: FailedRecord| {
+                    tracing::error!(sequence = ?failed.sequence_number, table = %failed.table_name,
+                        "provider record sent to the dead-letter destination");
+                    let app = app.clone();
+                    tokio::spawn(async move {
+                        let reason = format!("retries exhausted: {}", failed.error);
+                        let recorded =
+                            stream::quarantine_dead_letter(&app, &failed.record, &reason).await;
+                        if let Err(error) = recorded {
+                            tracing::error!(%error, "dead letter not recorded as a sync failure");
+                        }
+                    });
+                }
             },
         );
         let events_pump = events_pump(&fanout, &options);

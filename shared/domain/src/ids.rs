@@ -193,7 +193,8 @@ impl Serialize for DeliveryId {
 
 impl EventId {
     /// An event id that carries its position in its environment's log: a ULID whose
-    /// timestamp is the commit time and whose 80 random bits are the sequence number (high 40
+    /// timestamp is `millis`, the event's `created_at` (the event log takes it at commit,
+    /// after reading the log head, and never earlier than the event before), and whose 80 random bits are the sequence number (high 40
     /// bits) and 40 random bits. `after=<event id>` then needs no lookup, and ids stay unique
     /// across environments.
     pub fn for_sequence(sequence: u64, millis: i64) -> Self {

@@ -114,9 +114,32 @@ pub struct ProviderUser {
     pub external_id: Option<String>,
     /// The provider's normalized active flag (absent means active).
     pub active: bool,
+    /// Milliseconds; when the service first saw this user inactive (see
+    /// [`inactive_since_after_write`]). `None` while active, and on records written before
+    /// the service kept it.
+    pub inactive_since: Option<i64>,
     pub resource: Value,
     pub created_at: i64,
     pub updated_at: i64,
+}
+
+/// The `inactive_since` a provider user carries after a write at `now` that leaves it
+/// `active`: kept from the record before while it stays inactive, so attribute changes never
+/// restart the retention clock; `now` when this write makes it inactive (or creates it
+/// inactive); cleared on reactivation. A record from before the service kept the instant
+/// counts from its last write, the latest moment it can have become inactive.
+pub fn inactive_since_after_write(
+    previous: Option<&ProviderUser>,
+    active: bool,
+    now: i64,
+) -> Option<i64> {
+    if active {
+        return None;
+    }
+    match previous {
+        Some(before) if !before.active => before.inactive_since.or(Some(before.updated_at)),
+        _ => Some(now),
+    }
 }
 
 /// A group as the provider last described it, without its members (stored one item each).
@@ -165,6 +188,35 @@ mod tests {
         assert!(if_match_admits("*", 9));
         assert!(if_match_admits("W/\"1\", W/\"3\"", 3));
         assert!(!if_match_admits("W/\"2\"", 3));
+    }
+
+    #[test]
+    fn inactive_since_is_set_once_kept_while_inactive_and_cleared_on_reactivation() {
+        let directory_id = crate::ids::DirectoryId::generate();
+        let user = |active: bool, inactive_since: Option<i64>, updated_at: i64| ProviderUser {
+            id: ProviderUserId::generate(),
+            directory_id,
+            version: 1,
+            user_name: "jane@acme.test".into(),
+            external_id: None,
+            active,
+            inactive_since,
+            resource: serde_json::json!({}),
+            created_at: 0,
+            updated_at,
+        };
+        assert_eq!(inactive_since_after_write(None, false, 5), Some(5));
+        assert_eq!(inactive_since_after_write(None, true, 5), None);
+        let active = user(true, None, 3);
+        assert_eq!(inactive_since_after_write(Some(&active), false, 9), Some(9));
+        let inactive = user(false, Some(4), 7);
+        assert_eq!(
+            inactive_since_after_write(Some(&inactive), false, 9),
+            Some(4)
+        );
+        assert_eq!(inactive_since_after_write(Some(&inactive), true, 9), None);
+        let legacy = user(false, None, 7);
+        assert_eq!(inactive_since_after_write(Some(&legacy), false, 9), Some(7));
     }
 
     #[test]

@@ -11,7 +11,7 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
 use dsync_domain::directory::EventDraft;
 use dsync_domain::ids::{DirectoryId, EnvironmentId, EventId};
-use dsync_domain::time::format_millis;
+use dsync_domain::time::{format_millis, now_millis};
 use serde_json::{json, Value};
 
 use crate::error::backend;
@@ -65,12 +65,18 @@ impl Store {
     /// environment's current head. A lost race on the head alone is retried here (the writes
     /// are still valid); a failed condition on any of `writes` is `Conflict`, for the caller
     /// to re-read and re-project.
+    ///
+    /// The events' time (`created_at` and the time inside their ids) is taken at commit,
+    /// after the head is read, never earlier than `not_before` (the caller's clock) nor than
+    /// the time of the event before them, which the head carries: `created_at` never
+    /// decreases in log order, even when a plan made earlier commits after a newer one or
+    /// two writers' clocks disagree.
     pub(crate) async fn commit_with_events(
         &self,
         scope: &EventScope,
         writes: Vec<TransactWriteItem>,
         events: &[EventDraft],
-        now: i64,
+        not_before: i64,
     ) -> Result<Vec<StoredEvent>, StoreError> {
         if events.is_empty() {
             if !writes.is_empty() {
@@ -78,10 +84,18 @@ impl Store {
             }
             return Ok(Vec::new());
         }
-        debug_assert!(writes.len() + 2 * events.len() < MAX_TRANSACTION_ITEMS);
+        // The log head, the writes and one item per event: callers chunk so this always
+        // holds; a plan that breaks it is refused whole rather than half-committed.
+        let items = 1 + writes.len() + events.len();
+        if items > MAX_TRANSACTION_ITEMS {
+            return Err(StoreError::Backend(format!(
+                "a transaction of {items} items exceeds DynamoDB's {MAX_TRANSACTION_ITEMS}"
+            )));
+        }
         let mut attempt = 0u32;
         loop {
-            let head = self.event_head(&scope.environment_id).await?;
+            let (head, last_at) = self.event_head_and_time(&scope.environment_id).await?;
+            let now = now_millis().max(not_before).max(last_at);
             let stored: Vec<StoredEvent> = events
                 .iter()
                 .enumerate()
@@ -98,8 +112,8 @@ impl Store {
                     }
                 })
                 .collect();
-            let mut items =
-                vec![self.head_update(&scope.environment_id, head, head + events.len() as u64)?];
+            let next = head + events.len() as u64;
+            let mut items = vec![self.head_update(&scope.environment_id, head, next, now)?];
             items.extend(writes.iter().cloned());
             for event in &stored {
                 items.push(self.event_put(&scope.environment_id, event)?);
@@ -127,6 +141,15 @@ impl Store {
 
     /// The environment's last sequence number (0 before its first event).
     pub async fn event_head(&self, environment: &EnvironmentId) -> Result<u64, StoreError> {
+        Ok(self.event_head_and_time(environment).await?.0)
+    }
+
+    /// The last sequence number and the time of the last event (0 when unknown: a head
+    /// written before it kept the time).
+    async fn event_head_and_time(
+        &self,
+        environment: &EnvironmentId,
+    ) -> Result<(u64, i64), StoreError> {
         let output = self
             .client
             .get_item()
@@ -137,10 +160,11 @@ impl Store {
             .send()
             .await
             .map_err(backend)?;
-        Ok(output
-            .item
-            .and_then(|item| item.opt_num_attr("sequence"))
-            .unwrap_or(0))
+        let item = output.item.unwrap_or_default();
+        Ok((
+            item.opt_num_attr("sequence").unwrap_or(0),
+            item.opt_num_attr("created_at").unwrap_or(0),
+        ))
     }
 
     pub(crate) async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), StoreError> {
@@ -162,14 +186,16 @@ impl Store {
         environment: &EnvironmentId,
         previous: u64,
         next: u64,
+        created_at: i64,
     ) -> Result<TransactWriteItem, StoreError> {
         let mut update = Update::builder()
             .table_name(&self.tables.directory)
             .key(PK, s(environment_pk(environment)))
             .key(SK, s(EVENT_HEAD_SK))
-            .update_expression("SET #seq = :next")
+            .update_expression("SET #seq = :next, created_at = :at")
             .expression_attribute_names("#seq", "sequence")
-            .expression_attribute_values(":next", n(next));
+            .expression_attribute_values(":next", n(next))
+            .expression_attribute_values(":at", n(created_at));
         update = if previous == 0 {
             update.condition_expression("attribute_not_exists(#seq)")
         } else {

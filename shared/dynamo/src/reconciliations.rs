@@ -44,6 +44,10 @@ pub struct ReconciliationCounts {
     pub users: u64,
     pub groups: u64,
     pub events: u64,
+    /// Records that could not be projected in this run: quarantined as sync failures and
+    /// skipped (the next run retries them).
+    #[serde(default)]
+    pub failed: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -113,7 +113,10 @@ impl EventDraft {
         )
     }
 
-    fn new(name: &'static str, data: Value) -> Self {
+    /// Every event's `raw_attributes` are capped (see [`super::limits`]): the log's items and
+    /// transactions stay bounded whatever the provider sent.
+    fn new(name: &'static str, mut data: Value) -> Self {
+        super::limits::cap_event_data(&mut data);
         Self { name, data }
     }
 }

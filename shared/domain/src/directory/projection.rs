@@ -171,19 +171,29 @@ fn desired_user(input: &UserInput) -> Option<DirectoryUser> {
     Some(next)
 }
 
-/// When an inactive user became inactive: kept from the stored user while it stays inactive,
-/// else the provider record's last write, which is the latest moment the deactivation can have
-/// happened (a delayed projection must not restart the retention clock). Never in the future.
+/// When an inactive user became inactive: the instant the service first saw it inactive, as
+/// its provider record carries it (kept through attribute changes while inactive), or the
+/// stored user's, whichever is earlier. A record from before the service kept the instant
+/// falls back to its last write, the latest moment the deactivation can have happened (a
+/// delayed projection must not restart the retention clock). Never in the future.
 fn inactive_since(current: Option<&DirectoryUser>, provider: &ProviderUser, now: i64) -> i64 {
-    current
+    let stored = current
         .filter(|user| user.state == UserState::Inactive)
-        .and_then(|user| user.inactive_since)
-        .unwrap_or(provider.updated_at.min(now))
+        .and_then(|user| user.inactive_since);
+    [provider.inactive_since, stored]
+        .into_iter()
+        .flatten()
+        .min()
+        .unwrap_or(provider.updated_at)
+        .min(now)
 }
 
-/// Whether retention has run out. It also waits for the provider record to be older than the
-/// retention period: a user projected from scratch counts from that write (nothing older is
-/// known), so deleting earlier would let the next projection create the user again.
+/// Whether retention has run out: more than N days since the user became inactive. Because
+/// that instant lives on the provider record, a user deleted by retention stays deleted while
+/// the provider keeps it inactive: every later projection, from the stream or from scratch,
+/// finds it expired too. Only a record without the instant (written before the service kept
+/// it) also waits for its last write to be N days old, since that write is all a from-scratch
+/// projection would know.
 fn retention_expired(
     settings: &EnvironmentSettings,
     since: i64,
@@ -194,7 +204,11 @@ fn retention_expired(
         return false;
     };
     let limit = i64::from(days).saturating_mul(DAY_MS);
-    now.saturating_sub(since) > limit && now.saturating_sub(provider.updated_at) > limit
+    let expired = now.saturating_sub(since) > limit;
+    match provider.inactive_since {
+        Some(_) => expired,
+        None => expired && now.saturating_sub(provider.updated_at) > limit,
+    }
 }
 
 /// Sorted by id, each group once: the order of membership writes and events must not depend

@@ -53,19 +53,41 @@ fn op() -> impl Strategy<Value = Op> {
 /// The provider's side of the story.
 struct Provider {
     directory_id: DirectoryId,
-    record: Option<(ProviderUserId, Described, i64)>,
+    record: Option<Record>,
     groups_mask: u8,
+}
+
+/// A provider record as the SCIM endpoint keeps it: what it says, its last write, and when
+/// it was first seen inactive.
+struct Record {
+    id: ProviderUserId,
+    described: Described,
+    updated_at: i64,
+    inactive_since: Option<i64>,
+}
+
+impl Record {
+    fn new(described: Described, now: i64) -> Self {
+        Self {
+            id: ProviderUserId::generate(),
+            inactive_since: (!described.active).then_some(now),
+            described,
+            updated_at: now,
+        }
+    }
 }
 
 impl Provider {
     fn user(&self) -> Option<ProviderUser> {
-        let (id, described, updated_at) = self.record.as_ref()?;
-        Some(provider_user(
+        let record = self.record.as_ref()?;
+        let mut user = provider_user(
             self.directory_id,
-            *id,
-            described,
-            *updated_at,
-        ))
+            record.id,
+            &record.described,
+            record.updated_at,
+        );
+        user.inactive_since = record.inactive_since;
+        Some(user)
     }
 
     fn groups(&self, pool: &[DirectoryGroup]) -> Vec<DirectoryGroup> {
@@ -83,11 +105,17 @@ impl Provider {
     /// Applies a provider write; every write moves the record's `updated_at`, as a full PUT
     /// does even when nothing in it changed.
     fn apply(&mut self, op: &Op, now: i64) {
-        let write = |record: &mut Option<(ProviderUserId, Described, i64)>,
-                     change: &dyn Fn(&mut Described)| {
-            if let Some((_, described, updated_at)) = record {
-                change(described);
-                *updated_at = now;
+        let write = |record: &mut Option<Record>, change: &dyn Fn(&mut Described)| {
+            if let Some(record) = record {
+                let was_active = record.described.active;
+                change(&mut record.described);
+                let active = record.described.active;
+                record.inactive_since = match (active, was_active) {
+                    (true, _) => None,
+                    (false, true) => Some(now),
+                    (false, false) => record.inactive_since,
+                };
+                record.updated_at = now;
             }
         };
         match op {
@@ -102,7 +130,7 @@ impl Provider {
                 if self.record.is_none() {
                     let mut described = Described::active("Engineer");
                     described.active = *active;
-                    self.record = Some((ProviderUserId::generate(), described, now));
+                    self.record = Some(Record::new(described, now));
                 }
             }
             Op::Groups(mask) => self.groups_mask = *mask,
@@ -164,7 +192,7 @@ proptest! {
             .collect();
         let mut provider = Provider {
             directory_id,
-            record: Some((ProviderUserId::generate(), Described::active("Engineer"), T0)),
+            record: Some(Record::new(Described::active("Engineer"), T0)),
             groups_mask: 0b011,
         };
         let mut sim = Sim::new(settings_at(initial));

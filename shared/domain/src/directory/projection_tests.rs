@@ -4,7 +4,7 @@
 use serde_json::{json, Value};
 
 use crate::ids::{DirectoryGroupId, DirectoryId, DirectoryUserId, ProviderGroupId, ProviderUserId};
-use crate::model::{InactiveUserPolicy, ProviderGroup, ProviderUser};
+use crate::model::{inactive_since_after_write, InactiveUserPolicy, ProviderGroup, ProviderUser};
 use crate::time::format_millis;
 
 use super::events::{
@@ -377,16 +377,16 @@ fn retention_expires_after_n_days_and_not_at_n_days() {
 }
 
 #[test]
-fn retention_counts_from_the_last_provider_write_too() {
-    let (mut sim, _) = retained_inactive(30);
+fn attribute_changes_while_inactive_do_not_restart_retention() {
+    let (mut sim, deactivated) = retained_inactive(30);
+    let (directory_id, id) = (deactivated.directory_id, deactivated.id);
     let changed_at = DEACTIVATED_AT + 10 * DAY_MS;
-    let changed = Described::inactive("Staff Engineer");
-    let provider = provider_user(
-        sim.user.as_ref().expect("retained").directory_id,
-        sim.user.as_ref().expect("retained").provider_user_id,
-        &changed,
+    let provider = scim_write(
+        &deactivated,
+        &Described::inactive("Staff Engineer"),
         changed_at,
     );
+    assert_eq!(provider.inactive_since, Some(DEACTIVATED_AT));
     let outcome = sim.step(Some(&provider), &[], changed_at);
     assert_eq!(names(&outcome), [USER_UPDATED]);
     assert_eq!(
@@ -394,12 +394,56 @@ fn retention_counts_from_the_last_provider_write_too() {
         Some(DEACTIVATED_AT)
     );
 
-    // Deleting at 30 days from deactivation would let a from-scratch projection, which only
-    // knows the later write, create the user again.
-    let kept = sim.step(Some(&provider), &[], DEACTIVATED_AT + 30 * DAY_MS + 1);
-    assert_eq!(kept.user, UserWrite::Unchanged);
-    let gone = sim.step(Some(&provider), &[], changed_at + 30 * DAY_MS + 1);
+    // 30 days from deactivation, not from the attribute change.
+    let old_id = sim.user.as_ref().map(|u| u.id).expect("retained");
+    let gone = sim.step(Some(&provider), &[], DEACTIVATED_AT + 30 * DAY_MS + 1);
+    assert_eq!(gone.user, UserWrite::Delete(old_id));
     assert_eq!(names(&gone), [USER_DELETED]);
+
+    // A later write to the still-inactive user brings nothing back, on the stream path or
+    // from scratch (reconciliation).
+    let later_at = DEACTIVATED_AT + 40 * DAY_MS;
+    let later = scim_write(&provider, &Described::inactive("Principal"), later_at);
+    let quiet = sim.step(Some(&later), &[], later_at);
+    assert_eq!(quiet.user, UserWrite::Unchanged);
+    assert!(quiet.events.is_empty(), "{:?}", names(&quiet));
+    let scratch = Sim::new(sim.settings.clone()).project(Some(&later), &[], later_at);
+    assert!(scratch.events.is_empty(), "{:?}", names(&scratch));
+
+    // Reactivation creates a new directory user.
+    let back_at = later_at + DAY_MS;
+    let back = scim_write(&later, &Described::active("Principal"), back_at);
+    assert_eq!(back.inactive_since, None);
+    let created = sim.step(Some(&back), &[], back_at);
+    assert_eq!(names(&created), [USER_CREATED]);
+    let user = put(&created);
+    assert_ne!(user.id, old_id);
+    assert_eq!(
+        (user.state, user.directory_id),
+        (UserState::Active, directory_id)
+    );
+    assert_eq!(user.provider_user_id, id);
+}
+
+#[test]
+fn a_record_without_the_inactive_instant_also_waits_for_its_last_write() {
+    let (mut sim, deactivated) = retained_inactive(30);
+    let changed_at = DEACTIVATED_AT + 10 * DAY_MS;
+    let mut legacy = scim_write(&deactivated, &Described::inactive("Staff"), changed_at);
+    legacy.inactive_since = None;
+    sim.step(Some(&legacy), &[], changed_at);
+    let kept = sim.step(Some(&legacy), &[], DEACTIVATED_AT + 30 * DAY_MS + 1);
+    assert_eq!(kept.user, UserWrite::Unchanged);
+    let gone = sim.step(Some(&legacy), &[], changed_at + 30 * DAY_MS + 1);
+    assert_eq!(names(&gone), [USER_DELETED]);
+}
+
+/// The record a SCIM write at `at` leaves behind, carrying `inactive_since` the way the SCIM
+/// endpoint does.
+fn scim_write(before: &ProviderUser, described: &Described, at: i64) -> ProviderUser {
+    let mut next = provider_user(before.directory_id, before.id, described, at);
+    next.inactive_since = inactive_since_after_write(Some(before), described.active, at);
+    next
 }
 
 #[test]

@@ -71,6 +71,8 @@ pub fn provider_user(
         user_name: "jane@acme.test".into(),
         external_id: Some("00u-jane".into()),
         active: described.active,
+        // As the SCIM endpoint keeps it for a record that has been inactive since this write.
+        inactive_since: (!described.active).then_some(updated_at),
         resource,
         created_at: T0,
         updated_at,

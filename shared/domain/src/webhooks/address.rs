@@ -113,9 +113,27 @@ fn classify_v6(ip: Ipv6Addr) -> AddressClass {
         return classify_v4(v4);
     }
     let segments = ip.segments();
+    let octets = ip.octets();
     if segments[0] == 0x64 && segments[1] == 0xff9b && segments[2..6] == [0, 0, 0, 0] {
-        let [.., a, b, c, d] = ip.octets();
+        let [.., a, b, c, d] = octets;
         return classify_v4(Ipv4Addr::new(a, b, c, d));
+    }
+    // 6to4 (2002:V4ADDR::/48): a relay delivers it to the embedded IPv4 address.
+    if segments[0] == 0x2002 {
+        let [_, _, a, b, c, d, ..] = octets;
+        return classify_v4(Ipv4Addr::new(a, b, c, d));
+    }
+    // Teredo (2001:0::/32): the server's IPv4 address in bits 32–63 and the client's,
+    // inverted, in the last 32. Either one reaches IPv4; the address is only as public as
+    // the less public of the two.
+    if segments[0] == 0x2001 && segments[1] == 0 {
+        let [.., a, b, c, d] = octets;
+        let server = classify_v4(Ipv4Addr::new(octets[4], octets[5], octets[6], octets[7]));
+        let client = classify_v4(Ipv4Addr::new(!a, !b, !c, !d));
+        return [server, client]
+            .into_iter()
+            .find(|class| *class != AddressClass::Public)
+            .unwrap_or(AddressClass::Public);
     }
     let non_public = ip.is_unspecified()
         || ip.is_multicast()
@@ -222,10 +240,25 @@ mod tests {
 
     #[test]
     fn addresses_are_classified() {
-        for public in ["8.8.8.8", "1.1.1.1", "2606:4700::1111", "::ffff:8.8.8.8"] {
+        for public in [
+            "8.8.8.8",
+            "1.1.1.1",
+            "2606:4700::1111",
+            "::ffff:8.8.8.8",
+            "2002:808:808::1",
+            // Teredo: server 65.54.227.120, client 8.8.8.8 (inverted: f7f7:f7f7).
+            "2001:0:4136:e378:8000:63bf:f7f7:f7f7",
+        ] {
             assert_eq!(classify(ip(public)), AddressClass::Public, "{public}");
         }
-        for loopback in ["127.0.0.1", "127.1.2.3", "::1", "::ffff:127.0.0.1"] {
+        for loopback in [
+            "127.0.0.1",
+            "127.1.2.3",
+            "::1",
+            "::ffff:127.0.0.1",
+            "2002:7f00:1::1",
+            "2001:0:4136:e378:8000:63bf:80ff:fffe",
+        ] {
             assert_eq!(classify(ip(loopback)), AddressClass::Loopback, "{loopback}");
         }
         for private in [
@@ -242,6 +275,12 @@ mod tests {
             "::",
             "::ffff:10.0.0.1",
             "64:ff9b::a9fe:a9fe",
+            // 6to4 around 169.254.169.254, 10.0.0.1 and 127.0.0.1.
+            "2002:a9fe:a9fe::1",
+            "2002:a00:1::",
+            // Teredo with client 169.254.169.254 (inverted 5601:5601), or server 10.0.0.1.
+            "2001:0:4136:e378:8000:63bf:5601:5601",
+            "2001:0:a00:1:8000:63bf:f7f7:f7f7",
         ] {
             assert_eq!(classify(ip(private)), AddressClass::Private, "{private}");
         }

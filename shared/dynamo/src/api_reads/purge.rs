@@ -53,6 +53,10 @@ impl Store {
         {
             return Ok(PurgeProgress::Interrupted);
         }
+        let failures = crate::sync_failures::sync_failures_pk(directory);
+        if !self.drain_partition(&table, &failures, deadline).await? {
+            return Ok(PurgeProgress::Interrupted);
+        }
         let records = self.tables.provider_records.clone();
         if !self
             .drain_partition(&records, &provider_pk(directory), deadline)
