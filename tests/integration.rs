@@ -31,5 +31,7 @@ mod template_agreement;
 mod webhooks_cost;
 mod webhooks_delivery;
 mod webhooks_sweep;
+mod workos_2026_shapes;
+mod workos_node_sdk;
 mod workos_sdk;
 mod workos_webhook_endpoints;

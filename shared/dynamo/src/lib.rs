@@ -26,8 +26,8 @@ mod webhooks;
 
 pub use api_keys::{obfuscate as obfuscate_api_key, ApiKey, NewApiKey};
 pub use api_reads::{
-    EventCursor, EventPage, EventQuery, ListCursor, ListOrder, ListWindow, Page, PurgeProgress,
-    StoredDirectory, EVENT_SCAN_PAGES,
+    DirectoryToken, EventCursor, EventPage, EventQuery, ListCursor, ListOrder, ListWindow, Page,
+    PurgeProgress, StoredDirectory, EVENT_SCAN_PAGES,
 };
 pub use client::{
     client_from, connect, default_region, is_local_endpoint, sdk_config, ConnectOptions, SdkConfig,
