@@ -53,6 +53,7 @@ fn main() {
         resource: user.clone(),
         created_at: 1_700_000_000_000,
         updated_at: 1_700_000_000_000,
+        inactive_since: None,
     };
     let input = |current| UserInput {
         provider: Some(&provider),
