@@ -19,7 +19,7 @@ async fn a_created_directory_is_shown_once_with_its_token_and_serves_scim() {
     assert!(id.starts_with("directory_"));
     assert_eq!(created["object"], "directory");
     assert_eq!(created["type"], "okta scim v2.0");
-    assert_eq!(created["state"], "active");
+    assert_eq!(created["state"], "linked");
     assert_eq!(created["organization_id"], "org_1");
     assert_eq!(created["domain"], serde_json::Value::Null);
     assert_eq!(

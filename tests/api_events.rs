@@ -66,18 +66,19 @@ async fn paging_with_after_sees_every_event_once_in_order_while_writers_race() {
     let sequences: Vec<u64> = seen.iter().map(sequence).collect();
     assert_eq!(
         sequences,
-        (1..=40).collect::<Vec<_>>(),
+        // Each creation commits dsync.activated and dsync.token.created.
+        (1..=80).collect::<Vec<_>>(),
         "each event once, in log order"
     );
     let directories: HashSet<&str> = seen
         .iter()
+        .filter(|e| e["event"] == "dsync.activated")
         .map(|e| e["data"]["id"].as_str().unwrap())
         .collect();
     let expected: HashSet<&str> = created.iter().map(|d| d["id"].as_str().unwrap()).collect();
     assert_eq!(directories, expected);
-    assert!(seen
-        .iter()
-        .all(|e| e["object"] == "event" && e["event"] == "dsync.activated"));
+    assert!(seen.iter().all(|e| e["object"] == "event"
+        && (e["event"] == "dsync.activated" || e["event"] == "dsync.token.created")));
     let timestamps: Vec<&str> = seen
         .iter()
         .map(|e| e["created_at"].as_str().unwrap())
@@ -124,9 +125,10 @@ async fn filters_return_up_to_limit_matches_and_page_on() {
     .await;
     assert_eq!(bracketed["data"].as_array().unwrap().len(), 15);
 
-    // organization_id "org_a": directories 0, 3, 6 and 9 activated, and 0 deleted.
+    // organization_id "org_a": directories 0, 3, 6 and 9 activated (each with its token
+    // created), and 0 deleted.
     let org_a = page(&app, None, "&organization_id=org_a&limit=100").await;
-    assert_eq!(org_a["data"].as_array().unwrap().len(), 5);
+    assert_eq!(org_a["data"].as_array().unwrap().len(), 9);
     // Two at a time over a selective filter: every match once.
     let mut matched = Vec::new();
     let mut cursor: Option<String> = None;
@@ -155,7 +157,7 @@ async fn filters_return_up_to_limit_matches_and_page_on() {
     let one_directory = page(&app, None, &format!("&directory_id={first}")).await;
     assert_eq!(
         names(one_directory["data"].as_array().unwrap()),
-        ["dsync.activated"]
+        ["dsync.activated", "dsync.token.created"]
     );
 
     let newest_first = app.api_get("/events?order=desc&limit=3").await.body;
@@ -165,7 +167,8 @@ async fn filters_return_up_to_limit_matches_and_page_on() {
         .iter()
         .map(sequence)
         .collect();
-    assert_eq!(sequences, [15, 14, 13]);
+    // 12 creations of two events each, then 3 deletions.
+    assert_eq!(sequences, [27, 26, 25]);
 
     assert!(
         page(&app, None, "&range_start=2999-01-01T00:00:00Z").await["data"]
@@ -185,7 +188,7 @@ async fn filters_return_up_to_limit_matches_and_page_on() {
         "&range_start=2000-01-01T00:00:00Z&range_end=2999-01-01&limit=100",
     )
     .await;
-    assert_eq!(everything["data"].as_array().unwrap().len(), 15);
+    assert_eq!(everything["data"].as_array().unwrap().len(), 27);
     let since_third = {
         let third = &bracketed["data"][2];
         page(
@@ -205,7 +208,8 @@ async fn filters_return_up_to_limit_matches_and_page_on() {
         .map(sequence)
         .collect();
     assert!(
-        since.first().is_some_and(|s| *s <= 3) && since.last() == Some(&15),
+        // The third activation is event 5 (each activation is followed by its token event).
+        since.first().is_some_and(|s| *s <= 5) && since.last() == Some(&27),
         "{since:?}"
     );
 }
@@ -214,7 +218,8 @@ async fn filters_return_up_to_limit_matches_and_page_on() {
 async fn bad_event_parameters_are_400() {
     let app = spawn_app().await;
     create_directory(&app, json!({"name": "One"})).await;
-    let first = app.events_after(None).await[0]["id"]
+    // The last event (the directory's token.created, after its dsync.activated).
+    let first = app.events_after(None).await.last().unwrap()["id"]
         .as_str()
         .unwrap()
         .to_owned();

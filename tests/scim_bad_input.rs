@@ -48,13 +48,15 @@ async fn invalid_values_are_invalid_value() {
         .post("/Users", &json!({"userName": "x".repeat(600)}))
         .await;
     assert_scim_error(&reply, 400, Some("invalidValue"));
+    // A member value that is not a user id never fails the request (issue 9): it is skipped.
     let reply = app
         .post(
             "/Groups",
             &json!({"displayName": "G", "members": [{"value": "not-a-user"}]}),
         )
         .await;
-    assert_scim_error(&reply, 400, Some("invalidValue"));
+    assert_eq!(reply.status, 201, "{:?}", reply.body);
+    assert_eq!(reply.body["members"], json!([]));
 }
 
 #[tokio::test]

@@ -83,6 +83,57 @@ pub fn python_modules_available(modules: &[&str]) -> bool {
     }
     available
 }
+/// Whether `node` can load `package` from `tests/node/node_modules` (the WorkOS Node SDK the
+/// compatibility test drives). Outside CI a missing node or package skips the check, with a
+/// message; CI sets `DSYNC_REQUIRE_SDK_TESTS` and runs `npm ci --prefix tests/node`, so there
+/// a missing one fails the test.
+pub fn node_package_available(package: &str) -> bool {
+    let script = format!("import({package:?}).then(() => process.exit(0), () => process.exit(1))");
+    let available = std::process::Command::new("node")
+        .current_dir(node_dir())
+        .args(["--input-type=module", "-e", &script])
+        .output()
+        .is_ok_and(|out| out.status.success());
+    if !available {
+        assert!(
+            std::env::var("DSYNC_REQUIRE_SDK_TESTS").is_err(),
+            "node cannot load {package}: npm ci --prefix tests/node"
+        );
+        eprintln!("skipped: install node and run npm ci --prefix tests/node to run this check");
+    }
+    available
+}
+
+/// Runs `tests/node/<script>` with `env`, off the test's runtime thread, and returns the JSON
+/// summary it prints. Panics with the script's output when it fails.
+pub async fn run_node(script: &str, env: Vec<(&'static str, String)>) -> Value {
+    let script = script.to_owned();
+    let output = tokio::task::spawn_blocking({
+        let script = script.clone();
+        move || {
+            std::process::Command::new("node")
+                .current_dir(node_dir())
+                .arg(script)
+                .envs(env)
+                .output()
+                .expect("node runs")
+        }
+    })
+    .await
+    .expect("the node task");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{script} failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_str(stdout.trim()).expect("a JSON summary")
+}
+
+fn node_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("node")
+}
+
 pub mod receiver;
 
 pub struct TestApp {

@@ -8,12 +8,15 @@
 use std::time::Instant;
 
 use bytes::Bytes;
-use dsync_domain::directory::events::{DIRECTORY_ACTIVATED, DIRECTORY_DELETED};
+use dsync_domain::directory::events::{
+    token_payload, token_suffix, DIRECTORY_ACTIVATED, DIRECTORY_DELETED, TOKEN_CREATED,
+    TOKEN_REVOKED,
+};
 use dsync_domain::directory::EventDraft;
 use dsync_domain::ids::DirectoryId;
 use dsync_domain::model::{Directory, ProviderKind};
 use dsync_domain::secrets;
-use dsync_dynamo::{PurgeProgress, StoreError, StoredDirectory};
+use dsync_dynamo::{DirectoryToken, PurgeProgress, StoreError, StoredDirectory};
 use http::{Method, Response, StatusCode};
 use serde_json::Value;
 
@@ -94,16 +97,19 @@ async fn create(ctx: &Context<'_>) -> Result<Response<Bytes>, ApiError> {
         name: DIRECTORY_ACTIVATED,
         data: objects::activated_payload(&directory),
     };
+    let stamp = token_stamp(&token.plain, now);
+    let created = token_event(TOKEN_CREATED, &directory, &stamp);
     stored(
         ctx.app
             .store
-            .create_directory_with_event(&directory, activated)
+            .create_directory_with_events(&directory, Some(&stamp), &[activated, created])
             .await,
     )?;
     tracing::info!(directory_id = %directory.id, environment_id = %ctx.environment, "directory created");
     let stored = StoredDirectory {
         directory,
         updated_at: now,
+        token: Some(stamp),
     };
     Ok(respond::json(
         StatusCode::CREATED,
@@ -139,16 +145,53 @@ async fn list(ctx: &Context<'_>) -> Result<Response<Bytes>, ApiError> {
 /// `POST /directories/{id}/token` → the directory with a new `scim_token`; the old token
 /// stops working.
 async fn rotate_token(ctx: &Context<'_>, id: &str) -> Result<Response<Bytes>, ApiError> {
-    let directory = load_text(ctx, id).await?.directory;
+    let current = load_text(ctx, id).await?;
     let token = secrets::generate(TOKEN_PREFIX);
+    let now = ctx.app.now();
+    let stamp = token_stamp(&token.plain, now);
+    let mut events = Vec::with_capacity(2);
+    // A token issued before tokens had ids has nothing to name in a revocation event.
+    if let Some(old) = &current.token {
+        events.push(token_event(TOKEN_REVOKED, &current.directory, old));
+    }
+    events.push(token_event(TOKEN_CREATED, &current.directory, &stamp));
     let result = ctx
         .app
         .store
-        .rotate_directory_token(&ctx.environment, &directory.id, &token.hash, ctx.app.now())
+        .replace_directory_token(&current, &token.hash, &stamp, &events, now)
         .await;
-    let stored = found(result, "directory", id)?;
-    tracing::info!(directory_id = %directory.id, "scim token rotated");
+    let stored = match result {
+        Err(StoreError::Conflict) => {
+            return Err(ApiError::conflict(
+                "the token was rotated concurrently; rotate again if needed",
+            ))
+        }
+        other => found(other, "directory", id)?,
+    };
+    tracing::info!(directory_id = %current.directory.id, "scim token rotated");
     Ok(respond::ok(&with_credentials(ctx, &stored, token.plain)))
+}
+
+/// A new token's public identity: a fresh id and the token's last characters.
+fn token_stamp(plain: &str, now: i64) -> DirectoryToken {
+    DirectoryToken {
+        id: format!("directory_token_{}", ulid::Ulid::new()),
+        suffix: token_suffix(plain),
+        created_at: now,
+    }
+}
+
+fn token_event(name: &'static str, directory: &Directory, token: &DirectoryToken) -> EventDraft {
+    EventDraft {
+        name,
+        data: token_payload(
+            &token.id,
+            &directory.id.to_string(),
+            directory.organization_id.as_deref(),
+            &token.suffix,
+            token.created_at,
+        ),
+    }
 }
 
 /// `DELETE /directories/{id}` → 202 with the directory in state `deleting`. `dsync.deleted`

@@ -27,8 +27,10 @@ pub fn parse_kind(text: &str) -> Option<ProviderKind> {
 }
 
 /// The Directory object. `external_key` is the directory id, the key its SCIM URL carries.
+/// The REST API says `linked` where events say `active` (WorkOS's SDKs map one to the other):
+/// a directory here is linked from creation, its SCIM token being issued with it.
 pub fn directory(stored: &StoredDirectory) -> Value {
-    directory_with_state(&stored.directory, "active", stored.updated_at)
+    directory_with_state(&stored.directory, "linked", stored.updated_at)
 }
 
 fn directory_with_state(directory: &Directory, state: &str, updated_at: i64) -> Value {

@@ -6,9 +6,10 @@
 use bytes::Bytes;
 use dsync_domain::directory::events::{group_payload, user_payload};
 use dsync_domain::directory::{DirectoryGroup, DirectoryUser};
-use dsync_domain::ids::{DirectoryGroupId, DirectoryId, DirectoryUserId};
+use dsync_domain::ids::{DirectoryGroupId, DirectoryId, DirectoryUserId, ProviderUserId};
 use dsync_dynamo::{Page, StoreError};
 use http::Response;
+use serde_json::Value;
 
 use crate::error::{found, stored, ApiError};
 use crate::query::cursors;
@@ -21,7 +22,8 @@ pub async fn serve_users(ctx: &Context<'_>, route: &Route) -> Result<Response<By
             let user = load_user(ctx, id).await?;
             let organization =
                 organization_of(ctx, &user.directory_id, "directory_user", id).await?;
-            Ok(respond::ok(&user_payload(&user, organization.as_deref())))
+            let users = with_groups(ctx, vec![user], organization.as_deref()).await?;
+            Ok(respond::ok(&users[0]))
         }
         _ => list_users(ctx).await,
     }
@@ -62,6 +64,11 @@ async fn list_users(ctx: &Context<'_>) -> Result<Response<Bytes>, ApiError> {
                 .await?
                 .directory
                 .organization_id;
+            if let Some(filter) = UserFilter::of(ctx)? {
+                let found = filter.lookup(ctx, &directory).await?;
+                let data = with_groups(ctx, found, organization.as_deref()).await?;
+                return Ok(respond::list(data, None, None));
+            }
             (
                 stored(store.list_directory_users(&directory, &window).await)?,
                 organization,
@@ -69,12 +76,34 @@ async fn list_users(ctx: &Context<'_>) -> Result<Response<Bytes>, ApiError> {
         }
     };
     let (before, after) = cursors(&page, |u: &DirectoryUser| u.id.to_string());
-    let data = page
-        .items
-        .iter()
-        .map(|u| user_payload(u, organization.as_deref()))
-        .collect();
+    let mut users = page.items;
+    if let Some(filter) = UserFilter::of(ctx)? {
+        users.retain(|u| filter.matches(u));
+    }
+    let data = with_groups(ctx, users, organization.as_deref()).await?;
     Ok(respond::list(data, before, after))
+}
+
+/// Directory User objects as the API returns them: the event payload plus `groups`, which
+/// WorkOS's SDKs read on every listed or fetched user (the Node SDK maps it unconditionally).
+async fn with_groups(
+    ctx: &Context<'_>,
+    users: Vec<DirectoryUser>,
+    organization: Option<&str>,
+) -> Result<Vec<Value>, ApiError> {
+    let mut groups = stored(ctx.app.store.listed_users_groups(&users).await)?;
+    Ok(users
+        .iter()
+        .map(|user| {
+            let mut payload = user_payload(user, organization);
+            let of_user = groups.remove(&user.id).unwrap_or_default();
+            payload["groups"] = of_user
+                .iter()
+                .map(|g| group_payload(g, organization))
+                .collect();
+            payload
+        })
+        .collect())
 }
 
 async fn list_groups(ctx: &Context<'_>) -> Result<Response<Bytes>, ApiError> {
@@ -113,6 +142,65 @@ async fn list_groups(ctx: &Context<'_>) -> Result<Response<Bytes>, ApiError> {
         .map(|g| group_payload(g, organization.as_deref()))
         .collect();
     Ok(respond::list(data, before, after))
+}
+
+/// `email=` / `idp_id=` on `/directory_users`. Within a directory they are key lookups, not
+/// scans: `idp_id` through the provider records' `externalId` index (or as a provider user
+/// id), `email` through the `userName` guard, so `email` finds users whose `userName` is that
+/// address (what Okta, Entra, OneLogin and JumpCloud send) and whose email it is.
+struct UserFilter {
+    email: Option<String>,
+    idp_id: Option<String>,
+}
+
+impl UserFilter {
+    fn of(ctx: &Context<'_>) -> Result<Option<Self>, ApiError> {
+        let email = ctx.query.single("email")?.map(str::to_owned);
+        let idp_id = ctx.query.single("idp_id")?.map(str::to_owned);
+        Ok((email.is_some() || idp_id.is_some()).then_some(Self { email, idp_id }))
+    }
+
+    fn matches(&self, user: &DirectoryUser) -> bool {
+        let attributes = &user.attributes;
+        self.email.as_ref().is_none_or(|email| {
+            attributes
+                .email
+                .as_ref()
+                .is_some_and(|own| own.eq_ignore_ascii_case(email))
+        }) && self
+            .idp_id
+            .as_ref()
+            .is_none_or(|idp_id| attributes.idp_id == *idp_id)
+    }
+
+    async fn lookup(
+        &self,
+        ctx: &Context<'_>,
+        directory: &DirectoryId,
+    ) -> Result<Vec<DirectoryUser>, ApiError> {
+        let store = &ctx.app.store;
+        let mut candidates: Vec<ProviderUserId> = Vec::new();
+        if let Some(idp_id) = &self.idp_id {
+            let by_external = stored(store.find_users_by_external_id(directory, idp_id).await)?;
+            candidates.extend(by_external.iter().map(|u| u.id));
+            if let Ok(id) = ProviderUserId::parse(idp_id) {
+                candidates.push(id);
+            }
+        } else if let Some(email) = &self.email {
+            let by_name = stored(store.find_user_by_user_name(directory, email).await)?;
+            candidates.extend(by_name.iter().map(|u| u.id));
+        }
+        candidates.sort();
+        candidates.dedup();
+        let projected = stored(store.load_projected_users(&candidates).await)?;
+        let mut users: Vec<DirectoryUser> = projected
+            .into_values()
+            .filter_map(|p| p.user)
+            .filter(|u| u.directory_id == *directory && self.matches(u))
+            .collect();
+        users.sort_by_key(|u| std::cmp::Reverse(u.id));
+        Ok(users)
+    }
 }
 
 /// What a list is of: a parent object (a group's users, a user's groups) or a directory.

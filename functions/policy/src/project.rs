@@ -226,7 +226,7 @@ pub async fn project_group(
 ) -> Result<Vec<StoredEvent>, StoreError> {
     let directory = &context.directory.id;
     let mut attempt = 0;
-    let (events, created) = loop {
+    let (events, created, gone) = loop {
         let provider = match app.store.get_group(directory, group).await {
             Ok(provider) => Some(provider),
             Err(StoreError::NotFound) => None,
@@ -246,12 +246,17 @@ pub async fn project_group(
             .commit_group_projection(&context.scope(), group, &before, &outcome, now)
             .await
         {
-            Ok(events) => break (events, created),
+            Ok(events) => break (events, created, provider.is_none()),
             Err(StoreError::Conflict) if attempt < MAX_ATTEMPTS => attempt += 1,
             Err(e) => return Err(e),
         }
     };
     let mut all = events;
+    // A group whose deletion stopped half-way is finished here: its mark's stream record is
+    // retried until this succeeds, so no membership of a deleted group stays behind.
+    if gone {
+        app.store.finish_group_deletion(directory, group).await?;
+    }
     if created {
         for (member, _) in app.store.all_members(directory, group).await? {
             all.extend(project_user(app, context, &member).await?);

@@ -1,7 +1,7 @@
 //! `/Groups`: create, read, list, replace, patch, delete; memberships as separate items.
 
 use bytes::Bytes;
-use dsync_domain::ids::ProviderGroupId;
+use dsync_domain::ids::{ProviderGroupId, ProviderUserId};
 use dsync_domain::model::ProviderGroup;
 use dsync_domain::scim::attributes::AttributeSelection;
 use dsync_domain::scim::filter::{AttrPath, Filter};
@@ -11,7 +11,7 @@ use dsync_domain::scim::resource::{group_summary, normalize};
 use dsync_domain::scim::schema::ResourceKind;
 use dsync_domain::scim::ScimError;
 use dsync_domain::time::now_millis;
-use dsync_dynamo::StoreError;
+use dsync_dynamo::{GroupState, RecordKind, StoreError, MEMBER_WRITE_LEASE_MS};
 use http::{Method, Response, StatusCode};
 use serde_json::Value;
 
@@ -21,6 +21,10 @@ use crate::respond::{self, store_error};
 use crate::retry::{Attempts, Outcome};
 use crate::route::Context;
 use crate::{body, limits};
+
+/// The most members a group response lists: with values, 256-byte displays and `$ref`s
+/// that is under 3 MB.
+pub const MAX_LISTED_MEMBERS: usize = 5_000;
 
 pub async fn serve(ctx: &Context<'_>, id: Option<&str>) -> Result<Response<Bytes>, ScimError> {
     match (ctx.request.method().clone(), id) {
@@ -50,7 +54,7 @@ async fn create(ctx: &Context<'_>) -> Result<Response<Bytes>, ScimError> {
     let diff = plan.finish(ctx).await?;
     ctx.app
         .store
-        .create_group(&group, &diff)
+        .create_group(&group, &diff, now)
         .await
         .map_err(store_error)?;
     tracing::info!(provider_group_id = %group.id, members = diff.add.len(), "group created");
@@ -64,34 +68,53 @@ async fn get(ctx: &Context<'_>, id: &str) -> Result<Response<Bytes>, ScimError> 
 
 async fn list(ctx: &Context<'_>) -> Result<Response<Bytes>, ScimError> {
     let listing = Listing::parse(ctx)?;
+    Ok(respond::json(
+        StatusCode::OK,
+        &list_body(ctx, &listing).await?,
+    ))
+}
+
+/// A list or `.search` answer, as for users: key lookups, pages by position with a counted
+/// total, or a bounded walk for other filters. Members are left out of lists: a page of
+/// large groups would be unbounded.
+pub async fn list_body(ctx: &Context<'_>, listing: &Listing) -> Result<Value, ScimError> {
+    let store = &ctx.app.store;
+    let directory = &ctx.directory.id;
     let base = &ctx.route.base_url;
-    // Members are left out of lists: a page of large groups would be unbounded.
     let render = |group: &ProviderGroup| render_group(group, base, None);
-    let body = match key_lookup(ctx, listing.filter.as_ref()).await? {
-        Some(mut groups) => {
-            groups.sort_by_key(|g| g.id);
-            listing.respond(groups.iter().map(render))
+    if let Some(mut groups) = key_lookup(ctx, listing.filter.as_ref()).await? {
+        groups.sort_by_key(|g| g.id);
+        return Ok(listing.respond(groups.iter().map(render)));
+    }
+    let total = store
+        .record_count(directory, RecordKind::Groups)
+        .await
+        .map_err(store_error)?;
+    if listing.filter.is_none() {
+        let groups = match listing.count() {
+            0 => Vec::new(),
+            count => store
+                .groups_at(directory, listing.start_index(), count)
+                .await
+                .map_err(store_error)?,
+        };
+        return Ok(listing.page_response(total, groups.iter().map(render)));
+    }
+    listing.check_scan(total, "groups")?;
+    let mut collector = listing.collector();
+    let mut after: Option<String> = None;
+    loop {
+        let (groups, next) = store
+            .list_groups(directory, after.as_deref(), listing::PAGE_SIZE)
+            .await
+            .map_err(store_error)?;
+        groups.iter().map(render).for_each(|r| collector.offer(r));
+        match next {
+            Some(next) => after = Some(next),
+            None => break,
         }
-        None => {
-            let mut collector = listing.collector();
-            let mut after: Option<String> = None;
-            loop {
-                let (groups, next) = ctx
-                    .app
-                    .store
-                    .list_groups(&ctx.directory.id, after.as_deref(), listing::PAGE_SIZE)
-                    .await
-                    .map_err(store_error)?;
-                groups.iter().map(render).for_each(|r| collector.offer(r));
-                match next {
-                    Some(next) => after = Some(next),
-                    None => break,
-                }
-            }
-            collector.finish()
-        }
-    };
-    Ok(respond::json(StatusCode::OK, &body))
+    }
+    Ok(collector.finish())
 }
 
 async fn key_lookup(
@@ -160,10 +183,19 @@ async fn patch(ctx: &Context<'_>, id: &str) -> Result<Response<Bytes>, ScimError
 
 async fn delete(ctx: &Context<'_>, id: &str) -> Result<Response<Bytes>, ScimError> {
     let mut attempts = Attempts::new(ctx.if_match().is_some());
+    let store = &ctx.app.store;
     loop {
-        let group = load(ctx, id).await?;
-        ctx.check_if_match(group.version)?;
-        match attempts.judge(ctx.app.store.delete_group(&group).await)? {
+        let state = load_state(ctx, id).await?;
+        if state.deleting {
+            // A deletion that stopped half-way: this request finishes its sweep.
+            store
+                .finish_group_deletion(&ctx.directory.id, &state.group.id)
+                .await
+                .map_err(store_error)?;
+            break;
+        }
+        ctx.check_if_match(state.group.version)?;
+        match attempts.judge(store.delete_group(&state.group).await)? {
             Outcome::Done(()) => break,
             Outcome::Retry => attempts.pause().await?,
         }
@@ -180,7 +212,7 @@ async fn update(
 ) -> Result<ProviderGroup, ScimError> {
     let mut attempts = Attempts::new(ctx.if_match().is_some());
     loop {
-        let current = load(ctx, id).await?;
+        let current = load_settled(ctx, id).await?;
         ctx.check_if_match(current.version)?;
         let (resource, changes) = change(&current)?;
         let resource = normalize(ResourceKind::Group, resource)?.resource;
@@ -196,7 +228,13 @@ async fn update(
             current.created_at,
             now_millis().max(current.updated_at),
         )?;
-        match attempts.judge(ctx.app.store.replace_group(&next, &current, &diff).await)? {
+        let now = now_millis();
+        match attempts.judge(
+            ctx.app
+                .store
+                .replace_group(&next, &current, &diff, now)
+                .await,
+        )? {
             Outcome::Done(()) => return Ok(next),
             Outcome::Retry => attempts.pause().await?,
         }
@@ -213,13 +251,7 @@ async fn respond_with(
     let members = if leaves_out_members(&selection) {
         None
     } else {
-        Some(
-            ctx.app
-                .store
-                .all_members(&group.directory_id, &group.id)
-                .await
-                .map_err(store_error)?,
-        )
+        listed_members(ctx, group).await?
     };
     let mut body = render_group(group, &ctx.route.base_url, members.as_deref());
     selection.apply(&mut body);
@@ -232,6 +264,66 @@ async fn respond_with(
         group.version,
         location.as_deref(),
     ))
+}
+
+/// A group's members for a response, or `None` when it has more than
+/// [`MAX_LISTED_MEMBERS`]: the response then leaves `members` out (as for
+/// `excludedAttributes=members`) so it stays far below Lambda's 6 MB payload limit, and reads
+/// at most that many items whatever the group's size.
+async fn listed_members(
+    ctx: &Context<'_>,
+    group: &ProviderGroup,
+) -> Result<Option<Vec<(ProviderUserId, Option<String>)>>, ScimError> {
+    let mut members = Vec::new();
+    let mut after = None;
+    loop {
+        let room = MAX_LISTED_MEMBERS + 1 - members.len();
+        let page = ctx
+            .app
+            .store
+            .list_members(&group.directory_id, &group.id, after, room.min(1000) as i32)
+            .await
+            .map_err(store_error)?;
+        members.extend(page.members);
+        if members.len() > MAX_LISTED_MEMBERS {
+            tracing::info!(provider_group_id = %group.id, "members left out of a large group");
+            return Ok(None);
+        }
+        match page.next {
+            Some(next) => after = Some(next),
+            None => return Ok(Some(members)),
+        }
+    }
+}
+
+/// The group with any multi-transaction membership change on it finished (or its lease run
+/// out), so this writer's member diff is computed from settled memberships.
+async fn load_settled(ctx: &Context<'_>, id: &str) -> Result<ProviderGroup, ScimError> {
+    // Waits at most a lease and a little: the writer holding it either finishes or expires.
+    let deadline = now_millis() + MEMBER_WRITE_LEASE_MS + 5_000;
+    loop {
+        let state = load_state(ctx, id).await?;
+        if state.deleting {
+            return Err(ScimError::not_found(format!("no group {id}")));
+        }
+        let now = now_millis();
+        match state.busy_until {
+            Some(until) if until > now && now < deadline => {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            _ => return Ok(state.group),
+        }
+    }
+}
+
+async fn load_state(ctx: &Context<'_>, id: &str) -> Result<GroupState, ScimError> {
+    let not_found = || ScimError::not_found(format!("no group {id}"));
+    let id = ProviderGroupId::parse(id).map_err(|_| not_found())?;
+    match ctx.app.store.get_group_state(&ctx.directory.id, &id).await {
+        Ok(state) => Ok(state),
+        Err(StoreError::NotFound) => Err(not_found()),
+        Err(e) => Err(store_error(e)),
+    }
 }
 
 async fn load(ctx: &Context<'_>, id: &str) -> Result<ProviderGroup, ScimError> {
@@ -252,6 +344,7 @@ fn build_group(
     created_at: i64,
     updated_at: i64,
 ) -> Result<ProviderGroup, ScimError> {
+    limits::check_group(&resource)?;
     let summary = group_summary(&resource);
     limits::check_key_value("displayName", &summary.display_name)?;
     if let Some(external_id) = &summary.external_id {

@@ -14,6 +14,7 @@ mod members;
 mod respond;
 mod retry;
 mod route;
+mod search;
 mod users;
 
 use bytes::Bytes;
@@ -23,6 +24,7 @@ use http::{Request, Response};
 pub use config::Config;
 use respond::error_response;
 use route::{Endpoint, Route};
+use search::Scope;
 
 /// Everything a request needs, built once per process.
 #[derive(Clone)]
@@ -68,6 +70,9 @@ async fn serve(
         request: &request,
     };
     match &route.endpoint {
+        Endpoint::Users(Some(id)) if id == ".search" => search::serve(&ctx, Scope::Users).await,
+        Endpoint::Groups(Some(id)) if id == ".search" => search::serve(&ctx, Scope::Groups).await,
+        Endpoint::Search => search::serve(&ctx, Scope::All).await,
         Endpoint::Users(id) => users::serve(&ctx, id.as_deref()).await,
         Endpoint::Groups(id) => groups::serve(&ctx, id.as_deref()).await,
         Endpoint::ServiceProviderConfig | Endpoint::ResourceTypes(_) | Endpoint::Schemas(_) => {

@@ -1,5 +1,7 @@
 //! List requests: filter, `startIndex`/`count` paging in a stable order, attribute selection.
 
+use std::collections::HashMap;
+
 use dsync_domain::scim::attributes::AttributeSelection;
 use dsync_domain::scim::filter::Filter;
 use dsync_domain::scim::list::{list_response, ListQuery};
@@ -18,15 +20,64 @@ pub struct Listing {
     selection: AttributeSelection,
 }
 
+/// A filter no key serves walks the directory; past this many records it is refused with
+/// 400 `tooMany` before reading anything. At a few KB per record that walk is some hundred
+/// 1 MB Query pages, seconds, well inside API Gateway's 29 s (docs/limits.md).
+pub const MAX_FILTER_SCAN: u64 = 50_000;
+
 impl Listing {
     pub fn parse(ctx: &Context<'_>) -> Result<Self, ScimError> {
-        let query = ListQuery::from_params(&ctx.route.query)?;
+        Self::from_params(&ctx.route.query)
+    }
+
+    /// From list parameters, names lowercased: a GET's query or a `.search` body.
+    pub fn from_params(params: &HashMap<String, String>) -> Result<Self, ScimError> {
+        let query = ListQuery::from_params(params)?;
         Ok(Self {
             filter: query.filter.as_deref().map(Filter::parse).transpose()?,
             start_index: query.start_index,
             count: query.count,
-            selection: selection(ctx)?,
+            selection: AttributeSelection::parse(
+                params.get("attributes").map(String::as_str),
+                params.get("excludedattributes").map(String::as_str),
+            )?,
         })
+    }
+
+    /// 1-based.
+    pub fn start_index(&self) -> u64 {
+        self.start_index as u64
+    }
+
+    pub fn count(&self) -> u64 {
+        self.count as u64
+    }
+
+    /// A page read by position: `total` counted apart, `page` already the window.
+    pub fn page_response(&self, total: u64, page: impl Iterator<Item = Value>) -> Value {
+        let window = page
+            .map(|mut resource| {
+                self.selection.apply(&mut resource);
+                resource
+            })
+            .collect();
+        list_response(total as usize, self.start_index, window)
+    }
+
+    /// Refuses a filter that would walk more than [`MAX_FILTER_SCAN`] records.
+    pub fn check_scan(&self, records: u64, what: &str) -> Result<(), ScimError> {
+        if records > MAX_FILTER_SCAN {
+            return Err(ScimError::too_many(format!(
+                "this filter needs a walk of all {records} {what}, more than {MAX_FILTER_SCAN}; \
+                 filter by id, externalId or {} eq instead",
+                if what == "groups" {
+                    "displayName"
+                } else {
+                    "userName"
+                }
+            )));
+        }
+        Ok(())
     }
 
     /// Walks candidates in order, keeping only the requested window: memory is bounded by

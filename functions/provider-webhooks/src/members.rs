@@ -90,7 +90,8 @@ impl MemberPlan {
             match ProviderUserId::parse(&member.value) {
                 Ok(id) => {
                     self.removes.remove(&id);
-                    self.adds.insert(id, member.display);
+                    self.adds
+                        .insert(id, crate::limits::short_display(member.display));
                 }
                 Err(_) => self.not_user_ids.push(member.value),
             }
@@ -134,8 +135,11 @@ impl MemberPlan {
             .flatten()
     }
 
-    /// Checks that every added member is a user of this directory, and drops writes that
-    /// would change nothing.
+    /// Drops writes that would change nothing. A member id this directory has not seen (yet)
+    /// is stored all the same, in this directory's partition only: the membership takes
+    /// effect, with its events, once a user with that id exists, and deleting that user
+    /// removes it. A value that is not a user id at all can never name one and is skipped.
+    /// Neither fails the request: identity providers send such references routinely.
     pub async fn finish(mut self, ctx: &Context<'_>) -> Result<MembershipDiff, ScimError> {
         let stored = match self.current.take() {
             Some(current) => current,
@@ -158,28 +162,12 @@ impl MemberPlan {
         self.adds
             .retain(|id, display| stored.get(id) != Some(display));
         self.removes.retain(|id| stored.contains_key(id));
-        let wanted: Vec<ProviderUserId> = self.adds.keys().copied().collect();
-        let found: BTreeSet<ProviderUserId> = ctx
-            .app
-            .store
-            .existing_users(&ctx.directory.id, &wanted)
-            .await
-            .map_err(store_error)?
-            .into_iter()
-            .collect();
-        let mut unknown = self.not_user_ids;
-        unknown.extend(
-            wanted
-                .iter()
-                .filter(|id| !found.contains(id))
-                .map(|id| id.to_string()),
-        );
-        if !unknown.is_empty() {
-            unknown.truncate(10);
-            return Err(ScimError::invalid_value(format!(
-                "members are not users of this directory: {}",
-                unknown.join(", ")
-            )));
+        if !self.not_user_ids.is_empty() {
+            tracing::info!(
+                provider_group_id = %self.group,
+                skipped = self.not_user_ids.len(),
+                "member values that are not user ids skipped"
+            );
         }
         Ok(MembershipDiff {
             add: self.adds.into_iter().collect(),

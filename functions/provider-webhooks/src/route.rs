@@ -16,6 +16,8 @@ const SCIM_PREFIX: &str = "/scim/v2/";
 pub enum Endpoint {
     Users(Option<String>),
     Groups(Option<String>),
+    /// `POST /.search` at the server root.
+    Search,
     ServiceProviderConfig,
     ResourceTypes(Option<String>),
     Schemas(Option<String>),
@@ -88,6 +90,7 @@ impl Route {
         let endpoint = match rest[0].as_str() {
             "Users" => Endpoint::Users(id),
             "Groups" => Endpoint::Groups(id),
+            ".search" if id.is_none() => Endpoint::Search,
             "ServiceProviderConfig" if id.is_none() => Endpoint::ServiceProviderConfig,
             "ResourceTypes" => Endpoint::ResourceTypes(id),
             "Schemas" => Endpoint::Schemas(id),
@@ -144,7 +147,9 @@ pub fn serve_discovery(ctx: &Context<'_>) -> Result<Response<Bytes>, ScimError> 
         Endpoint::Schemas(None) => discovery::schemas(base),
         Endpoint::Schemas(Some(urn)) => discovery::schema(base, urn)
             .ok_or_else(|| ScimError::not_found(format!("no schema {urn}")))?,
-        Endpoint::Users(_) | Endpoint::Groups(_) => return Err(ScimError::method_not_allowed()),
+        Endpoint::Users(_) | Endpoint::Groups(_) | Endpoint::Search => {
+            return Err(ScimError::method_not_allowed())
+        }
     };
     Ok(respond::json(StatusCode::OK, &body))
 }

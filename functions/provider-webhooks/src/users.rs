@@ -9,7 +9,7 @@ use dsync_domain::scim::resource::{normalize, user_summary};
 use dsync_domain::scim::schema::ResourceKind;
 use dsync_domain::scim::{patch, ScimError};
 use dsync_domain::time::now_millis;
-use dsync_dynamo::StoreError;
+use dsync_dynamo::{RecordKind, StoreError};
 use http::{Method, Response, StatusCode};
 use serde_json::Value;
 
@@ -58,37 +58,57 @@ async fn get(ctx: &Context<'_>, id: &str) -> Result<Response<Bytes>, ScimError> 
 
 async fn list(ctx: &Context<'_>) -> Result<Response<Bytes>, ScimError> {
     let listing = Listing::parse(ctx)?;
+    Ok(respond::json(
+        StatusCode::OK,
+        &list_body(ctx, &listing).await?,
+    ))
+}
+
+/// A list or `.search` answer. `userName eq`, `externalId eq` and `id eq` are key lookups;
+/// without a filter the page is read by position and `totalResults` is the directory's
+/// counter, so the cost is O(count) whatever the directory's size; any other filter walks
+/// the directory, up to [`listing::MAX_FILTER_SCAN`] users.
+pub async fn list_body(ctx: &Context<'_>, listing: &Listing) -> Result<Value, ScimError> {
     let store = &ctx.app.store;
     let directory = &ctx.directory.id;
     let base = &ctx.route.base_url;
     let render = |user: &ProviderUser| render_user(user, base, None);
-    // `userName eq`, `externalId eq` and `id eq` are answered by key lookups, never a scan.
-    let body = match key_lookup(ctx, listing.filter.as_ref()).await? {
-        Some(mut users) => {
-            users.sort_by_key(|u| u.id);
-            listing.respond(users.iter().map(render))
+    if let Some(mut users) = key_lookup(ctx, listing.filter.as_ref()).await? {
+        users.sort_by_key(|u| u.id);
+        return Ok(listing.respond(users.iter().map(render)));
+    }
+    let total = store
+        .record_count(directory, RecordKind::Users)
+        .await
+        .map_err(store_error)?;
+    if listing.filter.is_none() {
+        let users = match listing.count() {
+            0 => Vec::new(),
+            count => store
+                .users_at(directory, listing.start_index(), count)
+                .await
+                .map_err(store_error)?,
+        };
+        return Ok(listing.page_response(total, users.iter().map(render)));
+    }
+    listing.check_scan(total, "users")?;
+    let mut collector = listing.collector();
+    let mut after: Option<String> = None;
+    loop {
+        let page = store
+            .list_users(directory, after.as_deref(), listing::PAGE_SIZE)
+            .await
+            .map_err(store_error)?;
+        page.users
+            .iter()
+            .map(render)
+            .for_each(|r| collector.offer(r));
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
         }
-        None => {
-            let mut collector = listing.collector();
-            let mut after: Option<String> = None;
-            loop {
-                let page = store
-                    .list_users(directory, after.as_deref(), listing::PAGE_SIZE)
-                    .await
-                    .map_err(store_error)?;
-                page.users
-                    .iter()
-                    .map(render)
-                    .for_each(|r| collector.offer(r));
-                match page.next {
-                    Some(next) => after = Some(next),
-                    None => break,
-                }
-            }
-            collector.finish()
-        }
-    };
-    Ok(respond::json(StatusCode::OK, &body))
+    }
+    Ok(collector.finish())
 }
 
 async fn key_lookup(
@@ -230,6 +250,7 @@ fn build_user(
     created_at: i64,
     updated_at: i64,
 ) -> Result<ProviderUser, ScimError> {
+    limits::check_user(&resource, &id)?;
     let summary = user_summary(&resource);
     limits::check_key_value("userName", &summary.user_name)?;
     if let Some(external_id) = &summary.external_id {

@@ -14,7 +14,7 @@ mod paging;
 mod projection_reads;
 mod purge;
 
-pub use directories::StoredDirectory;
+pub use directories::{DirectoryToken, StoredDirectory};
 pub use event_reads::{EventCursor, EventPage, EventQuery, EVENT_SCAN_PAGES};
 pub(crate) use paging::KeyedList;
 pub use paging::{ListCursor, ListOrder, ListWindow, Page};

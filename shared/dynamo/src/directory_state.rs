@@ -231,17 +231,16 @@ impl Store {
 
         let pk = projected_user_pk(provider_user);
         let mut committed = Vec::new();
-        let revision = before.revision;
         let mut member_items = before.member_items();
         let mut user_id = before.user.as_ref().map(|u| u.id);
         // The stored user's identity, guarded beside its revision: a user deleted and
         // re-created since `before` was read restarts at revision 1 under a new id, and a
         // plan made from the old one must not land on it (ABA).
-        let mut guard = Guard::new(revision, user_id.map(|id| id.to_string()));
+        let mut guard = Guard::new(before.revision, user_id.map(|id| id.to_string()));
 
         // Leave groups first, a chunk per transaction, each guarded by the unchanged user.
         let removals: Vec<_> = outcome.remove_from.iter().zip(removal_events).collect();
-        for chunk in removals.chunks(chunk_size(2)) {
+        for chunk in removals.chunks(chunk_size(1)) {
             let mut writes = vec![self.user_touch(&pk, &mut guard, -(chunk.len() as i64))?];
             member_items -= chunk.len() as i64;
             let mut events = Vec::new();
@@ -252,15 +251,26 @@ impl Store {
             committed.extend(self.commit_with_events(scope, writes, &events, now).await?);
         }
 
-        // The user's own write, orphan cleanup and the first additions.
+        // Memberships of groups that no longer exist go silently, a chunk at a time: a user
+        // can hold any number of them (say after many group deletions).
+        for chunk in before.orphans.chunks(MAX_TRANSACTION_ITEMS - 1) {
+            let mut writes = vec![self.user_touch(&pk, &mut guard, -(chunk.len() as i64))?];
+            member_items -= chunk.len() as i64;
+            for orphan in chunk {
+                writes.push(self.delete_item(&pk, &directory_member_sk(orphan))?);
+            }
+            self.transact(writes).await?;
+        }
+
+        // The user's own write, its events and the first additions.
         let user_ref = UserRef {
             pk: &pk,
             provider_user,
         };
         let additions: Vec<_> = outcome.add_to.iter().zip(addition_events).collect();
-        let room = chunk_size(2 + own_events.len() + before.orphans.len()).min(additions.len());
+        let room = chunk_size(1 + own_events.len()).min(additions.len());
         let (first, later) = additions.split_at(room);
-        let delta = first.len() as i64 - before.orphans.len() as i64;
+        let delta = first.len() as i64;
         let mut writes = Vec::new();
         match &outcome.user {
             UserWrite::Unchanged => writes.push(self.user_touch(&pk, &mut guard, delta)?),
@@ -279,22 +289,16 @@ impl Store {
                 user_id = None;
             }
         }
-        for orphan in &before.orphans {
-            writes.push(self.delete_item(&pk, &directory_member_sk(orphan))?);
-        }
         let mut events: Vec<EventDraft> = own_events.to_vec();
         for (group, event) in first {
             writes.push(self.put_membership(user_ref, user_id, group, joined)?);
             events.push((*event).clone());
         }
-        if !(matches!(outcome.user, UserWrite::Unchanged)
-            && events.is_empty()
-            && before.orphans.is_empty())
-        {
+        if !(matches!(outcome.user, UserWrite::Unchanged) && events.is_empty()) {
             committed.extend(self.commit_with_events(scope, writes, &events, now).await?);
         }
 
-        for chunk in later.chunks(chunk_size(2)) {
+        for chunk in later.chunks(chunk_size(1)) {
             let mut writes = vec![self.user_touch(&pk, &mut guard, chunk.len() as i64)?];
             let mut events = Vec::new();
             for (group, event) in chunk {
@@ -554,9 +558,10 @@ struct UserRef<'a> {
 }
 
 /// How many membership changes (one write and one event each) fit in a transaction beside
-/// the log head and `fixed` other items.
+/// the log head and `fixed` other items (writes and events): `1 + fixed + 2 * chunk ≤ 100`.
+/// `fixed` is at most the user's write and its own events (two), so a chunk is never empty.
 fn chunk_size(fixed: usize) -> usize {
-    ((MAX_TRANSACTION_ITEMS - 1 - fixed) / 2).max(1)
+    (MAX_TRANSACTION_ITEMS - 1 - fixed) / 2
 }
 
 fn encode_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
@@ -569,4 +574,23 @@ pub(crate) fn decode_json<T: serde::de::DeserializeOwned>(
 ) -> Result<T, StoreError> {
     serde_json::from_str(item.str_attr(name)?)
         .map_err(|e| StoreError::corrupt(format!("attribute {name}: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_membership_chunk_fits_one_transaction_with_the_log_head() {
+        for fixed in 0..=3 {
+            let chunk = chunk_size(fixed);
+            assert!(chunk >= 1);
+            assert!(
+                1 + fixed + 2 * chunk <= MAX_TRANSACTION_ITEMS,
+                "fixed {fixed}"
+            );
+            // And it is the largest that fits: no transaction is split needlessly.
+            assert!(1 + fixed + 2 * (chunk + 1) > MAX_TRANSACTION_ITEMS);
+        }
+    }
 }

@@ -84,7 +84,14 @@ impl Store {
             }
             return Ok(Vec::new());
         }
-        debug_assert!(writes.len() + 2 * events.len() < MAX_TRANSACTION_ITEMS);
+        // The log head, the writes and one item per event: callers chunk so this always
+        // holds; a plan that breaks it is refused whole rather than half-committed.
+        let items = 1 + writes.len() + events.len();
+        if items > MAX_TRANSACTION_ITEMS {
+            return Err(StoreError::Backend(format!(
+                "a transaction of {items} items exceeds DynamoDB's {MAX_TRANSACTION_ITEMS}"
+            )));
+        }
         let mut attempt = 0u32;
         loop {
             let (head, last_at) = self.event_head_and_time(&scope.environment_id).await?;

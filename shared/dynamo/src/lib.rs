@@ -18,14 +18,16 @@ mod provider_groups;
 mod provider_users;
 mod query;
 mod reconciliations;
+mod record_counts;
+mod scim_paging;
 mod sync_failures;
 pub mod tables;
 mod webhooks;
 
 pub use api_keys::{obfuscate as obfuscate_api_key, ApiKey, NewApiKey};
 pub use api_reads::{
-    EventCursor, EventPage, EventQuery, ListCursor, ListOrder, ListWindow, Page, PurgeProgress,
-    StoredDirectory, EVENT_SCAN_PAGES,
+    DirectoryToken, EventCursor, EventPage, EventQuery, ListCursor, ListOrder, ListWindow, Page,
+    PurgeProgress, StoredDirectory, EVENT_SCAN_PAGES,
 };
 pub use client::{
     client_from, connect, default_region, is_local_endpoint, sdk_config, ConnectOptions, SdkConfig,
@@ -34,9 +36,10 @@ pub use control::NewDirectory;
 pub use directory_state::{ProjectedGroup, ProjectedUser};
 pub use error::StoreError;
 pub use event_log::{decode_event, EventScope, StoredEvent, EVENT_RETENTION_DAYS};
-pub use provider_groups::{MemberPage, MembershipDiff};
+pub use provider_groups::{GroupState, MemberPage, MembershipDiff, MEMBER_WRITE_LEASE_MS};
 pub use provider_users::UserPage;
 pub use reconciliations::{Checkpoint, Reconciliation, ReconciliationCounts, ReconciliationState};
+pub use record_counts::RecordKind;
 pub use sync_failures::{FailedRecordKey, SyncFailure};
 pub use tables::{TableNames, TableSpec, TABLES};
 pub use webhooks::{DeliveryPage, DueScan};

@@ -2,7 +2,8 @@
 //! 50,000 members is 50,000 small items, never one growing item.
 
 use aws_sdk_dynamodb::types::{
-    Delete, DeleteRequest, Put, PutRequest, TransactWriteItem, WriteRequest,
+    AttributeValue, ConditionCheck, Delete, DeleteRequest, Put, PutRequest, TransactWriteItem,
+    Update, WriteRequest,
 };
 use std::collections::HashMap;
 
@@ -13,11 +14,35 @@ use crate::error::{backend, is_conditional_failure};
 use crate::item::{id_attr, n, s, Item, ItemExt};
 use crate::keys::*;
 use crate::provider_users::{build_error, map_transaction};
+use crate::record_counts::RecordKind;
 use crate::{Store, StoreError};
 
-/// A DynamoDB transaction holds at most 100 items; one is the group itself, and a
-/// membership is two items.
+/// A DynamoDB transaction holds at most 100 items: the group, the directory's group count
+/// (on create) and 98 membership items (a membership is two).
 const MEMBERSHIP_ITEMS_PER_TRANSACTION: usize = 98;
+/// Beside the guard on the group's version, a later chunk holds 99 membership items.
+const MEMBERSHIP_ITEMS_PER_LATER_CHUNK: usize = 99;
+/// A membership change larger than one transaction holds the group this long (milliseconds):
+/// other writers wait for it to finish, or take over once it has plainly died.
+pub const MEMBER_WRITE_LEASE_MS: i64 = 60_000;
+/// Set on a group while its deletion sweeps the memberships: readers treat it as gone.
+const DELETING: &str = "deleting";
+/// Set on a group while a membership change spans several transactions.
+const BUSY_UNTIL: &str = "members_busy_until";
+
+/// A group as a writer sees it: also whether a write is still in flight.
+#[derive(Debug, Clone)]
+pub struct GroupState {
+    pub group: ProviderGroup,
+    /// Milliseconds: a multi-transaction membership change holds the group until then.
+    pub busy_until: Option<i64>,
+    /// Deleted, its memberships still being swept.
+    pub deleting: bool,
+}
+
+pub(crate) fn is_deleting(item: &Item) -> bool {
+    item.contains_key(DELETING)
+}
 
 /// Members to add (with the display name the provider sent, if any) and to remove.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -43,54 +68,131 @@ enum MembershipOp {
 }
 
 impl Store {
-    /// Creates a group with its first members. The group and up to 99 memberships commit in
-    /// one transaction; beyond that, the rest follow in idempotent batches.
+    /// Creates a group with its first members and counts it. The group and up to 98
+    /// membership items commit in one transaction; larger member lists continue in further
+    /// transactions, each guarded by the group's version (see [`Self::replace_group`]).
     pub async fn create_group(
         &self,
         group: &ProviderGroup,
         members: &MembershipDiff,
+        now: i64,
     ) -> Result<(), StoreError> {
-        let put = self.group_put(group, "attribute_not_exists(pk)", None)?;
-        self.write_group_with_members(put, group, members).await
+        let count = self.count_change(&group.directory_id, RecordKind::Groups, 1)?;
+        self.write_group_with_members(group, None, Some(count), members, now)
+            .await
     }
 
     /// Replaces a group (`new.version == previous.version + 1`) and applies a membership
-    /// change, the group and the first 99 membership writes in one transaction.
+    /// change. Up to 98 membership items commit with the group. A larger change marks the
+    /// group busy for [`MEMBER_WRITE_LEASE_MS`] in that first transaction, commits the rest in
+    /// transactions of 99 each guarded by `version = new.version`, and then clears the mark:
+    /// a concurrent writer waits for the mark to clear (so no add or remove of the two is
+    /// lost), and one that takes over an expired mark bumps the version, which stops the
+    /// stalled writer's remaining chunks.
     pub async fn replace_group(
         &self,
         new: &ProviderGroup,
         previous: &ProviderGroup,
         members: &MembershipDiff,
+        now: i64,
     ) -> Result<(), StoreError> {
         debug_assert_eq!(new.version, previous.version + 1);
-        let put = self.group_put(new, "version = :expected", Some(previous.version))?;
-        self.write_group_with_members(put, new, members).await
+        self.write_group_with_members(new, Some(previous.version), None, members, now)
+            .await
     }
 
     async fn write_group_with_members(
         &self,
-        group_put: Put,
         group: &ProviderGroup,
+        expected_version: Option<u64>,
+        count: Option<TransactWriteItem>,
         members: &MembershipDiff,
+        now: i64,
     ) -> Result<(), StoreError> {
         let mut ops = self.membership_ops(group, members);
         let rest = ops.split_off(ops.len().min(MEMBERSHIP_ITEMS_PER_TRANSACTION));
-        let mut request = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().put(group_put).build());
+        let busy_until = (!rest.is_empty()).then_some(now + MEMBER_WRITE_LEASE_MS);
+        let condition = match expected_version {
+            None => "attribute_not_exists(pk)",
+            Some(_) => "version = :expected",
+        };
+        let mut item = encode_group(group);
+        if let Some(until) = busy_until {
+            item.insert(BUSY_UNTIL.into(), n(until));
+        }
+        let mut put = Put::builder()
+            .table_name(&self.tables.provider_records)
+            .set_item(Some(item))
+            .condition_expression(condition);
+        if let Some(version) = expected_version {
+            put = put.expression_attribute_values(":expected", n(version));
+        }
+        let mut request = self.client.transact_write_items().transact_items(
+            TransactWriteItem::builder()
+                .put(put.build().map_err(build_error)?)
+                .build(),
+        );
+        if let Some(count) = count {
+            request = request.transact_items(count);
+        }
         for op in ops {
             request = request.transact_items(self.transact_op(op)?);
         }
+        // A fresh group id cannot exist: any failure here is a lost race or contention.
         map_transaction(request.send().await, &[StoreError::Conflict])?;
-        self.batch_write(rest).await
+        if rest.is_empty() {
+            return Ok(());
+        }
+        let mut rest = rest;
+        while !rest.is_empty() {
+            let later = rest.split_off(rest.len().min(MEMBERSHIP_ITEMS_PER_LATER_CHUNK));
+            let chunk = std::mem::replace(&mut rest, later);
+            let mut request = self
+                .client
+                .transact_write_items()
+                .transact_items(self.group_version_check(group)?);
+            for op in chunk {
+                request = request.transact_items(self.transact_op(op)?);
+            }
+            map_transaction(request.send().await, &[StoreError::Conflict])?;
+        }
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.tables.provider_records)
+            .key(PK, s(provider_pk(&group.directory_id)))
+            .key(SK, s(group_sk(&group.id)))
+            .update_expression("REMOVE #busy")
+            .condition_expression("version = :version")
+            .expression_attribute_names("#busy", BUSY_UNTIL)
+            .expression_attribute_values(":version", n(group.version))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if is_conditional_failure(&e) => Err(StoreError::Conflict),
+            Err(e) => Err(backend(e)),
+        }
     }
 
-    pub async fn get_group(
+    fn group_version_check(&self, group: &ProviderGroup) -> Result<TransactWriteItem, StoreError> {
+        let check = ConditionCheck::builder()
+            .table_name(&self.tables.provider_records)
+            .key(PK, s(provider_pk(&group.directory_id)))
+            .key(SK, s(group_sk(&group.id)))
+            .condition_expression("version = :version")
+            .expression_attribute_values(":version", n(group.version))
+            .build()
+            .map_err(build_error)?;
+        Ok(TransactWriteItem::builder().condition_check(check).build())
+    }
+
+    /// A group and whether a write or its deletion is in flight (consistent).
+    pub async fn get_group_state(
         &self,
         directory: &DirectoryId,
         id: &ProviderGroupId,
-    ) -> Result<ProviderGroup, StoreError> {
+    ) -> Result<GroupState, StoreError> {
         let output = self
             .client
             .get_item()
@@ -101,7 +203,24 @@ impl Store {
             .send()
             .await
             .map_err(backend)?;
-        decode_group(&output.item.ok_or(StoreError::NotFound)?)
+        let item = output.item.ok_or(StoreError::NotFound)?;
+        Ok(GroupState {
+            group: decode_group(&item)?,
+            busy_until: item.opt_num_attr(BUSY_UNTIL),
+            deleting: is_deleting(&item),
+        })
+    }
+
+    /// A group; one being deleted is `NotFound` already.
+    pub async fn get_group(
+        &self,
+        directory: &DirectoryId,
+        id: &ProviderGroupId,
+    ) -> Result<ProviderGroup, StoreError> {
+        match self.get_group_state(directory, id).await? {
+            state if state.deleting => Err(StoreError::NotFound),
+            state => Ok(state.group),
+        }
     }
 
     /// Groups with this `displayName` (case-insensitively), through GSI2.
@@ -113,7 +232,11 @@ impl Store {
         let items = self
             .query_index_all("gsi2", GSI2PK, group_display_name(directory, display_name))
             .await?;
-        items.iter().map(decode_group).collect()
+        items
+            .iter()
+            .filter(|item| !is_deleting(item))
+            .map(decode_group)
+            .collect()
     }
 
     /// Groups with this `externalId`, through GSI1.
@@ -125,7 +248,11 @@ impl Store {
         let items = self
             .query_index_all("gsi1", GSI1PK, group_external_id(directory, external_id))
             .await?;
-        items.iter().map(decode_group).collect()
+        items
+            .iter()
+            .filter(|item| !is_deleting(item))
+            .map(decode_group)
+            .collect()
     }
 
     /// A page of the directory's groups, in id order, after the group id `after`.
@@ -141,6 +268,7 @@ impl Store {
             .await?;
         let groups = items
             .iter()
+            .filter(|item| !is_deleting(item))
             .map(decode_group)
             .collect::<Result<Vec<_>, _>>()?;
         Ok((
@@ -275,40 +403,86 @@ impl Store {
             .await
     }
 
-    /// Deletes a group, then its memberships. The group goes first so that the policy
-    /// function, reading fresh state, sees memberships of a deleted group and emits nothing
-    /// for them (`dsync.group.deleted` comes alone). If this fails after the group is gone,
-    /// its leftover membership items project to nothing, but a user's SCIM `groups` may
-    /// still name the deleted group until they are removed (nothing sweeps them yet).
+    /// Deletes a group resumably: first it is marked `deleting` (a new version, and the
+    /// directory's count drops, in one transaction), from which moment every reader treats it
+    /// as gone and the policy function projects `dsync.group.deleted` alone; then its
+    /// memberships are swept; then the group item goes. If this stops half-way, another
+    /// DELETE of the group (or the policy function, on the mark's stream record) finishes
+    /// the sweep with [`Self::finish_group_deletion`].
     pub async fn delete_group(&self, group: &ProviderGroup) -> Result<(), StoreError> {
+        let mark = Update::builder()
+            .table_name(&self.tables.provider_records)
+            .key(PK, s(provider_pk(&group.directory_id)))
+            .key(SK, s(group_sk(&group.id)))
+            .update_expression("SET #deleting = :true, version = :next REMOVE #busy")
+            .condition_expression("version = :expected AND attribute_not_exists(#deleting)")
+            .expression_attribute_names("#deleting", DELETING)
+            .expression_attribute_names("#busy", BUSY_UNTIL)
+            .expression_attribute_values(":true", AttributeValue::Bool(true))
+            .expression_attribute_values(":next", n(group.version + 1))
+            .expression_attribute_values(":expected", n(group.version))
+            .build()
+            .map_err(build_error)?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(mark).build())
+            .transact_items(self.count_change(&group.directory_id, RecordKind::Groups, -1)?)
+            .send()
+            .await;
+        map_transaction(result, &[StoreError::Conflict, StoreError::Conflict])?;
+        self.finish_group_deletion(&group.directory_id, &group.id)
+            .await
+    }
+
+    /// Sweeps the memberships of a group marked `deleting`, then removes it. Idempotent; a
+    /// group that is not being deleted is left alone.
+    pub async fn finish_group_deletion(
+        &self,
+        directory: &DirectoryId,
+        group: &ProviderGroupId,
+    ) -> Result<(), StoreError> {
+        let state = match self.get_group_state(directory, group).await {
+            Ok(state) if state.deleting => state,
+            Ok(_) | Err(StoreError::NotFound) => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        // Page by page, so memory stays bounded whatever the group's size.
+        loop {
+            let page = self.list_members(directory, group, None, 1000).await?;
+            if page.members.is_empty() {
+                break;
+            }
+            let diff = MembershipDiff {
+                add: Vec::new(),
+                remove: page.members.into_iter().map(|(user, _)| user).collect(),
+            };
+            self.batch_write(self.membership_ops(&state.group, &diff))
+                .await?;
+        }
         let result = self
             .client
             .delete_item()
             .table_name(&self.tables.provider_records)
-            .key(PK, s(provider_pk(&group.directory_id)))
-            .key(SK, s(group_sk(&group.id)))
-            .condition_expression("version = :expected")
-            .expression_attribute_values(":expected", n(group.version))
+            .key(PK, s(provider_pk(directory)))
+            .key(SK, s(group_sk(group)))
+            .condition_expression("attribute_exists(#deleting)")
+            .expression_attribute_names("#deleting", DELETING)
             .send()
             .await;
         match result {
-            Ok(_) => {}
-            Err(e) if is_conditional_failure(&e) => return Err(StoreError::Conflict),
-            Err(e) => return Err(backend(e)),
+            Ok(_) => Ok(()),
+            Err(e) if is_conditional_failure(&e) => Ok(()),
+            Err(e) => Err(backend(e)),
         }
-        let members = self.all_members(&group.directory_id, &group.id).await?;
-        let diff = MembershipDiff {
-            add: Vec::new(),
-            remove: members.into_iter().map(|(user, _)| user).collect(),
-        };
-        self.batch_write(self.membership_ops(group, &diff)).await
     }
 
-    pub(crate) async fn delete_membership(
+    /// Removes a user's memberships of `groups` (both items of each), 12 per BatchWriteItem.
+    pub(crate) async fn delete_memberships_of_user(
         &self,
         directory: &DirectoryId,
-        group: &ProviderGroupId,
         user: &ProviderUserId,
+        groups: &[ProviderGroupId],
     ) -> Result<(), StoreError> {
         let key = |sk: String| {
             Item::from([
@@ -316,27 +490,16 @@ impl Store {
                 (SK.to_owned(), s(sk)),
             ])
         };
-        self.batch_write(vec![
-            MembershipOp::Delete(key(member_sk(group, user))),
-            MembershipOp::Delete(key(member_of_sk(user, group))),
-        ])
-        .await
-    }
-
-    fn group_put(
-        &self,
-        group: &ProviderGroup,
-        condition: &str,
-        expected_version: Option<u64>,
-    ) -> Result<Put, StoreError> {
-        let mut builder = Put::builder()
-            .table_name(&self.tables.provider_records)
-            .set_item(Some(encode_group(group)))
-            .condition_expression(condition);
-        if let Some(version) = expected_version {
-            builder = builder.expression_attribute_values(":expected", n(version));
-        }
-        builder.build().map_err(build_error)
+        let ops = groups
+            .iter()
+            .flat_map(|group| {
+                [
+                    MembershipOp::Delete(key(member_sk(group, user))),
+                    MembershipOp::Delete(key(member_of_sk(user, group))),
+                ]
+            })
+            .collect();
+        self.batch_write(ops).await
     }
 
     /// Each membership is two items written together: the group-side item (whose stream

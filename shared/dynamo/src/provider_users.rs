@@ -9,6 +9,7 @@ use dsync_domain::model::ProviderUser;
 use crate::error::{backend, is_conditional_failure};
 use crate::item::{b, id_attr, n, s, Item, ItemExt};
 use crate::keys::*;
+use crate::record_counts::RecordKind;
 use crate::{Store, StoreError};
 
 /// One page of a directory's users in id (creation) order.
@@ -19,19 +20,35 @@ pub struct UserPage {
 }
 
 impl Store {
-    /// Creates a user and claims its `userName`, both or neither.
+    /// Creates a user and claims its `userName`, both or neither, and counts it.
     pub async fn create_user(&self, user: &ProviderUser) -> Result<(), StoreError> {
-        let put_user = self.put_user_op(user, "attribute_not_exists(pk)", None)?;
-        let put_guard = self.put_user_name_guard_op(user)?;
-        let result = self
-            .client
-            .transact_write_items()
-            .transact_items(put_user)
-            .transact_items(put_guard)
-            .send()
-            .await;
-        // A guard already taken means a duplicate; an existing user id cannot happen (fresh ULID).
-        map_transaction(result, &[StoreError::Conflict, StoreError::Duplicate])
+        let mut attempt = 0;
+        loop {
+            let result = self
+                .client
+                .transact_write_items()
+                .transact_items(self.put_user_op(user, "attribute_not_exists(pk)", None)?)
+                .transact_items(self.put_user_name_guard_op(user)?)
+                .transact_items(self.count_change(&user.directory_id, RecordKind::Users, 1)?)
+                .send()
+                .await;
+            // A guard already taken means a duplicate; an existing user id cannot happen (fresh
+            // ULID), so a conflict is a concurrent create on the same counter shard: again.
+            match map_transaction(
+                result,
+                &[
+                    StoreError::Conflict,
+                    StoreError::Duplicate,
+                    StoreError::Conflict,
+                ],
+            ) {
+                Err(StoreError::Conflict) if attempt < 10 => {
+                    attempt += 1;
+                    contention_pause(attempt).await;
+                }
+                other => return other,
+            }
+        }
     }
 
     /// Replaces a user with `new`, whose `version` must be `previous.version + 1`. Fails with
@@ -161,10 +178,8 @@ impl Store {
     /// partial failure finishes the job.
     pub async fn delete_user(&self, user: &ProviderUser) -> Result<(), StoreError> {
         let groups = self.groups_of_user(&user.directory_id, &user.id).await?;
-        for group in &groups {
-            self.delete_membership(&user.directory_id, group, &user.id)
-                .await?;
-        }
+        self.delete_memberships_of_user(&user.directory_id, &user.id, &groups)
+            .await?;
         let delete_user = TransactWriteItem::builder()
             .delete(
                 Delete::builder()
@@ -182,9 +197,17 @@ impl Store {
             .transact_write_items()
             .transact_items(delete_user)
             .transact_items(self.delete_user_name_guard_op(user)?)
+            .transact_items(self.count_change(&user.directory_id, RecordKind::Users, -1)?)
             .send()
             .await;
-        map_transaction(result, &[StoreError::Conflict, StoreError::Conflict])
+        map_transaction(
+            result,
+            &[
+                StoreError::Conflict,
+                StoreError::Conflict,
+                StoreError::Conflict,
+            ],
+        )
     }
 
     fn user_put(
@@ -239,6 +262,13 @@ impl Store {
             .map_err(build_error)?;
         Ok(TransactWriteItem::builder().delete(delete).build())
     }
+}
+
+/// A short random wait before retrying a transaction that met a concurrent one.
+pub(crate) async fn contention_pause(attempt: u32) {
+    let ceiling = 4u64 << attempt.min(6);
+    let millis = rand::random::<u64>() % ceiling + 1;
+    tokio::time::sleep(std::time::Duration::from_millis(millis)).await;
 }
 
 pub(crate) fn build_error(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {

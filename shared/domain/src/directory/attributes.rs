@@ -38,12 +38,28 @@ pub fn user_attributes(resource: &Value, provider_user_id: &ProviderUserId) -> U
         emails,
         first_name: string(name.and_then(|name| field(name, "givenName"))),
         last_name: string(name.and_then(|name| field(name, "familyName"))),
+        name: full_name(name),
         job_title: string(field(map, "title")),
         custom_attributes: custom_attributes(map),
         raw_attributes: resource.clone(),
         // Roles need a mapping the developer configures; until one exists there is no role.
         role: None,
+        roles: Vec::new(),
     }
+}
+
+/// `name.formatted`, else the given and family names joined; `None` when there is neither.
+fn full_name(name: Option<&Map<String, Value>>) -> Option<String> {
+    let name = name?;
+    if let Some(formatted) = string(field(name, "formatted")).filter(|f| !f.trim().is_empty()) {
+        return Some(formatted);
+    }
+    let parts: Vec<String> = ["givenName", "familyName"]
+        .into_iter()
+        .filter_map(|part| string(field(name, part)))
+        .filter(|part| !part.trim().is_empty())
+        .collect();
+    (!parts.is_empty()).then(|| parts.join(" "))
 }
 
 /// The directory group for `provider` with the given identity and timestamps.
@@ -180,6 +196,7 @@ mod tests {
         assert_eq!(attributes.first_name.as_deref(), Some("Jane"));
         assert_eq!(attributes.last_name.as_deref(), Some("Doe"));
         assert_eq!(attributes.job_title.as_deref(), Some("Engineer"));
+        assert_eq!(attributes.name.as_deref(), Some("Jane Doe"));
         assert_eq!(
             Value::Object(attributes.custom_attributes),
             json!({
@@ -209,6 +226,7 @@ mod tests {
         assert_eq!(attributes.email.as_deref(), Some("b2@x.test"));
         assert_eq!(attributes.emails.len(), 2);
         assert_eq!(attributes.first_name, None);
+        assert_eq!(attributes.name, None);
         assert_eq!(
             Value::Object(attributes.custom_attributes),
             json!({"manager_id": "mgr-7"})
@@ -219,6 +237,21 @@ mod tests {
         assert_eq!(nothing.email, None);
         assert!(nothing.emails.is_empty());
         assert!(nothing.custom_attributes.is_empty());
+    }
+
+    #[test]
+    fn the_full_name_prefers_the_formatted_one() {
+        let id = ProviderUserId::generate();
+        let formatted = json!({"name": {"formatted": "Dr. Ann Lee", "givenName": "Ann"}});
+        assert_eq!(
+            user_attributes(&formatted, &id).name.as_deref(),
+            Some("Dr. Ann Lee")
+        );
+        let given_only = json!({"name": {"givenName": "Ann", "formatted": " "}});
+        assert_eq!(
+            user_attributes(&given_only, &id).name.as_deref(),
+            Some("Ann")
+        );
     }
 
     #[test]

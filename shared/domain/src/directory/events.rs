@@ -20,9 +20,14 @@ pub const GROUP_UPDATED: &str = "dsync.group.updated";
 pub const GROUP_DELETED: &str = "dsync.group.deleted";
 pub const GROUP_USER_ADDED: &str = "dsync.group.user_added";
 pub const GROUP_USER_REMOVED: &str = "dsync.group.user_removed";
+pub const TOKEN_CREATED: &str = "dsync.token.created";
+pub const TOKEN_REVOKED: &str = "dsync.token.revoked";
+
+/// How many trailing characters of a SCIM token its events show.
+pub const TOKEN_SUFFIX_CHARS: usize = 4;
 
 /// Every event name, e.g. to validate an `events[]` filter.
-pub const ALL: [&str; 10] = [
+pub const ALL: [&str; 12] = [
     DIRECTORY_ACTIVATED,
     DIRECTORY_DELETED,
     USER_CREATED,
@@ -33,6 +38,8 @@ pub const ALL: [&str; 10] = [
     GROUP_DELETED,
     GROUP_USER_ADDED,
     GROUP_USER_REMOVED,
+    TOKEN_CREATED,
+    TOKEN_REVOKED,
 ];
 
 /// Payload attributes that never appear in `previous_attributes`: identity and bookkeeping
@@ -106,7 +113,10 @@ impl EventDraft {
         )
     }
 
-    fn new(name: &'static str, data: Value) -> Self {
+    /// Every event's `raw_attributes` are capped (see [`super::limits`]): the log's items and
+    /// transactions stay bounded whatever the provider sent.
+    fn new(name: &'static str, mut data: Value) -> Self {
+        super::limits::cap_event_data(&mut data);
         Self { name, data }
     }
 }
@@ -123,6 +133,7 @@ pub fn user_payload(user: &DirectoryUser, organization_id: Option<&str>) -> Valu
         "email": attributes.email,
         "first_name": attributes.first_name,
         "last_name": attributes.last_name,
+        "name": attributes.name,
         "username": attributes.username,
         "state": user.state.as_str(),
         "emails": attributes.emails.iter().map(email_payload).collect::<Vec<_>>(),
@@ -130,6 +141,7 @@ pub fn user_payload(user: &DirectoryUser, organization_id: Option<&str>) -> Valu
         "custom_attributes": attributes.custom_attributes,
         "raw_attributes": attributes.raw_attributes,
         "role": attributes.role,
+        "roles": attributes.roles,
         "created_at": format_millis(user.created_at),
         "updated_at": format_millis(user.updated_at),
     })
@@ -148,6 +160,33 @@ pub fn group_payload(group: &DirectoryGroup, organization_id: Option<&str>) -> V
         "created_at": format_millis(group.created_at),
         "updated_at": format_millis(group.updated_at),
     })
+}
+
+/// The data of `dsync.token.created` and `dsync.token.revoked`: the token's id and last
+/// characters (see [`token_suffix`]), never the token.
+pub fn token_payload(
+    token_id: &str,
+    directory_id: &str,
+    organization_id: Option<&str>,
+    suffix: &str,
+    created_at: i64,
+) -> Value {
+    json!({
+        "object": "directory_token",
+        "id": token_id,
+        "directory_id": directory_id,
+        "organization_id": organization_id,
+        "token_suffix": suffix,
+        "created_at": format_millis(created_at),
+    })
+}
+
+/// The last [`TOKEN_SUFFIX_CHARS`] characters of a token, enough to tell tokens apart.
+pub fn token_suffix(token: &str) -> String {
+    let chars: Vec<char> = token.chars().collect();
+    chars[chars.len().saturating_sub(TOKEN_SUFFIX_CHARS)..]
+        .iter()
+        .collect()
 }
 
 /// The data of `dsync.group.user_added` and `dsync.group.user_removed`.
@@ -245,6 +284,17 @@ mod tests {
         let old = json!({"id": "a", "updated_at": "t1", "raw_attributes": {"x": 1}, "name": "G"});
         let new = json!({"id": "a", "updated_at": "t2", "raw_attributes": {"x": 2}, "name": "G"});
         assert!(previous_attributes(&old, &new).is_empty());
+    }
+
+    #[test]
+    fn a_token_event_shows_only_the_suffix() {
+        let token = "dsync_scim_abcdefghijklmnopWXYZ";
+        let suffix = token_suffix(token);
+        assert_eq!(suffix, "WXYZ");
+        let data = token_payload("directory_token_1", "directory_1", None, &suffix, 0);
+        assert_eq!(data["token_suffix"], "WXYZ");
+        assert!(!data.to_string().contains("abcdefgh"));
+        assert_eq!(token_suffix("ab"), "ab");
     }
 
     #[test]

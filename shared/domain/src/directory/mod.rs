@@ -4,10 +4,13 @@
 //! - [`model`]: directory users and groups as stored.
 //! - [`attributes`]: mapping SCIM resources to directory attributes.
 //! - [`events`]: event names and their public payloads.
+//! - [`limits`]: record and event payload sizes that keep every item and transaction in
+//!   DynamoDB's limits.
 //! - [`projection`]: the projection rule, shared by the stream path and reconciliation.
 
 pub mod attributes;
 pub mod events;
+pub mod limits;
 pub mod model;
 pub mod projection;
 

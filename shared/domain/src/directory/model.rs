@@ -66,7 +66,15 @@ pub struct UserAttributes {
     pub custom_attributes: Map<String, Value>,
     /// The SCIM resource as the provider sent it.
     pub raw_attributes: Value,
+    /// The primary role, `{"slug": …}`: the highest-priority role of `roles`, else the
+    /// environment's default role (roles come from the directory's mappings).
     pub role: Option<Value>,
+    /// Every role the user holds, `[{"slug": …}]`, highest priority first.
+    #[serde(default)]
+    pub roles: Vec<Value>,
+    /// The full name: SCIM `name.formatted`, else the given and family names joined.
+    #[serde(default)]
+    pub name: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

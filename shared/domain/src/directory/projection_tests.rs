@@ -605,6 +605,7 @@ fn user_payload_has_the_public_shape() {
         "email",
         "first_name",
         "last_name",
+        "name",
         "username",
         "state",
         "emails",
@@ -612,6 +613,7 @@ fn user_payload_has_the_public_shape() {
         "custom_attributes",
         "raw_attributes",
         "role",
+        "roles",
         "created_at",
         "updated_at",
     ];
@@ -628,6 +630,7 @@ fn user_payload_has_the_public_shape() {
         json!([{"primary": true, "type": "work", "value": "jane@acme.test"}])
     );
     assert_eq!(data["role"], Value::Null);
+    assert_eq!(data["roles"], json!([]));
     assert_eq!(data["custom_attributes"], json!({}));
     assert_eq!(data["raw_attributes"], provider.resource);
     assert_eq!(data["created_at"], format_millis(T0));

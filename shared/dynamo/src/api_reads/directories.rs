@@ -4,7 +4,7 @@
 //! The directory item's layout is the one `control.rs` writes (plus `updated_at`), so the SCIM
 //! function's `get_directory` reads directories made here unchanged.
 
-use aws_sdk_dynamodb::types::{Delete, Put, ReturnValue, TransactWriteItem};
+use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem, Update};
 use dsync_domain::directory::EventDraft;
 use dsync_domain::ids::{DirectoryId, EnvironmentId};
 use dsync_domain::model::{Directory, EnvironmentSettings};
@@ -22,6 +22,33 @@ use crate::{Store, StoreError};
 pub struct StoredDirectory {
     pub directory: Directory,
     pub updated_at: i64,
+    /// What identifies its current SCIM token in token events; `None` for a directory whose
+    /// token was issued before tokens had ids.
+    pub token: Option<DirectoryToken>,
+}
+
+/// A SCIM token's public identity: an id and the token's last characters, never the token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirectoryToken {
+    pub id: String,
+    pub suffix: String,
+    pub created_at: i64,
+}
+
+impl DirectoryToken {
+    fn write_to(&self, item: &mut Item) {
+        item.insert("token_id".to_owned(), s(&self.id));
+        item.insert("token_suffix".to_owned(), s(&self.suffix));
+        item.insert("token_created_at".to_owned(), n(self.created_at));
+    }
+
+    fn read_from(item: &Item) -> Option<Self> {
+        Some(Self {
+            id: item.opt_str_attr("token_id")?.to_owned(),
+            suffix: item.opt_str_attr("token_suffix")?.to_owned(),
+            created_at: item.opt_num_attr("token_created_at")?,
+        })
+    }
 }
 
 impl Store {
@@ -97,59 +124,93 @@ impl Store {
         directory: &Directory,
         activated: EventDraft,
     ) -> Result<StoredEvent, StoreError> {
-        let put = Put::builder()
-            .table_name(&self.tables.directory)
-            .set_item(Some(encode_directory(directory, directory.created_at)))
-            .condition_expression("attribute_not_exists(pk)")
-            .build()
-            .map_err(build_error)?;
-        let writes = vec![TransactWriteItem::builder().put(put).build()];
-        let events = self
-            .commit_with_events(
-                &scope_of(directory),
-                writes,
-                &[activated],
-                directory.created_at,
-            )
-            .await
-            .map_err(|e| match e {
-                StoreError::Conflict => StoreError::Duplicate,
-                e => e,
-            })?;
-        events
+        self.create_directory_with_events(directory, None, &[activated])
+            .await?
             .into_iter()
             .next()
             .ok_or_else(|| StoreError::corrupt("no event was committed"))
     }
 
-    /// Replaces a directory's SCIM token hash: the old token stops working at once.
-    /// `NotFound` when the directory does not exist in this environment.
-    pub async fn rotate_directory_token(
+    /// Creates the directory, with its token's identity, and commits `events` with it
+    /// (`dsync.activated`, `dsync.token.created`). `Duplicate` when the id is taken.
+    pub async fn create_directory_with_events(
         &self,
-        environment: &EnvironmentId,
-        id: &DirectoryId,
+        directory: &Directory,
+        token: Option<&DirectoryToken>,
+        events: &[EventDraft],
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let mut item = encode_directory(directory, directory.created_at);
+        if let Some(token) = token {
+            token.write_to(&mut item);
+        }
+        let put = Put::builder()
+            .table_name(&self.tables.directory)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(build_error)?;
+        let writes = vec![TransactWriteItem::builder().put(put).build()];
+        self.commit_with_events(&scope_of(directory), writes, events, directory.created_at)
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict => StoreError::Duplicate,
+                e => e,
+            })
+    }
+
+    /// Replaces a directory's SCIM token (hash and identity) and commits `events` with it
+    /// (`dsync.token.revoked` for the old token, `dsync.token.created` for the new). The old
+    /// token stops working at once. Conditioned on the token being the one `current` holds, so
+    /// two concurrent rotations cannot both revoke it: the loser gets `Conflict`; `NotFound`
+    /// when the directory is gone.
+    pub async fn replace_directory_token(
+        &self,
+        current: &StoredDirectory,
         token_hash: &SecretHash,
+        token: &DirectoryToken,
+        events: &[EventDraft],
         now: i64,
     ) -> Result<StoredDirectory, StoreError> {
-        let result = self
-            .client
-            .update_item()
+        let directory = &current.directory;
+        let update = Update::builder()
             .table_name(&self.tables.directory)
-            .key(PK, s(directory_pk(id)))
+            .key(PK, s(directory_pk(&directory.id)))
             .key(SK, s(DIRECTORY_SK))
-            .update_expression("SET token_hash = :hash, updated_at = :now")
-            .condition_expression("attribute_exists(pk) AND environment_id = :env")
+            .update_expression(
+                "SET token_hash = :hash, updated_at = :now, token_id = :tid, \
+                 token_suffix = :suffix, token_created_at = :tat",
+            )
+            .condition_expression(
+                "attribute_exists(pk) AND environment_id = :env AND token_hash = :old",
+            )
             .expression_attribute_values(":hash", s(token_hash.to_hex()))
+            .expression_attribute_values(":old", s(directory.token_hash.to_hex()))
             .expression_attribute_values(":now", n(now))
-            .expression_attribute_values(":env", s(environment.to_string()))
-            .return_values(ReturnValue::AllNew)
-            .send()
-            .await;
-        match result {
-            Ok(output) => decode_stored_directory(&output.attributes.unwrap_or_default()),
-            Err(e) if is_conditional_failure(&e) => Err(StoreError::NotFound),
-            Err(e) => Err(backend(e)),
+            .expression_attribute_values(":tid", s(&token.id))
+            .expression_attribute_values(":suffix", s(&token.suffix))
+            .expression_attribute_values(":tat", n(token.created_at))
+            .expression_attribute_values(":env", s(directory.environment_id.to_string()))
+            .build()
+            .map_err(build_error)?;
+        let writes = vec![TransactWriteItem::builder().update(update).build()];
+        match self
+            .commit_with_events(&scope_of(directory), writes, events, now)
+            .await
+        {
+            Ok(_) => {}
+            Err(StoreError::Conflict) => {
+                return match self.get_stored_directory(&directory.id).await {
+                    Ok(_) => Err(StoreError::Conflict),
+                    Err(e) => Err(e),
+                }
+            }
+            Err(e) => return Err(e),
         }
+        let mut replaced = current.clone();
+        replaced.directory.token_hash = token_hash.clone();
+        replaced.updated_at = now;
+        replaced.token = Some(token.clone());
+        Ok(replaced)
     }
 
     /// Deletes the directory item and commits `deleted` (`dsync.deleted`) with it, leaving a
@@ -252,5 +313,6 @@ fn decode_stored_directory(item: &Item) -> Result<StoredDirectory, StoreError> {
     Ok(StoredDirectory {
         directory,
         updated_at,
+        token: DirectoryToken::read_from(item),
     })
 }

@@ -2,7 +2,9 @@
 //! `directory_state.rs`): by id through GSI2, a directory's users or groups through GSI1, a
 //! group's users through its membership index, a user's groups from its own partition.
 
-use dsync_domain::directory::{DirectoryGroup, DirectoryUser};
+use std::collections::HashMap;
+
+use dsync_domain::directory::{DirectoryGroup, DirectoryUser, UserState};
 use dsync_domain::ids::{
     DirectoryGroupId, DirectoryId, DirectoryUserId, ProviderGroupId, ProviderUserId,
 };
@@ -13,6 +15,9 @@ use crate::error::backend;
 use crate::item::{id_attr, s, Item, ItemExt};
 use crate::keys::*;
 use crate::{Store, StoreError};
+
+/// Membership Queries a user list runs at once (a page holds up to 100 users).
+const MEMBERSHIP_QUERIES_IN_FLIGHT: usize = 16;
 
 impl Store {
     /// A directory user by its id. `NotFound` when no such user exists (any more).
@@ -136,6 +141,72 @@ impl Store {
             .filter_map(|(id, _)| found.iter().find(|group| group.id == *id).cloned())
             .collect();
         Ok(page.map_items(groups))
+    }
+
+    /// Each listed user's groups (the `groups` WorkOS puts on every listed or read user), keyed
+    /// by user id. Inactive users have no memberships by the projection rule, so they cost
+    /// nothing; each active user costs one Query of its own partition (run side by side), and
+    /// the page's distinct groups one BatchGetItem.
+    pub async fn listed_users_groups(
+        &self,
+        users: &[DirectoryUser],
+    ) -> Result<HashMap<DirectoryUserId, Vec<DirectoryGroup>>, StoreError> {
+        let active: Vec<&DirectoryUser> = users
+            .iter()
+            .filter(|u| u.state == UserState::Active)
+            .collect();
+        let mut memberships: Vec<Vec<(DirectoryGroupId, ProviderGroupId)>> =
+            Vec::with_capacity(active.len());
+        for chunk in active.chunks(MEMBERSHIP_QUERIES_IN_FLIGHT) {
+            let mut reads = Vec::with_capacity(chunk.len());
+            for user in chunk {
+                reads.push(self.memberships_of(user));
+            }
+            memberships.extend(futures::future::try_join_all(reads).await?);
+        }
+        let mut provider_groups: Vec<ProviderGroupId> =
+            memberships.iter().flatten().map(|(_, pg)| *pg).collect();
+        provider_groups.sort();
+        provider_groups.dedup();
+        let found = self.load_projected_groups(&provider_groups).await?;
+        let mut groups: HashMap<DirectoryUserId, Vec<DirectoryGroup>> =
+            users.iter().map(|u| (u.id, Vec::new())).collect();
+        for (user, member_of) in active.iter().zip(memberships) {
+            let entry = groups.entry(user.id).or_default();
+            entry.extend(
+                member_of
+                    .iter()
+                    .filter_map(|(id, _)| found.iter().find(|g| g.id == *id).cloned()),
+            );
+        }
+        Ok(groups)
+    }
+
+    /// A user's effective memberships, from its partition (eventually consistent: a list).
+    async fn memberships_of(
+        &self,
+        user: &DirectoryUser,
+    ) -> Result<Vec<(DirectoryGroupId, ProviderGroupId)>, StoreError> {
+        let request = self
+            .client
+            .query()
+            .table_name(&self.tables.directory)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .expression_attribute_values(":pk", s(projected_user_pk(&user.provider_user_id)))
+            .expression_attribute_values(":prefix", s(DIRECTORY_MEMBER_PREFIX));
+        let own_id = user.id.to_string();
+        let mut memberships = Vec::new();
+        for item in self.query_all(request).await? {
+            // A membership of an earlier life of this provider user is not this user's.
+            if item.opt_str_attr("directory_user_id") != Some(own_id.as_str()) {
+                continue;
+            }
+            memberships.push((
+                id_attr(&item, "directory_group_id", DirectoryGroupId::parse)?,
+                id_attr(&item, "provider_group_id", ProviderGroupId::parse)?,
+            ));
+        }
+        Ok(memberships)
     }
 
     /// The item a GSI2 key names (users and groups are indexed by their own id there).

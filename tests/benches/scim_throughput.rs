@@ -1,0 +1,307 @@
+//! SCIM provisioning through the local runner, side by side with a do-nothing HTTP server in
+//! the same process and the same run: creates/s and deactivation PATCHes/s with 8 keep-alive
+//! clients, and how long after the last response the last event is in the log.
+//!
+//! `bash benches/run-all.sh` runs it with the other benchmarks; alone:
+//! `cargo bench -p dsync-tests --bench scim_throughput` (`DSYNC_BENCH_USERS`, default 2000,
+//! sets the number of users). Load generator and server share the machine's cores, for the
+//! baseline as for the runner, so the ratio is what compares.
+
+use std::convert::Infallible;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+
+/// Keep-alive clients sending requests one after another, as a provider's workers do.
+const CLIENTS: usize = 8;
+
+#[tokio::main]
+async fn main() {
+    let users: usize = std::env::var("DSYNC_BENCH_USERS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(2_000);
+    let baseline = do_nothing_rate(users).await;
+    let mut rows = vec![Row::rate("do-nothing HTTP server (POST)", baseline, None)];
+    for persistent in [true, false] {
+        rows.extend(runner(users, persistent, baseline).await);
+    }
+    println!("| scenario | figure | ratio to do-nothing server |");
+    println!("| --- | ---: | ---: |");
+    for row in rows {
+        println!("| {} | {} | {} |", row.label, row.figure, row.ratio);
+    }
+}
+
+struct Row {
+    label: String,
+    figure: String,
+    ratio: String,
+}
+
+impl Row {
+    fn rate(label: &str, rate: f64, baseline: Option<f64>) -> Self {
+        Self {
+            label: label.to_owned(),
+            figure: format!("{rate:.0}/s"),
+            ratio: baseline.map_or("1.00".into(), |b| format!("{:.2}", rate / b)),
+        }
+    }
+}
+
+/// Requests per second a hyper server answering `200 {}` to everything takes from the same
+/// load generator.
+async fn do_nothing_rate(requests: usize) -> f64 {
+    let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let server = tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            tokio::spawn(async move {
+                let service = service_fn(|request: http::Request<hyper::body::Incoming>| async {
+                    let _ = request.into_body().collect().await;
+                    Ok::<_, Infallible>(http::Response::new(Full::new(Bytes::from_static(b"{}"))))
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    let took = load(addr, requests, |i| {
+        (
+            http::Method::POST,
+            "/scim/v2/d/Users".to_owned(),
+            create_body(i),
+        )
+    })
+    .await
+    .0;
+    server.abort();
+    requests as f64 / took.as_secs_f64()
+}
+
+async fn runner(users: usize, persistent: bool, baseline: f64) -> Vec<Row> {
+    let unique = dsync_domain::ids::EventId::generate()
+        .to_string()
+        .to_lowercase();
+    let data_dir = std::env::temp_dir().join(format!("dsync-bench-{unique}"));
+    let running = dsync_local::start(dsync_local::Options {
+        data_dir: data_dir.clone(),
+        in_memory: !persistent,
+        dynamodb_endpoint: None,
+        table_prefix: "dsync".into(),
+        listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+        reconcile_every: None,
+        clock: None,
+        process_streams: true,
+        fanout: dsync_local::Options::local_fanout_config().expect("fan-out settings"),
+        sweep_every: Duration::from_secs(1),
+    })
+    .await
+    .expect("the runner starts");
+    let kind = if persistent {
+        "persistent"
+    } else {
+        "--in-memory"
+    };
+    let token = running.bootstrap.scim_token.clone();
+    let path = format!("/scim/v2/{}/Users", running.bootstrap.directory_id);
+
+    let started = Instant::now();
+    let (create_path, create_token) = (path.clone(), token.clone());
+    let (took, bodies) = load_authorized(running.addr, users, move |i| {
+        (
+            http::Method::POST,
+            create_path.clone(),
+            create_body(i),
+            create_token.clone(),
+        )
+    })
+    .await;
+    let ids: Vec<String> = bodies
+        .iter()
+        .map(|body| {
+            let json: serde_json::Value = serde_json::from_slice(body).expect("a SCIM user");
+            json["id"].as_str().expect("an id").to_owned()
+        })
+        .collect();
+    let creates = users as f64 / took.as_secs_f64();
+    let ids = Arc::new(ids);
+    let patch_ids = ids.clone();
+    let (took, _) = load_authorized(running.addr, users, move |i| {
+        (
+            http::Method::PATCH,
+            format!("{path}/{}", patch_ids[i]),
+            DEACTIVATE.as_bytes().to_vec(),
+            token.clone(),
+        )
+    })
+    .await;
+    let patches = users as f64 / took.as_secs_f64();
+    let last_response = Instant::now();
+    running.settle().await.expect("the pipeline settles");
+    let lag = last_response.elapsed();
+    let total = started.elapsed();
+    let events = count_events(&running).await;
+    drop(running);
+    let _ = std::fs::remove_dir_all(&data_dir);
+    vec![
+        Row::rate(
+            &format!("runner {kind}: SCIM creates"),
+            creates,
+            Some(baseline),
+        ),
+        Row::rate(
+            &format!("runner {kind}: SCIM deactivation PATCHes"),
+            patches,
+            Some(baseline),
+        ),
+        Row {
+            label: format!(
+                "runner {kind}: last of {events} events in the log, after the last response"
+            ),
+            figure: format!(
+                "{:.2} s (whole run {:.1} s)",
+                lag.as_secs_f64(),
+                total.as_secs_f64()
+            ),
+            ratio: "–".into(),
+        },
+    ]
+}
+
+async fn count_events(running: &dsync_local::Running) -> usize {
+    let store = &running.store;
+    let mut count = 0;
+    let mut start = None;
+    loop {
+        let page = store
+            .client()
+            .query()
+            .table_name(&store.tables().events)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(
+                ":pk",
+                aws_sdk_dynamodb::types::AttributeValue::S(format!(
+                    "ENV#{}",
+                    running.bootstrap.environment_id
+                )),
+            )
+            .select(aws_sdk_dynamodb::types::Select::Count)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .expect("count events");
+        count += page.count() as usize;
+        start = page.last_evaluated_key().cloned();
+        if start.is_none() {
+            return count;
+        }
+    }
+}
+
+const DEACTIVATE: &str = r#"{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","value":{"active":false}}]}"#;
+
+fn create_body(i: usize) -> Vec<u8> {
+    serde_json::json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+        "userName": format!("user{i}@example.com"),
+        "externalId": format!("ext-{i}"),
+        "name": {"givenName": "Bench", "familyName": format!("User{i}")},
+        "emails": [{"value": format!("user{i}@example.com"), "primary": true, "type": "work"}],
+        "active": true
+    })
+    .to_string()
+    .into_bytes()
+}
+
+type Request = (http::Method, String, Vec<u8>, String);
+
+async fn load(
+    addr: SocketAddr,
+    requests: usize,
+    make: impl Fn(usize) -> (http::Method, String, Vec<u8>) + Send + Sync + 'static,
+) -> (Duration, Vec<Bytes>) {
+    load_authorized(addr, requests, move |i| {
+        let (method, path, body) = make(i);
+        (method, path, body, String::new())
+    })
+    .await
+}
+
+/// `requests` requests over `CLIENTS` keep-alive connections, each sending its next request
+/// when the previous answer is read; returns the wall time and the bodies in request order.
+/// Any answer but 2xx stops the benchmark: a fast error is not throughput.
+async fn load_authorized(
+    addr: SocketAddr,
+    requests: usize,
+    make: impl Fn(usize) -> Request + Send + Sync + 'static,
+) -> (Duration, Vec<Bytes>) {
+    let make = Arc::new(make);
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..CLIENTS {
+        let (make, next) = (make.clone(), next.clone());
+        workers.push(tokio::spawn(async move {
+            let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+            stream.set_nodelay(true).expect("nodelay");
+            let (mut sender, connection) =
+                hyper::client::conn::http1::handshake(TokioIo::new(stream))
+                    .await
+                    .expect("handshake");
+            tokio::spawn(connection);
+            let mut answers = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= requests {
+                    return answers;
+                }
+                let (method, path, body, token) = make(i);
+                let mut request = http::Request::builder()
+                    .method(method)
+                    .uri(path)
+                    .header(http::header::HOST, addr.to_string())
+                    .header(http::header::CONTENT_TYPE, "application/scim+json");
+                if !token.is_empty() {
+                    request =
+                        request.header(http::header::AUTHORIZATION, format!("Bearer {token}"));
+                }
+                let request = request.body(Full::new(Bytes::from(body))).expect("request");
+                sender.ready().await.expect("connection ready");
+                let response = sender.send_request(request).await.expect("response");
+                let status = response.status();
+                let body = response
+                    .into_body()
+                    .collect()
+                    .await
+                    .expect("body")
+                    .to_bytes();
+                assert!(
+                    status.is_success(),
+                    "request {i} answered {status}: {}",
+                    String::from_utf8_lossy(&body)
+                );
+                answers.push((i, body));
+            }
+        }));
+    }
+    let mut all = Vec::with_capacity(requests);
+    for worker in workers {
+        all.extend(worker.await.expect("a client"));
+    }
+    let took = started.elapsed();
+    all.sort_by_key(|(i, _)| *i);
+    (took, all.into_iter().map(|(_, body)| body).collect())
+}
