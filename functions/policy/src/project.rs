@@ -112,7 +112,18 @@ pub async fn plan_user(
         }
         None => Vec::new(),
     };
-    let before = app.store.load_projected_user(user).await?;
+    let mut before = app.store.load_projected_user(user).await?;
+    // Directory users are keyed by provider user id alone. A record of this directory can
+    // name another directory's user (a group member id the SCIM client made up, kept until
+    // such a user is created here): that user is not this directory's to change, and to
+    // this directory it does not exist.
+    if before
+        .user
+        .as_ref()
+        .is_some_and(|u| u.directory_id != *directory)
+    {
+        before = dsync_dynamo::ProjectedUser::default();
+    }
     let now = app.now();
     let outcome = directory::project_user(&UserInput {
         provider: provider.as_ref(),
