@@ -32,11 +32,19 @@ pub async fn handle_batch(app: &App, event: Event) -> DynamoDbEventResponse {
     let mut response = DynamoDbEventResponse::default();
     for (index, (target, sequence)) in targets.iter().enumerate() {
         let Some(target) = target else { continue };
-        // A later record for the same target re-reads the same state: one projection is enough.
-        if targets[index + 1..]
-            .iter()
-            .any(|(later, _)| later.as_ref() == Some(target))
-        {
+        // Every projection re-reads the current state, so one per target and batch is enough.
+        // A user is projected at its last record; a group at its first, so that a group being
+        // deleted (its `deleting` mark comes first, its memberships' removals after) is
+        // projected away before its members are, and `dsync.group.deleted` comes alone.
+        let seen_elsewhere = match target {
+            Target::User(..) => targets[index + 1..]
+                .iter()
+                .any(|(other, _)| other.as_ref() == Some(target)),
+            Target::Group(..) => targets[..index]
+                .iter()
+                .any(|(other, _)| other.as_ref() == Some(target)),
+        };
+        if seen_elsewhere {
             continue;
         }
         if let Err(error) = process(app, &mut contexts, *target).await {
