@@ -124,15 +124,13 @@ impl Store {
         &self,
         environment: &EnvironmentId,
     ) -> Result<Vec<ApiKey>, StoreError> {
-        let request = self
-            .client
-            .query()
-            .table_name(&self.tables.directory)
-            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-            .expression_attribute_values(":pk", s(environment_pk(environment)))
-            .expression_attribute_values(":prefix", s(API_KEY_LISTING_PREFIX))
-            .consistent_read(true);
-        let items = self.query_all(request).await?;
+        let items = self
+            .query_prefix_all(
+                &self.tables.directory,
+                &environment_pk(environment),
+                API_KEY_LISTING_PREFIX,
+            )
+            .await?;
         items.iter().map(decode_listing).collect()
     }
 

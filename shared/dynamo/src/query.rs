@@ -113,6 +113,25 @@ impl Store {
         self.query_all(request).await
     }
 
+    /// Every item of partition `pk` of `table` whose sort key starts with `prefix`, read
+    /// consistently (all pages).
+    pub(crate) async fn query_prefix_all(
+        &self,
+        table: &str,
+        pk: &str,
+        prefix: &str,
+    ) -> Result<Vec<Item>, StoreError> {
+        let request = self
+            .client
+            .query()
+            .table_name(table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .expression_attribute_values(":pk", s(pk))
+            .expression_attribute_values(":prefix", s(prefix))
+            .consistent_read(true);
+        self.query_all(request).await
+    }
+
     /// Up to `limit` items of partition `pk` whose sort key starts with `prefix`, after the
     /// sort key `after`. Returns the items and the sort key to continue from, if any remain.
     pub(crate) async fn query_prefix_page(

@@ -35,19 +35,15 @@ impl Store {
         &self,
         environment: &EnvironmentId,
     ) -> Result<Vec<WebhookEndpoint>, StoreError> {
-        let request = self
-            .client
-            .query()
-            .table_name(&self.tables.directory)
-            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-            .expression_attribute_values(":pk", s(environment_pk(environment)))
-            .expression_attribute_values(":prefix", s(WEBHOOK_ENDPOINT_PREFIX))
-            .consistent_read(true);
-        self.query_all(request)
-            .await?
-            .iter()
-            .map(decode_endpoint)
-            .collect()
+        self.query_prefix_all(
+            &self.tables.directory,
+            &environment_pk(environment),
+            WEBHOOK_ENDPOINT_PREFIX,
+        )
+        .await?
+        .iter()
+        .map(decode_endpoint)
+        .collect()
     }
 
     pub async fn webhook_endpoint(
