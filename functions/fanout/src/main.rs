@@ -25,7 +25,9 @@ async fn main() -> Result<(), Error> {
     let app = App::new(Store::new(client, TableNames::from_env()), config);
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
         let app = app.clone();
-        async move { dispatch(&app, event).await }
+        // Boxed: the handler's future is deep enough that laying it out inline inside the
+        // runtime's future overflows rustc's query depth limit.
+        async move { Box::pin(dispatch(&app, event)).await }
     }))
     .await
 }
