@@ -14,11 +14,15 @@ pub fn workos_type(kind: ProviderKind) -> &'static str {
         ProviderKind::OneloginScimV2 => "onelogin scim v2.0",
         ProviderKind::JumpcloudScimV2 => "jump cloud scim v2.0",
         ProviderKind::GenericScimV2 => "generic scim v2.0",
+        ProviderKind::GoogleWorkspace => "gsuite directory",
     }
 }
 
 /// A directory type as a client names it: ours (`okta-scim-v2`) or WorkOS's (`okta scim v2.0`).
 pub fn parse_kind(text: &str) -> Option<ProviderKind> {
+    if text == "google workspace" {
+        return Some(ProviderKind::GoogleWorkspace);
+    }
     ProviderKind::parse(text).or_else(|| {
         ProviderKind::ALL
             .into_iter()

@@ -63,15 +63,19 @@ pub enum ProviderKind {
     JumpcloudScimV2,
     #[serde(rename = "generic-scim-v2")]
     GenericScimV2,
+    /// Pulled through Google's Admin SDK Directory API (see `providers::google`), no SCIM.
+    #[serde(rename = "google-workspace")]
+    GoogleWorkspace,
 }
 
 impl ProviderKind {
-    pub const ALL: [ProviderKind; 5] = [
+    pub const ALL: [ProviderKind; 6] = [
         Self::OktaScimV2,
         Self::EntraScimV2,
         Self::OneloginScimV2,
         Self::JumpcloudScimV2,
         Self::GenericScimV2,
+        Self::GoogleWorkspace,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -81,11 +85,18 @@ impl ProviderKind {
             Self::OneloginScimV2 => "onelogin-scim-v2",
             Self::JumpcloudScimV2 => "jumpcloud-scim-v2",
             Self::GenericScimV2 => "generic-scim-v2",
+            Self::GoogleWorkspace => "google-workspace",
         }
     }
 
     pub fn parse(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// Whether the provider pushes SCIM requests (else the service pulls or receives
+    /// provider-specific webhooks, and the directory has no usable SCIM token).
+    pub fn speaks_scim(self) -> bool {
+        !matches!(self, Self::GoogleWorkspace)
     }
 }
 
