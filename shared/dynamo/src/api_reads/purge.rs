@@ -169,7 +169,7 @@ impl Store {
 
     /// Deletes every item of partition `pk` of `table`, page by page. `false` when the
     /// deadline stopped it.
-    async fn drain_partition(
+    pub(crate) async fn drain_partition(
         &self,
         table: &str,
         pk: &str,

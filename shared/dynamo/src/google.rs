@@ -1,0 +1,243 @@
+//! Google Workspace connections: the sealed credentials, the last pull's status and the
+//! checkpoint a pull resumes from, and the ids each pull saw (to find what Google no longer
+//! lists). All in the directory table, partition `GOOGLE#<directory_id>`, apart from the
+//! provider records, whose stream would otherwise carry every checkpoint.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::primitives::Blob;
+use aws_sdk_dynamodb::types::AttributeValue;
+use dsync_domain::ids::DirectoryId;
+use dsync_domain::providers::google::{PullCheckpoint, PullPhase, SyncStatus};
+
+use crate::error::backend;
+use crate::item::{id_attr, n, s, Item, ItemExt};
+use crate::keys::{GSI1PK, GSI1SK, PK, SK};
+use crate::{Store, StoreError};
+
+/// Every connection's credentials item is in this gsi1 partition: the schedule lists them.
+const CONNECTIONS: &str = "GOOGLE#CONNECTIONS";
+const CREDENTIALS_SK: &str = "CREDENTIALS";
+const SYNC_SK: &str = "SYNC";
+const SEEN_PREFIX: &str = "SEEN#";
+/// A pull's seen-id lists outlive any pull (a pull that stops for good leaves them behind).
+const SEEN_TTL_SECONDS: i64 = 7 * 24 * 3600;
+
+fn connection_pk(directory: &DirectoryId) -> String {
+    format!("GOOGLE#{directory}")
+}
+
+fn seen_prefix(pull_id: &str, phase: PullPhase) -> String {
+    format!("{SEEN_PREFIX}{pull_id}#{}#", phase.as_str())
+}
+
+impl Store {
+    /// Stores (or replaces) a directory's sealed credentials: ciphertext only, never the key.
+    pub async fn put_google_credentials(
+        &self,
+        directory: &DirectoryId,
+        sealed: &[u8],
+        now: i64,
+    ) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.tables.directory)
+            .item(PK, s(connection_pk(directory)))
+            .item(SK, s(CREDENTIALS_SK))
+            .item(GSI1PK, s(CONNECTIONS))
+            .item(GSI1SK, s(directory.to_string()))
+            .item("type", s("google_credentials"))
+            .item("directory_id", s(directory.to_string()))
+            .item("sealed", AttributeValue::B(Blob::new(sealed.to_vec())))
+            .item("updated_at", n(now))
+            .send()
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    /// The sealed credentials; `NotFound` when the directory has none.
+    pub async fn google_credentials(&self, directory: &DirectoryId) -> Result<Vec<u8>, StoreError> {
+        let item = self.connection_item(directory, CREDENTIALS_SK).await?;
+        match item.and_then(|item| item.get("sealed").cloned()) {
+            Some(AttributeValue::B(blob)) => Ok(blob.into_inner()),
+            Some(_) => Err(StoreError::corrupt("sealed credentials are not binary")),
+            None => Err(StoreError::NotFound),
+        }
+    }
+
+    /// Every directory with Google credentials (eventually consistent: the schedule's list).
+    pub async fn google_directories(&self) -> Result<Vec<DirectoryId>, StoreError> {
+        let items = self
+            .query_index_all_in(&self.tables.directory, "gsi1", GSI1PK, CONNECTIONS.into())
+            .await?;
+        items
+            .iter()
+            .map(|item| id_attr(item, "directory_id", DirectoryId::parse))
+            .collect()
+    }
+
+    /// The last pull's status and, while one is unfinished, its checkpoint.
+    pub async fn google_sync(
+        &self,
+        directory: &DirectoryId,
+    ) -> Result<(SyncStatus, Option<PullCheckpoint>), StoreError> {
+        let Some(item) = self.connection_item(directory, SYNC_SK).await? else {
+            return Ok((SyncStatus::default(), None));
+        };
+        let status = serde_json::from_value(item.json_attr("status")?)
+            .map_err(|e| StoreError::corrupt(format!("google sync status: {e}")))?;
+        let checkpoint = match item.opt_str_attr("checkpoint") {
+            Some(text) => Some(
+                serde_json::from_str(text)
+                    .map_err(|e| StoreError::corrupt(format!("google checkpoint: {e}")))?,
+            ),
+            None => None,
+        };
+        Ok((status, checkpoint))
+    }
+
+    pub async fn save_google_sync(
+        &self,
+        directory: &DirectoryId,
+        status: &SyncStatus,
+        checkpoint: Option<&PullCheckpoint>,
+    ) -> Result<(), StoreError> {
+        let encode = |e: serde_json::Error| StoreError::corrupt(e.to_string());
+        let mut request = self
+            .client
+            .put_item()
+            .table_name(&self.tables.directory)
+            .item(PK, s(connection_pk(directory)))
+            .item(SK, s(SYNC_SK))
+            .item("type", s("google_sync"))
+            .item("status", s(serde_json::to_string(status).map_err(encode)?));
+        if let Some(checkpoint) = checkpoint {
+            request = request.item(
+                "checkpoint",
+                s(serde_json::to_string(checkpoint).map_err(encode)?),
+            );
+        }
+        request.send().await.map_err(backend)?;
+        Ok(())
+    }
+
+    /// Records the Google ids one page of a listing held, as 16-byte derived ids: one small
+    /// item per page, so a pull resumed in another invocation still knows what it saw.
+    pub async fn save_google_seen(
+        &self,
+        directory: &DirectoryId,
+        checkpoint: &PullCheckpoint,
+        ids: &[u128],
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        let mut bytes = Vec::with_capacity(ids.len() * 16);
+        for id in ids {
+            bytes.extend_from_slice(&id.to_be_bytes());
+        }
+        let sk = format!(
+            "{}{:06}",
+            seen_prefix(&checkpoint.pull_id, checkpoint.phase),
+            checkpoint.pages
+        );
+        self.client
+            .put_item()
+            .table_name(&self.tables.directory)
+            .item(PK, s(connection_pk(directory)))
+            .item(SK, s(sk))
+            .item("type", s("google_seen"))
+            .item("ids", AttributeValue::B(Blob::new(bytes)))
+            .item("expires_at", n(now_ms / 1000 + SEEN_TTL_SECONDS))
+            .send()
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    /// Every id a pull's listing of `phase` saw (16 bytes per listed record in memory).
+    pub async fn google_seen(
+        &self,
+        directory: &DirectoryId,
+        pull_id: &str,
+        phase: PullPhase,
+    ) -> Result<HashSet<u128>, StoreError> {
+        let items = self
+            .query_prefix_all(
+                &self.tables.directory,
+                &connection_pk(directory),
+                &seen_prefix(pull_id, phase),
+            )
+            .await?;
+        let mut seen = HashSet::new();
+        for item in &items {
+            let Some(AttributeValue::B(blob)) = item.get("ids") else {
+                return Err(StoreError::corrupt("seen ids are not binary"));
+            };
+            for chunk in blob.as_ref().chunks_exact(16) {
+                let mut id = [0u8; 16];
+                id.copy_from_slice(chunk);
+                seen.insert(u128::from_be_bytes(id));
+            }
+        }
+        Ok(seen)
+    }
+
+    /// Forgets a pull's seen ids: of one listing (it restarted after Google refused its page
+    /// token), or all of them (the pull finished).
+    pub async fn forget_google_seen(
+        &self,
+        directory: &DirectoryId,
+        pull_id: &str,
+        phase: Option<PullPhase>,
+    ) -> Result<(), StoreError> {
+        let prefix = match phase {
+            Some(phase) => seen_prefix(pull_id, phase),
+            None => format!("{SEEN_PREFIX}{pull_id}#"),
+        };
+        let items = self
+            .query_prefix_all(&self.tables.directory, &connection_pk(directory), &prefix)
+            .await?;
+        for item in items {
+            let (Some(pk), Some(sk)) = (item.get(PK), item.get(SK)) else {
+                continue;
+            };
+            self.client
+                .delete_item()
+                .table_name(&self.tables.directory)
+                .key(PK, pk.clone())
+                .key(SK, sk.clone())
+                .send()
+                .await
+                .map_err(backend)?;
+        }
+        Ok(())
+    }
+
+    /// Removes a directory's connection: credentials, status, checkpoint and seen ids.
+    pub async fn delete_google_connection(&self, directory: &DirectoryId) -> Result<(), StoreError> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let table = self.tables.directory.clone();
+        self.drain_partition(&table, &connection_pk(directory), deadline)
+            .await?;
+        Ok(())
+    }
+
+    async fn connection_item(
+        &self,
+        directory: &DirectoryId,
+        sk: &str,
+    ) -> Result<Option<Item>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.tables.directory)
+            .key(PK, s(connection_pk(directory)))
+            .key(SK, s(sk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(backend)?;
+        Ok(output.item)
+    }
+}

@@ -1,0 +1,153 @@
+//! Credentials at rest: AES-256-GCM under a key the tables never see. Locally the key is a
+//! file under the data directory (created on first use, mode 0600); on AWS it is a data key
+//! that KMS keeps (see `docs/google-workspace.md`). The directory id is bound into every
+//! ciphertext, so a sealed blob copied onto another directory does not open.
+
+use std::path::Path;
+
+use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
+use ring::rand::{SecureRandom, SystemRandom};
+
+/// The format byte in front of every sealed blob: lets a later format coexist.
+const FORMAT_V1: u8 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SealError {
+    #[error("the sealing key could not be read or created: {0}")]
+    Key(String),
+    #[error("the sealed credentials do not open with this key")]
+    Open,
+    #[error("sealing failed")]
+    Seal,
+}
+
+/// Seals and opens credentials. Its `Debug` shows nothing of the key.
+pub struct Sealer {
+    key: LessSafeKey,
+    random: SystemRandom,
+}
+
+impl std::fmt::Debug for Sealer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Sealer(..)")
+    }
+}
+
+impl Sealer {
+    pub fn from_key(bytes: &[u8; 32]) -> Result<Self, SealError> {
+        let key = UnboundKey::new(&AES_256_GCM, bytes).map_err(|_| SealError::Seal)?;
+        Ok(Self {
+            key: LessSafeKey::new(key),
+            random: SystemRandom::new(),
+        })
+    }
+
+    /// The key in `path`, 32 random bytes written there (owner-only) the first time.
+    pub fn local_key_file(path: &Path) -> Result<Self, SealError> {
+        let key = match std::fs::read(path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => create_key_file(path)?,
+            Err(e) => return Err(SealError::Key(e.to_string())),
+        };
+        let key: [u8; 32] = key
+            .try_into()
+            .map_err(|_| SealError::Key(format!("{} is not a 32-byte key", path.display())))?;
+        Self::from_key(&key)
+    }
+
+    pub fn seal(&self, context: &str, plain: &[u8]) -> Result<Vec<u8>, SealError> {
+        let mut nonce = [0u8; NONCE_LEN];
+        self.random.fill(&mut nonce).map_err(|_| SealError::Seal)?;
+        let mut buffer = plain.to_vec();
+        self.key
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(context.as_bytes()),
+                &mut buffer,
+            )
+            .map_err(|_| SealError::Seal)?;
+        let mut sealed = Vec::with_capacity(1 + NONCE_LEN + buffer.len());
+        sealed.push(FORMAT_V1);
+        sealed.extend_from_slice(&nonce);
+        sealed.extend_from_slice(&buffer);
+        Ok(sealed)
+    }
+
+    pub fn open(&self, context: &str, sealed: &[u8]) -> Result<Vec<u8>, SealError> {
+        let Some((&FORMAT_V1, rest)) = sealed.split_first() else {
+            return Err(SealError::Open);
+        };
+        if rest.len() < NONCE_LEN {
+            return Err(SealError::Open);
+        }
+        let (nonce, ciphertext) = rest.split_at(NONCE_LEN);
+        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| SealError::Open)?;
+        let mut buffer = ciphertext.to_vec();
+        let plain = self
+            .key
+            .open_in_place(nonce, Aad::from(context.as_bytes()), &mut buffer)
+            .map_err(|_| SealError::Open)?;
+        Ok(plain.to_vec())
+    }
+}
+
+fn create_key_file(path: &Path) -> Result<Vec<u8>, SealError> {
+    let mut key = [0u8; 32];
+    SystemRandom::new()
+        .fill(&mut key)
+        .map_err(|_| SealError::Key("no randomness".into()))?;
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| SealError::Key(e.to_string()))?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    use std::io::Write;
+    match options.open(path) {
+        Ok(mut file) => {
+            file.write_all(&key)
+                .map_err(|e| SealError::Key(e.to_string()))?;
+            Ok(key.to_vec())
+        }
+        // Another process created it first: use theirs.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            std::fs::read(path).map_err(|e| SealError::Key(e.to_string()))
+        }
+        Err(e) => Err(SealError::Key(e.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sealed_credentials_open_only_with_the_same_key_and_directory() {
+        let sealer = Sealer::from_key(&[7; 32]).unwrap();
+        let sealed = sealer.seal("directory_a", b"secret").unwrap();
+        assert!(!sealed.windows(6).any(|w| w == b"secret"));
+        assert_eq!(sealer.open("directory_a", &sealed).unwrap(), b"secret");
+        assert!(sealer.open("directory_b", &sealed).is_err());
+        let other = Sealer::from_key(&[8; 32]).unwrap();
+        assert!(other.open("directory_a", &sealed).is_err());
+        assert!(sealer.open("directory_a", &sealed[..10]).is_err());
+    }
+
+    #[test]
+    fn the_local_key_file_is_created_once_and_reused() {
+        let dir = std::env::temp_dir().join(format!("dsync-seal-{}", ulid::Ulid::new()));
+        let path = dir.join("google-credentials.key");
+        let first = Sealer::local_key_file(&path).unwrap();
+        let sealed = first.seal("d", b"x").unwrap();
+        let again = Sealer::local_key_file(&path).unwrap();
+        assert_eq!(again.open("d", &sealed).unwrap(), b"x");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
