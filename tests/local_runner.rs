@@ -19,6 +19,7 @@ fn options(data_dir: &Path, in_memory: bool) -> Options {
         process_streams: false,
         fanout: dsync_tests::fanout_config(),
         sweep_every: std::time::Duration::from_secs(60),
+        google: Default::default(),
     }
 }
 

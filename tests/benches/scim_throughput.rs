@@ -107,6 +107,7 @@ async fn runner(users: usize, persistent: bool, baseline: f64) -> Vec<Row> {
         process_streams: true,
         fanout: dsync_local::Options::local_fanout_config().expect("fan-out settings"),
         sweep_every: Duration::from_secs(1),
+        google: Default::default(),
     })
     .await
     .expect("the runner starts");

@@ -18,6 +18,7 @@ use serde_json::Value;
 pub use serde_json::json;
 
 pub mod event_batch;
+pub mod google_fake;
 
 /// A fresh embedded engine with the service's tables and a store on it: no pipeline, no
 /// bootstrap, for tests and benchmarks that call the functions directly. The engine stops
@@ -174,7 +175,20 @@ pub async fn spawn_app_without_stream_processing() -> TestApp {
     spawn(false, fanout_config()).await
 }
 
+/// A fresh service whose Google Workspace pulls go to `google` (a local fake).
+pub async fn spawn_app_with_google(google: dsync_google::Endpoints) -> TestApp {
+    spawn_with(true, fanout_config(), google).await
+}
+
 async fn spawn(process_streams: bool, fanout: dsync_fanout::Config) -> TestApp {
+    spawn_with(process_streams, fanout, Default::default()).await
+}
+
+async fn spawn_with(
+    process_streams: bool,
+    fanout: dsync_fanout::Config,
+    google: dsync_google::Endpoints,
+) -> TestApp {
     let unique = dsync_domain::ids::EventId::generate()
         .to_string()
         .to_lowercase();
@@ -197,6 +211,7 @@ async fn spawn(process_streams: bool, fanout: dsync_fanout::Config) -> TestApp {
         process_streams,
         fanout,
         sweep_every: std::time::Duration::from_millis(100),
+        google,
     })
     .await
     .expect("the local service starts");

@@ -24,7 +24,7 @@ use crate::error::{found, stored, ApiError};
 use crate::objects::{self, parse_kind};
 use crate::query::cursors;
 use crate::route::{Context, Route};
-use crate::{body, respond};
+use crate::{body, google, respond};
 
 const MAX_NAME_BYTES: usize = 256;
 const MAX_ORGANIZATION_ID_BYTES: usize = 256;
@@ -66,7 +66,10 @@ async fn load_text(ctx: &Context<'_>, id: &str) -> Result<StoredDirectory, ApiEr
 /// `{"name", "type"?, "organization_id"?}` → 201 with the directory, `scim_base_url` and
 /// `scim_token`.
 async fn create(ctx: &Context<'_>) -> Result<Response<Bytes>, ApiError> {
-    let map = body::object(ctx.body(), &["name", "type", "organization_id"])?;
+    let map = body::object(
+        ctx.body(),
+        &["name", "type", "organization_id", google::CREDENTIALS_FIELD],
+    )?;
     let name = body::optional_string(&map, "name", MAX_NAME_BYTES)?
         .map(str::trim)
         .filter(|name| !name.is_empty())
@@ -82,6 +85,15 @@ async fn create(ctx: &Context<'_>) -> Result<Response<Bytes>, ApiError> {
         body::optional_string(&map, "organization_id", MAX_ORGANIZATION_ID_BYTES)?
             .filter(|org| !org.is_empty())
             .map(str::to_owned);
+    if kind == ProviderKind::GoogleWorkspace {
+        return google::create(ctx, &map, name, organization_id).await;
+    }
+    if map.contains_key(google::CREDENTIALS_FIELD) {
+        return Err(ApiError::invalid(format!(
+            "{} is only for type google workspace",
+            google::CREDENTIALS_FIELD
+        )));
+    }
     let token = secrets::generate(TOKEN_PREFIX);
     let now = ctx.app.now();
     let directory = Directory {
@@ -146,6 +158,12 @@ async fn list(ctx: &Context<'_>) -> Result<Response<Bytes>, ApiError> {
 /// stops working.
 async fn rotate_token(ctx: &Context<'_>, id: &str) -> Result<Response<Bytes>, ApiError> {
     let current = load_text(ctx, id).await?;
+    if !current.directory.kind.speaks_scim() {
+        return Err(ApiError::invalid(
+            "this directory is pulled, not pushed over SCIM: it has no SCIM token; \
+             replace its credentials with PUT /directories/{id}/credentials",
+        ));
+    }
     let token = secrets::generate(TOKEN_PREFIX);
     let now = ctx.app.now();
     let stamp = token_stamp(&token.plain, now);
@@ -212,6 +230,13 @@ async fn delete(ctx: &Context<'_>, id: &str) -> Result<Response<Bytes>, ApiError
         .await;
     found(result, "directory", id)?;
     let directory_id = stored.directory.id;
+    if stored.directory.kind == ProviderKind::GoogleWorkspace {
+        // The credentials go with the directory; a pull that meets a deleted directory
+        // removes them too, should this fail.
+        if let Err(error) = ctx.app.store.delete_google_connection(&directory_id).await {
+            tracing::warn!(%directory_id, %error, "google connection removal failed; a pull finishes it");
+        }
+    }
     tracing::info!(%directory_id, environment_id = %ctx.environment, "directory deleted");
     match ctx.app.store.purge_directory(&directory_id, deadline).await {
         Ok(PurgeProgress::Finished) => {}

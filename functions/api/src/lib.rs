@@ -16,6 +16,7 @@ mod deliveries;
 mod directories;
 mod error;
 mod events;
+mod google;
 mod objects;
 mod projection;
 mod query;
@@ -54,6 +55,9 @@ pub struct App {
     pub config: Config,
     pub reconcile_trigger: Option<ReconcileTrigger>,
     pub sweep_trigger: Option<SweepTrigger>,
+    /// Google Workspace directories: the credentials key and Google's endpoints. `None`
+    /// refuses them (422).
+    pub google: Option<dsync_google::Google>,
 }
 
 impl App {
@@ -65,6 +69,7 @@ impl App {
             config,
             reconcile_trigger: None,
             sweep_trigger: None,
+            google: None,
         }
     }
 
@@ -121,6 +126,9 @@ async fn serve(
             directories::serve(&ctx, &route).await
         }
         Route::DirectorySyncFailures(id) => sync_failures::serve(&ctx, id).await,
+        Route::DirectorySync(_) | Route::DirectoryCredentials(_) => {
+            google::serve(&ctx, &route).await
+        }
         Route::DirectoryUsers | Route::DirectoryUser(_) => {
             projection::serve_users(&ctx, &route).await
         }

@@ -20,6 +20,10 @@ pub enum Route {
     DirectoryToken(String),
     /// `GET /directories/{id}/sync_failures`.
     DirectorySyncFailures(String),
+    /// `GET|POST /directories/{id}/sync`: a pulled directory's last sync, or a pull now.
+    DirectorySync(String),
+    /// `PUT /directories/{id}/credentials`: a pulled directory's provider credentials.
+    DirectoryCredentials(String),
     DirectoryUsers,
     DirectoryUser(String),
     DirectoryGroups,
@@ -58,6 +62,8 @@ impl Route {
             ["directories", id] => Self::Directory(id.to_string()),
             ["directories", id, "token"] => Self::DirectoryToken(id.to_string()),
             ["directories", id, "sync_failures"] => Self::DirectorySyncFailures(id.to_string()),
+            ["directories", id, "sync"] => Self::DirectorySync(id.to_string()),
+            ["directories", id, "credentials"] => Self::DirectoryCredentials(id.to_string()),
             ["directory_users"] => Self::DirectoryUsers,
             ["directory_users", id] => Self::DirectoryUser(id.to_string()),
             ["directory_groups"] => Self::DirectoryGroups,
@@ -89,6 +95,8 @@ impl Route {
             Self::Directory(_) => "directory",
             Self::DirectoryToken(_) => "directory_token",
             Self::DirectorySyncFailures(_) => "directory_sync_failures",
+            Self::DirectorySync(_) => "directory_sync",
+            Self::DirectoryCredentials(_) => "directory_credentials",
             Self::DirectoryUsers => "directory_users",
             Self::DirectoryUser(_) => "directory_user",
             Self::DirectoryGroups => "directory_groups",
@@ -109,6 +117,7 @@ impl Route {
         const GET_POST: &[Method] = &[Method::GET, Method::POST];
         const GET_DELETE: &[Method] = &[Method::GET, Method::DELETE];
         const DELETE: &[Method] = &[Method::DELETE];
+        const PUT: &[Method] = &[Method::PUT];
         const GET_PATCH_DELETE: &[Method] = &[Method::GET, Method::PATCH, Method::DELETE];
         match self {
             Self::Settings => GET_PUT,
@@ -120,6 +129,8 @@ impl Route {
             Self::ApiKey(_) => DELETE,
             Self::Directories | Self::WebhookEndpoints => GET_POST,
             Self::Directory(_) => GET_DELETE,
+            Self::DirectorySync(_) => GET_POST,
+            Self::DirectoryCredentials(_) => PUT,
             Self::WebhookEndpoint(_) => GET_PATCH_DELETE,
             Self::Reconciliation(_)
             | Self::DirectorySyncFailures(_)

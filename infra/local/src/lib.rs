@@ -3,6 +3,7 @@
 
 mod bootstrap;
 mod engine;
+mod google_pull;
 mod http_server;
 mod pipeline;
 pub mod streams;
@@ -41,6 +42,9 @@ pub struct Options {
     pub fanout: dsync_fanout::Config,
     /// How often due webhook deliveries are retried (the Lambda schedule is every minute).
     pub sweep_every: Duration,
+    /// Where Google's Directory API and token endpoint are (tests point them at a fake).
+    /// Credentials are sealed with `google-credentials.key` in the data directory.
+    pub google: dsync_google::Endpoints,
 }
 
 impl Options {
@@ -157,6 +161,18 @@ pub async fn start(options: Options) -> anyhow::Result<Running> {
     };
     let mut api = dsync_api::App::new(store.clone(), api_config);
     api.policy = policy.clone();
+    let sealer =
+        dsync_google::Sealer::local_key_file(&options.data_dir.join("google-credentials.key"))?;
+    let google = dsync_google::Google::new(options.google.clone(), sealer);
+    if let Some(every) = options.reconcile_every {
+        pipeline.add_task(google_pull::pull_every(
+            google.clone(),
+            store.clone(),
+            policy.clone(),
+            every,
+        ));
+    }
+    api.google = Some(google);
     let trigger = pipeline.reconcile_trigger();
     api.reconcile_trigger = Some(Arc::new(move |_| trigger.notify_one()));
     let sweep = pipeline.sweep_trigger();

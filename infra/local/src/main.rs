@@ -55,6 +55,7 @@ async fn main() -> anyhow::Result<()> {
         process_streams: true,
         fanout: dsync_local::Options::local_fanout_config().map_err(anyhow::Error::msg)?,
         sweep_every: Duration::from_secs(1),
+        google: dsync_google::Endpoints::from_env(),
     })
     .await?;
     let b = &running.bootstrap;

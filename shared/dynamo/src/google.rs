@@ -215,7 +215,10 @@ impl Store {
     }
 
     /// Removes a directory's connection: credentials, status, checkpoint and seen ids.
-    pub async fn delete_google_connection(&self, directory: &DirectoryId) -> Result<(), StoreError> {
+    pub async fn delete_google_connection(
+        &self,
+        directory: &DirectoryId,
+    ) -> Result<(), StoreError> {
         let deadline = Instant::now() + Duration::from_secs(30);
         let table = self.tables.directory.clone();
         self.drain_partition(&table, &connection_pk(directory), deadline)

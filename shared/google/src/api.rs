@@ -57,7 +57,10 @@ impl Default for Backoff {
 impl Backoff {
     /// Exponential, with up to a quarter of random jitter so parallel pulls spread out.
     fn delay(&self, retry: u32) -> Duration {
-        let base = self.first.saturating_mul(1u32 << retry.min(16)).min(self.max);
+        let base = self
+            .first
+            .saturating_mul(1u32 << retry.min(16))
+            .min(self.max);
         let jitter = base.as_millis() as u64 / 4;
         let extra = if jitter == 0 {
             0
@@ -133,6 +136,7 @@ pub async fn open_session<'a>(
             .await
             .map_err(|e| ApiError::Transport(e.without_url().to_string()))?;
         let status = response.status().as_u16();
+        let told = retry_after(&response);
         let body = response
             .bytes()
             .await
@@ -153,7 +157,7 @@ pub async fn open_session<'a>(
             });
         }
         if status == 429 || status >= 500 {
-            wait(&backoff, &mut retry, deadline, status).await?;
+            wait(&backoff, &mut retry, deadline, status, told).await?;
             continue;
         }
         let code = serde_json::from_slice::<serde_json::Value>(&body)
@@ -164,22 +168,35 @@ pub async fn open_session<'a>(
     }
 }
 
-/// Sleeps before the next retry, or gives up when retries or time ran out.
+/// `Retry-After` in seconds, when Google (or a proxy) says how long to wait.
+fn retry_after(response: &reqwest::Response) -> Option<Duration> {
+    let seconds = response.headers().get("retry-after")?.to_str().ok()?;
+    seconds.trim().parse::<u64>().ok().map(Duration::from_secs)
+}
+
+/// Sleeps before the next retry (as long as `Retry-After` says, else the backoff's next
+/// delay), or gives up when retries or time ran out.
 async fn wait(
     backoff: &Backoff,
     retry: &mut u32,
     deadline: Option<Instant>,
     status: u16,
+    told: Option<Duration>,
 ) -> Result<(), ApiError> {
     if *retry + 1 >= backoff.attempts {
         return Err(ApiError::Unavailable(status));
     }
-    let delay = backoff.delay(*retry);
+    let delay = told.map_or_else(|| backoff.delay(*retry), |t| t.min(backoff.max));
     if deadline.is_some_and(|d| Instant::now() + delay >= d) {
         return Err(ApiError::Unavailable(status));
     }
     *retry += 1;
-    tracing::warn!(status, retry = *retry, delay_ms = delay.as_millis() as u64, "google api backoff");
+    tracing::warn!(
+        status,
+        retry = *retry,
+        delay_ms = delay.as_millis() as u64,
+        "google api backoff"
+    );
     tokio::time::sleep(delay).await;
     Ok(())
 }
@@ -217,10 +234,8 @@ impl Session<'_> {
         group_id: &str,
         page_token: Option<&str>,
     ) -> Result<Page<GoogleMember>, ApiError> {
-        let key = percent_encoding::utf8_percent_encode(
-            group_id,
-            percent_encoding::NON_ALPHANUMERIC,
-        );
+        let key =
+            percent_encoding::utf8_percent_encode(group_id, percent_encoding::NON_ALPHANUMERIC);
         let url = format!(
             "{}/admin/directory/v1/groups/{key}/members",
             self.endpoints.directory_api
@@ -254,6 +269,7 @@ impl Session<'_> {
                 .await
                 .map_err(|e| ApiError::Transport(e.without_url().to_string()))?;
             let status = response.status().as_u16();
+            let told = retry_after(&response);
             let body = response
                 .bytes()
                 .await
@@ -269,7 +285,7 @@ impl Session<'_> {
                         "userRateLimitExceeded" | "rateLimitExceeded" | "quotaExceeded"
                     ));
             if rate_limited || status >= 500 {
-                wait(&self.backoff, &mut retry, self.deadline, status).await?;
+                wait(&self.backoff, &mut retry, self.deadline, status, told).await?;
                 continue;
             }
             // Google answers an expired (or otherwise unusable) page token with 400 `invalid`;

@@ -57,7 +57,9 @@ impl Credentials {
         let admin_email = admin_email.trim();
         let valid_admin = admin_email.len() <= 320
             && admin_email.split_once('@').is_some_and(|(local, domain)| {
-                !local.is_empty() && domain.contains('.') && !admin_email.contains(char::is_whitespace)
+                !local.is_empty()
+                    && domain.contains('.')
+                    && !admin_email.contains(char::is_whitespace)
             });
         if !valid_admin {
             return Err(CredentialsError::BadAdminEmail);

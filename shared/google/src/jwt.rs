@@ -76,7 +76,12 @@ mod tests {
         assert_eq!(claims["scope"], "s1 s2");
         assert_eq!(claims["aud"], "https://token.test");
         assert_eq!(claims["exp"], 4_600);
-        let public = credentials.key_pair().unwrap().public_key().as_ref().to_vec();
+        let public = credentials
+            .key_pair()
+            .unwrap()
+            .public_key()
+            .as_ref()
+            .to_vec();
         let signature = URL_SAFE_NO_PAD.decode(parts[2]).unwrap();
         let signed = format!("{}.{}", parts[0], parts[1]);
         let verifier = UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, public);

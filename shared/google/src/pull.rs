@@ -269,8 +269,14 @@ impl Pull<'_, '_> {
         for user in page.items.iter().filter(|u| !u.id.is_empty()) {
             seen.push(provider_user_id(&self.directory, &user.id).ulid().0);
             let now = (self.clock)();
-            write_user(self.store, &self.directory, user, now, &mut self.checkpoint.counts)
-                .await?;
+            write_user(
+                self.store,
+                &self.directory,
+                user,
+                now,
+                &mut self.checkpoint.counts,
+            )
+            .await?;
         }
         self.checkpoint.counts.users_listed += seen.len() as u64;
         self.store
@@ -288,7 +294,11 @@ impl Pull<'_, '_> {
         let seen = self.seen(PullPhase::Users).await?;
         let page = self
             .store
-            .list_users(&self.directory, self.checkpoint.after.as_deref(), STORED_PAGE)
+            .list_users(
+                &self.directory,
+                self.checkpoint.after.as_deref(),
+                STORED_PAGE,
+            )
             .await?;
         // A Workspace always has its admin: an empty listing is a scoping problem, never
         // a reason to remove every user.
@@ -325,8 +335,15 @@ impl Pull<'_, '_> {
             seen.push(provider_group_id(&self.directory, &group.id).ulid().0);
             let members = self.members(group, &users).await?;
             let now = (self.clock)();
-            write_group(self.store, &self.directory, group, members, now, &mut self.checkpoint.counts)
-                .await?;
+            write_group(
+                self.store,
+                &self.directory,
+                group,
+                members,
+                now,
+                &mut self.checkpoint.counts,
+            )
+            .await?;
         }
         self.checkpoint.counts.groups_listed += seen.len() as u64;
         self.store
@@ -379,7 +396,11 @@ impl Pull<'_, '_> {
         let seen = self.seen(PullPhase::Groups).await?;
         let (groups, next) = self
             .store
-            .list_groups(&self.directory, self.checkpoint.after.as_deref(), STORED_PAGE)
+            .list_groups(
+                &self.directory,
+                self.checkpoint.after.as_deref(),
+                STORED_PAGE,
+            )
             .await?;
         for group in groups.iter().filter(|g| !seen.contains(&g.id.ulid().0)) {
             match self.store.delete_group(group).await {

@@ -119,7 +119,13 @@ pub fn provider_group_id(directory: &DirectoryId, google_id: &str) -> ProviderGr
 /// pull write every user.
 pub fn user_resource(user: &GoogleUser) -> Value {
     let mut emails = vec![json!({"value": user.primary_email, "primary": true, "type": "work"})];
-    for other in user.emails.as_ref().and_then(Value::as_array).into_iter().flatten() {
+    for other in user
+        .emails
+        .as_ref()
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         let Some(address) = other.get("address").and_then(Value::as_str) else {
             continue;
         };
@@ -364,7 +370,10 @@ mod tests {
         assert_ne!(provider_user_id(&one, "1"), provider_user_id(&one, "2"));
         assert_ne!(provider_user_id(&one, "1"), provider_user_id(&two, "1"));
         let text = provider_group_id(&one, "g").to_string();
-        assert_eq!(ProviderGroupId::parse(&text), Ok(provider_group_id(&one, "g")));
+        assert_eq!(
+            ProviderGroupId::parse(&text),
+            Ok(provider_group_id(&one, "g"))
+        );
     }
 
     #[test]
