@@ -372,3 +372,56 @@ fn every_variable_the_template_sets_is_read_by_the_code() {
         );
     }
 }
+
+/// docs/google-workspace.md: Google Workspace credentials are sealed with a key that only the
+/// API function (which seals them) and the policy function (whose schedule pulls) receive, in
+/// an environment encrypted with the template's own KMS key, which only their roles may
+/// decrypt with; the policy function is scheduled with the action its entry point dispatches
+/// and may write provider records.
+#[test]
+fn google_credentials_key_reaches_only_the_functions_that_seal_and_pull() {
+    let template = template();
+    let resources = &template["Resources"];
+    assert_eq!(
+        str_of(&resources["GoogleCredentialsKey"]["Type"]),
+        "AWS::KMS::Key"
+    );
+    assert_eq!(
+        resources["GoogleCredentialsKey"]["Properties"]["EnableKeyRotation"],
+        Value::Bool(true)
+    );
+    let variable = dsync_google::SEALING_KEY_VARIABLE;
+    let functions = resources.as_mapping().expect("Resources");
+    for (name, function) in functions {
+        if str_of(&function["Type"]) != "AWS::Serverless::Function" {
+            continue;
+        }
+        let name = str_of(name);
+        let properties = &function["Properties"];
+        let has_key = get(properties, "Environment")
+            .and_then(|e| get(e, "Variables"))
+            .and_then(|v| get(v, variable))
+            .is_some();
+        let expected = matches!(name, "ApiFunction" | "PolicyFunction");
+        assert_eq!(has_key, expected, "{name}: {variable}");
+        let decrypts = actions_on(function, "GoogleCredentialsKey.Arn").contains("kms:Decrypt");
+        assert_eq!(decrypts, expected, "{name}: kms:Decrypt on GoogleCredentialsKey");
+        if expected {
+            let kms = get(properties, "KmsKeyArn").and_then(get_att);
+            assert_eq!(kms.as_deref(), Some("GoogleCredentialsKey.Arn"), "{name}: KmsKeyArn");
+        }
+    }
+    let policy = &resources["PolicyFunction"];
+    let events = get(&policy["Properties"], "Events").expect("policy events");
+    let pull = get(events, "PullGoogleWorkspace").expect("a pull schedule");
+    assert_eq!(str_of(&pull["Type"]), "Schedule");
+    let input: serde_json::Value =
+        serde_json::from_str(str_of(&pull["Properties"]["Input"])).expect("JSON input");
+    let main = include_str!("../functions/policy/src/main.rs");
+    let action = input["action"].as_str().expect("an action");
+    assert!(main.contains(&format!("Some(\"{action}\")")), "policy main dispatches {action}");
+    let writes = actions_on(policy, "ProviderRecordsTable.Arn");
+    for action in ["dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:TransactWriteItems"] {
+        assert!(writes.contains(action), "the pull needs {action}: {writes:?}");
+    }
+}

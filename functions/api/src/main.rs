@@ -14,7 +14,8 @@ async fn main() -> Result<(), Error> {
         region: std::env::var("AWS_REGION").ok(),
     })
     .await;
-    let app = App::new(Store::new(client, TableNames::from_env()), config);
+    let mut app = App::new(Store::new(client, TableNames::from_env()), config);
+    app.google = dsync_google::from_env()?;
     lambda_http::run(service_fn(|request: Request| {
         let mut app = app.clone();
         async move {

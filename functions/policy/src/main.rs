@@ -1,5 +1,7 @@
-//! Lambda entry point: DynamoDB stream batches of provider records, and scheduled
-//! reconciliation events (`{"action": "reconcile_unfinished" | "reconcile_everything"}`).
+//! Lambda entry point: DynamoDB stream batches of provider records, scheduled reconciliation
+//! events (`{"action": "reconcile_unfinished" | "reconcile_everything"}`), and the scheduled
+//! Google Workspace pull (`{"action": "pull_google"}`), which writes provider records the
+//! stream then brings back here.
 
 // The reconciliation future nests deeply (pages → projections → transactions).
 #![recursion_limit = "256"]
@@ -24,11 +26,34 @@ async fn main() -> Result<(), Error> {
     })
     .await;
     let app = App::new(Store::new(client, TableNames::from_env()));
+    let google = dsync_google::from_env()?;
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
-        let app = app.clone();
-        async move { dispatch(&app, event).await }
+        let (app, google) = (app.clone(), google.clone());
+        async move {
+            if event.payload.get("action").and_then(Value::as_str) == Some("pull_google") {
+                return Box::pin(pull_google(&app, google.as_ref(), event)).await;
+            }
+            dispatch(&app, event).await
+        }
     }))
     .await
+}
+
+/// Pulls every Google Workspace directory until shortly before Lambda's deadline; the next
+/// scheduled invocation resumes from the checkpoints.
+async fn pull_google(
+    app: &App,
+    google: Option<&dsync_google::Google>,
+    event: LambdaEvent<Value>,
+) -> Result<Value, Error> {
+    let Some(google) = google else {
+        tracing::warn!("pull_google scheduled but DSYNC_GOOGLE_SEALING_KEY is not set");
+        return Ok(json!({ "pulled": [] }));
+    };
+    let deadline = stop_before(event.context.deadline, SAFETY_MARGIN);
+    let clock = || app.now();
+    let ends = dsync_google::pull_all(google, &app.store, &clock, Some(deadline)).await?;
+    Ok(json!({ "pulled": ends.iter().map(|(d, end)| json!({"directory_id": d.to_string(), "end": format!("{end:?}")})).collect::<Vec<_>>() }))
 }
 
 async fn dispatch(app: &App, event: LambdaEvent<Value>) -> Result<Value, Error> {

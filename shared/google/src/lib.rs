@@ -53,6 +53,31 @@ impl Endpoints {
     }
 }
 
+/// The sealing key on AWS: `DSYNC_GOOGLE_SEALING_KEY`, 32 bytes in base64. The template
+/// passes it as a function environment variable encrypted with its own KMS key (the
+/// functions' `KmsKeyArn`), which only the API and policy functions may decrypt.
+pub const SEALING_KEY_VARIABLE: &str = "DSYNC_GOOGLE_SEALING_KEY";
+
+/// From the environment: `None` when no sealing key is set (Google Workspace directories are
+/// then refused), an error when one is set but is not 32 bytes of base64.
+pub fn from_env() -> Result<Option<Google>, String> {
+    use base64::Engine;
+    let Some(text) = std::env::var("DSYNC_GOOGLE_SEALING_KEY")
+        .ok()
+        .filter(|t| !t.trim().is_empty())
+    else {
+        return Ok(None);
+    };
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(text.trim())
+        .map_err(|_| format!("{SEALING_KEY_VARIABLE} is not base64"))?;
+    let key: [u8; 32] = bytes
+        .try_into()
+        .map_err(|_| format!("{SEALING_KEY_VARIABLE} must be 32 bytes (openssl rand -base64 32)"))?;
+    let sealer = Sealer::from_key(&key).map_err(|e| e.to_string())?;
+    Ok(Some(Google::new(Endpoints::from_env(), sealer)))
+}
+
 /// Everything a pull or a credentials change needs, built once per process.
 #[derive(Clone, Debug)]
 pub struct Google {
