@@ -290,6 +290,41 @@ async fn rate_limits_are_waited_out_and_an_expired_page_token_restarts_the_listi
 }
 
 #[tokio::test]
+async fn a_pull_that_stops_resumes_from_its_page_token() {
+    let (app, fake, id) = connected().await;
+    three_users(&fake);
+    fake.set_page_size(1);
+    // The first page is answered; then Google keeps failing past every retry.
+    fake.fail_after(1, [(503, "backendError"); 6]);
+    let status = sync(&app, &id).await;
+    assert_eq!(status["state"], "failed", "{status}");
+    assert!(
+        status["error"].as_str().unwrap().contains("503"),
+        "{status}"
+    );
+    assert_eq!(status["counts"]["users_listed"], 1);
+    assert_eq!(users_of(&app, &id).await.len(), 1);
+
+    let answered = fake.log().len();
+    let status = sync(&app, &id).await;
+    assert_eq!(status["state"], "completed", "{status}");
+    assert_eq!(
+        status["counts"]["users_listed"], 3,
+        "counted across invocations"
+    );
+    let resumed = fake.log()[answered..]
+        .iter()
+        .find(|l| l.path == "/admin/directory/v1/users")
+        .cloned()
+        .expect("a users request");
+    assert_eq!(
+        resumed.query.get("pageToken").map(String::as_str),
+        Some("g0-1")
+    );
+    assert_eq!(users_of(&app, &id).await.len(), 3);
+}
+
+#[tokio::test]
 async fn refused_credentials_are_reported_and_nothing_is_written() {
     let (app, fake, id) = connected().await;
     three_users(&fake);

@@ -405,10 +405,17 @@ fn google_credentials_key_reaches_only_the_functions_that_seal_and_pull() {
         let expected = matches!(name, "ApiFunction" | "PolicyFunction");
         assert_eq!(has_key, expected, "{name}: {variable}");
         let decrypts = actions_on(function, "GoogleCredentialsKey.Arn").contains("kms:Decrypt");
-        assert_eq!(decrypts, expected, "{name}: kms:Decrypt on GoogleCredentialsKey");
+        assert_eq!(
+            decrypts, expected,
+            "{name}: kms:Decrypt on GoogleCredentialsKey"
+        );
         if expected {
             let kms = get(properties, "KmsKeyArn").and_then(get_att);
-            assert_eq!(kms.as_deref(), Some("GoogleCredentialsKey.Arn"), "{name}: KmsKeyArn");
+            assert_eq!(
+                kms.as_deref(),
+                Some("GoogleCredentialsKey.Arn"),
+                "{name}: KmsKeyArn"
+            );
         }
     }
     let policy = &resources["PolicyFunction"];
@@ -419,9 +426,19 @@ fn google_credentials_key_reaches_only_the_functions_that_seal_and_pull() {
         serde_json::from_str(str_of(&pull["Properties"]["Input"])).expect("JSON input");
     let main = include_str!("../functions/policy/src/main.rs");
     let action = input["action"].as_str().expect("an action");
-    assert!(main.contains(&format!("Some(\"{action}\")")), "policy main dispatches {action}");
+    assert!(
+        main.contains(&format!("Some(\"{action}\")")),
+        "policy main dispatches {action}"
+    );
     let writes = actions_on(policy, "ProviderRecordsTable.Arn");
-    for action in ["dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:TransactWriteItems"] {
-        assert!(writes.contains(action), "the pull needs {action}: {writes:?}");
+    for action in [
+        "dynamodb:PutItem",
+        "dynamodb:DeleteItem",
+        "dynamodb:TransactWriteItems",
+    ] {
+        assert!(
+            writes.contains(action),
+            "the pull needs {action}: {writes:?}"
+        );
     }
 }

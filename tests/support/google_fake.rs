@@ -87,6 +87,8 @@ struct State {
     expire_after_pages: Option<u32>,
     /// Statuses to answer the next listing requests with, before answering normally.
     failures: VecDeque<(u16, &'static str)>,
+    /// Listing requests answered normally before `failures` apply.
+    fail_after: usize,
     access_tokens: Vec<String>,
     log: Vec<Logged>,
 }
@@ -184,6 +186,13 @@ impl GoogleFake {
         self.state.lock().unwrap().failures.extend(failures);
     }
 
+    /// As [`Self::fail_next`], once `ok` more listing requests have been answered normally.
+    pub fn fail_after(&self, ok: usize, failures: impl IntoIterator<Item = (u16, &'static str)>) {
+        let mut state = self.state.lock().unwrap();
+        state.fail_after = ok;
+        state.failures.extend(failures);
+    }
+
     pub fn log(&self) -> Vec<Logged> {
         self.state.lock().unwrap().log.clone()
     }
@@ -245,6 +254,9 @@ async fn answer(
             &google_error(401, "authError", "Invalid Credentials"),
             &[],
         )
+    } else if state.fail_after > 0 {
+        state.fail_after -= 1;
+        listing(&mut state, &path, &query)
     } else if let Some((status, reason)) = state.failures.pop_front() {
         let retry_after: &[(&str, &str)] = if status == 403 {
             &[]

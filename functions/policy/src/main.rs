@@ -53,7 +53,9 @@ async fn pull_google(
     let deadline = stop_before(event.context.deadline, SAFETY_MARGIN);
     let clock = || app.now();
     let ends = dsync_google::pull_all(google, &app.store, &clock, Some(deadline)).await?;
-    Ok(json!({ "pulled": ends.iter().map(|(d, end)| json!({"directory_id": d.to_string(), "end": format!("{end:?}")})).collect::<Vec<_>>() }))
+    Ok(
+        json!({ "pulled": ends.iter().map(|(d, end)| json!({"directory_id": d.to_string(), "end": format!("{end:?}")})).collect::<Vec<_>>() }),
+    )
 }
 
 async fn dispatch(app: &App, event: LambdaEvent<Value>) -> Result<Value, Error> {

@@ -71,9 +71,9 @@ pub fn from_env() -> Result<Option<Google>, String> {
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(text.trim())
         .map_err(|_| format!("{SEALING_KEY_VARIABLE} is not base64"))?;
-    let key: [u8; 32] = bytes
-        .try_into()
-        .map_err(|_| format!("{SEALING_KEY_VARIABLE} must be 32 bytes (openssl rand -base64 32)"))?;
+    let key: [u8; 32] = bytes.try_into().map_err(|_| {
+        format!("{SEALING_KEY_VARIABLE} must be 32 bytes (openssl rand -base64 32)")
+    })?;
     let sealer = Sealer::from_key(&key).map_err(|e| e.to_string())?;
     Ok(Some(Google::new(Endpoints::from_env(), sealer)))
 }
