@@ -22,8 +22,7 @@ use ring::signature::{KeyPair, RsaKeyPair, UnparsedPublicKey, RSA_PKCS1_2048_819
 use serde_json::{json, Value};
 
 /// The throwaway RSA key the tests' service account signs with.
-pub const TEST_KEY_PEM: &str =
-    include_str!("../../shared/google/testdata/test-service-account-key.pem");
+pub use dsync_google::TEST_KEY_PEM;
 pub const CLIENT_EMAIL: &str = "dsync-sync@acme-project.iam.gserviceaccount.com";
 pub const ADMIN_EMAIL: &str = "it-admin@acme.test";
 

@@ -9,6 +9,11 @@ pub mod jwt;
 pub mod pull;
 pub mod seal;
 
+/// A throwaway RSA key (PKCS#8 PEM) that grants nothing anywhere: tests sign with it and the
+/// fake of Google's token endpoint checks signatures with its public half.
+#[cfg(feature = "test-support")]
+pub const TEST_KEY_PEM: &str = include_str!("../testdata/test-service-account-key.pem");
+
 use std::sync::Arc;
 
 pub use api::Backoff;
