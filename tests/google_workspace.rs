@@ -63,6 +63,29 @@ async fn users_of(app: &TestApp, id: &str) -> Vec<Value> {
     reply.body["data"].as_array().cloned().unwrap_or_default()
 }
 
+/// Every stored provider record's id and version (users, then groups).
+async fn provider_versions(app: &TestApp, id: &str) -> Vec<(String, u64)> {
+    let directory = dsync_domain::ids::DirectoryId::parse(id).unwrap();
+    let users = app
+        .store()
+        .list_users(&directory, None, 1000)
+        .await
+        .unwrap();
+    let (groups, _) = app
+        .store()
+        .list_groups(&directory, None, 1000)
+        .await
+        .unwrap();
+    let mut versions: Vec<(String, u64)> = users
+        .users
+        .iter()
+        .map(|u| (u.id.to_string(), u.version))
+        .collect();
+    versions.extend(groups.iter().map(|g| (g.id.to_string(), g.version)));
+    assert!(!versions.is_empty());
+    versions
+}
+
 fn user_by_email<'a>(users: &'a [Value], email: &str) -> Option<&'a Value> {
     users.iter().find(|u| u["email"] == email)
 }
@@ -125,9 +148,11 @@ async fn first_sync_projects_users_and_groups_and_an_unchanged_directory_writes_
         .any(|l| l.path == "/admin/directory/v1/groups/g1/members"
             && l.query["includeDerivedMembership"] == "true"));
 
-    // Nothing changed at Google: nothing is written, no event.
+    // Nothing changed at Google: nothing is written (every stored version stays), no event.
+    let versions_before = provider_versions(&app, &id).await;
     let before = last_event_id(&app).await;
     let status = sync(&app, &id).await;
+    assert_eq!(provider_versions(&app, &id).await, versions_before);
     assert_eq!(status["state"], "completed");
     assert_eq!(status["counts"]["users_written"], 0);
     assert_eq!(status["counts"]["groups_written"], 0);
