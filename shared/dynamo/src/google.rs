@@ -3,17 +3,19 @@
 //! lists). All in the directory table, partition `GOOGLE#<directory_id>`, apart from the
 //! provider records, whose stream would otherwise carry every checkpoint.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
-use dsync_domain::ids::DirectoryId;
+use dsync_domain::ids::{DirectoryId, ProviderUserId};
+use dsync_domain::model::ProviderUser;
 use dsync_domain::providers::google::{PullCheckpoint, PullPhase, SyncStatus};
 
 use crate::error::backend;
 use crate::item::{id_attr, n, s, Item, ItemExt};
-use crate::keys::{GSI1PK, GSI1SK, PK, SK};
+use crate::keys::{provider_pk, user_sk, GSI1PK, GSI1SK, PK, SK};
+use crate::provider_users::decode_user;
 use crate::{Store, StoreError};
 
 /// Every connection's credentials item is in this gsi1 partition: the schedule lists them.
@@ -212,6 +214,27 @@ impl Store {
                 .map_err(backend)?;
         }
         Ok(())
+    }
+
+    /// The stored provider users among `ids`, with consistent batched reads (100 a request):
+    /// a pull compares a page of 500 Google users with what is stored in 5 requests.
+    pub async fn provider_users_by_id(
+        &self,
+        directory: &DirectoryId,
+        ids: &[ProviderUserId],
+    ) -> Result<HashMap<ProviderUserId, ProviderUser>, StoreError> {
+        let pk = provider_pk(directory);
+        let keys = ids
+            .iter()
+            .map(|id| Item::from([(PK.to_owned(), s(&pk)), (SK.to_owned(), s(user_sk(id)))]))
+            .collect();
+        let items = self
+            .batch_get_items(&self.tables.provider_records, keys)
+            .await?;
+        items
+            .iter()
+            .map(|item| decode_user(item).map(|user| (user.id, user)))
+            .collect()
     }
 
     /// Removes a directory's connection: credentials, status, checkpoint and seen ids.

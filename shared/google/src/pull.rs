@@ -14,6 +14,7 @@ use std::collections::HashSet;
 use std::time::Instant;
 
 use dsync_domain::ids::{DirectoryId, ProviderUserId};
+use dsync_domain::model::ProviderUser;
 use dsync_domain::providers::google::{
     group_record, provider_group_id, provider_user_id, user_record, GoogleGroup, GoogleUser,
     PullCheckpoint, PullCounts, PullPhase, SyncStatus,
@@ -265,18 +266,24 @@ impl Pull<'_, '_> {
             Err(ApiError::PageTokenExpired) => return self.restart_listing().await,
             Err(e) => return Err(e.into()),
         };
-        let mut seen = Vec::with_capacity(page.items.len());
-        for user in page.items.iter().filter(|u| !u.id.is_empty()) {
-            seen.push(provider_user_id(&self.directory, &user.id).ulid().0);
-            let now = (self.clock)();
-            write_user(
-                self.store,
-                &self.directory,
-                user,
-                now,
-                &mut self.checkpoint.counts,
-            )
+        let listed: Vec<(ProviderUserId, &GoogleUser)> = page
+            .items
+            .iter()
+            .filter(|u| !u.id.is_empty())
+            .map(|u| (provider_user_id(&self.directory, &u.id), u))
+            .collect();
+        let ids: Vec<ProviderUserId> = listed.iter().map(|(id, _)| *id).collect();
+        let mut stored = self
+            .store
+            .provider_users_by_id(&self.directory, &ids)
             .await?;
+        let mut seen = Vec::with_capacity(listed.len());
+        for (id, user) in listed {
+            seen.push(id.ulid().0);
+            let now = (self.clock)();
+            let previous = stored.remove(&id);
+            let counts = &mut self.checkpoint.counts;
+            write_user(self.store, &self.directory, user, previous, now, counts).await?;
         }
         self.checkpoint.counts.users_listed += seen.len() as u64;
         self.store
@@ -427,19 +434,26 @@ impl Pull<'_, '_> {
 
 /// Writes one user if it changed. A primary email another stored user still holds (two
 /// users swapped addresses) is counted as failed and tried again by the next pull.
+/// `stored` is the user as the page's batched read found it; after a lost race it is read
+/// again.
 async fn write_user(
     store: &Store,
     directory: &DirectoryId,
     user: &GoogleUser,
+    stored: Option<ProviderUser>,
     now: i64,
     counts: &mut PullCounts,
 ) -> Result<(), StoreError> {
     let id = provider_user_id(directory, &user.id);
+    let mut read = Some(stored);
     for _ in 0..WRITE_ATTEMPTS {
-        let previous = match store.get_user(directory, &id).await {
-            Ok(previous) => Some(previous),
-            Err(StoreError::NotFound) => None,
-            Err(e) => return Err(e),
+        let previous = match read.take() {
+            Some(stored) => stored,
+            None => match store.get_user(directory, &id).await {
+                Ok(previous) => Some(previous),
+                Err(StoreError::NotFound) => None,
+                Err(e) => return Err(e),
+            },
         };
         let Some(record) = user_record(directory, previous.as_ref(), user, now) else {
             return Ok(());
