@@ -13,6 +13,7 @@ mod cost;
 mod docs_links;
 mod events_ordering;
 mod fault_injection;
+mod fault_model;
 mod local_runner;
 mod policy_flows;
 mod policy_races;
