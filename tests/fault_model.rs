@@ -114,9 +114,14 @@ async fn world(seed: u64) -> World {
         .await
         .expect("directory");
     let faults = Faults::new(seed, 0.0);
-    // The SDK's default retry budget, as on Lambda: what gets through it is ours to handle.
+    // The SDK's default retry budget (3 attempts), as on Lambda: what gets through it is
+    // ours to handle. `DSYNC_FAULT_SDK_ATTEMPTS=1` lets every fault through.
+    let attempts = std::env::var("DSYNC_FAULT_SDK_ATTEMPTS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(3);
     let faulty = Store::new(
-        faulty_client(&engine.endpoint(), &faults, 3),
+        faulty_client(&engine.endpoint(), &faults, attempts),
         clean.tables().clone(),
     );
     let policy = dsync_policy::App::new(faulty.clone());
@@ -191,6 +196,9 @@ impl World {
 
     async fn step(&mut self) {
         let roll = self.rng.gen_range(0..100);
+        if std::env::var_os("DSYNC_FAULT_TRACE").is_some() {
+            eprintln!("op roll {roll}");
+        }
         match roll {
             0..=21 => self.create_user().await,
             22..=31 => self.replace_user().await,
@@ -397,8 +405,17 @@ impl World {
 pub async fn run_seed(seed: u64, operations: usize) -> RunReport {
     let mut world = world(seed).await;
     world.faults.set_rate(FAULT_RATE);
-    for _ in 0..operations {
+    let trace = std::env::var_os("DSYNC_FAULT_TRACE").is_some();
+    let started = std::time::Instant::now();
+    for operation in 0..operations {
         world.step().await;
+        if trace {
+            eprintln!(
+                "seed {seed} op {operation} at {:?}: {:?}",
+                started.elapsed(),
+                world.faults.counts()
+            );
+        }
     }
     world.faults.set_rate(0.0);
     let faults = world.faults.counts();
@@ -592,4 +609,41 @@ fn print_totals(reports: &[RunReport]) {
         sum(&|r| r.disordered as u64),
         sum(&|r| r.unsettled as u64)
     );
+}
+
+/// The checks themselves find what they look for: a log with a repeated create, a no-op
+/// update, a double add, a gap and a step back in time is reported on every count, and a
+/// directory the log never announced is reported too.
+#[test]
+fn the_checks_catch_what_they_look_for() {
+    use dsync_domain::ids::EventId;
+    use dsync_dynamo::StoredEvent;
+    let event = |sequence: u64, millis: i64, name: &str, data: serde_json::Value| StoredEvent {
+        id: EventId::for_sequence(sequence, millis),
+        sequence,
+        name: name.to_owned(),
+        data,
+        created_at: millis,
+        directory_id: None,
+        organization_id: None,
+    };
+    let user = json!({"id": "directory_user_1", "state": "active"});
+    let group = json!({"id": "directory_group_1", "name": "G"});
+    let member = json!({"user": user, "group": group});
+    let log = vec![
+        event(1, 1_000, "dsync.user.created", user.clone()),
+        event(2, 1_000, "dsync.user.created", user.clone()),
+        event(3, 1_001, "dsync.user.updated", user.clone()),
+        event(4, 1_002, "dsync.group.created", group.clone()),
+        event(5, 1_003, "dsync.group.user_added", member.clone()),
+        event(6, 1_003, "dsync.group.user_added", member.clone()),
+        event(8, 900, "dsync.group.user_removed", member),
+    ];
+    let (replayed, duplicated) = checks::replay(&log);
+    assert_eq!(duplicated.len(), 3, "{duplicated:?}");
+    let disordered = checks::log_is_ordered(&log);
+    assert_eq!(disordered.len(), 3, "{disordered:?}");
+    let empty = checks::Directory::default();
+    let mismatches = checks::replay_is_the_directory(&replayed, &empty);
+    assert_eq!(mismatches.len(), 2, "{mismatches:?}");
 }
