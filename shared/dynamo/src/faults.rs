@@ -199,7 +199,7 @@ fn pick_fault(operation: &str, pick: u32) -> Fault {
     let lost_share = if write { 500 } else { 250 };
     if pick < lost_share {
         return Fault::LoseResponse {
-            as_timeout: pick % 2 == 0,
+            as_timeout: pick.is_multiple_of(2),
         };
     }
     let rest = pick - lost_share;
