@@ -12,6 +12,8 @@ mod api_webhooks;
 mod cost;
 mod docs_links;
 mod events_ordering;
+mod fault_injection;
+mod fault_model;
 mod local_runner;
 mod policy_flows;
 mod policy_races;

@@ -145,6 +145,9 @@ async fn walk(
             .into_iter()
             .map(|failure| failure.record)
             .collect();
+        // Records that failed again in this invocation; every other entry left in
+        // `quarantined` after a whole walk names a record no phase met.
+        let mut failed: HashSet<FailedRecordKey> = HashSet::new();
         for (index, phase) in PHASES.iter().enumerate().skip(first_phase) {
             let mut after = if resuming_here && index == first_phase {
                 resume.after.clone()
@@ -165,6 +168,7 @@ async fn walk(
                     context: &context,
                     run: &mut *run,
                     quarantined: &mut quarantined,
+                    failed: &mut failed,
                 };
                 let next = page.reconcile(phase, after.clone()).await?;
                 pages += 1;
@@ -183,6 +187,14 @@ async fn walk(
                 }
             }
         }
+        // Walked whole in this invocation: an entry no phase met names a record that is
+        // neither at the provider nor in the directory (deleted since it failed). Nothing
+        // will ever project it, so its entry would otherwise stay listed forever.
+        if !resuming_here {
+            for record in quarantined.difference(&failed) {
+                app.store.clear_sync_failure(&directory, record).await?;
+            }
+        }
     }
     Ok(RunEnd::Completed)
 }
@@ -194,6 +206,8 @@ struct Page<'a> {
     run: &'a mut Reconciliation,
     /// The directory's records with a sync failure on file: cleared when they project.
     quarantined: &'a mut HashSet<FailedRecordKey>,
+    /// The records that failed in this invocation.
+    failed: &'a mut HashSet<FailedRecordKey>,
 }
 
 impl Page<'_> {
@@ -301,6 +315,7 @@ impl Page<'_> {
                     .record_sync_failure(directory, &record, &reason, "reconciliation", now)
                     .await?;
                 self.run.counts.failed += 1;
+                self.failed.insert(record.clone());
                 self.quarantined.insert(record);
             }
         }

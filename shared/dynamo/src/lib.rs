@@ -11,6 +11,7 @@ mod control;
 mod directory_state;
 mod error;
 mod event_log;
+pub mod faults;
 mod item;
 mod keys;
 pub mod metering;
