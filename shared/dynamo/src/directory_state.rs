@@ -15,6 +15,9 @@ use crate::keys::*;
 use crate::provider_users::build_error;
 use crate::{Store, StoreError};
 
+/// The directory group attribute that marks its members' projection as unfinished.
+const MEMBERS_PENDING: &str = "members_pending";
+
 /// What the directory holds now for one provider user, read consistently in one Query.
 #[derive(Debug, Clone, Default)]
 pub struct ProjectedUser {
@@ -39,6 +42,16 @@ impl ProjectedUser {
 pub struct ProjectedGroup {
     pub group: Option<DirectoryGroup>,
     revision: u64,
+    /// Set when the group was created and its members may not all be projected yet: the
+    /// creation and the members' projections are separate commits, so a crash between them
+    /// leaves this for the retry (which would otherwise see the group and skip them).
+    members_pending: bool,
+}
+
+impl ProjectedGroup {
+    pub fn members_pending(&self) -> bool {
+        self.members_pending
+    }
 }
 
 impl Store {
@@ -152,6 +165,7 @@ impl Store {
             Some(item) => Ok(ProjectedGroup {
                 group: Some(decode_json(&item, "group")?),
                 revision: item.num_attr("revision")?,
+                members_pending: item.bool_attr(MEMBERS_PENDING).unwrap_or(false),
             }),
         }
     }
@@ -241,7 +255,10 @@ impl Store {
         // Leave groups first, a chunk per transaction, each guarded by the unchanged user.
         let removals: Vec<_> = outcome.remove_from.iter().zip(removal_events).collect();
         for chunk in removals.chunks(chunk_size(1)) {
-            let mut writes = vec![self.user_touch(&pk, &mut guard, -(chunk.len() as i64))?];
+            let mut writes = vec![
+                self.directory_check(scope)?,
+                self.user_touch(&pk, &mut guard, -(chunk.len() as i64))?,
+            ];
             member_items -= chunk.len() as i64;
             let mut events = Vec::new();
             for (group, event) in chunk {
@@ -253,8 +270,11 @@ impl Store {
 
         // Memberships of groups that no longer exist go silently, a chunk at a time: a user
         // can hold any number of them (say after many group deletions).
-        for chunk in before.orphans.chunks(MAX_TRANSACTION_ITEMS - 1) {
-            let mut writes = vec![self.user_touch(&pk, &mut guard, -(chunk.len() as i64))?];
+        for chunk in before.orphans.chunks(MAX_TRANSACTION_ITEMS - 2) {
+            let mut writes = vec![
+                self.directory_check(scope)?,
+                self.user_touch(&pk, &mut guard, -(chunk.len() as i64))?,
+            ];
             member_items -= chunk.len() as i64;
             for orphan in chunk {
                 writes.push(self.delete_item(&pk, &directory_member_sk(orphan))?);
@@ -271,7 +291,7 @@ impl Store {
         let room = chunk_size(1 + own_events.len()).min(additions.len());
         let (first, later) = additions.split_at(room);
         let delta = first.len() as i64;
-        let mut writes = Vec::new();
+        let mut writes = vec![self.directory_check(scope)?];
         match &outcome.user {
             UserWrite::Unchanged => writes.push(self.user_touch(&pk, &mut guard, delta)?),
             UserWrite::Put(user) => {
@@ -299,7 +319,10 @@ impl Store {
         }
 
         for chunk in later.chunks(chunk_size(1)) {
-            let mut writes = vec![self.user_touch(&pk, &mut guard, chunk.len() as i64)?];
+            let mut writes = vec![
+                self.directory_check(scope)?,
+                self.user_touch(&pk, &mut guard, chunk.len() as i64)?,
+            ];
             let mut events = Vec::new();
             for (group, event) in chunk {
                 writes.push(self.put_membership(user_ref, user_id, group, joined)?);
@@ -328,6 +351,7 @@ impl Store {
         let write = match &outcome.group {
             GroupWrite::Unchanged => return Ok(Vec::new()),
             GroupWrite::Put(group) => {
+                let members_pending = before.group.is_none() || before.members_pending;
                 let mut item = Item::from([
                     (PK.to_owned(), s(&pk)),
                     (SK.to_owned(), s(DIRECTORY_GROUP_SK)),
@@ -341,17 +365,67 @@ impl Store {
                 item.insert(GSI1SK.to_owned(), s(group.id.to_string()));
                 item.insert(GSI2PK.to_owned(), s(by_directory_group_id(&group.id)));
                 item.insert(GSI2SK.to_owned(), s(DIRECTORY_GROUP_SK));
+                if members_pending {
+                    item.insert(MEMBERS_PENDING.to_owned(), crate::item::b(true));
+                }
                 self.conditional_put(item, &guard)?
             }
             GroupWrite::Delete(_) => self.conditional_delete(&pk, DIRECTORY_GROUP_SK, &guard)?,
         };
+        let writes = vec![self.directory_check(scope)?, write];
         let events = self
-            .commit_with_events(scope, vec![write], &outcome.events, now)
+            .commit_with_events(scope, writes, &outcome.events, now)
             .await?;
         if let (GroupWrite::Delete(_), Some(group)) = (&outcome.group, &before.group) {
             self.drop_group_memberships(&group.id).await?;
         }
         Ok(events)
+    }
+
+    /// Clears a group's [`ProjectedGroup::members_pending`] once all its members are
+    /// projected. A writer that read the mark before this keeps it on its own write, which
+    /// only costs its members one more (idempotent) projection.
+    pub async fn clear_group_members_pending(
+        &self,
+        provider_group: &ProviderGroupId,
+        group: &DirectoryGroupId,
+    ) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.tables.directory)
+            .key(PK, s(projected_group_pk(provider_group)))
+            .key(SK, s(DIRECTORY_GROUP_SK))
+            .update_expression("REMOVE #pending")
+            .condition_expression("attribute_exists(pk) AND #id = :id")
+            .expression_attribute_names("#pending", MEMBERS_PENDING)
+            .expression_attribute_names("#id", "id")
+            .expression_attribute_values(":id", s(group.to_string()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // Deleted or re-created meanwhile: nothing of this group is left to finish.
+            Err(e) if crate::error::is_conditional_failure(&e) => Ok(()),
+            Err(e) => Err(crate::error::backend(e)),
+        }
+    }
+
+    /// Fails a projection's transaction once its directory is deleted: `dsync.deleted` and
+    /// the directory item's removal commit together, and the purge that follows only removes
+    /// what exists then, so nothing may be written for the directory after that.
+    fn directory_check(&self, scope: &EventScope) -> Result<TransactWriteItem, StoreError> {
+        let directory = scope
+            .directory_id
+            .ok_or_else(|| StoreError::corrupt("a projection is always of one directory"))?;
+        let check = ConditionCheck::builder()
+            .table_name(&self.tables.directory)
+            .key(PK, s(directory_pk(&directory)))
+            .key(SK, s(DIRECTORY_SK))
+            .condition_expression("attribute_exists(pk)")
+            .build()
+            .map_err(build_error)?;
+        Ok(TransactWriteItem::builder().condition_check(check).build())
     }
 
     async fn drop_group_memberships(&self, group: &DirectoryGroupId) -> Result<(), StoreError> {
@@ -558,10 +632,11 @@ struct UserRef<'a> {
 }
 
 /// How many membership changes (one write and one event each) fit in a transaction beside
-/// the log head and `fixed` other items (writes and events): `1 + fixed + 2 * chunk ≤ 100`.
-/// `fixed` is at most the user's write and its own events (two), so a chunk is never empty.
+/// the log head, the directory check and `fixed` other items (writes and events):
+/// `2 + fixed + 2 * chunk ≤ 100`. `fixed` is at most the user's write and its own events
+/// (three), so a chunk is never empty.
 fn chunk_size(fixed: usize) -> usize {
-    (MAX_TRANSACTION_ITEMS - 1 - fixed) / 2
+    (MAX_TRANSACTION_ITEMS - 2 - fixed) / 2
 }
 
 fn encode_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
@@ -585,12 +660,13 @@ mod tests {
         for fixed in 0..=3 {
             let chunk = chunk_size(fixed);
             assert!(chunk >= 1);
+            // The log head and the directory check beside them.
             assert!(
-                1 + fixed + 2 * chunk <= MAX_TRANSACTION_ITEMS,
+                2 + fixed + 2 * chunk <= MAX_TRANSACTION_ITEMS,
                 "fixed {fixed}"
             );
             // And it is the largest that fits: no transaction is split needlessly.
-            assert!(1 + fixed + 2 * (chunk + 1) > MAX_TRANSACTION_ITEMS);
+            assert!(2 + fixed + 2 * (chunk + 1) > MAX_TRANSACTION_ITEMS);
         }
     }
 }
