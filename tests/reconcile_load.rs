@@ -1,0 +1,251 @@
+//! Reconciliation under load: a lease per run (overlapping invocations never run or abort
+//! the same run; a crashed holder's run resumes from its checkpoint once the lease runs
+//! out), one unfinished run per environment (requests coalesce), and turns shared round
+//! robin between environments.
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+
+use dsync_domain::ids::{DirectoryId, EnvironmentId};
+use dsync_domain::time::now_millis;
+use dsync_dynamo::{Reconciliation, ReconciliationState, RECONCILIATION_LEASE_MS};
+use dsync_policy::reconcile::{run_one, run_unfinished, run_unfinished_with, Limits, RunEnd};
+use dsync_tests::{json, read, spawn_app_without_stream_processing, user_body, TestApp};
+use reqwest::Method;
+
+/// A policy function whose clock the test moves.
+fn policy_with_clock(app: &TestApp) -> (dsync_policy::App, Arc<AtomicI64>) {
+    let offset = Arc::new(AtomicI64::new(0));
+    let moved = offset.clone();
+    let clock = Arc::new(move || now_millis() + moved.load(Ordering::SeqCst));
+    (
+        dsync_policy::App::with_clock(app.store().clone(), clock),
+        offset,
+    )
+}
+
+fn environment(app: &TestApp) -> EnvironmentId {
+    EnvironmentId::parse(&app.running.bootstrap.environment_id).unwrap()
+}
+
+async fn stored(app: &TestApp, run: &Reconciliation) -> Reconciliation {
+    app.store()
+        .get_reconciliation(&run.environment_id, &run.id)
+        .await
+        .unwrap()
+}
+
+/// Small pages and short turns, so a handful of users spans several turns.
+fn tiny(rounds: u32) -> Limits {
+    Limits {
+        page_size: 1,
+        pages_per_turn: 1,
+        rounds: Some(rounds),
+    }
+}
+
+#[tokio::test]
+async fn a_run_held_by_another_invocation_is_left_alone_until_its_lease_runs_out() {
+    let app = spawn_app_without_stream_processing().await;
+    for i in 0..3 {
+        app.create_user(&format!("lease{i}@example.com")).await;
+    }
+    let (policy, clock) = policy_with_clock(&app);
+    let run = app
+        .store()
+        .create_reconciliation(environment(&app), None, policy.now())
+        .await
+        .unwrap();
+
+    // Three turns of one page each: the groups phase, the vanished groups, the first user.
+    let worked = run_unfinished_with(&policy, None, tiny(3)).await.unwrap();
+    assert_eq!(worked.len(), 1);
+    let suspended = stored(&app, &run).await;
+    assert_eq!(suspended.state, ReconciliationState::Running);
+    assert_eq!(suspended.counts.users, 1, "{suspended:?}");
+    let checkpoint = suspended.checkpoint.clone().expect("a checkpoint");
+    assert_eq!(checkpoint.phase, "users");
+
+    // Another invocation claims it and dies without a word.
+    let crashed = app
+        .store()
+        .claim_reconciliation(&run.environment_id, &run.id, "crashed", policy.now())
+        .await
+        .unwrap();
+    assert!(crashed.is_some(), "a released run can be claimed");
+
+    // While its lease holds, overlapping invocations neither run nor abort the run.
+    let (first, second) = tokio::join!(
+        run_unfinished(&policy, None),
+        run_one(&policy, suspended.clone(), None)
+    );
+    assert!(first.unwrap().is_empty(), "the held run is skipped");
+    assert_eq!(second.unwrap().1, RunEnd::Busy);
+    assert_eq!(stored(&app, &run).await, suspended, "untouched");
+
+    // The lease runs out: the next invocation resumes from the checkpoint.
+    clock.fetch_add(RECONCILIATION_LEASE_MS + 1_000, Ordering::SeqCst);
+    let worked = run_unfinished(&policy, None).await.unwrap();
+    assert_eq!(worked.len(), 1);
+    let done = stored(&app, &run).await;
+    assert_eq!(done.state, ReconciliationState::Completed, "{done:?}");
+    assert_eq!(done.counts.users, 3, "resumed, not restarted: {done:?}");
+    assert_eq!(done.counts.events, 3, "each user created once: {done:?}");
+    assert_eq!(app.event_names_after(None).await.len(), 3);
+}
+
+#[tokio::test]
+async fn concurrent_invocations_run_one_run_once() {
+    let app = spawn_app_without_stream_processing().await;
+    for i in 0..5 {
+        app.create_user(&format!("twice{i}@example.com")).await;
+    }
+    let policy = dsync_policy::App::new(app.store().clone());
+    let run = app
+        .store()
+        .create_reconciliation(environment(&app), None, policy.now())
+        .await
+        .unwrap();
+    let limits = Limits {
+        page_size: 1,
+        pages_per_turn: 2,
+        rounds: None,
+    };
+    let (a, b, c) = tokio::join!(
+        run_unfinished_with(&policy, None, limits),
+        run_unfinished_with(&policy, None, limits),
+        run_unfinished_with(&policy, None, limits),
+    );
+    for result in [a, b, c] {
+        result.expect("no invocation fails because another one works on the run");
+    }
+    let done = stored(&app, &run).await;
+    assert_eq!(done.state, ReconciliationState::Completed, "{done:?}");
+    assert_eq!(done.counts.users, 5, "{done:?}");
+    assert_eq!(app.event_names_after(None).await.len(), 5, "no event twice");
+}
+
+#[tokio::test]
+async fn requests_coalesce_into_the_environment_s_unfinished_run() {
+    let app = spawn_app_without_stream_processing().await;
+    let policy = dsync_policy::App::new(app.store().clone());
+    let first = app
+        .store()
+        .request_reconciliation(environment(&app), None, policy.now())
+        .await
+        .unwrap();
+    assert!(first.created);
+    // Held by an invocation that keeps it pending for the rest of the test.
+    app.store()
+        .claim_reconciliation(
+            &first.run.environment_id,
+            &first.run.id,
+            "busy",
+            policy.now(),
+        )
+        .await
+        .unwrap()
+        .expect("claimed");
+
+    let again = read(app.api(Method::POST, "/reconciliations")).await;
+    assert_eq!(again.status, 200, "{:?}", again.body);
+    assert_eq!(again.body["id"], first.run.id.to_string().as_str());
+    let directory = app.running.bootstrap.directory_id.clone();
+    let scoped = read(
+        app.api(Method::POST, "/reconciliations")
+            .json(&json!({"directory_id": directory})),
+    )
+    .await;
+    assert_eq!(scoped.status, 200, "{:?}", scoped.body);
+    assert_eq!(scoped.body["id"], first.run.id.to_string().as_str());
+
+    // The hourly schedule does not pile runs up either.
+    for _ in 0..3 {
+        dsync_policy::reconcile::reconcile_everything(&policy, None)
+            .await
+            .unwrap();
+    }
+    let listed = app.api_get("/reconciliations").await;
+    assert_eq!(
+        listed.body["data"].as_array().unwrap().len(),
+        1,
+        "{:?}",
+        listed.body
+    );
+
+    // Once it finishes, the next request starts a new run.
+    let (policy, clock) = policy_with_clock(&app);
+    clock.fetch_add(RECONCILIATION_LEASE_MS + 1_000, Ordering::SeqCst);
+    run_unfinished(&policy, None).await.unwrap();
+    assert_eq!(
+        stored(&app, &first.run).await.state,
+        ReconciliationState::Completed
+    );
+    let next = read(app.api(Method::POST, "/reconciliations")).await;
+    assert_eq!(next.status, 202, "{:?}", next.body);
+    assert_ne!(next.body["id"], first.run.id.to_string().as_str());
+}
+
+#[tokio::test]
+async fn a_big_environment_s_run_does_not_starve_a_small_one() {
+    let app = spawn_app_without_stream_processing().await;
+    for i in 0..8 {
+        app.create_user(&format!("big{i}@example.com")).await;
+    }
+    let (other_base, other_token) = app.other_directory().await;
+    let created = read(
+        app.http
+            .post(format!("{other_base}/Users"))
+            .bearer_auth(&other_token)
+            .json(&user_body("small@example.com")),
+    )
+    .await;
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    let other_directory = DirectoryId::parse(other_base.rsplit('/').next().unwrap()).unwrap();
+    let other_environment = app
+        .store()
+        .get_directory(&other_directory)
+        .await
+        .unwrap()
+        .environment_id;
+
+    let policy = dsync_policy::App::new(app.store().clone());
+    // The big environment asked first: a single queue would run it to its end first.
+    let big = app
+        .store()
+        .create_reconciliation(environment(&app), None, policy.now())
+        .await
+        .unwrap();
+    let small = app
+        .store()
+        .create_reconciliation(other_environment, None, policy.now())
+        .await
+        .unwrap();
+
+    let limits = Limits {
+        page_size: 1,
+        pages_per_turn: 2,
+        rounds: Some(4),
+    };
+    run_unfinished_with(&policy, None, limits).await.unwrap();
+    let small_now = stored(&app, &small).await;
+    assert_eq!(
+        small_now.state,
+        ReconciliationState::Completed,
+        "{small_now:?}"
+    );
+    assert_eq!(small_now.counts.users, 1);
+    let big_now = stored(&app, &big).await;
+    assert_eq!(big_now.state, ReconciliationState::Running, "{big_now:?}");
+    assert!(big_now.counts.users < 8, "{big_now:?}");
+
+    run_unfinished(&policy, None).await.unwrap();
+    let big_done = stored(&app, &big).await;
+    assert_eq!(
+        big_done.state,
+        ReconciliationState::Completed,
+        "{big_done:?}"
+    );
+    assert_eq!(big_done.counts.users, 8);
+    assert_eq!(big_done.counts.events, 8);
+}
