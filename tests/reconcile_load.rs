@@ -249,3 +249,74 @@ async fn a_big_environment_s_run_does_not_starve_a_small_one() {
     assert_eq!(big_done.counts.users, 8);
     assert_eq!(big_done.counts.events, 8);
 }
+
+/// A page of users who belong to groups is planned with batched reads: the run's DynamoDB
+/// calls do not grow with the number of users in groups (before, each such user cost a
+/// Query and a BatchGetItem of its own).
+#[tokio::test]
+async fn reconciling_users_in_groups_costs_a_constant_number_of_calls_per_page() {
+    let app = dsync_tests::spawn_app().await;
+    let users: usize = 40;
+    let mut members = Vec::new();
+    for i in 0..users {
+        members.push(json!({"value": app.create_user(&format!("grouped{i}@example.com")).await}));
+    }
+    for name in ["Engineering", "Everyone"] {
+        let group = app.post("/Groups", &json!({"displayName": name})).await;
+        assert_eq!(group.status, 201, "{:?}", group.body);
+        let id = group.body["id"].as_str().unwrap().to_owned();
+        let added = app
+            .patch(
+                &format!("/Groups/{id}"),
+                &json!({
+                    "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                    "Operations": [{"op": "add", "path": "members", "value": members}],
+                }),
+            )
+            .await;
+        assert!(added.status < 300, "{:?}", added.body);
+    }
+    app.settle().await;
+    let projected = app.event_names_after(None).await;
+    assert_eq!(
+        projected
+            .iter()
+            .filter(|e| *e == "dsync.group.user_added")
+            .count(),
+        2 * users
+    );
+
+    let meter = dsync_dynamo::metering::Meter::new();
+    let metered = dsync_dynamo::Store::new(
+        dsync_dynamo::metering::metered_client(&app.running.endpoint, &meter),
+        app.store().tables().clone(),
+    );
+    let policy = dsync_policy::App::new(metered.clone());
+    let directory = DirectoryId::parse(&app.running.bootstrap.directory_id).unwrap();
+    let run = metered
+        .create_reconciliation(environment(&app), Some(directory), policy.now())
+        .await
+        .unwrap();
+    meter.reset();
+    let (run, end) = run_one(&policy, run, None).await.unwrap();
+    let report = meter.take();
+    assert_eq!(end, RunEnd::Completed);
+    assert_eq!(run.counts.users, users as u64);
+    assert_eq!(run.counts.events, 0, "an unchanged directory: {run:?}");
+    let calls = |operation: &str| {
+        report
+            .requests_by_operation
+            .get(operation)
+            .copied()
+            .unwrap_or(0)
+    };
+    eprintln!("{} users in 2 groups: {}", users, report.requests_summary());
+    // The whole run, groups and users phases included, in a handful of calls.
+    assert!(calls("Query") <= 12, "{}", report.requests_summary());
+    assert!(calls("BatchGetItem") <= 8, "{}", report.requests_summary());
+    assert!(
+        report.total_requests < users as u64,
+        "{}",
+        report.requests_summary()
+    );
+}

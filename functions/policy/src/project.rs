@@ -156,7 +156,6 @@ pub async fn plan_users(
     let directory = &context.directory.id;
     let ids: Vec<ProviderUserId> = users.iter().map(|u| u.id).collect();
     let memberships = app.store.groups_of_users(directory, &ids).await?;
-    let mut projected = app.store.load_projected_users(&ids).await?;
     let mut wanted: Vec<ProviderGroupId> = memberships.values().flatten().copied().collect();
     wanted.sort();
     wanted.dedup();
@@ -167,16 +166,28 @@ pub async fn plan_users(
         .into_iter()
         .map(|g| (g.provider_group_id, g))
         .collect();
+    // The directory groups each user should be in: what its memberships are checked against.
+    let joined_by_user: HashMap<ProviderUserId, Vec<directory::DirectoryGroup>> = users
+        .iter()
+        .map(|user| {
+            let mut joined: Vec<directory::DirectoryGroup> = memberships
+                .get(&user.id)
+                .into_iter()
+                .flatten()
+                .filter_map(|pg| groups.get(pg).cloned())
+                .collect();
+            joined.sort_by_key(|g| g.id);
+            (user.id, joined)
+        })
+        .collect();
+    let mut projected = app
+        .store
+        .load_projected_users_expecting(&ids, &joined_by_user)
+        .await?;
     let now = app.now();
     let mut plans = Vec::with_capacity(users.len());
     for user in users {
-        let mut joined: Vec<directory::DirectoryGroup> = memberships
-            .get(&user.id)
-            .into_iter()
-            .flatten()
-            .filter_map(|pg| groups.get(pg).cloned())
-            .collect();
-        joined.sort_by_key(|g| g.id);
+        let joined = joined_by_user.get(&user.id).cloned().unwrap_or_default();
         let before = projected.remove(&user.id).unwrap_or_default();
         let outcome = directory::project_user(&UserInput {
             provider: Some(user),

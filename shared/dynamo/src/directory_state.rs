@@ -93,31 +93,92 @@ impl Store {
         &self,
         provider_users: &[ProviderUserId],
     ) -> Result<HashMap<ProviderUserId, ProjectedUser>, StoreError> {
+        self.load_projected_users_expecting(provider_users, &HashMap::new())
+            .await
+    }
+
+    /// The projections of many provider users when the caller knows which groups each is
+    /// expected in (the provider's memberships, as directory groups): one BatchGetItem for
+    /// the user items and one (per 100 keys) for the expected membership items. A user whose
+    /// `member_count` equals the expected memberships found has no other membership, so its
+    /// projection is complete without a Query; only a user whose memberships differ from
+    /// the expected ones (a change to project, a deleted group) is read with its own Query.
+    /// In a steady directory a page of users therefore costs a few calls, however many of
+    /// them belong to groups.
+    pub async fn load_projected_users_expecting(
+        &self,
+        provider_users: &[ProviderUserId],
+        expected: &HashMap<ProviderUserId, Vec<DirectoryGroup>>,
+    ) -> Result<HashMap<ProviderUserId, ProjectedUser>, StoreError> {
         let keys = provider_users
             .iter()
-            .map(|pu| {
-                Item::from([
-                    (PK.to_owned(), s(projected_user_pk(pu))),
-                    (SK.to_owned(), s(DIRECTORY_USER_SK)),
-                ])
-            })
+            .map(|pu| key_item(projected_user_pk(pu), DIRECTORY_USER_SK.to_owned()))
             .collect();
         let items = self.batch_get_items(&self.tables.directory, keys).await?;
         let mut projected: HashMap<ProviderUserId, ProjectedUser> = provider_users
             .iter()
             .map(|pu| (*pu, ProjectedUser::default()))
             .collect();
+        let mut members: Vec<(ProviderUserId, ProjectedUser, i64)> = Vec::new();
         for item in &items {
             let provider_user = id_attr(item, "provider_user_id", ProviderUserId::parse)?;
-            let entry = if item.opt_num_attr::<i64>("member_count") == Some(0) {
-                ProjectedUser {
-                    user: Some(decode_json(item, "user")?),
-                    revision: item.num_attr("revision")?,
-                    ..ProjectedUser::default()
-                }
-            } else {
-                self.load_projected_user(&provider_user).await?
+            let entry = ProjectedUser {
+                user: Some(decode_json(item, "user")?),
+                revision: item.num_attr("revision")?,
+                ..ProjectedUser::default()
             };
+            match item.opt_num_attr::<i64>("member_count") {
+                Some(0) => {
+                    projected.insert(provider_user, entry);
+                }
+                Some(count) => members.push((provider_user, entry, count)),
+                // Written before the count was kept: only its partition tells.
+                None => {
+                    let entry = self.load_projected_user(&provider_user).await?;
+                    projected.insert(provider_user, entry);
+                }
+            }
+        }
+        let wanted = members
+            .iter()
+            .flat_map(|(pu, _, _)| {
+                expected.get(pu).into_iter().flatten().map(move |group| {
+                    key_item(projected_user_pk(pu), directory_member_sk(&group.id))
+                })
+            })
+            .collect::<Vec<_>>();
+        let found = if wanted.is_empty() {
+            Vec::new()
+        } else {
+            self.batch_get_items(&self.tables.directory, wanted).await?
+        };
+        let mut found_of: HashMap<ProviderUserId, Vec<DirectoryGroupId>> = HashMap::new();
+        for item in &found {
+            found_of
+                .entry(id_attr(item, "provider_user_id", ProviderUserId::parse)?)
+                .or_default()
+                .push(id_attr(
+                    item,
+                    "directory_group_id",
+                    DirectoryGroupId::parse,
+                )?);
+        }
+        for (provider_user, mut entry, count) in members {
+            let held = found_of.remove(&provider_user).unwrap_or_default();
+            if held.len() as i64 != count {
+                let entry = self.load_projected_user(&provider_user).await?;
+                projected.insert(provider_user, entry);
+                continue;
+            }
+            let mut groups: Vec<DirectoryGroup> = expected
+                .get(&provider_user)
+                .into_iter()
+                .flatten()
+                .filter(|group| held.contains(&group.id))
+                .cloned()
+                .collect();
+            groups.sort_by_key(|g| g.id);
+            entry.groups = groups;
             projected.insert(provider_user, entry);
         }
         Ok(projected)
@@ -623,6 +684,10 @@ impl Guard {
             (":id".to_owned(), s(self.id.clone().unwrap_or_default())),
         ])
     }
+}
+
+fn key_item(pk: String, sk: String) -> Item {
+    Item::from([(PK.to_owned(), s(pk)), (SK.to_owned(), s(sk))])
 }
 
 #[derive(Clone, Copy)]
