@@ -19,6 +19,7 @@ mod policy_flows;
 mod policy_races;
 mod policy_reconcile;
 mod policy_stream;
+mod reconcile_load;
 mod reliability;
 mod scim_bad_input;
 mod scim_entra;

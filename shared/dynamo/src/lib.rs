@@ -39,7 +39,10 @@ pub use error::StoreError;
 pub use event_log::{decode_event, EventScope, StoredEvent, EVENT_RETENTION_DAYS};
 pub use provider_groups::{GroupState, MemberPage, MembershipDiff, MEMBER_WRITE_LEASE_MS};
 pub use provider_users::UserPage;
-pub use reconciliations::{Checkpoint, Reconciliation, ReconciliationCounts, ReconciliationState};
+pub use reconciliations::{
+    Checkpoint, LeaseAfterSave, Reconciliation, ReconciliationCounts, ReconciliationState,
+    RequestedRun, RECONCILIATION_LEASE_MS,
+};
 pub use record_counts::RecordKind;
 pub use sync_failures::{FailedRecordKey, SyncFailure};
 pub use tables::{TableNames, TableSpec, TABLES};
