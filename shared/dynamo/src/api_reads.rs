@@ -14,8 +14,8 @@ mod paging;
 mod projection_reads;
 mod purge;
 
-pub use directories::{DirectoryToken, StoredDirectory};
 pub(crate) use directories::{encode_directory, scope_of};
+pub use directories::{DirectoryToken, StoredDirectory};
 pub use event_reads::{EventCursor, EventPage, EventQuery, EVENT_SCAN_PAGES};
 pub(crate) use paging::KeyedList;
 pub use paging::{ListCursor, ListOrder, ListWindow, Page};

@@ -51,7 +51,10 @@ impl std::fmt::Debug for HrCredentials {
         f.debug_struct("HrCredentials")
             .field("webhook_secret", &self.webhook_secret.as_ref().map(|_| "…"))
             .field("bamboohr_company", &self.bamboohr_company)
-            .field("bamboohr_api_key", &self.bamboohr_api_key.as_ref().map(|_| "…"))
+            .field(
+                "bamboohr_api_key",
+                &self.bamboohr_api_key.as_ref().map(|_| "…"),
+            )
             .finish()
     }
 }

@@ -36,8 +36,8 @@ pub use client::{
 pub use control::NewDirectory;
 pub use directory_state::{ProjectedGroup, ProjectedUser};
 pub use error::StoreError;
-pub use hr_sources::{HrCredentials, HrSyncReport};
 pub use event_log::{decode_event, EventScope, StoredEvent, EVENT_RETENTION_DAYS};
+pub use hr_sources::{HrCredentials, HrSyncReport};
 pub use provider_groups::{GroupState, MemberPage, MembershipDiff, MEMBER_WRITE_LEASE_MS};
 pub use provider_users::UserPage;
 pub use reconciliations::{Checkpoint, Reconciliation, ReconciliationCounts, ReconciliationState};

@@ -114,12 +114,9 @@ async fn upsert(
         let base = current
             .as_ref()
             .map_or_else(|| new_resource(employee_id), |u| u.resource.clone());
-        let resource = normalize(
-            ResourceKind::User,
-            apply_fields(&base, employee_id, fields),
-        )
-        .map_err(|e| ChangeError::Invalid(employee_id.to_owned(), e.detail.clone()))?
-        .resource;
+        let resource = normalize(ResourceKind::User, apply_fields(&base, employee_id, fields))
+            .map_err(|e| ChangeError::Invalid(employee_id.to_owned(), e.detail.clone()))?
+            .resource;
         let outcome = match &current {
             Some(user) if user.resource == resource => Outcome::Unchanged,
             _ => Outcome::Upserted,

@@ -87,7 +87,10 @@ async fn serve(app: &App, request: &Request<Bytes>) -> Result<Response<Bytes>, F
         return Err(Failure::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "payload_too_large",
-            format!("the body is larger than {} bytes", app.config.max_body_bytes),
+            format!(
+                "the body is larger than {} bytes",
+                app.config.max_body_bytes
+            ),
         ));
     }
     let directory = directory_of(app, request.uri().path()).await?;
