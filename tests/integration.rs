@@ -12,6 +12,7 @@ mod api_webhooks;
 mod cost;
 mod docs_links;
 mod events_ordering;
+mod hr_resync;
 mod hr_webhooks;
 mod local_runner;
 mod policy_flows;

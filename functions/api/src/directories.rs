@@ -42,6 +42,9 @@ pub async fn serve(ctx: &Context<'_>, route: &Route) -> Result<Response<Bytes>, 
         (Route::DirectoryCredentials(id), _) => {
             hr_directories::rotate(ctx, &load_text(ctx, id).await?.directory.id).await
         }
+        (Route::DirectorySync(id), &Method::POST) => {
+            hr_directories::resync(ctx, &load_text(ctx, id).await?.directory.id).await
+        }
         (Route::DirectorySync(id), _) => {
             hr_directories::last_sync(ctx, &load_text(ctx, id).await?.directory.id).await
         }

@@ -128,6 +128,46 @@ pub async fn last_sync(ctx: &Context<'_>, id: &DirectoryId) -> Result<Response<B
     Ok(respond::ok(&sync_object(id, report.as_ref())))
 }
 
+/// `POST /directories/{id}/sync`: reads the BambooHR employee directory now and answers
+/// with the report (also kept as the last sync).
+pub async fn resync(ctx: &Context<'_>, id: &DirectoryId) -> Result<Response<Bytes>, ApiError> {
+    use dsync_provider_webhooks::hr::resync::{self, ResyncError};
+    let current = load(ctx, id).await?;
+    if current.directory.kind != ProviderKind::Bamboohr {
+        return Err(ApiError::invalid(
+            "only bamboohr directories can be re-synced; other kinds are pushed to",
+        ));
+    }
+    let credentials = stored(ctx.app.store.hr_credentials(id).await)?;
+    let base_url = &ctx.app.config.bamboohr_base_url;
+    let now = ctx.app.now();
+    match resync::resync(
+        &ctx.app.store,
+        &current.directory,
+        &credentials,
+        base_url,
+        now,
+    )
+    .await
+    {
+        Ok(report) => Ok(respond::ok(&sync_object(id, Some(&report)))),
+        Err(error @ ResyncError::NotConfigured) => Err(ApiError::invalid(error.to_string())),
+        Err(ResyncError::Change(error)) => {
+            tracing::error!(directory_id = %id, %error, "re-sync not stored");
+            Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily_unavailable",
+                "the re-sync could not be stored; run it again",
+            ))
+        }
+        Err(error) => Err(ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "upstream_error",
+            error.to_string(),
+        )),
+    }
+}
+
 pub fn sync_object(id: &DirectoryId, report: Option<&HrSyncReport>) -> Value {
     json!({
         "object": "directory_sync",

@@ -20,7 +20,7 @@ pub enum Route {
     DirectoryToken(String),
     /// `POST /directories/{id}/credentials` (HR directories).
     DirectoryCredentials(String),
-    /// `GET /directories/{id}/sync` (HR directories).
+    /// `GET /directories/{id}/sync` (HR directories); `POST` re-syncs a BambooHR directory.
     DirectorySync(String),
     /// `GET /directories/{id}/sync_failures`.
     DirectorySyncFailures(String),
@@ -125,14 +125,13 @@ impl Route {
             | Self::DirectoryCredentials(_)
             | Self::WebhookEndpointSecret(_)
             | Self::DeliveryRetry(_) => POST,
-            Self::Reconciliations | Self::ApiKeys => GET_POST,
+            Self::Reconciliations | Self::ApiKeys | Self::DirectorySync(_) => GET_POST,
             Self::ApiKey(_) => DELETE,
             Self::Directories | Self::WebhookEndpoints => GET_POST,
             Self::Directory(_) => GET_DELETE,
             Self::WebhookEndpoint(_) => GET_PATCH_DELETE,
             Self::Reconciliation(_)
             | Self::DirectorySyncFailures(_)
-            | Self::DirectorySync(_)
             | Self::DirectoryUsers
             | Self::DirectoryUser(_)
             | Self::DirectoryGroups

@@ -9,6 +9,7 @@
 
 pub mod apply;
 mod departments;
+pub mod resync;
 
 use bytes::Bytes;
 use dsync_domain::ids::DirectoryId;
