@@ -410,10 +410,10 @@ fn hr_webhooks_reach_the_provider_webhooks_function_which_writes_only_its_partit
             assert_eq!(keys, ["HRSOURCE#*"]);
         }
     }
-    let store = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../shared/dynamo/src/hr_sources.rs"
-    ))
-    .expect("the HR store module");
+    let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the workspace root");
+    let store = std::fs::read_to_string(workspace.join("shared/dynamo/src/hr_sources.rs"))
+        .expect("the HR store module");
     assert!(store.contains(r#"format!("HRSOURCE#{directory}")"#));
 }
