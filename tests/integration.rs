@@ -14,6 +14,8 @@ mod docs_links;
 mod events_ordering;
 mod fault_injection;
 mod fault_model;
+mod hr_resync;
+mod hr_webhooks;
 mod local_runner;
 mod policy_flows;
 mod policy_races;
