@@ -396,6 +396,13 @@ async fn foreign_ids_look_unknown(app: &TestApp, me: &Tenant, other: &Tenant) {
         ),
         (
             "directory",
+            Method::POST,
+            "/directories/{id}/credentials",
+            None,
+            404,
+        ),
+        (
+            "directory",
             Method::GET,
             "/directories/{id}/sync",
             None,
@@ -616,6 +623,7 @@ async fn management_refuses_bad_credentials(
         (Method::DELETE, format!("/directories/{d}")),
         (Method::POST, format!("/directories/{d}/token")),
         (Method::GET, format!("/directories/{d}/sync_failures")),
+        (Method::POST, format!("/directories/{d}/credentials")),
         (Method::GET, format!("/directories/{d}/sync")),
         (Method::POST, format!("/directories/{d}/sync")),
         (Method::PUT, format!("/directories/{d}/credentials")),

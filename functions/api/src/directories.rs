@@ -24,7 +24,7 @@ use crate::error::{found, stored, ApiError};
 use crate::objects::{self, parse_kind};
 use crate::query::cursors;
 use crate::route::{Context, Route};
-use crate::{body, google, respond};
+use crate::{body, google, hr_directories, respond};
 
 const MAX_NAME_BYTES: usize = 256;
 const MAX_ORGANIZATION_ID_BYTES: usize = 256;
@@ -39,6 +39,18 @@ pub async fn serve(ctx: &Context<'_>, route: &Route) -> Result<Response<Bytes>, 
             Ok(respond::ok(&objects::directory(&load_text(ctx, id).await?)))
         }
         (Route::DirectoryToken(id), _) => rotate_token(ctx, id).await,
+        (Route::DirectoryCredentials(id) | Route::DirectorySync(id), method) => {
+            let current = load_text(ctx, id).await?;
+            let id = &current.directory.id;
+            match (route, method) {
+                _ if current.directory.kind == ProviderKind::GoogleWorkspace => {
+                    google::serve(ctx, route).await
+                }
+                (Route::DirectoryCredentials(_), _) => hr_directories::rotate(ctx, id).await,
+                (Route::DirectorySync(_), &Method::POST) => hr_directories::resync(ctx, id).await,
+                _ => hr_directories::last_sync(ctx, id).await,
+            }
+        }
         _ => Err(ApiError::no_route(ctx.request.uri().path())),
     }
 }
@@ -66,9 +78,10 @@ async fn load_text(ctx: &Context<'_>, id: &str) -> Result<StoredDirectory, ApiEr
 /// `{"name", "type"?, "organization_id"?}` → 201 with the directory, `scim_base_url` and
 /// `scim_token`.
 async fn create(ctx: &Context<'_>) -> Result<Response<Bytes>, ApiError> {
+    let known = ["name", "type", "organization_id", google::CREDENTIALS_FIELD];
     let map = body::object(
         ctx.body(),
-        &["name", "type", "organization_id", google::CREDENTIALS_FIELD],
+        &[&known[..], &hr_directories::HR_FIELDS[..]].concat(),
     )?;
     let name = body::optional_string(&map, "name", MAX_NAME_BYTES)?
         .map(str::trim)
@@ -86,6 +99,7 @@ async fn create(ctx: &Context<'_>) -> Result<Response<Bytes>, ApiError> {
             .filter(|org| !org.is_empty())
             .map(str::to_owned);
     if kind == ProviderKind::GoogleWorkspace {
+        hr_directories::refuse_hr_fields(&map)?;
         return google::create(ctx, &map, name, organization_id).await;
     }
     if map.contains_key(google::CREDENTIALS_FIELD) {
@@ -94,6 +108,16 @@ async fn create(ctx: &Context<'_>) -> Result<Response<Bytes>, ApiError> {
             google::CREDENTIALS_FIELD
         )));
     }
+    if kind.is_hr() {
+        let new = hr_directories::NewHrDirectory {
+            environment_id: ctx.environment,
+            name,
+            kind,
+            organization_id,
+        };
+        return hr_directories::create(ctx, &map, new).await;
+    }
+    hr_directories::refuse_hr_fields(&map)?;
     let token = secrets::generate(TOKEN_PREFIX);
     let now = ctx.app.now();
     let directory = Directory {
@@ -158,10 +182,15 @@ async fn list(ctx: &Context<'_>) -> Result<Response<Bytes>, ApiError> {
 /// stops working.
 async fn rotate_token(ctx: &Context<'_>, id: &str) -> Result<Response<Bytes>, ApiError> {
     let current = load_text(ctx, id).await?;
-    if !current.directory.kind.speaks_scim() {
+    if current.directory.kind == ProviderKind::GoogleWorkspace {
         return Err(ApiError::invalid(
-            "this directory is pulled, not pushed over SCIM: it has no SCIM token; \
-             replace its credentials with PUT /directories/{id}/credentials",
+            "Google Workspace directories are pulled and have no SCIM token; \
+             PUT /directories/{id}/credentials replaces their service-account key",
+        ));
+    }
+    if current.directory.kind.is_hr() {
+        return Err(ApiError::invalid(
+            "HR directories have no SCIM token; POST /directories/{id}/credentials rotates their secret",
         ));
     }
     let token = secrets::generate(TOKEN_PREFIX);

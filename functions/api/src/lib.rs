@@ -17,6 +17,7 @@ mod directories;
 mod error;
 mod events;
 mod google;
+mod hr_directories;
 mod objects;
 mod projection;
 mod query;
@@ -122,13 +123,12 @@ async fn serve(
             reconciliations::serve(&ctx, &route).await
         }
         Route::ApiKeys | Route::ApiKey(_) => api_keys::serve(&ctx, &route).await,
-        Route::Directories | Route::Directory(_) | Route::DirectoryToken(_) => {
-            directories::serve(&ctx, &route).await
-        }
+        Route::Directories
+        | Route::Directory(_)
+        | Route::DirectoryToken(_)
+        | Route::DirectoryCredentials(_)
+        | Route::DirectorySync(_) => directories::serve(&ctx, &route).await,
         Route::DirectorySyncFailures(id) => sync_failures::serve(&ctx, id).await,
-        Route::DirectorySync(_) | Route::DirectoryCredentials(_) => {
-            google::serve(&ctx, &route).await
-        }
         Route::DirectoryUsers | Route::DirectoryUser(_) => {
             projection::serve_users(&ctx, &route).await
         }

@@ -15,6 +15,8 @@ pub fn workos_type(kind: ProviderKind) -> &'static str {
         ProviderKind::JumpcloudScimV2 => "jump cloud scim v2.0",
         ProviderKind::GenericScimV2 => "generic scim v2.0",
         ProviderKind::GoogleWorkspace => "gsuite directory",
+        ProviderKind::Bamboohr => "bamboohr",
+        ProviderKind::HrWebhooks => "hr webhooks",
     }
 }
 

@@ -18,12 +18,14 @@ pub enum Route {
     Directories,
     Directory(String),
     DirectoryToken(String),
+    /// `POST /directories/{id}/credentials` (HR directories), `PUT` or `POST` (Google
+    /// Workspace: the service-account key and admin).
+    DirectoryCredentials(String),
+    /// `GET /directories/{id}/sync` (HR and Google Workspace directories); `POST` re-syncs a
+    /// BambooHR directory, or pulls a Google Workspace one now.
+    DirectorySync(String),
     /// `GET /directories/{id}/sync_failures`.
     DirectorySyncFailures(String),
-    /// `GET|POST /directories/{id}/sync`: a pulled directory's last sync, or a pull now.
-    DirectorySync(String),
-    /// `PUT /directories/{id}/credentials`: a pulled directory's provider credentials.
-    DirectoryCredentials(String),
     DirectoryUsers,
     DirectoryUser(String),
     DirectoryGroups,
@@ -61,9 +63,9 @@ impl Route {
             ["directories"] => Self::Directories,
             ["directories", id] => Self::Directory(id.to_string()),
             ["directories", id, "token"] => Self::DirectoryToken(id.to_string()),
-            ["directories", id, "sync_failures"] => Self::DirectorySyncFailures(id.to_string()),
-            ["directories", id, "sync"] => Self::DirectorySync(id.to_string()),
             ["directories", id, "credentials"] => Self::DirectoryCredentials(id.to_string()),
+            ["directories", id, "sync"] => Self::DirectorySync(id.to_string()),
+            ["directories", id, "sync_failures"] => Self::DirectorySyncFailures(id.to_string()),
             ["directory_users"] => Self::DirectoryUsers,
             ["directory_users", id] => Self::DirectoryUser(id.to_string()),
             ["directory_groups"] => Self::DirectoryGroups,
@@ -94,9 +96,9 @@ impl Route {
             Self::Directories => "directories",
             Self::Directory(_) => "directory",
             Self::DirectoryToken(_) => "directory_token",
-            Self::DirectorySyncFailures(_) => "directory_sync_failures",
-            Self::DirectorySync(_) => "directory_sync",
             Self::DirectoryCredentials(_) => "directory_credentials",
+            Self::DirectorySync(_) => "directory_sync",
+            Self::DirectorySyncFailures(_) => "directory_sync_failures",
             Self::DirectoryUsers => "directory_users",
             Self::DirectoryUser(_) => "directory_user",
             Self::DirectoryGroups => "directory_groups",
@@ -117,7 +119,7 @@ impl Route {
         const GET_POST: &[Method] = &[Method::GET, Method::POST];
         const GET_DELETE: &[Method] = &[Method::GET, Method::DELETE];
         const DELETE: &[Method] = &[Method::DELETE];
-        const PUT: &[Method] = &[Method::PUT];
+        const POST_PUT: &[Method] = &[Method::POST, Method::PUT];
         const GET_PATCH_DELETE: &[Method] = &[Method::GET, Method::PATCH, Method::DELETE];
         match self {
             Self::Settings => GET_PUT,
@@ -125,12 +127,11 @@ impl Route {
             | Self::DirectoryToken(_)
             | Self::WebhookEndpointSecret(_)
             | Self::DeliveryRetry(_) => POST,
-            Self::Reconciliations | Self::ApiKeys => GET_POST,
+            Self::Reconciliations | Self::ApiKeys | Self::DirectorySync(_) => GET_POST,
             Self::ApiKey(_) => DELETE,
             Self::Directories | Self::WebhookEndpoints => GET_POST,
             Self::Directory(_) => GET_DELETE,
-            Self::DirectorySync(_) => GET_POST,
-            Self::DirectoryCredentials(_) => PUT,
+            Self::DirectoryCredentials(_) => POST_PUT,
             Self::WebhookEndpoint(_) => GET_PATCH_DELETE,
             Self::Reconciliation(_)
             | Self::DirectorySyncFailures(_)

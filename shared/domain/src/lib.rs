@@ -4,7 +4,8 @@
 //! - [`ids`]: prefixed, time-sortable identifiers.
 //! - [`secrets`]: bearer tokens and API keys, hashed at rest and compared in constant time.
 //! - [`model`]: environments, directories and provider records as the service stores them.
-//! - [`providers`]: non-SCIM providers' records mapped to provider records (Google Workspace).
+//! - [`providers`]: sources other than SCIM: HR systems' signed webhooks (BambooHR, the generic HR
+//!   format) and Google Workspace's Directory API, as provider records.
 //! - [`webhooks`]: webhook endpoints, delivery signing, address checks and the retry schedule.
 
 pub mod directory;

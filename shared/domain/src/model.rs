@@ -63,18 +63,26 @@ pub enum ProviderKind {
     JumpcloudScimV2,
     #[serde(rename = "generic-scim-v2")]
     GenericScimV2,
+    /// BambooHR's signed webhooks (`crate::providers::bamboohr`).
+    #[serde(rename = "bamboohr")]
+    Bamboohr,
+    /// The generic HR format, signed with Standard Webhooks (`crate::providers::hr_webhooks`).
+    #[serde(rename = "hr-webhooks")]
+    HrWebhooks,
     /// Pulled through Google's Admin SDK Directory API (see `providers::google`), no SCIM.
     #[serde(rename = "google-workspace")]
     GoogleWorkspace,
 }
 
 impl ProviderKind {
-    pub const ALL: [ProviderKind; 6] = [
+    pub const ALL: [ProviderKind; 8] = [
         Self::OktaScimV2,
         Self::EntraScimV2,
         Self::OneloginScimV2,
         Self::JumpcloudScimV2,
         Self::GenericScimV2,
+        Self::Bamboohr,
+        Self::HrWebhooks,
         Self::GoogleWorkspace,
     ];
 
@@ -85,8 +93,16 @@ impl ProviderKind {
             Self::OneloginScimV2 => "onelogin-scim-v2",
             Self::JumpcloudScimV2 => "jumpcloud-scim-v2",
             Self::GenericScimV2 => "generic-scim-v2",
+            Self::Bamboohr => "bamboohr",
+            Self::HrWebhooks => "hr-webhooks",
             Self::GoogleWorkspace => "google-workspace",
         }
+    }
+
+    /// Whether the directory is fed by signed HR webhooks rather than SCIM (it then has a
+    /// webhook URL and signing secret, and no SCIM endpoint).
+    pub fn is_hr(self) -> bool {
+        matches!(self, Self::Bamboohr | Self::HrWebhooks)
     }
 
     pub fn parse(s: &str) -> Option<Self> {
@@ -96,7 +112,10 @@ impl ProviderKind {
     /// Whether the provider pushes SCIM requests (else the service pulls or receives
     /// provider-specific webhooks, and the directory has no usable SCIM token).
     pub fn speaks_scim(self) -> bool {
-        !matches!(self, Self::GoogleWorkspace)
+        !matches!(
+            self,
+            Self::GoogleWorkspace | Self::Bamboohr | Self::HrWebhooks
+        )
     }
 }
 
