@@ -1,4 +1,6 @@
-//! `POST /reconciliations` (optional body `{"directory_id": …}`) → 202 with the run;
+//! `POST /reconciliations` (optional body `{"directory_id": …}`) → 202 with a new run, or
+//! 200 with the environment's run already pending or running (requests coalesce: at most one
+//! run per environment is unfinished);
 //! `GET /reconciliations/{id}` → the run with its `state` (pending, running, completed,
 //! failed) and `counts`; `GET /reconciliations` → every run, the scheduled ones included,
 //! newest first and paged, so a failed scheduled run shows through the API.
@@ -32,13 +34,21 @@ async fn create_run(ctx: &Context<'_>) -> Result<Response<Bytes>, ApiError> {
             Some(id)
         }
     };
-    let run = stored(
+    let requested = stored(
         ctx.app
             .store
-            .create_reconciliation(ctx.environment, directory, ctx.app.now())
+            .request_reconciliation(ctx.environment, directory, ctx.app.now())
             .await,
     )?;
-    tracing::info!(reconciliation_id = %run.id, environment_id = %ctx.environment, "reconciliation requested");
+    let run = requested.run;
+    tracing::info!(reconciliation_id = %run.id, environment_id = %ctx.environment,
+        created = requested.created, "reconciliation requested");
+    if !requested.created {
+        return Ok(respond::json(
+            StatusCode::OK,
+            &objects::reconciliation(&run),
+        ));
+    }
     if let Some(trigger) = &ctx.app.reconcile_trigger {
         trigger(run.id);
     }
