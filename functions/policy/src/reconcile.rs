@@ -331,9 +331,14 @@ impl Page<'_> {
                 next
             }
             "users" => {
-                let page = store
-                    .list_users(directory, after.as_deref(), self.page_size)
+                let (page, undecodable) = store
+                    .list_users_tolerant(directory, after.as_deref(), self.page_size)
                     .await?;
+                // A provider record that does not decode is quarantined, not the page.
+                for (user, error) in undecodable {
+                    self.run.counts.users += 1;
+                    self.settle(FailedRecordKey::User(user), Err(error)).await?;
+                }
                 match plan_users(app, context, &page.users).await {
                     Ok(plans) => {
                         for (user, plan) in plans {
