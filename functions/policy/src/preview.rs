@@ -57,7 +57,7 @@ impl PreviewCursor {
 
     /// `None` for anything that is not a token [`PreviewCursor::encode`] made.
     pub fn decode(token: &str) -> Option<Self> {
-        if token.len() % 2 != 0 || !token.is_ascii() {
+        if !token.len().is_multiple_of(2) || !token.is_ascii() {
             return None;
         }
         let bytes: Option<Vec<u8>> = (0..token.len())
