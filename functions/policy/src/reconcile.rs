@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
 
-use dsync_domain::ids::{DirectoryId, ReconciliationId};
+use dsync_domain::ids::{DirectoryId, ProviderGroupId, ProviderUserId, ReconciliationId};
 use dsync_dynamo::{
     Checkpoint, FailedRecordKey, LeaseAfterSave, Reconciliation, ReconciliationState, StoreError,
     StoredEvent,
@@ -241,6 +241,9 @@ async fn walk(
             .into_iter()
             .map(|failure| failure.record)
             .collect();
+        // Records that failed again in this invocation; every other entry left in
+        // `quarantined` after a whole walk names a record no phase met.
+        let mut failed: HashSet<FailedRecordKey> = HashSet::new();
         for (index, phase) in PHASES.iter().enumerate().skip(first_phase) {
             let mut after = if resuming_here && index == first_phase {
                 resume.after.clone()
@@ -262,6 +265,7 @@ async fn walk(
                     context: &context,
                     run: &mut *run,
                     quarantined: &mut quarantined,
+                    failed: &mut failed,
                 };
                 let next = page.reconcile(phase, after.clone()).await?;
                 pages += 1;
@@ -280,8 +284,50 @@ async fn walk(
                 }
             }
         }
+        // Walked whole in this turn: an entry no phase met names a record that is neither at
+        // the provider nor in the directory (deleted since it failed). Nothing will ever
+        // project it, so its entry would otherwise stay listed forever. A directory walked
+        // over several turns (its run resumed here) has only this turn's part met, so each
+        // such entry is cleared only once its record is read and found gone.
+        for record in quarantined.difference(&failed) {
+            if !resuming_here || record_gone(app, &directory, record).await? {
+                app.store.clear_sync_failure(&directory, record).await?;
+            }
+        }
     }
     Ok(RunEnd::Completed)
+}
+
+/// Whether a quarantined record no longer exists, at the provider or in the directory.
+async fn record_gone(
+    app: &App,
+    directory: &DirectoryId,
+    record: &FailedRecordKey,
+) -> Result<bool, StoreError> {
+    match record {
+        FailedRecordKey::User(id) => {
+            let Ok(user) = ProviderUserId::parse(id) else {
+                return Ok(true);
+            };
+            Ok(absent(&app.store.get_user(directory, &user).await)
+                && matches!(app.store.load_projected_user(&user).await,
+                    Ok(projected) if projected.user.as_ref().is_none_or(|u| u.directory_id != *directory)))
+        }
+        FailedRecordKey::Group(id) => {
+            let Ok(group) = ProviderGroupId::parse(id) else {
+                return Ok(true);
+            };
+            Ok(absent(&app.store.get_group(directory, &group).await)
+                && matches!(app.store.load_projected_group(&group).await,
+                    Ok(projected) if projected.group.is_none()))
+        }
+    }
+}
+
+/// Only a clean "not found" counts as absent: a record that fails to read (say it does not
+/// decode) is still there.
+fn absent<T>(result: &Result<T, StoreError>) -> bool {
+    matches!(result, Err(StoreError::NotFound))
 }
 
 /// One page of one phase of one directory, with what it needs to count and quarantine.
@@ -292,6 +338,8 @@ struct Page<'a> {
     run: &'a mut Reconciliation,
     /// The directory's records with a sync failure on file: cleared when they project.
     quarantined: &'a mut HashSet<FailedRecordKey>,
+    /// The records that failed in this invocation.
+    failed: &'a mut HashSet<FailedRecordKey>,
 }
 
 impl Page<'_> {
@@ -404,6 +452,7 @@ impl Page<'_> {
                     .record_sync_failure(directory, &record, &reason, "reconciliation", now)
                     .await?;
                 self.run.counts.failed += 1;
+                self.failed.insert(record.clone());
                 self.quarantined.insert(record);
             }
         }

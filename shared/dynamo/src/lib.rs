@@ -11,6 +11,8 @@ mod control;
 mod directory_state;
 mod error;
 mod event_log;
+pub mod faults;
+mod hr_sources;
 mod item;
 mod keys;
 pub mod metering;
@@ -36,6 +38,7 @@ pub use control::NewDirectory;
 pub use directory_state::{ProjectedGroup, ProjectedUser};
 pub use error::StoreError;
 pub use event_log::{decode_event, EventScope, StoredEvent, EVENT_RETENTION_DAYS};
+pub use hr_sources::{HrCredentials, HrSyncReport};
 pub use provider_groups::{GroupState, MemberPage, MembershipDiff, MEMBER_WRITE_LEASE_MS};
 pub use provider_users::UserPage;
 pub use reconciliations::{
