@@ -84,6 +84,8 @@ struct World {
     switch_applied: bool,
     reconciliations: u64,
     failed_reconciliations: u64,
+    /// Added to the policy function's clock (see `world`).
+    lease_offset: Arc<std::sync::atomic::AtomicI64>,
 }
 
 async fn world(seed: u64) -> World {
@@ -124,7 +126,16 @@ async fn world(seed: u64) -> World {
         faulty_client(&engine.endpoint(), &faults, attempts),
         clean.tables().clone(),
     );
-    let policy = dsync_policy::App::new(faulty.clone());
+    // The policy function's clock, which settling moves past a reconciliation lease: a run
+    // whose invocation failed holding it is resumed once its lease runs out.
+    let lease_offset = Arc::new(std::sync::atomic::AtomicI64::new(0));
+    let offset = lease_offset.clone();
+    let policy = dsync_policy::App::with_clock(
+        faulty.clone(),
+        Arc::new(move || {
+            dsync_domain::time::now_millis() + offset.load(std::sync::atomic::Ordering::SeqCst)
+        }),
+    );
     let dead_letters = Arc::new(Mutex::new(Vec::new()));
     let mut source = StreamSource::new(clean.tables().provider_records.clone());
     // Small batches, so batch boundaries fall everywhere; retries as long as faults last
@@ -169,6 +180,7 @@ async fn world(seed: u64) -> World {
         switch_applied: true,
         reconciliations: 0,
         failed_reconciliations: 0,
+        lease_offset,
     }
 }
 
@@ -419,6 +431,10 @@ pub async fn run_seed(seed: u64, operations: usize) -> RunReport {
     }
     world.faults.set_rate(0.0);
     let faults = world.faults.counts();
+    world.lease_offset.fetch_add(
+        dsync_dynamo::RECONCILIATION_LEASE_MS + 1_000,
+        std::sync::atomic::Ordering::SeqCst,
+    );
 
     // Settle: the stream caught up, the last policy switch applied.
     world.pump().await;

@@ -144,10 +144,30 @@ async fn run_turn(
         .store
         .claim_reconciliation(&run.environment_id, &run.id, owner, app.now())
         .await?;
-    let Some(mut run) = claimed else {
+    let Some(run) = claimed else {
         tracing::info!(reconciliation_id = %run.id, "reconciliation held by another invocation");
         return Ok((run, RunEnd::Busy));
     };
+    let (environment, id) = (run.environment_id, run.id);
+    let result = run_claimed(app, run, owner, deadline, limits).await;
+    if result.is_err() {
+        // Failed while holding it (a storage error): let the next invocation resume it now
+        // rather than after the lease; if this fails too, the lease runs out by itself.
+        let _ = app
+            .store
+            .release_reconciliation(&environment, &id, owner)
+            .await;
+    }
+    result
+}
+
+async fn run_claimed(
+    app: &App,
+    mut run: Reconciliation,
+    owner: &str,
+    deadline: Option<Instant>,
+    limits: &Limits,
+) -> Result<(Reconciliation, RunEnd), StoreError> {
     let mut saver = Saver {
         owner,
         saved_at: run.updated_at,
