@@ -93,7 +93,10 @@ async fn reconciliation_runs_are_listed_newest_first_and_paged() {
     for _ in 0..3 {
         let started = read(app.api(Method::POST, "/reconciliations")).await;
         assert_eq!(started.status, 202, "{:?}", started.body);
-        ids.push(started.body["id"].as_str().unwrap().to_owned());
+        let id = started.body["id"].as_str().unwrap().to_owned();
+        // One unfinished run per environment: a request while one is pending joins it.
+        until_finished(&app, &id).await;
+        ids.push(id);
     }
     let listed = app.api_get("/reconciliations").await;
     assert_eq!(listed.status, 200, "{:?}", listed.body);

@@ -2,24 +2,10 @@
 
 use crate::api_support;
 
-use std::time::Duration;
-
 use api_support::*;
-use dsync_tests::{json, read, spawn_app, TestApp};
+use dsync_tests::{json, read, spawn_app};
 use reqwest::Method;
 use serde_json::Value;
-
-async fn until_finished(app: &TestApp, id: &str) -> Value {
-    for _ in 0..600 {
-        let run = app.api_get(&format!("/reconciliations/{id}")).await;
-        assert_eq!(run.status, 200, "{:?}", run.body);
-        if matches!(run.body["state"].as_str(), Some("completed" | "failed")) {
-            return run.body;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("reconciliation {id} did not finish");
-}
 
 #[tokio::test]
 async fn a_requested_reconciliation_is_accepted_and_runs() {

@@ -1,6 +1,8 @@
 //! Helpers shared by the `api_*` tests (included with `#[path]`; each test crate uses some).
 #![allow(dead_code)]
 
+use std::time::Duration;
+
 use dsync_domain::ids::EnvironmentId;
 use dsync_domain::model::{Environment, EnvironmentSettings};
 use dsync_domain::secrets;
@@ -104,4 +106,17 @@ pub fn group_body(name: &str, members: &[&str]) -> Value {
         "displayName": name,
         "members": members.iter().map(|m| json!({"value": m})).collect::<Vec<_>>(),
     })
+}
+
+/// Polls a reconciliation run until it is completed or failed, and returns it.
+pub async fn until_finished(app: &TestApp, id: &str) -> Value {
+    for _ in 0..600 {
+        let run = app.api_get(&format!("/reconciliations/{id}")).await;
+        assert_eq!(run.status, 200, "{:?}", run.body);
+        if matches!(run.body["state"].as_str(), Some("completed" | "failed")) {
+            return run.body;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("reconciliation {id} did not finish");
 }

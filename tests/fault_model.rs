@@ -20,6 +20,7 @@
 mod checks;
 mod idp;
 
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use dsync_domain::ids::{DirectoryId, EnvironmentId};
@@ -54,6 +55,8 @@ pub struct RunReport {
     pub events: usize,
     pub reconciliations: u64,
     pub failed_reconciliations: u64,
+    /// Settled-phase waits for a reconciliation lease held by a lost claim to expire.
+    pub lease_waits: u64,
     pub dead_letters: usize,
     /// Violations by check: directory ≠ projection, replay ≠ directory, repeated changes,
     /// log order; and a reconciliation after settling that still had work.
@@ -84,8 +87,10 @@ struct World {
     switch_applied: bool,
     reconciliations: u64,
     failed_reconciliations: u64,
-    /// Added to the policy function's clock (see `world`).
-    lease_offset: Arc<std::sync::atomic::AtomicI64>,
+    /// Added to the policy function's clock (to let a lost lease expire).
+    clock_offset: Arc<AtomicI64>,
+    /// Times the settled phase waited for a reconciliation lease to expire.
+    lease_waits: u64,
 }
 
 async fn world(seed: u64) -> World {
@@ -126,15 +131,11 @@ async fn world(seed: u64) -> World {
         faulty_client(&engine.endpoint(), &faults, attempts),
         clean.tables().clone(),
     );
-    // The policy function's clock, which settling moves past a reconciliation lease: a run
-    // whose invocation failed holding it is resumed once its lease runs out.
-    let lease_offset = Arc::new(std::sync::atomic::AtomicI64::new(0));
-    let offset = lease_offset.clone();
+    let clock_offset = Arc::new(AtomicI64::new(0));
+    let offset = clock_offset.clone();
     let policy = dsync_policy::App::with_clock(
         faulty.clone(),
-        Arc::new(move || {
-            dsync_domain::time::now_millis() + offset.load(std::sync::atomic::Ordering::SeqCst)
-        }),
+        Arc::new(move || dsync_domain::time::now_millis() + offset.load(Ordering::SeqCst)),
     );
     let dead_letters = Arc::new(Mutex::new(Vec::new()));
     let mut source = StreamSource::new(clean.tables().provider_records.clone());
@@ -180,7 +181,8 @@ async fn world(seed: u64) -> World {
         switch_applied: true,
         reconciliations: 0,
         failed_reconciliations: 0,
-        lease_offset,
+        clock_offset,
+        lease_waits: 0,
     }
 }
 
@@ -372,29 +374,55 @@ impl World {
         self.reconcile().await;
     }
 
-    /// One reconciliation of the environment through the policy function (under faults it
-    /// may fail; the next one starts over).
+    /// One reconciliation of the environment, as `POST /reconciliations` and the schedule
+    /// ask for it: requested (coalescing into a run already unfinished), then run by the
+    /// policy function. Under faults it may fail, or stay held by a lease an earlier
+    /// invocation lost track of; the next request resumes it. The run's events when it
+    /// completed.
     async fn reconcile(&mut self) -> Option<u64> {
         self.reconciliations += 1;
-        let created = self
+        let requested = self
             .policy
             .store
-            .create_reconciliation(self.environment, None, self.policy.now())
+            .request_reconciliation(self.environment, None, self.policy.now())
             .await;
-        let Ok(run) = created else {
+        let Ok(requested) = requested else {
             self.failed_reconciliations += 1;
             return None;
         };
-        match dsync_policy::reconcile::run_one(&self.policy, run, None).await {
-            Ok((run, _)) if run.state == ReconciliationState::Completed => {
+        let worked = dsync_policy::reconcile::run_unfinished(&self.policy, None).await;
+        let completed = worked.ok().and_then(|runs| {
+            runs.into_iter()
+                .find(|run| run.id == requested.run.id)
+                .filter(|run| run.state == ReconciliationState::Completed)
+        });
+        match completed {
+            Some(run) => {
                 self.switch_applied = true;
                 Some(run.counts.events)
             }
-            _ => {
+            None => {
                 self.failed_reconciliations += 1;
                 None
             }
         }
+    }
+
+    /// A reconciliation after the faults stopped. A run whose lease was claimed by a call
+    /// whose answer was lost stays held until the lease runs out: the clock moves past it,
+    /// as the hourly schedule would.
+    async fn reconcile_settled(&mut self) -> u64 {
+        for _ in 0..3 {
+            if let Some(events) = self.reconcile().await {
+                return events;
+            }
+            self.lease_waits += 1;
+            self.clock_offset.fetch_add(
+                dsync_dynamo::RECONCILIATION_LEASE_MS + 60_000,
+                Ordering::SeqCst,
+            );
+        }
+        panic!("no reconciliation completed without faults, lease expiry included");
     }
 
     /// Lambda's event source mapping catching up with the provider-records stream.
@@ -431,18 +459,11 @@ pub async fn run_seed(seed: u64, operations: usize) -> RunReport {
     }
     world.faults.set_rate(0.0);
     let faults = world.faults.counts();
-    world.lease_offset.fetch_add(
-        dsync_dynamo::RECONCILIATION_LEASE_MS + 1_000,
-        std::sync::atomic::Ordering::SeqCst,
-    );
 
     // Settle: the stream caught up, the last policy switch applied.
     world.pump().await;
     if !world.switch_applied {
-        world
-            .reconcile()
-            .await
-            .expect("a reconciliation without faults");
+        world.reconcile_settled().await;
         world.pump().await;
     }
 
@@ -455,10 +476,7 @@ pub async fn run_seed(seed: u64, operations: usize) -> RunReport {
     let replay_mismatches = checks::replay_is_the_directory(&replayed, &stored);
     let disordered = checks::log_is_ordered(&log);
     // With everything projected, a reconciliation finds nothing left to do.
-    let late_events = world
-        .reconcile()
-        .await
-        .expect("a reconciliation without faults");
+    let late_events = world.reconcile_settled().await;
     let unsettled = match late_events {
         0 => Vec::new(),
         n => vec![format!("a reconciliation after settling wrote {n} events")],
@@ -494,6 +512,7 @@ pub async fn run_seed(seed: u64, operations: usize) -> RunReport {
         events: log.len(),
         reconciliations: world.reconciliations,
         failed_reconciliations: world.failed_reconciliations,
+        lease_waits: world.lease_waits,
         dead_letters: dead_letters.len(),
         divergent: divergent.len(),
         replay_mismatches: replay_mismatches.len(),
@@ -525,8 +544,8 @@ fn assert_clean(report: &RunReport) {
 async fn check_seed(seed: u64) {
     let report = run_seed(seed, TEST_OPERATIONS).await;
     eprintln!(
-        "fault model seed {seed}: {} events, {:?}, {:?}",
-        report.events, report.faults, report.idp
+        "fault model seed {seed}: {} events, {:?}, {:?}, lease waits {}",
+        report.events, report.faults, report.idp, report.lease_waits
     );
     assert_clean(&report);
 }
@@ -620,9 +639,10 @@ fn print_totals(reports: &[RunReport]) {
         sum(&|r| r.faults.ambiguous_commits)
     );
     println!(
-        "reconciliations: {} (failed under faults {})",
+        "reconciliations: {} (failed under faults {}; waits for a lost lease to expire {})",
         sum(&|r| r.reconciliations),
-        sum(&|r| r.failed_reconciliations)
+        sum(&|r| r.failed_reconciliations),
+        sum(&|r| r.lease_waits)
     );
     println!("events written: {}", sum(&|r| r.events as u64));
     println!("dead letters: {}", sum(&|r| r.dead_letters as u64));

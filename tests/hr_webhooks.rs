@@ -649,3 +649,39 @@ async fn secrets_are_shown_once_and_rotation_retires_the_old_one() {
     .await;
     assert_eq!(generic_with_secret.status, 400);
 }
+
+/// Employee and department ids are derived, not fresh: deliveries racing to create the same
+/// employee or the same department must each land (none is taken for the other's retry).
+#[tokio::test]
+async fn concurrent_deliveries_into_a_new_department_all_land() {
+    let app = spawn_app().await;
+    let created =
+        create_directory(&app, json!({"name": "Generic HR", "type": "hr webhooks"})).await;
+    let directory = created["id"].as_str().unwrap().to_owned();
+    let secret = created["webhook_secret"].as_str().unwrap().to_owned();
+    let path = webhook_path(&created);
+    let upsert = |n: usize| {
+        json!({"type": "employee.upserted", "data": {"employee_id": format!("E-{n}"),
+            "email": format!("e{n}@acme.test"), "department": "Ops"}})
+    };
+    let bodies: Vec<Value> = (0..6).map(upsert).collect();
+    let ids: Vec<String> = (0..6).map(|n| format!("race_{n}")).collect();
+    let posts = bodies
+        .iter()
+        .zip(&ids)
+        .map(|(body, id)| post_generic(&app, &path, body, &secret, id, now_millis()));
+    for status in futures::future::join_all(posts).await {
+        assert_eq!(status, 200);
+    }
+    app.settle().await;
+    let groups = app
+        .api_get(&format!("/directory_groups?directory={directory}"))
+        .await;
+    let groups = groups.body["data"].as_array().unwrap().clone();
+    assert_eq!(groups.len(), 1, "{groups:?}");
+    let group = groups[0]["id"].as_str().unwrap();
+    let members = app
+        .api_get(&format!("/directory_users?group={group}&limit=100"))
+        .await;
+    assert_eq!(members.body["data"].as_array().unwrap().len(), 6);
+}

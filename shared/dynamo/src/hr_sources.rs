@@ -265,3 +265,21 @@ fn encode_credentials(directory: &DirectoryId, credentials: &HrCredentials) -> I
     }
     item
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_names_which_secrets_are_set_never_their_values() {
+        let credentials = HrCredentials {
+            webhook_secret: Some("whsec_secret-value".into()),
+            bamboohr_company: Some("acme".into()),
+            bamboohr_api_key: Some("api-key-value".into()),
+        };
+        let printed = format!("{credentials:?}");
+        assert!(!printed.contains("secret-value"), "{printed}");
+        assert!(!printed.contains("api-key-value"), "{printed}");
+        assert!(printed.contains("acme"));
+    }
+}

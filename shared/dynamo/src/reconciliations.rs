@@ -216,7 +216,10 @@ impl Store {
             .key(SK, s(reconciliation_sk(id)))
             .update_expression("SET lease_owner = :owner, lease_until = :until")
             .condition_expression(
-                "attribute_exists(#unfinished) AND (attribute_not_exists(lease_until) OR lease_until < :now)",
+                // Or already this owner's: a claim whose answer was lost is retried (by the
+                // SDK or the caller) into its own lease, which would otherwise hold the run
+                // for a whole lease with nobody working on it.
+                "attribute_exists(#unfinished) AND (attribute_not_exists(lease_until) OR lease_until < :now OR lease_owner = :owner)",
             )
             .expression_attribute_names("#unfinished", GSI1PK)
             .expression_attribute_values(":owner", s(owner))

@@ -128,6 +128,10 @@ async fn upsert(
                 Some(previous) => store.replace_user(&next, previous).await,
             };
             match written {
+                // A create finding the id taken counts it as its own earlier attempt (ids
+                // are fresh for SCIM); an employee's id is derived, so a concurrent delivery
+                // may have created it first: make sure what is stored is this write.
+                Ok(()) if current.is_none() && !stored_as(store, &next).await? => continue,
                 Ok(()) => {}
                 Err(StoreError::Conflict) => continue,
                 Err(StoreError::Duplicate) => {
@@ -140,6 +144,15 @@ async fn upsert(
         return Ok(outcome);
     }
     Err(ChangeError::Contended(employee_id.to_owned()))
+}
+
+/// Whether `user` is what the store holds now.
+async fn stored_as(store: &Store, user: &ProviderUser) -> Result<bool, ChangeError> {
+    match store.get_user(&user.directory_id, &user.id).await {
+        Ok(stored) => Ok(stored.version == user.version && stored.resource == user.resource),
+        Err(StoreError::NotFound) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
 }
 
 async fn remove(
