@@ -257,6 +257,69 @@ async fn one_unprojectable_user_is_quarantined_and_never_stops_the_rest() {
     assert_eq!(unknown.status, 404);
 }
 
+/// A quarantined record that projects again through the stream (repaired, or its failure was
+/// passing) has its entry removed then, not only at the next reconciliation.
+#[tokio::test]
+async fn a_later_stream_projection_clears_the_sync_failure() {
+    let app = spawn_app_without_stream_processing().await;
+    let user = app.create_user("flaky@example.com").await;
+    reconcile(&app).await;
+    let good_document = user_document(&app, &user).await;
+    set_user_document(&app, &user, "{not json").await;
+    let policy = dsync_policy::App::new(app.store().clone());
+    let batch = |sequence| -> dsync_local::streams::Event {
+        serde_json::from_value(json!({"Records": [user_record(&app, &user, sequence)]})).unwrap()
+    };
+    let response = dsync_policy::stream::handle_batch(&policy, batch(1)).await;
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(sync_failures(&app).await.len(), 1);
+
+    set_user_document(&app, &user, &good_document).await;
+    let response = dsync_policy::stream::handle_batch(&policy, batch(2)).await;
+    assert!(response.batch_item_failures.is_empty());
+    assert!(
+        sync_failures(&app).await.is_empty(),
+        "the entry went with the successful projection"
+    );
+}
+
+/// A provider record that does not decode (a corrupt item) is quarantined by reconciliation;
+/// the page it is on, and the run, go on.
+#[tokio::test]
+async fn an_undecodable_provider_user_is_quarantined_not_the_page() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let app = spawn_app_without_stream_processing().await;
+    let mut users = Vec::new();
+    for name in ["dee", "eve", "fay"] {
+        users.push(app.create_user(&format!("{name}@example.com")).await);
+    }
+    let bad = users[1].clone();
+    app.store()
+        .client()
+        .update_item()
+        .table_name(&app.store().tables().provider_records)
+        .key("pk", AttributeValue::S(format!("DIR#{}", directory(&app))))
+        .key("sk", AttributeValue::S(format!("USER#{bad}")))
+        .update_expression("REMOVE user_name")
+        .send()
+        .await
+        .unwrap();
+
+    let run = reconcile(&app).await;
+    assert_eq!(
+        run.state,
+        dsync_dynamo::ReconciliationState::Completed,
+        "{run:?}"
+    );
+    assert_eq!((run.counts.users, run.counts.failed), (3, 1));
+    assert_eq!(run.counts.events, 2, "the other two users are created");
+    let listed = sync_failures(&app).await;
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0]["record_id"], bad.as_str());
+    assert_eq!(listed[0]["source"], "reconciliation");
+    assert!(listed[0]["reason"].as_str().unwrap().contains("malformed"));
+}
+
 /// A record quarantined and then deleted everywhere (gone from the provider, no directory
 /// user) is met by no reconciliation phase, so nothing would ever clear its entry: a run
 /// that walks the directory whole drops it. (Found by the fault model: a user quarantined

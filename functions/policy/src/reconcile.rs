@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
 
-use dsync_domain::ids::{DirectoryId, ReconciliationId};
+use dsync_domain::ids::{DirectoryId, ProviderGroupId, ProviderUserId, ReconciliationId};
 use dsync_dynamo::{
     Checkpoint, FailedRecordKey, LeaseAfterSave, Reconciliation, ReconciliationState, StoreError,
     StoredEvent,
@@ -144,10 +144,30 @@ async fn run_turn(
         .store
         .claim_reconciliation(&run.environment_id, &run.id, owner, app.now())
         .await?;
-    let Some(mut run) = claimed else {
+    let Some(run) = claimed else {
         tracing::info!(reconciliation_id = %run.id, "reconciliation held by another invocation");
         return Ok((run, RunEnd::Busy));
     };
+    let (environment, id) = (run.environment_id, run.id);
+    let result = run_claimed(app, run, owner, deadline, limits).await;
+    if result.is_err() {
+        // Failed while holding it (a storage error): let the next invocation resume it now
+        // rather than after the lease; if this fails too, the lease runs out by itself.
+        let _ = app
+            .store
+            .release_reconciliation(&environment, &id, owner)
+            .await;
+    }
+    result
+}
+
+async fn run_claimed(
+    app: &App,
+    mut run: Reconciliation,
+    owner: &str,
+    deadline: Option<Instant>,
+    limits: &Limits,
+) -> Result<(Reconciliation, RunEnd), StoreError> {
     let mut saver = Saver {
         owner,
         saved_at: run.updated_at,
@@ -284,16 +304,50 @@ async fn walk(
                 }
             }
         }
-        // Walked whole in this invocation: an entry no phase met names a record that is
-        // neither at the provider nor in the directory (deleted since it failed). Nothing
-        // will ever project it, so its entry would otherwise stay listed forever.
-        if !resuming_here {
-            for record in quarantined.difference(&failed) {
+        // Walked whole in this turn: an entry no phase met names a record that is neither at
+        // the provider nor in the directory (deleted since it failed). Nothing will ever
+        // project it, so its entry would otherwise stay listed forever. A directory walked
+        // over several turns (its run resumed here) has only this turn's part met, so each
+        // such entry is cleared only once its record is read and found gone.
+        for record in quarantined.difference(&failed) {
+            if !resuming_here || record_gone(app, &directory, record).await? {
                 app.store.clear_sync_failure(&directory, record).await?;
             }
         }
     }
     Ok(RunEnd::Completed)
+}
+
+/// Whether a quarantined record no longer exists, at the provider or in the directory.
+async fn record_gone(
+    app: &App,
+    directory: &DirectoryId,
+    record: &FailedRecordKey,
+) -> Result<bool, StoreError> {
+    match record {
+        FailedRecordKey::User(id) => {
+            let Ok(user) = ProviderUserId::parse(id) else {
+                return Ok(true);
+            };
+            Ok(absent(&app.store.get_user(directory, &user).await)
+                && matches!(app.store.load_projected_user(&user).await,
+                    Ok(projected) if projected.user.as_ref().is_none_or(|u| u.directory_id != *directory)))
+        }
+        FailedRecordKey::Group(id) => {
+            let Ok(group) = ProviderGroupId::parse(id) else {
+                return Ok(true);
+            };
+            Ok(absent(&app.store.get_group(directory, &group).await)
+                && matches!(app.store.load_projected_group(&group).await,
+                    Ok(projected) if projected.group.is_none()))
+        }
+    }
+}
+
+/// Only a clean "not found" counts as absent: a record that fails to read (say it does not
+/// decode) is still there.
+fn absent<T>(result: &Result<T, StoreError>) -> bool {
+    matches!(result, Err(StoreError::NotFound))
 }
 
 /// One page of one phase of one directory, with what it needs to count and quarantine.
@@ -345,9 +399,14 @@ impl Page<'_> {
                 next
             }
             "users" => {
-                let page = store
-                    .list_users(directory, after.as_deref(), self.page_size)
+                let (page, undecodable) = store
+                    .list_users_tolerant(directory, after.as_deref(), self.page_size)
                     .await?;
+                // A provider record that does not decode is quarantined, not the page.
+                for (user, error) in undecodable {
+                    self.run.counts.users += 1;
+                    self.settle(FailedRecordKey::User(user), Err(error)).await?;
+                }
                 match plan_users(app, context, &page.users).await {
                     Ok(plans) => {
                         for (user, plan) in plans {

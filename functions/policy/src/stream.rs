@@ -6,6 +6,9 @@
 //! Lambda's `ReportBatchItemFailures` expects: the first failed sequence number, after which
 //! everything is retried.
 
+use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet};
+
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use dsync_domain::ids::{DirectoryId, ProviderGroupId, ProviderUserId};
@@ -29,6 +32,7 @@ pub async fn handle_batch(app: &App, event: Event) -> DynamoDbEventResponse {
         .map(|record| (target_of(record), record.change.sequence_number.clone()))
         .collect();
     let mut contexts = Contexts::default();
+    let mut quarantined = Quarantined::default();
     let mut response = DynamoDbEventResponse::default();
     for (index, (target, sequence)) in targets.iter().enumerate() {
         let Some(target) = target else { continue };
@@ -47,7 +51,11 @@ pub async fn handle_batch(app: &App, event: Event) -> DynamoDbEventResponse {
         if seen_elsewhere {
             continue;
         }
-        if let Err(error) = process(app, &mut contexts, *target).await {
+        let mut result = process(app, &mut contexts, *target).await;
+        if result.is_ok() {
+            result = quarantined.clear(app, *target).await;
+        }
+        if let Err(error) = result {
             // A record that can never project (its stored state does not decode) is
             // quarantined and skipped; anything else may pass, so the batch is retried.
             if matches!(error, StoreError::Corrupt(_))
@@ -84,6 +92,42 @@ async fn process(app: &App, contexts: &mut Contexts, target: Target) -> Result<(
     Ok(())
 }
 
+/// The sync failures on file for the directories a batch touches, read once per directory
+/// and batch (one Query), so that a record that projects again has its entry removed at
+/// once, not only at the next reconciliation.
+#[derive(Default)]
+struct Quarantined {
+    known: HashMap<DirectoryId, HashSet<FailedRecordKey>>,
+}
+
+impl Quarantined {
+    async fn clear(&mut self, app: &App, target: Target) -> Result<(), StoreError> {
+        let (directory, record) = failed_record_key(target);
+        let entries = match self.known.entry(directory) {
+            Entry::Occupied(entries) => entries.into_mut(),
+            Entry::Vacant(slot) => {
+                let on_file = app.store.sync_failures(&directory).await?;
+                slot.insert(on_file.into_iter().map(|f| f.record).collect())
+            }
+        };
+        if entries.remove(&record) {
+            app.store.clear_sync_failure(&directory, &record).await?;
+            tracing::info!(
+                ?target,
+                "quarantined record projected; its sync failure is cleared"
+            );
+        }
+        Ok(())
+    }
+}
+
+fn failed_record_key(target: Target) -> (DirectoryId, FailedRecordKey) {
+    match target {
+        Target::User(directory, user) => (directory, FailedRecordKey::User(user.to_string())),
+        Target::Group(directory, group) => (directory, FailedRecordKey::Group(group.to_string())),
+    }
+}
+
 /// Records a target as a sync failure (listed by the management API; the next
 /// reconciliation retries it and clears the entry when it projects).
 pub async fn quarantine(
@@ -92,10 +136,7 @@ pub async fn quarantine(
     reason: &str,
     source: &str,
 ) -> Result<(), StoreError> {
-    let (directory, record) = match target {
-        Target::User(directory, user) => (directory, FailedRecordKey::User(user.to_string())),
-        Target::Group(directory, group) => (directory, FailedRecordKey::Group(group.to_string())),
-    };
+    let (directory, record) = failed_record_key(target);
     tracing::warn!(?target, source, "record quarantined");
     app.store
         .record_sync_failure(&directory, &record, reason, source, app.now())

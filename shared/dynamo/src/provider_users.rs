@@ -179,6 +179,39 @@ impl Store {
         Ok(UserPage { users, next })
     }
 
+    /// [`Store::list_users`] for the policy function: a stored user that does not decode is
+    /// returned beside the page (its provider user id, from the key, and why) instead of
+    /// failing the page, so reconciliation quarantines it and goes on with the rest.
+    pub async fn list_users_tolerant(
+        &self,
+        directory: &DirectoryId,
+        after: Option<&str>,
+        limit: i32,
+    ) -> Result<(UserPage, Vec<(String, StoreError)>), StoreError> {
+        let pk = provider_pk(directory);
+        let start = after.map(|id| format!("{USER_PREFIX}{id}"));
+        let (items, last) = self
+            .query_prefix_page(&pk, USER_PREFIX, start, limit)
+            .await?;
+        let mut users = Vec::with_capacity(items.len());
+        let mut undecodable = Vec::new();
+        for item in &items {
+            match decode_user(item) {
+                Ok(user) => users.push(user),
+                Err(error) => {
+                    let id = item
+                        .opt_str_attr(SK)
+                        .and_then(|sk| sk.strip_prefix(USER_PREFIX))
+                        .unwrap_or_default()
+                        .to_owned();
+                    undecodable.push((id, error));
+                }
+            }
+        }
+        let next = last.and_then(|sk| sk.strip_prefix(USER_PREFIX).map(str::to_owned));
+        Ok((UserPage { users, next }, undecodable))
+    }
+
     /// Deletes a user, its `userName` guard and its memberships. Idempotent: a retry after a
     /// partial failure finishes the job.
     pub async fn delete_user(&self, user: &ProviderUser) -> Result<(), StoreError> {

@@ -257,6 +257,32 @@ impl Store {
         crate::directory_state::decode_json(&item, "run")
     }
 
+    /// Gives a run's lease up (best effort, after a failure): the next invocation may claim it
+    /// at once instead of waiting for the lease to run out.
+    pub async fn release_reconciliation(
+        &self,
+        environment: &EnvironmentId,
+        id: &ReconciliationId,
+        owner: &str,
+    ) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.tables.directory)
+            .key(PK, s(environment_pk(environment)))
+            .key(SK, s(reconciliation_sk(id)))
+            .update_expression("REMOVE lease_owner, lease_until")
+            .condition_expression("lease_owner = :owner")
+            .expression_attribute_values(":owner", s(owner))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if is_conditional_failure(&e) => Ok(()),
+            Err(e) => Err(backend(e)),
+        }
+    }
+
     /// Saves progress as the lease's `owner`; `expected_update` (the last save's
     /// `updated_at`) and the lease guard against two invocations working one run, and
     /// `Conflict` means this one no longer holds it. A finished run also stops being the
