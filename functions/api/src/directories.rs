@@ -92,6 +92,7 @@ async fn create(ctx: &Context<'_>) -> Result<Response<Bytes>, ApiError> {
         organization_id,
         token_hash: token.hash,
         created_at: now,
+        mappings: Default::default(),
     };
     let activated = EventDraft {
         name: DIRECTORY_ACTIVATED,

@@ -1,20 +1,23 @@
-//! A dry run of proposed settings: which directory users reconciliation would create or
-//! delete now, computed with the same projection rule on the same state, writing nothing.
+//! Dry runs: which directory users reconciliation would create, delete or update now under
+//! proposed settings or mappings, computed with the same projection rule on the same state,
+//! writing nothing.
 
+use dsync_domain::directory::events::{previous_attributes, user_payload};
 use dsync_domain::directory::{DirectoryUser, UserWrite};
-use dsync_domain::ids::EnvironmentId;
-use dsync_domain::model::EnvironmentSettings;
+use dsync_domain::ids::{DirectoryId, EnvironmentId};
+use dsync_domain::model::{DirectoryMappings, EnvironmentSettings};
 use dsync_dynamo::StoreError;
 use serde::Serialize;
+use serde_json::{Map, Value};
 
-use crate::project::{plan_user, plan_users, Contexts, UserPlan};
+use crate::project::{plan_user, plan_users, Contexts, DirectoryContext, UserPlan};
 use crate::App;
 
 const PAGE_SIZE: i32 = 100;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PreviewUser {
-    /// The directory user that would be deleted; `None` for one that would be created.
+    /// The directory user that would be deleted or updated; `None` for one that would be created.
     pub id: Option<String>,
     pub directory_id: String,
     pub idp_id: String,
@@ -22,13 +25,26 @@ pub struct PreviewUser {
     pub state: String,
 }
 
+/// A user whose visible attributes would change: what they would be (roles and custom
+/// attributes) and, as `dsync.user.updated` would say it, what they were.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PreviewUpdate {
+    #[serde(flatten)]
+    pub user: PreviewUser,
+    pub role: Option<Value>,
+    pub roles: Vec<Value>,
+    pub custom_attributes: Map<String, Value>,
+    pub previous_attributes: Map<String, Value>,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Preview {
     pub users_created: Vec<PreviewUser>,
     pub users_deleted: Vec<PreviewUser>,
+    pub users_updated: Vec<PreviewUpdate>,
 }
 
-/// What reconciliation under `proposed` would create and delete now.
+/// What reconciliation under `proposed` settings would do now, in every directory.
 pub async fn preview(
     app: &App,
     environment: &EnvironmentId,
@@ -41,44 +57,88 @@ pub async fn preview(
             continue;
         };
         context.settings = proposed.clone();
-        let mut after: Option<String> = None;
-        loop {
-            let page = app
-                .store
-                .list_users(&directory.id, after.as_deref(), PAGE_SIZE)
-                .await?;
-            for (_, plan) in plan_users(app, &context, &page.users).await? {
-                record(&mut preview, &plan);
-            }
-            match page.next {
-                Some(next) => after = Some(next),
-                None => break,
-            }
-        }
-        // Directory users whose provider record is gone are deleted under every policy.
-        let mut after: Option<String> = None;
-        loop {
-            let (users, next) = app
-                .store
-                .projected_users_page(&directory.id, after, PAGE_SIZE)
-                .await?;
-            let present = app.store.existing_users(&directory.id, &users).await?;
-            for user in users.iter().filter(|u| !present.contains(u)) {
-                record(&mut preview, &plan_user(app, &context, user).await?);
-            }
-            match next {
-                Some(next) => after = Some(next),
-                None => break,
-            }
-        }
+        preview_directory(app, &context, &mut preview).await?;
     }
     Ok(preview)
 }
 
-fn record(preview: &mut Preview, plan: &UserPlan) {
+/// What reconciling one directory under `proposed` mappings would do now. `None`: the
+/// directory is gone.
+pub async fn preview_mappings(
+    app: &App,
+    directory: &DirectoryId,
+    proposed: &DirectoryMappings,
+) -> Result<Option<Preview>, StoreError> {
+    let Some(mut context) = Contexts::default().get(app, directory).await? else {
+        return Ok(None);
+    };
+    context.directory.mappings = proposed.clone();
+    let mut preview = Preview::default();
+    preview_directory(app, &context, &mut preview).await?;
+    Ok(Some(preview))
+}
+
+/// Walks one directory as reconciliation does (provider users page by page, then directory
+/// users whose provider record is gone), planning each page with the batched reads.
+async fn preview_directory(
+    app: &App,
+    context: &DirectoryContext,
+    preview: &mut Preview,
+) -> Result<(), StoreError> {
+    let directory = &context.directory.id;
+    let organization = context.directory.organization_id.as_deref();
+    let mut after: Option<String> = None;
+    loop {
+        let page = app
+            .store
+            .list_users(directory, after.as_deref(), PAGE_SIZE)
+            .await?;
+        for (_, plan) in plan_users(app, context, &page.users).await? {
+            record(preview, &plan, organization);
+        }
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    // Directory users whose provider record is gone are deleted under every policy.
+    let mut after: Option<String> = None;
+    loop {
+        let (users, next) = app
+            .store
+            .projected_users_page(directory, after, PAGE_SIZE)
+            .await?;
+        let present = app.store.existing_users(directory, &users).await?;
+        for user in users.iter().filter(|u| !present.contains(u)) {
+            record(preview, &plan_user(app, context, user).await?, organization);
+        }
+        match next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    Ok(())
+}
+
+fn record(preview: &mut Preview, plan: &UserPlan, organization: Option<&str>) {
     match (&plan.outcome.user, &plan.before.user) {
         (UserWrite::Put(new), None) => preview.users_created.push(describe(new, false)),
         (UserWrite::Delete(_), Some(old)) => preview.users_deleted.push(describe(old, true)),
+        (UserWrite::Put(new), Some(old)) => {
+            let previous = previous_attributes(
+                &user_payload(old, organization),
+                &user_payload(new, organization),
+            );
+            if !previous.is_empty() {
+                preview.users_updated.push(PreviewUpdate {
+                    user: describe(new, true),
+                    role: new.attributes.role.clone(),
+                    roles: new.attributes.roles.clone(),
+                    custom_attributes: new.attributes.custom_attributes.clone(),
+                    previous_attributes: previous,
+                });
+            }
+        }
         _ => {}
     }
 }
