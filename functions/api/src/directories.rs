@@ -58,7 +58,7 @@ pub async fn load(ctx: &Context<'_>, id: &DirectoryId) -> Result<StoredDirectory
 }
 
 /// [`load`] for an id as the client wrote it (a malformed id names nothing: 404).
-async fn load_text(ctx: &Context<'_>, id: &str) -> Result<StoredDirectory, ApiError> {
+pub async fn load_text(ctx: &Context<'_>, id: &str) -> Result<StoredDirectory, ApiError> {
     let parsed = DirectoryId::parse(id).map_err(|_| ApiError::not_found("directory", id))?;
     load(ctx, &parsed).await
 }

@@ -5,6 +5,7 @@
 
 use bytes::Bytes;
 use dsync_domain::ids::{DirectoryId, ReconciliationId};
+use dsync_dynamo::Reconciliation;
 use http::{Method, Response, StatusCode};
 
 use crate::error::{found, stored, ApiError};
@@ -32,6 +33,19 @@ async fn create_run(ctx: &Context<'_>) -> Result<Response<Bytes>, ApiError> {
             Some(id)
         }
     };
+    let run = request(ctx, directory).await?;
+    Ok(respond::json(
+        StatusCode::ACCEPTED,
+        &objects::reconciliation(&run),
+    ))
+}
+
+/// Creates a pending run (of one directory, or of the whole environment) and wakes the policy
+/// function where it can be woken; the schedule picks the run up otherwise.
+pub async fn request(
+    ctx: &Context<'_>,
+    directory: Option<DirectoryId>,
+) -> Result<Reconciliation, ApiError> {
     let run = stored(
         ctx.app
             .store
@@ -42,10 +56,7 @@ async fn create_run(ctx: &Context<'_>) -> Result<Response<Bytes>, ApiError> {
     if let Some(trigger) = &ctx.app.reconcile_trigger {
         trigger(run.id);
     }
-    Ok(respond::json(
-        StatusCode::ACCEPTED,
-        &objects::reconciliation(&run),
-    ))
+    Ok(run)
 }
 
 async fn get_run(ctx: &Context<'_>, id: &str) -> Result<Response<Bytes>, ApiError> {

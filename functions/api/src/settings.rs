@@ -6,7 +6,7 @@
 
 use bytes::Bytes;
 use dsync_domain::model::{EnvironmentSettings, InactiveUserPolicy};
-use dsync_policy::preview::{preview, PreviewUser};
+use dsync_policy::preview::preview;
 use http::{Method, Response};
 use serde_json::{json, Map, Value};
 
@@ -63,6 +63,11 @@ async fn preview_settings(ctx: &Context<'_>) -> Result<Response<Bytes>, ApiError
         "environment",
         &id,
     )?;
+    // Settings leave the roles as they are.
+    let proposed = EnvironmentSettings {
+        roles: current.settings.roles.clone(),
+        ..proposed
+    };
     let outcome = stored(preview(&ctx.app.policy, &ctx.environment, &proposed).await)?;
     Ok(respond::ok(&json!({
         "object": "settings_preview",
@@ -73,7 +78,8 @@ async fn preview_settings(ctx: &Context<'_>) -> Result<Response<Bytes>, ApiError
     })))
 }
 
-fn sample(users: &[PreviewUser]) -> Value {
+/// At most [`PREVIEW_SAMPLE`] entries of a preview bucket, with the whole count.
+pub fn sample<T: serde::Serialize>(users: &[T]) -> Value {
     let data: Vec<Value> = users
         .iter()
         .take(PREVIEW_SAMPLE)
@@ -96,6 +102,7 @@ fn parse_settings(body: &Bytes) -> Result<EnvironmentSettings, ApiError> {
     Ok(EnvironmentSettings {
         inactive_user_policy: policy,
         inactive_user_retention_days: retention,
+        ..EnvironmentSettings::default()
     })
 }
 

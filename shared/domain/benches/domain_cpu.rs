@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 
 use dsync_domain::directory::{project_user, DirectoryGroup, UserInput};
 use dsync_domain::ids::{DirectoryGroupId, DirectoryId, ProviderGroupId, ProviderUserId};
-use dsync_domain::model::{DirectoryMappings, EnvironmentSettings, InactiveUserPolicy, ProviderUser};
+use dsync_domain::model::{
+    DirectoryMappings, EnvironmentSettings, InactiveUserPolicy, ProviderUser,
+};
 use dsync_domain::scim::filter::Filter;
 use dsync_domain::scim::patch::{apply_user_patch, parse_patch};
 use serde_json::{json, Value};

@@ -1,16 +1,16 @@
 //! Environments, API keys and directories: the control plane every function reads.
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use dsync_domain::ids::{DirectoryId, EnvironmentId};
 use dsync_domain::directory::attribute_mapping::AttributeMapping;
 use dsync_domain::directory::roles::{RoleCatalog, RoleMappings};
+use dsync_domain::ids::{DirectoryId, EnvironmentId};
 use dsync_domain::model::{
     Directory, DirectoryMappings, Environment, EnvironmentSettings, InactiveUserPolicy,
     ProviderKind,
 };
+use dsync_domain::secrets::SecretHash;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use dsync_domain::secrets::SecretHash;
 
 use crate::error::{backend, is_conditional_failure};
 use crate::item::{id_attr, n, s, Item, ItemExt};
@@ -220,7 +220,8 @@ fn to_json<T: Serialize + ?Sized>(value: &T) -> Result<String, StoreError> {
 fn from_json<T: DeserializeOwned>(item: &Item, name: &str) -> Result<Option<T>, StoreError> {
     item.opt_str_attr(name)
         .map(|text| {
-            serde_json::from_str(text).map_err(|_| StoreError::corrupt(format!("{name} is not valid")))
+            serde_json::from_str(text)
+                .map_err(|_| StoreError::corrupt(format!("{name} is not valid")))
         })
         .transpose()
 }
@@ -233,8 +234,14 @@ impl Store {
         catalog: &RoleCatalog,
         now: i64,
     ) -> Result<(), StoreError> {
-        self.set_json_attribute(environment_pk(environment), ENVIRONMENT_SK, ROLES, Some(to_json(catalog)?), now)
-            .await
+        self.set_json_attribute(
+            environment_pk(environment),
+            ENVIRONMENT_SK,
+            ROLES,
+            Some(to_json(catalog)?),
+            now,
+        )
+        .await
     }
 
     /// Replaces a directory's role mapping.
@@ -244,8 +251,14 @@ impl Store {
         mappings: &RoleMappings,
         now: i64,
     ) -> Result<(), StoreError> {
-        self.set_json_attribute(directory_pk(directory), DIRECTORY_SK, ROLE_MAPPINGS, Some(to_json(mappings)?), now)
-            .await
+        self.set_json_attribute(
+            directory_pk(directory),
+            DIRECTORY_SK,
+            ROLE_MAPPINGS,
+            Some(to_json(mappings)?),
+            now,
+        )
+        .await
     }
 
     /// Replaces a directory's custom attribute mapping; `None` goes back to the defaults.
@@ -256,8 +269,14 @@ impl Store {
         now: i64,
     ) -> Result<(), StoreError> {
         let text = mappings.map(to_json).transpose()?;
-        self.set_json_attribute(directory_pk(directory), DIRECTORY_SK, ATTRIBUTE_MAPPINGS, text, now)
-            .await
+        self.set_json_attribute(
+            directory_pk(directory),
+            DIRECTORY_SK,
+            ATTRIBUTE_MAPPINGS,
+            text,
+            now,
+        )
+        .await
     }
 
     /// Sets (or, with `None`, removes) one attribute of an existing control item; `NotFound`

@@ -50,7 +50,9 @@ pub fn default_mappings() -> Vec<AttributeMapping> {
 /// paths parse. The message names the entry.
 pub fn validate(mappings: &[AttributeMapping]) -> Result<(), String> {
     if mappings.len() > MAX_ATTRIBUTE_MAPPINGS {
-        return Err(format!("at most {MAX_ATTRIBUTE_MAPPINGS} attribute mappings"));
+        return Err(format!(
+            "at most {MAX_ATTRIBUTE_MAPPINGS} attribute mappings"
+        ));
     }
     for (index, mapping) in mappings.iter().enumerate() {
         let name_ok = (1..=64).contains(&mapping.name.len())
@@ -66,9 +68,8 @@ pub fn validate(mappings: &[AttributeMapping]) -> Result<(), String> {
         if mappings[..index].iter().any(|m| m.name == mapping.name) {
             return Err(format!("\"{}\" is mapped twice", mapping.name));
         }
-        PatchPath::parse(&mapping.path).map_err(|error| {
-            format!("custom_attributes[{index}].path: {}", error.detail)
-        })?;
+        PatchPath::parse(&mapping.path)
+            .map_err(|error| format!("custom_attributes[{index}].path: {}", error.detail))?;
     }
     Ok(())
 }
@@ -194,12 +195,21 @@ mod tests {
     #[test]
     fn extension_urns_value_paths_and_sub_attributes_resolve() {
         let mappings = [
-            mapping("department", "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department"),
+            mapping(
+                "department",
+                "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department",
+            ),
             mapping("work_country", "addresses[type eq \"work\"].country"),
             mapping("home_city", "addresses[type eq \"home\"].locality"),
-            mapping("manager_name", "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.displayName"),
+            mapping(
+                "manager_name",
+                "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.displayName",
+            ),
             mapping("shoe_size", "urn:acme:scim:1.0:User:shoeSize"),
-            mapping("job_title", "urn:ietf:params:scim:schemas:core:2.0:User:title"),
+            mapping(
+                "job_title",
+                "urn:ietf:params:scim:schemas:core:2.0:User:title",
+            ),
             mapping("kind", "USERTYPE"),
             mapping("email", "emails.value"),
             mapping("country", "addresses.country"),
@@ -244,7 +254,9 @@ mod tests {
     #[test]
     fn bad_mappings_are_refused_with_the_entry_named() {
         let bad_path = [mapping("a", "addresses[type eq ].country")];
-        assert!(validate(&bad_path).unwrap_err().contains("custom_attributes[0].path"));
+        assert!(validate(&bad_path)
+            .unwrap_err()
+            .contains("custom_attributes[0].path"));
         let bad_name = [mapping("has space", "title")];
         assert!(validate(&bad_name).unwrap_err().contains("name"));
         let twice = [mapping("a", "title"), mapping("a", "userType")];

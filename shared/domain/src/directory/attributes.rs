@@ -5,10 +5,10 @@
 
 use serde_json::{Map, Value};
 
-use crate::ids::{DirectoryGroupId, ProviderUserId};
-use crate::model::ProviderGroup;
 use super::attribute_mapping::{map_custom_attributes, AttributeMapping};
 use super::model::{DirectoryGroup, Email, UserAttributes};
+use crate::ids::{DirectoryGroupId, ProviderUserId};
+use crate::model::ProviderGroup;
 
 /// The attributes of a directory user from its provider resource; `custom` is the directory's
 /// attribute mapping (`None`: the defaults). Roles are not the resource's alone: the projection
@@ -118,7 +118,6 @@ fn is_true(value: &Value) -> bool {
         _ => false,
     }
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -60,7 +60,10 @@ fn a_user_gets_the_highest_priority_role_of_its_groups_and_loses_it_with_the_gro
     let created = sim.step(Some(&jane), &[editors.clone(), admins.clone()], T0);
     let data = user_data(&created, USER_CREATED);
     assert_eq!(data["role"], json!({"slug": "admin"}));
-    assert_eq!(data["roles"], json!([{"slug": "admin"}, {"slug": "editor"}]));
+    assert_eq!(
+        data["roles"],
+        json!([{"slug": "admin"}, {"slug": "editor"}])
+    );
 
     // Leaving the group that gave the primary role: the next one takes over.
     let left = sim.step(Some(&jane), std::slice::from_ref(&editors), T1);
@@ -96,7 +99,10 @@ fn a_mapping_change_is_a_user_update_with_previous_roles() {
         T0,
     );
     sim.step(Some(&jane), std::slice::from_ref(&staff), T0);
-    assert_eq!(sim.user.as_ref().unwrap().attributes.role, Some(json!({"slug": "member"})));
+    assert_eq!(
+        sim.user.as_ref().unwrap().attributes.role,
+        Some(json!({"slug": "member"}))
+    );
 
     sim.mappings = DirectoryMappings {
         roles: RoleMappings {
@@ -125,7 +131,14 @@ fn a_custom_attribute_mapping_change_announces_only_changed_values() {
     let jane = provider_user(directory, ProviderUserId::generate(), &described, T0);
     sim.step(Some(&jane), &[], T0);
     assert_eq!(
-        Value::Object(sim.user.as_ref().unwrap().attributes.custom_attributes.clone()),
+        Value::Object(
+            sim.user
+                .as_ref()
+                .unwrap()
+                .attributes
+                .custom_attributes
+                .clone()
+        ),
         json!({"department": "R&D"})
     );
 

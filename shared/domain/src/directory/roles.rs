@@ -124,13 +124,18 @@ impl RoleMappings {
                 ));
             }
             if mapping.value.is_empty() || mapping.value.len() > 256 {
-                return Err(format!("idp_roles[{index}].value must be 1 to 256 characters"));
+                return Err(format!(
+                    "idp_roles[{index}].value must be 1 to 256 characters"
+                ));
             }
             if self.idp_roles[..index]
                 .iter()
                 .any(|m| m.value == mapping.value)
             {
-                return Err(format!("idp role value \"{}\" is mapped twice", mapping.value));
+                return Err(format!(
+                    "idp role value \"{}\" is mapped twice",
+                    mapping.value
+                ));
             }
         }
         Ok(())
@@ -320,7 +325,10 @@ mod tests {
         assert_eq!(slugs(&roles), ["admin", "manager"]);
         assert_eq!(primary, Some(json!({"slug": "admin"})));
         let bare = json!({"Roles": ["App.Admin", "App.Admin"]});
-        assert_eq!(slugs(&user_roles(&catalog(), &mappings, &[], &bare).0), ["admin"]);
+        assert_eq!(
+            slugs(&user_roles(&catalog(), &mappings, &[], &bare).0),
+            ["admin"]
+        );
     }
 
     #[test]
