@@ -48,6 +48,23 @@ async fn group_id(app: &TestApp, name: &str) -> String {
         .to_owned()
 }
 
+/// Defines admin > editor > member (the default) and maps the bootstrap directory's group
+/// `group` to admin, waiting for the re-projection: the SDK tests read users with roles.
+pub async fn give_group_the_admin_role(app: &TestApp, group: &str) {
+    put_roles(app).await;
+    let directory = app.running.bootstrap.directory_id.clone();
+    let mapping = json!({"groups": [{"group_id": group_id(app, group).await, "role": "admin"}]});
+    let reply = api_json(
+        app,
+        Method::PUT,
+        &format!("/directories/{directory}/role_mappings"),
+        &mapping,
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{:?}", reply.body);
+    until_finished(app, reply.body["reconciliation_id"].as_str().unwrap()).await;
+}
+
 async fn put_roles(app: &TestApp) {
     let reply = api_json(
         app,
