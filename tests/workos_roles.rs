@@ -333,3 +333,64 @@ async fn custom_attribute_mapping_reads_extension_and_value_paths() {
         before["custom_attributes"]
     );
 }
+
+#[tokio::test]
+async fn directory_metadata_counts_users_by_state_and_groups() {
+    let app = spawn_app().await;
+    app.set_settings(json!({"inactive_user_policy": "retain"}))
+        .await;
+    let ann = app.create_user("ann@example.com").await;
+    let bob = app.create_user("bob@example.com").await;
+    let carol = app.create_user("carol@example.com").await;
+    let group = json!({"displayName": "Eng", "members": [{"value": ann}]});
+    assert_eq!(app.post("/Groups", &group).await.status, 201);
+    let deactivate = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                            "Operations": [{"op": "replace", "path": "active", "value": false}]});
+    assert_eq!(
+        app.patch(&format!("/Users/{carol}"), &deactivate)
+            .await
+            .status,
+        200
+    );
+    assert_eq!(app.delete(&format!("/Users/{bob}")).await.status, 204);
+    app.settle().await;
+
+    let directory = app.running.bootstrap.directory_id.clone();
+    let fetched = app.api_get(&format!("/directories/{directory}")).await;
+    assert_eq!(fetched.status, 200, "{:?}", fetched.body);
+    assert_eq!(
+        fetched.body["metadata"],
+        json!({"users": {"active": 1, "inactive": 1}, "groups": 1})
+    );
+    let listed = app.api_get("/directories").await;
+    let mine = listed.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["id"] == directory.as_str())
+        .expect("listed")
+        .clone();
+    assert_eq!(mine["metadata"], fetched.body["metadata"]);
+
+    // Re-projecting everything (a reconciliation) changes no count.
+    let run = read(app.api(Method::POST, "/reconciliations")).await;
+    until_finished(&app, run.body["id"].as_str().unwrap()).await;
+    let again = app.api_get(&format!("/directories/{directory}")).await;
+    assert_eq!(again.body["metadata"], fetched.body["metadata"]);
+
+    // Reactivated, carol counts as active again.
+    let reactivate = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                            "Operations": [{"op": "replace", "path": "active", "value": true}]});
+    assert_eq!(
+        app.patch(&format!("/Users/{carol}"), &reactivate)
+            .await
+            .status,
+        200
+    );
+    app.settle().await;
+    let after = app.api_get(&format!("/directories/{directory}")).await;
+    assert_eq!(
+        after.body["metadata"],
+        json!({"users": {"active": 2, "inactive": 0}, "groups": 1})
+    );
+}
