@@ -394,3 +394,32 @@ async fn directory_metadata_counts_users_by_state_and_groups() {
         json!({"users": {"active": 2, "inactive": 0}, "groups": 1})
     );
 }
+
+#[tokio::test]
+async fn a_role_value_the_provider_sends_maps_to_a_role() {
+    let app = spawn_app().await;
+    put_roles(&app).await;
+    let directory = app.running.bootstrap.directory_id.clone();
+    let mapping = json!({"idp_roles": [{"value": "App.Editor", "role": "editor"}]});
+    let reply = api_json(
+        &app,
+        Method::PUT,
+        &format!("/directories/{directory}/role_mappings"),
+        &mapping,
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{:?}", reply.body);
+    until_finished(&app, reply.body["reconciliation_id"].as_str().unwrap()).await;
+
+    // As Entra ID sends an app role assignment.
+    let mut ann = dsync_tests::user_body("ann@example.com");
+    ann["roles"] = json!([{"value": "App.Editor", "type": "WindowsAzureActiveDirectoryRole", "primary": "False"}]);
+    assert_eq!(app.post("/Users", &ann).await.status, 201);
+    app.create_user("bob@example.com").await;
+    app.settle().await;
+    let ann = user_by_email(&app, "ann@example.com").await;
+    assert_eq!(ann["role"], json!({"slug": "editor"}));
+    assert_eq!(ann["roles"], json!([{"slug": "editor"}]));
+    let bob = user_by_email(&app, "bob@example.com").await;
+    assert_eq!(bob["role"], json!({"slug": "member"}));
+}
