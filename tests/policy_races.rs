@@ -1,8 +1,10 @@
 //! Races between a projection planned from one read and the writes that land before it
 //! commits: the commit must notice whatever changed, however it changed.
 
-use dsync_domain::ids::{DirectoryId, ProviderUserId};
-use dsync_policy::project::{commit_plan, plan_user, project_user, Contexts, DirectoryContext};
+use dsync_domain::ids::{DirectoryId, ProviderGroupId, ProviderUserId};
+use dsync_policy::project::{
+    commit_plan, plan_user, project_group, project_user, Contexts, DirectoryContext,
+};
 use dsync_tests::{json, spawn_app_without_stream_processing, TestApp};
 
 fn set_active(active: bool) -> serde_json::Value {
@@ -103,4 +105,119 @@ async fn a_stale_plan_never_lands_on_a_user_deleted_and_recreated_meanwhile() {
         .user
         .unwrap();
     assert_eq!(now, second, "the re-created user stays as it was");
+}
+
+/// A group's creation and its members' projections are separate commits. The function dies
+/// between them (here: the group is committed by hand and nothing else runs); the retried
+/// batch finds the group projected already and must still finish its members.
+#[tokio::test]
+async fn members_of_a_new_group_are_projected_when_the_batch_is_retried_after_a_crash() {
+    let app = spawn_app_without_stream_processing().await;
+    let policy = dsync_policy::App::new(app.store().clone());
+    let context = context(&app, &policy).await;
+    let scim_id = app.create_user("member@example.com").await;
+    let user = ProviderUserId::parse(&scim_id).unwrap();
+    // The user's projection ran before the group existed, so it joined nothing.
+    project_user(&policy, &context, &user).await.unwrap();
+    let created = app
+        .post(
+            "/Groups",
+            &json!({"displayName": "Crash", "members": [{"value": scim_id}]}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    let group = ProviderGroupId::parse(created.body["id"].as_str().unwrap()).unwrap();
+
+    // The first attempt: the group commits, then the process dies.
+    let provider = app
+        .store()
+        .get_group(&context.directory.id, &group)
+        .await
+        .unwrap();
+    let before = app.store().load_projected_group(&group).await.unwrap();
+    let outcome = dsync_domain::directory::project_group(&dsync_domain::directory::GroupInput {
+        provider: Some(&provider),
+        current: None,
+        organization_id: None,
+        now: policy.now(),
+    });
+    app.store()
+        .commit_group_projection(&scope(&context), &group, &before, &outcome, policy.now())
+        .await
+        .unwrap();
+    assert!(app
+        .store()
+        .load_projected_user(&user)
+        .await
+        .unwrap()
+        .groups
+        .is_empty());
+
+    // The retry.
+    let events = project_group(&policy, &context, &group).await.unwrap();
+    let names: Vec<&str> = events.iter().map(|e| e.name.as_str()).collect();
+    assert_eq!(names, ["dsync.group.user_added"], "{events:?}");
+    let groups = app.store().load_projected_user(&user).await.unwrap().groups;
+    assert_eq!(groups.len(), 1, "the member joined the group");
+    // Done once: the next projection of the group has nothing left to finish.
+    let again = project_group(&policy, &context, &group).await.unwrap();
+    assert!(again.is_empty(), "{again:?}");
+    assert!(!app
+        .store()
+        .load_projected_group(&group)
+        .await
+        .unwrap()
+        .members_pending());
+}
+
+/// A projection planned while its directory existed commits after the directory was
+/// deleted: it must write nothing, since the purge has already run and would never remove it,
+/// and `dsync.deleted` must stay the directory's last event.
+#[tokio::test]
+async fn a_projection_in_flight_while_its_directory_is_deleted_writes_nothing() {
+    let app = spawn_app_without_stream_processing().await;
+    let policy = dsync_policy::App::new(app.store().clone());
+    let context = context(&app, &policy).await;
+    let scim_id = app.create_user("late@example.com").await;
+    let user = ProviderUserId::parse(&scim_id).unwrap();
+    let planned = plan_user(&policy, &context, &user).await.unwrap();
+    assert!(
+        !planned.outcome.events.is_empty(),
+        "the plan creates the user"
+    );
+
+    let directory = context.directory.id.to_string();
+    let deleted =
+        dsync_tests::read(app.api(http::Method::DELETE, &format!("/directories/{directory}")))
+            .await;
+    assert_eq!(deleted.status, 202, "{:?}", deleted.body);
+    let purge = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    app.store()
+        .purge_directory(&context.directory.id, purge)
+        .await
+        .unwrap();
+
+    let events = commit_plan(&policy, &context, &user, &planned)
+        .await
+        .unwrap();
+    assert!(events.is_empty(), "{events:?}");
+    assert!(app
+        .store()
+        .load_projected_user(&user)
+        .await
+        .unwrap()
+        .user
+        .is_none());
+    assert_eq!(
+        app.event_names_after(None).await.last().map(String::as_str),
+        Some("dsync.deleted")
+    );
+}
+
+fn scope(context: &DirectoryContext) -> dsync_dynamo::EventScope {
+    dsync_dynamo::EventScope {
+        environment_id: context.directory.environment_id,
+        directory_id: Some(context.directory.id),
+        organization_id: context.directory.organization_id.clone(),
+    }
 }

@@ -256,3 +256,35 @@ async fn one_unprojectable_user_is_quarantined_and_never_stops_the_rest() {
         .await;
     assert_eq!(unknown.status, 404);
 }
+
+/// A record quarantined and then deleted everywhere (gone from the provider, no directory
+/// user) is met by no reconciliation phase, so nothing would ever clear its entry: a run
+/// that walks the directory whole drops it. (Found by the fault model: a user quarantined
+/// for a throttled read, then deleted at the provider, stayed listed forever.)
+#[tokio::test]
+async fn a_sync_failure_of_a_record_deleted_since_is_cleared_by_the_next_run() {
+    let app = spawn_app_without_stream_processing().await;
+    let kept = app.create_user("kept@example.com").await;
+    let gone = "provider_user_01JB8ZXT2Q0Y7R2C0W1W7D3M5N";
+    for user in [kept.as_str(), gone] {
+        app.store()
+            .record_sync_failure(
+                &directory(&app),
+                &dsync_dynamo::FailedRecordKey::User(user.to_owned()),
+                "dynamodb: ThrottlingException",
+                "reconciliation",
+                now_millis(),
+            )
+            .await
+            .unwrap();
+    }
+    assert_eq!(sync_failures(&app).await.len(), 2);
+    let run = reconcile(&app).await;
+    assert_eq!(run.state, dsync_dynamo::ReconciliationState::Completed);
+    assert_eq!(run.counts.failed, 0);
+    assert!(
+        sync_failures(&app).await.is_empty(),
+        "{:?}",
+        sync_failures(&app).await
+    );
+}

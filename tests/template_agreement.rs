@@ -372,3 +372,48 @@ fn every_variable_the_template_sets_is_read_by_the_code() {
         );
     }
 }
+
+/// docs/hr-webhooks.md: each HR directory's webhook URL is `POST /hr/{directory_id}` on the
+/// provider-webhooks function, which may write the directory table only in the HR partition
+/// (replay keys, sync reports) the store keys as `HRSOURCE#<directory_id>`.
+#[test]
+fn hr_webhooks_reach_the_provider_webhooks_function_which_writes_only_its_partition() {
+    let template = template();
+    let function = &template["Resources"]["ProviderWebhooksFunction"];
+    let event = &function["Properties"]["Events"]["HrWebhooks"]["Properties"];
+    assert_eq!(str_of(&event["Path"]), "/hr/{directory_id}");
+    assert_eq!(str_of(&event["Method"]), "POST");
+    let actions = actions_on(function, "DirectoryTable.Arn");
+    let expected: BTreeSet<String> = [
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:DeleteItem",
+    ]
+    .map(str::to_owned)
+    .into();
+    assert_eq!(
+        actions, expected,
+        "the directory table: reads, and HR writes"
+    );
+    let statements = seq_of(&function["Properties"]["Policies"][0]["Statement"]);
+    for statement in statements {
+        let actions = seq_of(&statement["Action"]);
+        let writes = actions
+            .iter()
+            .any(|a| matches!(str_of(a), "dynamodb:PutItem" | "dynamodb:DeleteItem"));
+        let on_directory = seq_of(&statement["Resource"])
+            .iter()
+            .any(|r| get_att(r).as_deref() == Some("DirectoryTable.Arn"));
+        if writes && on_directory {
+            let keys = &statement["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"];
+            let keys: Vec<&str> = seq_of(keys).iter().map(str_of).collect();
+            assert_eq!(keys, ["HRSOURCE#*"]);
+        }
+    }
+    let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the workspace root");
+    let store = std::fs::read_to_string(workspace.join("shared/dynamo/src/hr_sources.rs"))
+        .expect("the HR store module");
+    assert!(store.contains(r#"format!("HRSOURCE#{directory}")"#));
+}

@@ -18,6 +18,8 @@ pub struct Config {
     /// Which webhook endpoint URLs are accepted besides public HTTPS ones. Strict by default:
     /// an API key must not become a way to make our servers call into a private network.
     pub webhook_addresses: AddressPolicy,
+    /// BambooHR's API origin, which the re-sync reads employee directories from.
+    pub bamboohr_base_url: String,
 }
 
 impl Default for Config {
@@ -28,12 +30,14 @@ impl Default for Config {
             // API Gateway gives up on a request after 29 s.
             purge_budget: std::time::Duration::from_secs(10),
             webhook_addresses: AddressPolicy::strict(),
+            bamboohr_base_url: dsync_provider_webhooks::hr::resync::DEFAULT_BASE_URL.to_owned(),
         }
     }
 }
 
 impl Config {
-    /// From `DSYNC_MAX_BODY_BYTES`, `DSYNC_PUBLIC_BASE_URL` and `DSYNC_WEBHOOK_ALLOW`
+    /// From `DSYNC_MAX_BODY_BYTES`, `DSYNC_PUBLIC_BASE_URL`, `DSYNC_BAMBOOHR_BASE_URL` and
+    /// `DSYNC_WEBHOOK_ALLOW`
     /// (`loopback,private,http`, any of them; unset or empty is strict).
     pub fn from_env() -> Result<Self, String> {
         let mut config = Self::default();
@@ -46,6 +50,11 @@ impl Config {
             .ok()
             .filter(|url| !url.is_empty())
             .map(|url| url.trim_end_matches('/').to_owned());
+        if let Ok(url) = std::env::var("DSYNC_BAMBOOHR_BASE_URL") {
+            if !url.trim().is_empty() {
+                config.bamboohr_base_url = url.trim().trim_end_matches('/').to_owned();
+            }
+        }
         if let Ok(value) = std::env::var("DSYNC_WEBHOOK_ALLOW") {
             config.webhook_addresses = AddressPolicy::parse(&value)
                 .map_err(|e| format!("DSYNC_WEBHOOK_ALLOW is not valid: {e}"))?;

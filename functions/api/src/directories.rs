@@ -24,7 +24,7 @@ use crate::error::{found, stored, ApiError};
 use crate::objects::{self, parse_kind};
 use crate::query::cursors;
 use crate::route::{Context, Route};
-use crate::{body, respond};
+use crate::{body, hr_directories, respond};
 
 const MAX_NAME_BYTES: usize = 256;
 const MAX_ORGANIZATION_ID_BYTES: usize = 256;
@@ -39,6 +39,15 @@ pub async fn serve(ctx: &Context<'_>, route: &Route) -> Result<Response<Bytes>, 
             &with_metadata(ctx, &load_text(ctx, id).await?).await?,
         )),
         (Route::DirectoryToken(id), _) => rotate_token(ctx, id).await,
+        (Route::DirectoryCredentials(id), _) => {
+            hr_directories::rotate(ctx, &load_text(ctx, id).await?.directory.id).await
+        }
+        (Route::DirectorySync(id), &Method::POST) => {
+            hr_directories::resync(ctx, &load_text(ctx, id).await?.directory.id).await
+        }
+        (Route::DirectorySync(id), _) => {
+            hr_directories::last_sync(ctx, &load_text(ctx, id).await?.directory.id).await
+        }
         _ => Err(ApiError::no_route(ctx.request.uri().path())),
     }
 }
@@ -66,7 +75,11 @@ pub async fn load_text(ctx: &Context<'_>, id: &str) -> Result<StoredDirectory, A
 /// `{"name", "type"?, "organization_id"?}` → 201 with the directory, `scim_base_url` and
 /// `scim_token`.
 async fn create(ctx: &Context<'_>) -> Result<Response<Bytes>, ApiError> {
-    let map = body::object(ctx.body(), &["name", "type", "organization_id"])?;
+    let known = ["name", "type", "organization_id"];
+    let map = body::object(
+        ctx.body(),
+        &[&known[..], &hr_directories::HR_FIELDS[..]].concat(),
+    )?;
     let name = body::optional_string(&map, "name", MAX_NAME_BYTES)?
         .map(str::trim)
         .filter(|name| !name.is_empty())
@@ -82,6 +95,16 @@ async fn create(ctx: &Context<'_>) -> Result<Response<Bytes>, ApiError> {
         body::optional_string(&map, "organization_id", MAX_ORGANIZATION_ID_BYTES)?
             .filter(|org| !org.is_empty())
             .map(str::to_owned);
+    if kind.is_hr() {
+        let new = hr_directories::NewHrDirectory {
+            environment_id: ctx.environment,
+            name,
+            kind,
+            organization_id,
+        };
+        return hr_directories::create(ctx, &map, new).await;
+    }
+    hr_directories::refuse_hr_fields(&map)?;
     let token = secrets::generate(TOKEN_PREFIX);
     let now = ctx.app.now();
     let directory = Directory {
@@ -154,6 +177,11 @@ async fn with_metadata(ctx: &Context<'_>, stored: &StoredDirectory) -> Result<Va
 /// stops working.
 async fn rotate_token(ctx: &Context<'_>, id: &str) -> Result<Response<Bytes>, ApiError> {
     let current = load_text(ctx, id).await?;
+    if current.directory.kind.is_hr() {
+        return Err(ApiError::invalid(
+            "HR directories have no SCIM token; POST /directories/{id}/credentials rotates their secret",
+        ));
+    }
     let token = secrets::generate(TOKEN_PREFIX);
     let now = ctx.app.now();
     let stamp = token_stamp(&token.plain, now);

@@ -16,6 +16,7 @@ mod deliveries;
 mod directories;
 mod error;
 mod events;
+mod hr_directories;
 mod mappings;
 mod objects;
 mod projection;
@@ -119,9 +120,11 @@ async fn serve(
             reconciliations::serve(&ctx, &route).await
         }
         Route::ApiKeys | Route::ApiKey(_) => api_keys::serve(&ctx, &route).await,
-        Route::Directories | Route::Directory(_) | Route::DirectoryToken(_) => {
-            directories::serve(&ctx, &route).await
-        }
+        Route::Directories
+        | Route::Directory(_)
+        | Route::DirectoryToken(_)
+        | Route::DirectoryCredentials(_)
+        | Route::DirectorySync(_) => directories::serve(&ctx, &route).await,
         Route::DirectorySyncFailures(id) => sync_failures::serve(&ctx, id).await,
         Route::DirectoryUsers | Route::DirectoryUser(_) => {
             projection::serve_users(&ctx, &route).await

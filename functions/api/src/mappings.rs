@@ -77,9 +77,10 @@ async fn put_roles(
         .await;
     found(result, "directory", &id.to_string())?;
     tracing::info!(directory_id = %id, mappings = mappings.groups.len() + mappings.idp_roles.len(), "role mappings changed");
-    let run = reconciliations::request(ctx, Some(id)).await?;
+    let requested = reconciliations::request(ctx, Some(id)).await?;
     let mut object = role_object(&id, &mappings);
-    object["reconciliation_id"] = json!(run.id.to_string());
+    object["reconciliation_id"] = json!(requested.run.id.to_string());
+    object["reconciliation_created"] = json!(requested.created);
     Ok(respond::ok(&object))
 }
 
@@ -96,9 +97,10 @@ async fn put_attributes(
         .await;
     found(result, "directory", &id.to_string())?;
     tracing::info!(directory_id = %id, "attribute mappings changed");
-    let run = reconciliations::request(ctx, Some(id)).await?;
+    let requested = reconciliations::request(ctx, Some(id)).await?;
     let mut object = attribute_object(&id, mappings.as_deref());
-    object["reconciliation_id"] = json!(run.id.to_string());
+    object["reconciliation_id"] = json!(requested.run.id.to_string());
+    object["reconciliation_created"] = json!(requested.created);
     Ok(respond::ok(&object))
 }
 

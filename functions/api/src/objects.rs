@@ -14,6 +14,8 @@ pub fn workos_type(kind: ProviderKind) -> &'static str {
         ProviderKind::OneloginScimV2 => "onelogin scim v2.0",
         ProviderKind::JumpcloudScimV2 => "jump cloud scim v2.0",
         ProviderKind::GenericScimV2 => "generic scim v2.0",
+        ProviderKind::Bamboohr => "bamboohr",
+        ProviderKind::HrWebhooks => "hr webhooks",
     }
 }
 

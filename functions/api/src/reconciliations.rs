@@ -1,11 +1,13 @@
-//! `POST /reconciliations` (optional body `{"directory_id": …}`) → 202 with the run;
+//! `POST /reconciliations` (optional body `{"directory_id": …}`) → 202 with a new run, or
+//! 200 with the environment's run already pending or running (requests coalesce: at most one
+//! run per environment is unfinished);
 //! `GET /reconciliations/{id}` → the run with its `state` (pending, running, completed,
 //! failed) and `counts`; `GET /reconciliations` → every run, the scheduled ones included,
 //! newest first and paged, so a failed scheduled run shows through the API.
 
 use bytes::Bytes;
 use dsync_domain::ids::{DirectoryId, ReconciliationId};
-use dsync_dynamo::Reconciliation;
+use dsync_dynamo::RequestedRun;
 use http::{Method, Response, StatusCode};
 
 use crate::error::{found, stored, ApiError};
@@ -33,30 +35,40 @@ async fn create_run(ctx: &Context<'_>) -> Result<Response<Bytes>, ApiError> {
             Some(id)
         }
     };
-    let run = request(ctx, directory).await?;
+    let requested = request(ctx, directory).await?;
+    let status = if requested.created {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::OK
+    };
     Ok(respond::json(
-        StatusCode::ACCEPTED,
-        &objects::reconciliation(&run),
+        status,
+        &objects::reconciliation(&requested.run),
     ))
 }
 
-/// Creates a pending run (of one directory, or of the whole environment) and wakes the policy
-/// function where it can be woken; the schedule picks the run up otherwise.
+/// A run of one directory, or of the whole environment, unless one of the environment is
+/// already pending or running (requests coalesce): then that one. A new run wakes the policy
+/// function where it can be woken; the schedule picks it up otherwise.
 pub async fn request(
     ctx: &Context<'_>,
     directory: Option<DirectoryId>,
-) -> Result<Reconciliation, ApiError> {
-    let run = stored(
+) -> Result<RequestedRun, ApiError> {
+    let requested = stored(
         ctx.app
             .store
-            .create_reconciliation(ctx.environment, directory, ctx.app.now())
+            .request_reconciliation(ctx.environment, directory, ctx.app.now())
             .await,
     )?;
-    tracing::info!(reconciliation_id = %run.id, environment_id = %ctx.environment, "reconciliation requested");
-    if let Some(trigger) = &ctx.app.reconcile_trigger {
-        trigger(run.id);
+    let run = &requested.run;
+    tracing::info!(reconciliation_id = %run.id, environment_id = %ctx.environment,
+        created = requested.created, "reconciliation requested");
+    if requested.created {
+        if let Some(trigger) = &ctx.app.reconcile_trigger {
+            trigger(run.id);
+        }
     }
-    Ok(run)
+    Ok(requested)
 }
 
 async fn get_run(ctx: &Context<'_>, id: &str) -> Result<Response<Bytes>, ApiError> {

@@ -53,12 +53,13 @@ async fn put_roles(ctx: &Context<'_>) -> Result<Response<Bytes>, ApiError> {
         .await;
     found(result, "environment", &id)?;
     tracing::info!(environment_id = %id, roles = catalog.roles.len(), "roles changed");
-    let run = reconciliations::request(ctx, None).await?;
+    let requested = reconciliations::request(ctx, None).await?;
     Ok(respond::ok(&json!({
         "object": "role_catalog",
         "data": role_objects(&catalog),
         "default_role": catalog.default_role,
-        "reconciliation_id": run.id.to_string(),
+        "reconciliation_id": requested.run.id.to_string(),
+        "reconciliation_created": requested.created,
     })))
 }
 

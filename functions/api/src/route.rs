@@ -18,6 +18,10 @@ pub enum Route {
     Directories,
     Directory(String),
     DirectoryToken(String),
+    /// `POST /directories/{id}/credentials` (HR directories).
+    DirectoryCredentials(String),
+    /// `GET /directories/{id}/sync` (HR directories); `POST` re-syncs a BambooHR directory.
+    DirectorySync(String),
     /// `GET /directories/{id}/sync_failures`.
     DirectorySyncFailures(String),
     DirectoryUsers,
@@ -66,6 +70,8 @@ impl Route {
             ["directories"] => Self::Directories,
             ["directories", id] => Self::Directory(id.to_string()),
             ["directories", id, "token"] => Self::DirectoryToken(id.to_string()),
+            ["directories", id, "credentials"] => Self::DirectoryCredentials(id.to_string()),
+            ["directories", id, "sync"] => Self::DirectorySync(id.to_string()),
             ["directories", id, "sync_failures"] => Self::DirectorySyncFailures(id.to_string()),
             ["directory_users"] => Self::DirectoryUsers,
             ["directory_users", id] => Self::DirectoryUser(id.to_string()),
@@ -109,6 +115,8 @@ impl Route {
             Self::Directories => "directories",
             Self::Directory(_) => "directory",
             Self::DirectoryToken(_) => "directory_token",
+            Self::DirectoryCredentials(_) => "directory_credentials",
+            Self::DirectorySync(_) => "directory_sync",
             Self::DirectorySyncFailures(_) => "directory_sync_failures",
             Self::DirectoryUsers => "directory_users",
             Self::DirectoryUser(_) => "directory_user",
@@ -147,9 +155,10 @@ impl Route {
             | Self::DirectoryRoleMappingsPreview(_)
             | Self::DirectoryAttributeMappingsPreview(_)
             | Self::DirectoryToken(_)
+            | Self::DirectoryCredentials(_)
             | Self::WebhookEndpointSecret(_)
             | Self::DeliveryRetry(_) => POST,
-            Self::Reconciliations | Self::ApiKeys => GET_POST,
+            Self::Reconciliations | Self::ApiKeys | Self::DirectorySync(_) => GET_POST,
             Self::ApiKey(_) => DELETE,
             Self::Directories | Self::WebhookEndpoints => GET_POST,
             Self::Directory(_) => GET_DELETE,

@@ -6,7 +6,9 @@
 
 use bytes::Bytes;
 use dsync_domain::model::{EnvironmentSettings, InactiveUserPolicy};
-use dsync_policy::preview::preview;
+use std::time::{Duration, Instant};
+
+use dsync_policy::preview::{preview_page, PreviewCursor};
 use http::{Method, Response};
 use serde_json::{json, Map, Value};
 
@@ -18,8 +20,13 @@ const POLICY: &str = "inactive_user_policy";
 const RETENTION: &str = "inactive_user_retention_days";
 /// A hundred years: beyond that "retain" is what the developer means.
 const MAX_RETENTION_DAYS: u64 = 36_500;
-/// Users listed per preview bucket; the counts are always whole.
+/// Users listed per preview bucket; the counts are always whole (for the slice).
 const PREVIEW_SAMPLE: usize = 100;
+const CURSOR: &str = "cursor";
+/// Pages of 100 records one preview request walks at most …
+const PREVIEW_PAGES: u32 = 50;
+/// … and none is started after this long, far inside API Gateway's 29 s.
+const PREVIEW_BUDGET: Duration = Duration::from_secs(10);
 
 pub async fn serve(ctx: &Context<'_>, route: &Route) -> Result<Response<Bytes>, ApiError> {
     match (route, ctx.method()) {
@@ -53,10 +60,21 @@ async fn put_settings(ctx: &Context<'_>) -> Result<Response<Bytes>, ApiError> {
 }
 
 /// `{"object": "settings_preview", "current": settings, "proposed": settings,
-/// "users_created": {"count", "data": [≤100 users], "truncated"}, "users_deleted": {…}}`:
-/// what a reconciliation under the proposed settings would do now. Writes nothing.
+/// "users_created": {"count", "data": [≤100 users], "truncated"}, "users_deleted": {…},
+/// "list_metadata": {"after": cursor | null}}`: what a reconciliation under the proposed
+/// settings would do now. Writes nothing. One request covers a slice of the environment (at
+/// most 5,000 records, or 10 s); when `after` is not null, the same body with
+/// `"cursor": after` gives the next slice, and the counts add up.
 async fn preview_settings(ctx: &Context<'_>) -> Result<Response<Bytes>, ApiError> {
-    let proposed = parse_settings(ctx.body())?;
+    let map = body::object(ctx.body(), &[POLICY, RETENTION, CURSOR])?;
+    let proposed = settings_from(&map)?;
+    let from = match body::optional_string(&map, CURSOR, 4096)? {
+        None => None,
+        Some(token) => Some(
+            PreviewCursor::decode(token)
+                .ok_or_else(|| ApiError::invalid(format!("{CURSOR} is not a preview cursor")))?,
+        ),
+    };
     let id = ctx.environment.to_string();
     let current = found(
         ctx.app.store.get_environment(&ctx.environment).await,
@@ -68,13 +86,26 @@ async fn preview_settings(ctx: &Context<'_>) -> Result<Response<Bytes>, ApiError
         roles: current.settings.roles.clone(),
         ..proposed
     };
-    let outcome = stored(preview(&ctx.app.policy, &ctx.environment, &proposed).await)?;
+    let deadline = Instant::now() + PREVIEW_BUDGET;
+    let page = stored(
+        preview_page(
+            &ctx.app.policy,
+            &ctx.environment,
+            &proposed,
+            from,
+            PREVIEW_PAGES,
+            Some(deadline),
+        )
+        .await,
+    )?;
+    let outcome = page.preview;
     Ok(respond::ok(&json!({
         "object": "settings_preview",
         "current": objects::settings(&id, &current.settings),
         "proposed": objects::settings(&id, &proposed),
         "users_created": sample(&outcome.users_created),
         "users_deleted": sample(&outcome.users_deleted),
+        "list_metadata": {"after": page.next.map(|next| next.encode())},
     })))
 }
 
@@ -91,9 +122,12 @@ pub fn sample<T: serde::Serialize>(users: &[T]) -> Value {
 /// A settings body. A malformed body or unknown field is a 400; values that are well-formed
 /// but not acceptable are a 422 naming the field.
 fn parse_settings(body: &Bytes) -> Result<EnvironmentSettings, ApiError> {
-    let map = body::object(body, &[POLICY, RETENTION])?;
-    let policy = parse_policy(&map)?;
-    let retention = parse_retention(&map)?;
+    settings_from(&body::object(body, &[POLICY, RETENTION])?)
+}
+
+fn settings_from(map: &Map<String, Value>) -> Result<EnvironmentSettings, ApiError> {
+    let policy = parse_policy(map)?;
+    let retention = parse_retention(map)?;
     if retention.is_some() && policy != InactiveUserPolicy::Retain {
         return Err(ApiError::unprocessable(format!(
             "{RETENTION} is only allowed with {POLICY} \"retain\""

@@ -1,13 +1,21 @@
 //! Dry runs: which directory users reconciliation would create, delete or update now under
 //! proposed settings or mappings, computed with the same projection rule on the same state,
 //! writing nothing.
+//!
+//! An environment can hold 100,000 users, more than one API request can walk in its time
+//! limit, so the preview is paged: each call walks at most a bounded number of pages (and
+//! stops early when its time is up) and returns a cursor where the next call resumes. The
+//! cursor names the directory, the phase and the last key read; directories are walked in
+//! id order, so a directory created meanwhile is either reached or not, never half.
+
+use std::time::Instant;
 
 use dsync_domain::directory::events::{previous_attributes, user_payload};
 use dsync_domain::directory::{DirectoryUser, UserWrite};
 use dsync_domain::ids::{DirectoryId, EnvironmentId};
 use dsync_domain::model::{DirectoryMappings, EnvironmentSettings};
 use dsync_dynamo::StoreError;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::project::{plan_user, plan_users, Contexts, DirectoryContext, UserPlan};
@@ -44,26 +52,160 @@ pub struct Preview {
     pub users_updated: Vec<PreviewUpdate>,
 }
 
-/// What reconciliation under `proposed` settings would do now, in every directory.
+/// Where a preview resumes: a directory, a phase (`users`: provider users; `gone_users`:
+/// directory users whose provider record is gone) and the last key read in it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PreviewCursor {
+    #[serde(rename = "d")]
+    pub directory_id: DirectoryId,
+    #[serde(rename = "p")]
+    pub phase: String,
+    #[serde(rename = "a")]
+    pub after: Option<String>,
+}
+
+impl PreviewCursor {
+    /// An opaque token (hex of a small JSON document): clients pass it back unchanged.
+    pub fn encode(&self) -> String {
+        let json = serde_json::to_string(self).unwrap_or_default();
+        json.bytes().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// `None` for anything that is not a token [`PreviewCursor::encode`] made.
+    pub fn decode(token: &str) -> Option<Self> {
+        if !token.len().is_multiple_of(2) || !token.is_ascii() {
+            return None;
+        }
+        let bytes: Option<Vec<u8>> = (0..token.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(token.get(i..i + 2)?, 16).ok())
+            .collect();
+        let cursor: Self = serde_json::from_slice(&bytes?).ok()?;
+        matches!(cursor.phase.as_str(), "users" | "gone_users").then_some(cursor)
+    }
+}
+
+/// One slice of a preview and where the next one starts (`None`: this was the last).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PreviewPage {
+    pub preview: Preview,
+    pub next: Option<PreviewCursor>,
+}
+
+/// What reconciliation under `proposed` would create and delete now, over the whole
+/// environment (tests and small environments; the API pages with [`preview_page`]).
 pub async fn preview(
     app: &App,
     environment: &EnvironmentId,
     proposed: &EnvironmentSettings,
 ) -> Result<Preview, StoreError> {
+    let mut whole = Preview::default();
+    let mut from = None;
+    loop {
+        let page = preview_page(app, environment, proposed, from, u32::MAX, None).await?;
+        whole.users_created.extend(page.preview.users_created);
+        whole.users_deleted.extend(page.preview.users_deleted);
+        whole.users_updated.extend(page.preview.users_updated);
+        match page.next {
+            Some(next) => from = Some(next),
+            None => return Ok(whole),
+        }
+    }
+}
+
+/// One slice of the preview, from `from` (the start when `None`): at most `max_pages` pages
+/// of 100 records, and none started after `deadline`.
+pub async fn preview_page(
+    app: &App,
+    environment: &EnvironmentId,
+    proposed: &EnvironmentSettings,
+    from: Option<PreviewCursor>,
+    max_pages: u32,
+    deadline: Option<Instant>,
+) -> Result<PreviewPage, StoreError> {
     let mut preview = Preview::default();
     let mut contexts = Contexts::default();
-    for directory in app.store.directories_of(environment).await? {
-        let Some(mut context) = contexts.get(app, &directory.id).await? else {
+    let mut directories: Vec<DirectoryId> = app
+        .store
+        .directories_of(environment)
+        .await?
+        .into_iter()
+        .map(|d| d.id)
+        .collect();
+    directories.sort();
+    if let Some(from) = &from {
+        directories.retain(|d| *d >= from.directory_id);
+    }
+    let mut pages = 0u32;
+    for directory in directories {
+        let Some(mut context) = contexts.get(app, &directory).await? else {
             continue;
         };
         context.settings = proposed.clone();
-        preview_directory(app, &context, &mut preview).await?;
+        let organization = context.directory.organization_id.clone();
+        let organization = organization.as_deref();
+        let resume = from.as_ref().filter(|f| f.directory_id == directory);
+        let phases: &[&str] = match resume.map(|r| r.phase.as_str()) {
+            Some("gone_users") => &["gone_users"],
+            _ => &["users", "gone_users"],
+        };
+        for (index, phase) in phases.iter().enumerate() {
+            let mut after = if index == 0 {
+                resume.and_then(|r| r.after.clone())
+            } else {
+                None
+            };
+            loop {
+                if pages >= max_pages || deadline.is_some_and(|d| Instant::now() >= d) {
+                    let next = PreviewCursor {
+                        directory_id: directory,
+                        phase: (*phase).to_owned(),
+                        after,
+                    };
+                    return Ok(PreviewPage {
+                        preview,
+                        next: Some(next),
+                    });
+                }
+                pages += 1;
+                let next = if *phase == "users" {
+                    let page = app
+                        .store
+                        .list_users(&directory, after.as_deref(), PAGE_SIZE)
+                        .await?;
+                    for (_, plan) in plan_users(app, &context, &page.users).await? {
+                        record(&mut preview, &plan, organization);
+                    }
+                    page.next
+                } else {
+                    // Directory users whose provider record is gone are deleted under every
+                    // policy.
+                    let (users, next) = app
+                        .store
+                        .projected_users_page(&directory, after, PAGE_SIZE)
+                        .await?;
+                    let present = app.store.existing_users(&directory, &users).await?;
+                    for user in users.iter().filter(|u| !present.contains(u)) {
+                        let plan = plan_user(app, &context, user).await?;
+                        record(&mut preview, &plan, organization);
+                    }
+                    next
+                };
+                match next {
+                    Some(next) => after = Some(next),
+                    None => break,
+                }
+            }
+        }
     }
-    Ok(preview)
+    Ok(PreviewPage {
+        preview,
+        next: None,
+    })
 }
 
-/// What reconciling one directory under `proposed` mappings would do now. `None`: the
-/// directory is gone.
+/// What reconciling one directory under `proposed` mappings would do now, walking the whole
+/// directory. `None`: the directory is gone.
 pub async fn preview_mappings(
     app: &App,
     directory: &DirectoryId,
@@ -101,7 +243,6 @@ async fn preview_directory(
             None => break,
         }
     }
-    // Directory users whose provider record is gone are deleted under every policy.
     let mut after: Option<String> = None;
     loop {
         let (users, next) = app

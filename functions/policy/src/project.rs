@@ -80,6 +80,9 @@ pub async fn project_user(
     loop {
         let plan = plan_user(app, context, user).await?;
         match commit_once(app, context, user, &plan).await {
+            Err(StoreError::Conflict) if directory_gone(app, context).await? => {
+                return Ok(Vec::new())
+            }
             Err(StoreError::Conflict) if attempt < MAX_ATTEMPTS => attempt += 1,
             other => return other,
         }
@@ -155,7 +158,6 @@ pub async fn plan_users(
     let directory = &context.directory.id;
     let ids: Vec<ProviderUserId> = users.iter().map(|u| u.id).collect();
     let memberships = app.store.groups_of_users(directory, &ids).await?;
-    let mut projected = app.store.load_projected_users(&ids).await?;
     let mut wanted: Vec<ProviderGroupId> = memberships.values().flatten().copied().collect();
     wanted.sort();
     wanted.dedup();
@@ -166,16 +168,28 @@ pub async fn plan_users(
         .into_iter()
         .map(|g| (g.provider_group_id, g))
         .collect();
+    // The directory groups each user should be in: what its memberships are checked against.
+    let joined_by_user: HashMap<ProviderUserId, Vec<directory::DirectoryGroup>> = users
+        .iter()
+        .map(|user| {
+            let mut joined: Vec<directory::DirectoryGroup> = memberships
+                .get(&user.id)
+                .into_iter()
+                .flatten()
+                .filter_map(|pg| groups.get(pg).cloned())
+                .collect();
+            joined.sort_by_key(|g| g.id);
+            (user.id, joined)
+        })
+        .collect();
+    let mut projected = app
+        .store
+        .load_projected_users_expecting(&ids, &joined_by_user)
+        .await?;
     let now = app.now();
     let mut plans = Vec::with_capacity(users.len());
     for user in users {
-        let mut joined: Vec<directory::DirectoryGroup> = memberships
-            .get(&user.id)
-            .into_iter()
-            .flatten()
-            .filter_map(|pg| groups.get(pg).cloned())
-            .collect();
-        joined.sort_by_key(|g| g.id);
+        let joined = joined_by_user.get(&user.id).cloned().unwrap_or_default();
         let before = projected.remove(&user.id).unwrap_or_default();
         let outcome = directory::project_user(&UserInput {
             provider: Some(user),
@@ -198,6 +212,17 @@ pub async fn plan_users(
         ));
     }
     Ok(plans)
+}
+
+/// Every projection commit checks that its directory still exists. When one fails because
+/// the directory was deleted meanwhile, its records project to nothing (`dsync.deleted`
+/// already stands for them), and the purge removes what was there.
+async fn directory_gone(app: &App, context: &DirectoryContext) -> Result<bool, StoreError> {
+    match app.store.get_directory(&context.directory.id).await {
+        Ok(_) => Ok(false),
+        Err(StoreError::NotFound) => Ok(true),
+        Err(e) => Err(e),
+    }
 }
 
 /// Commits a plan; if another writer got there first, re-projects from fresh state.
@@ -232,7 +257,9 @@ async fn commit_once(
 }
 
 /// Re-projects a provider group. A group that has just come into existence also re-projects
-/// its members: their memberships may have been projected before the group was.
+/// its members: their memberships may have been projected before the group was. The group
+/// is stored marked until that is done, so a retry after a crash between the group's commit
+/// and its members' finishes the members instead of finding the group and skipping them.
 pub async fn project_group(
     app: &App,
     context: &DirectoryContext,
@@ -240,7 +267,7 @@ pub async fn project_group(
 ) -> Result<Vec<StoredEvent>, StoreError> {
     let directory = &context.directory.id;
     let mut attempt = 0;
-    let (events, created, gone) = loop {
+    let (events, members_pending, gone) = loop {
         let provider = match app.store.get_group(directory, group).await {
             Ok(provider) => Some(provider),
             Err(StoreError::NotFound) => None,
@@ -254,13 +281,24 @@ pub async fn project_group(
             organization_id: context.directory.organization_id.as_deref(),
             now,
         });
-        let created = before.group.is_none() && matches!(outcome.group, GroupWrite::Put(_));
+        let members_pending = match &outcome.group {
+            GroupWrite::Put(written) => {
+                (before.group.is_none() || before.members_pending()).then_some(written.id)
+            }
+            GroupWrite::Unchanged if before.members_pending() => {
+                before.group.as_ref().map(|g| g.id)
+            }
+            _ => None,
+        };
         match app
             .store
             .commit_group_projection(&context.scope(), group, &before, &outcome, now)
             .await
         {
-            Ok(events) => break (events, created, provider.is_none()),
+            Ok(events) => break (events, members_pending, provider.is_none()),
+            Err(StoreError::Conflict) if directory_gone(app, context).await? => {
+                return Ok(Vec::new())
+            }
             Err(StoreError::Conflict) if attempt < MAX_ATTEMPTS => attempt += 1,
             Err(e) => return Err(e),
         }
@@ -271,10 +309,13 @@ pub async fn project_group(
     if gone {
         app.store.finish_group_deletion(directory, group).await?;
     }
-    if created {
+    if let Some(directory_group) = members_pending {
         for (member, _) in app.store.all_members(directory, group).await? {
             all.extend(project_user(app, context, &member).await?);
         }
+        app.store
+            .clear_group_members_pending(group, &directory_group)
+            .await?;
     }
     Ok(all)
 }

@@ -3,12 +3,13 @@
 //! low. It applies retention expiry, policy changes and any drift; a second run over an
 //! unchanged directory writes nothing, since the projection of unchanged state is unchanged.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
 
-use dsync_domain::ids::DirectoryId;
+use dsync_domain::ids::{DirectoryId, ReconciliationId};
 use dsync_dynamo::{
-    Checkpoint, FailedRecordKey, Reconciliation, ReconciliationState, StoreError, StoredEvent,
+    Checkpoint, FailedRecordKey, LeaseAfterSave, Reconciliation, ReconciliationState, StoreError,
+    StoredEvent,
 };
 
 use crate::project::{
@@ -16,68 +17,150 @@ use crate::project::{
 };
 use crate::App;
 
-const PAGE_SIZE: i32 = 100;
 /// Progress is saved (and visible through the API) every this many pages.
 const SAVE_EVERY_PAGES: u32 = 10;
 
 /// The phases, in order: groups before users, so users join groups that exist.
 const PHASES: [&str; 4] = ["groups", "gone_groups", "users", "gone_users"];
 
+/// How an invocation shares its time between environments' runs.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Records read per page.
+    pub page_size: i32,
+    /// Pages a run advances in one turn before the invocation moves on to the next run: a
+    /// big environment's run cannot starve the others, it only takes more rounds.
+    pub pages_per_turn: u32,
+    /// Stop after this many rounds (every unfinished run one turn each); `None`: until every
+    /// run is done, held by another invocation, or the deadline comes.
+    pub rounds: Option<u32>,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            page_size: 100,
+            pages_per_turn: SAVE_EVERY_PAGES,
+            rounds: None,
+        }
+    }
+}
+
 /// How a run ended this time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RunEnd {
     Completed,
-    /// Out of time: the checkpoint is saved and the next invocation resumes.
+    /// Its turn (or the invocation's time) is over: the checkpoint is saved, the lease
+    /// released, and a later turn resumes.
     Suspended,
     Failed,
+    /// Another invocation holds its lease (or lost it to one): left alone.
+    Busy,
 }
 
-/// Runs every pending or unfinished reconciliation until done or `deadline`.
+/// Runs every pending or unfinished reconciliation until done or `deadline`, round robin.
 pub async fn run_unfinished(
     app: &App,
     deadline: Option<Instant>,
+) -> Result<Vec<Reconciliation>, StoreError> {
+    run_unfinished_with(app, deadline, Limits::default()).await
+}
+
+/// [`run_unfinished`] with explicit limits. Each round gives every unfinished run (one per
+/// environment at most) a turn of `pages_per_turn` pages; runs held by another invocation
+/// are skipped. Returns the runs this invocation worked on, as it left them.
+pub async fn run_unfinished_with(
+    app: &App,
+    deadline: Option<Instant>,
+    limits: Limits,
 ) -> Result<Vec<Reconciliation>, StoreError> {
     // Directory deletions cut short by the API's time budget are finished first: their
     // records must not be reconciled back into existence.
     let purge_deadline = deadline.unwrap_or_else(|| Instant::now() + Duration::from_secs(60));
     app.store.resume_directory_purges(purge_deadline).await?;
-    let mut finished = Vec::new();
-    for run in app.store.unfinished_reconciliations().await? {
-        let (run, end) = run_one(app, run, deadline).await?;
-        finished.push(run);
-        if end == RunEnd::Suspended {
+    let owner = invocation_token();
+    let mut worked: BTreeMap<ReconciliationId, Reconciliation> = BTreeMap::new();
+    let mut round = 0u32;
+    loop {
+        if limits.rounds.is_some_and(|rounds| round >= rounds) {
+            break;
+        }
+        round += 1;
+        let mut progressed = false;
+        for run in app.store.unfinished_reconciliations().await? {
+            if out_of_time(deadline) {
+                return Ok(worked.into_values().collect());
+            }
+            let (run, end) = run_turn(app, run, &owner, deadline, &limits).await?;
+            if end != RunEnd::Busy {
+                progressed = true;
+                worked.insert(run.id, run);
+            }
+        }
+        if !progressed || out_of_time(deadline) {
             break;
         }
     }
-    Ok(finished)
+    Ok(worked.into_values().collect())
 }
 
-/// The scheduled sweep: one run per environment, then runs them.
+/// The scheduled sweep: asks for a run of every environment (coalescing into the run already
+/// pending or running, so runs never pile up), then runs them.
 pub async fn reconcile_everything(
     app: &App,
     deadline: Option<Instant>,
 ) -> Result<Vec<Reconciliation>, StoreError> {
     for environment in app.store.environment_ids().await? {
         app.store
-            .create_reconciliation(environment, None, app.now())
+            .request_reconciliation(environment, None, app.now())
             .await?;
     }
     run_unfinished(app, deadline).await
 }
 
-/// Runs (or resumes) one reconciliation.
+/// Runs (or resumes) one reconciliation to its end, unless another invocation holds it.
 pub async fn run_one(
     app: &App,
-    mut run: Reconciliation,
+    run: Reconciliation,
     deadline: Option<Instant>,
 ) -> Result<(Reconciliation, RunEnd), StoreError> {
-    let mut saved_at = run.updated_at;
+    let limits = Limits {
+        pages_per_turn: u32::MAX,
+        ..Limits::default()
+    };
+    run_turn(app, run, &invocation_token(), deadline, &limits).await
+}
+
+/// Claims a run's lease and advances it by one turn. Losing the lease to another
+/// invocation midway (a save's condition fails) leaves the run to that one: `Busy`.
+async fn run_turn(
+    app: &App,
+    run: Reconciliation,
+    owner: &str,
+    deadline: Option<Instant>,
+    limits: &Limits,
+) -> Result<(Reconciliation, RunEnd), StoreError> {
+    let claimed = app
+        .store
+        .claim_reconciliation(&run.environment_id, &run.id, owner, app.now())
+        .await?;
+    let Some(mut run) = claimed else {
+        tracing::info!(reconciliation_id = %run.id, "reconciliation held by another invocation");
+        return Ok((run, RunEnd::Busy));
+    };
+    let mut saver = Saver {
+        owner,
+        saved_at: run.updated_at,
+    };
     run.state = ReconciliationState::Running;
-    save(app, &mut run, &mut saved_at).await?;
-    tracing::info!(reconciliation_id = %run.id, "reconciliation started");
-    let end = match walk(app, &mut run, &mut saved_at, deadline).await {
+    match saver.save(app, &mut run, true).await {
+        Err(StoreError::Conflict) => return Ok((run, RunEnd::Busy)),
+        other => other?,
+    }
+    tracing::info!(reconciliation_id = %run.id, "reconciliation turn started");
+    let end = match walk(app, &mut run, &mut saver, deadline, limits).await {
         Ok(end) => end,
-        Err(StoreError::Conflict) => return Err(StoreError::Conflict),
+        Err(StoreError::Conflict) => return Ok((run, RunEnd::Busy)),
         Err(error) => {
             tracing::error!(reconciliation_id = %run.id, %error, "reconciliation failed");
             run.error = Some(error.to_string());
@@ -86,24 +169,37 @@ pub async fn run_one(
     };
     run.state = match end {
         RunEnd::Completed => ReconciliationState::Completed,
-        RunEnd::Suspended => ReconciliationState::Running,
+        RunEnd::Suspended | RunEnd::Busy => ReconciliationState::Running,
         RunEnd::Failed => ReconciliationState::Failed,
     };
     if end == RunEnd::Completed {
         run.checkpoint = None;
     }
-    save(app, &mut run, &mut saved_at).await?;
+    match saver.save(app, &mut run, false).await {
+        Err(StoreError::Conflict) => return Ok((run, RunEnd::Busy)),
+        other => other?,
+    }
     tracing::info!(reconciliation_id = %run.id, state = run.state.as_str(), users = run.counts.users,
         groups = run.counts.groups, events = run.counts.events, failed = run.counts.failed,
-        "reconciliation stopped");
+        "reconciliation turn ended");
     Ok((run, end))
+}
+
+fn out_of_time(deadline: Option<Instant>) -> bool {
+    deadline.is_some_and(|d| Instant::now() >= d)
+}
+
+/// A token naming this invocation as a lease holder (unique, never shown).
+fn invocation_token() -> String {
+    dsync_domain::ids::EventId::generate().to_string()
 }
 
 async fn walk(
     app: &App,
     run: &mut Reconciliation,
-    saved_at: &mut i64,
+    saver: &mut Saver<'_>,
     deadline: Option<Instant>,
+    limits: &Limits,
 ) -> Result<RunEnd, StoreError> {
     let mut directories: Vec<DirectoryId> = match run.directory_id {
         Some(directory) => vec![directory],
@@ -145,6 +241,9 @@ async fn walk(
             .into_iter()
             .map(|failure| failure.record)
             .collect();
+        // Records that failed again in this invocation; every other entry left in
+        // `quarantined` after a whole walk names a record no phase met.
+        let mut failed: HashSet<FailedRecordKey> = HashSet::new();
         for (index, phase) in PHASES.iter().enumerate().skip(first_phase) {
             let mut after = if resuming_here && index == first_phase {
                 resume.after.clone()
@@ -152,7 +251,7 @@ async fn walk(
                 None
             };
             loop {
-                if deadline.is_some_and(|d| Instant::now() >= d) {
+                if out_of_time(deadline) || pages >= limits.pages_per_turn {
                     run.checkpoint = Some(Checkpoint {
                         directory_id: Some(directory),
                         phase: phase.to_string(),
@@ -162,9 +261,11 @@ async fn walk(
                 }
                 let mut page = Page {
                     app,
+                    page_size: limits.page_size,
                     context: &context,
                     run: &mut *run,
                     quarantined: &mut quarantined,
+                    failed: &mut failed,
                 };
                 let next = page.reconcile(phase, after.clone()).await?;
                 pages += 1;
@@ -174,13 +275,21 @@ async fn walk(
                         phase: phase.to_string(),
                         after: next.clone(),
                     });
-                    save(app, run, saved_at).await?;
+                    saver.save(app, run, true).await?;
                     tracing::info!(reconciliation_id = %run.id, users = run.counts.users, groups = run.counts.groups, "reconciliation progress");
                 }
                 match next {
                     Some(next) => after = Some(next),
                     None => break,
                 }
+            }
+        }
+        // Walked whole in this invocation: an entry no phase met names a record that is
+        // neither at the provider nor in the directory (deleted since it failed). Nothing
+        // will ever project it, so its entry would otherwise stay listed forever.
+        if !resuming_here {
+            for record in quarantined.difference(&failed) {
+                app.store.clear_sync_failure(&directory, record).await?;
             }
         }
     }
@@ -190,10 +299,13 @@ async fn walk(
 /// One page of one phase of one directory, with what it needs to count and quarantine.
 struct Page<'a> {
     app: &'a App,
+    page_size: i32,
     context: &'a DirectoryContext,
     run: &'a mut Reconciliation,
     /// The directory's records with a sync failure on file: cleared when they project.
     quarantined: &'a mut HashSet<FailedRecordKey>,
+    /// The records that failed in this invocation.
+    failed: &'a mut HashSet<FailedRecordKey>,
 }
 
 impl Page<'_> {
@@ -211,7 +323,7 @@ impl Page<'_> {
         let next = match phase {
             "groups" => {
                 let (groups, next) = store
-                    .list_groups(directory, after.as_deref(), PAGE_SIZE)
+                    .list_groups(directory, after.as_deref(), self.page_size)
                     .await?;
                 for group in &groups {
                     let result = project_group(app, context, &group.id).await;
@@ -223,7 +335,7 @@ impl Page<'_> {
             }
             "gone_groups" => {
                 let (groups, next) = store
-                    .projected_groups_page(directory, after, PAGE_SIZE)
+                    .projected_groups_page(directory, after, self.page_size)
                     .await?;
                 for group in &groups {
                     let result = project_group(app, context, group).await;
@@ -234,7 +346,7 @@ impl Page<'_> {
             }
             "users" => {
                 let page = store
-                    .list_users(directory, after.as_deref(), PAGE_SIZE)
+                    .list_users(directory, after.as_deref(), self.page_size)
                     .await?;
                 match plan_users(app, context, &page.users).await {
                     Ok(plans) => {
@@ -261,7 +373,7 @@ impl Page<'_> {
             }
             _ => {
                 let (users, next) = store
-                    .projected_users_page(directory, after, PAGE_SIZE)
+                    .projected_users_page(directory, after, self.page_size)
                     .await?;
                 // Directory users whose provider record is gone: deleted under every policy.
                 let present = store.existing_users(directory, &users).await?;
@@ -301,6 +413,7 @@ impl Page<'_> {
                     .record_sync_failure(directory, &record, &reason, "reconciliation", now)
                     .await?;
                 self.run.counts.failed += 1;
+                self.failed.insert(record.clone());
                 self.quarantined.insert(record);
             }
         }
@@ -308,10 +421,32 @@ impl Page<'_> {
     }
 }
 
-async fn save(app: &App, run: &mut Reconciliation, saved_at: &mut i64) -> Result<(), StoreError> {
-    let expected = *saved_at;
-    run.updated_at = app.now().max(expected + 1);
-    app.store.save_reconciliation(run, expected).await?;
-    *saved_at = run.updated_at;
-    Ok(())
+/// Saves a run as the lease's holder, each save conditioned on the one before.
+struct Saver<'a> {
+    owner: &'a str,
+    saved_at: i64,
+}
+
+impl Saver<'_> {
+    /// `keep`: renew the lease and go on; otherwise release it (suspended or finished).
+    async fn save(
+        &mut self,
+        app: &App,
+        run: &mut Reconciliation,
+        keep: bool,
+    ) -> Result<(), StoreError> {
+        let expected = self.saved_at;
+        let now = app.now();
+        run.updated_at = now.max(expected + 1);
+        let lease = if keep {
+            LeaseAfterSave::Renew { now }
+        } else {
+            LeaseAfterSave::Release
+        };
+        app.store
+            .save_reconciliation(run, expected, self.owner, lease)
+            .await?;
+        self.saved_at = run.updated_at;
+        Ok(())
+    }
 }

@@ -21,7 +21,8 @@ pub async fn authenticate(
         Err(StoreError::NotFound) => return Err(ScimError::unauthorized()),
         Err(e) => return Err(store_error(e)),
     };
-    if !directory.token_hash.verify(token) {
+    // HR directories are fed by signed webhooks only; their SCIM endpoint does not exist.
+    if directory.kind.is_hr() || !directory.token_hash.verify(token) {
         return Err(ScimError::unauthorized());
     }
     Ok(directory)

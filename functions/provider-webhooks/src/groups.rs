@@ -102,18 +102,7 @@ pub async fn list_body(ctx: &Context<'_>, listing: &Listing) -> Result<Value, Sc
     }
     listing.check_scan(total, "groups")?;
     let mut collector = listing.collector();
-    let mut after: Option<String> = None;
-    loop {
-        let (groups, next) = store
-            .list_groups(directory, after.as_deref(), listing::PAGE_SIZE)
-            .await
-            .map_err(store_error)?;
-        groups.iter().map(render).for_each(|r| collector.offer(r));
-        match next {
-            Some(next) => after = Some(next),
-            None => break,
-        }
-    }
+    listing::offer_every_group(ctx, &mut collector).await?;
     Ok(collector.finish())
 }
 

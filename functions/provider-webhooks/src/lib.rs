@@ -1,4 +1,5 @@
-//! The provider-webhooks function: the SCIM 2.0 endpoint identity providers push to.
+//! The provider-webhooks function: the SCIM 2.0 endpoint identity providers push to, and the
+//! signed webhooks of HR systems ([`hr`]).
 //!
 //! The handler takes a plain `http::Request` so that Lambda (through `lambda_http`) and the
 //! local runner (through hyper) call exactly the same code. It authenticates the directory,
@@ -8,6 +9,7 @@ mod auth;
 mod body;
 mod config;
 mod groups;
+pub mod hr;
 mod limits;
 mod listing;
 mod members;
@@ -42,6 +44,9 @@ impl App {
 /// Answers one SCIM request. Every failure becomes a SCIM error response; bad input is a
 /// 4xx, and only a storage failure is a 5xx.
 pub async fn handle(app: &App, request: Request<Bytes>) -> Response<Bytes> {
+    if hr::is_hr_path(request.uri().path()) {
+        return hr::handle(app, request).await;
+    }
     let method = request.method().clone();
     let response = match serve(app, request).await {
         Ok(response) => response,

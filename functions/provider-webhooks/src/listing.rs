@@ -5,9 +5,11 @@ use std::collections::HashMap;
 use dsync_domain::scim::attributes::AttributeSelection;
 use dsync_domain::scim::filter::Filter;
 use dsync_domain::scim::list::{list_response, ListQuery};
+use dsync_domain::scim::render::{render_group, render_user};
 use dsync_domain::scim::ScimError;
 use serde_json::Value;
 
+use crate::respond::store_error;
 use crate::route::Context;
 
 /// Items read from storage per query while walking a directory.
@@ -120,6 +122,53 @@ impl Collector<'_> {
 
     pub fn finish(self) -> Value {
         list_response(self.matched, self.listing.start_index, self.window)
+    }
+}
+
+/// Offers every user of the directory to `collector`, a storage page at a time: the walk of a
+/// filtered list, bounded beforehand by [`Listing::check_scan`].
+pub async fn offer_every_user(
+    ctx: &Context<'_>,
+    collector: &mut Collector<'_>,
+) -> Result<(), ScimError> {
+    let mut after: Option<String> = None;
+    loop {
+        let page = ctx
+            .app
+            .store
+            .list_users(&ctx.directory.id, after.as_deref(), PAGE_SIZE)
+            .await
+            .map_err(store_error)?;
+        for user in &page.users {
+            collector.offer(render_user(user, &ctx.route.base_url, None));
+        }
+        match page.next {
+            Some(next) => after = Some(next),
+            None => return Ok(()),
+        }
+    }
+}
+
+/// Offers every group of the directory to `collector`, as [`offer_every_user`] does users.
+pub async fn offer_every_group(
+    ctx: &Context<'_>,
+    collector: &mut Collector<'_>,
+) -> Result<(), ScimError> {
+    let mut after: Option<String> = None;
+    loop {
+        let (groups, next) = ctx
+            .app
+            .store
+            .list_groups(&ctx.directory.id, after.as_deref(), PAGE_SIZE)
+            .await
+            .map_err(store_error)?;
+        for group in &groups {
+            collector.offer(render_group(group, &ctx.route.base_url, None));
+        }
+        match next {
+            Some(next) => after = Some(next),
+            None => return Ok(()),
+        }
     }
 }
 

@@ -122,35 +122,8 @@ async fn all(ctx: &Context<'_>, listing: &Listing) -> Result<Value, ScimError> {
     }
     listing.check_scan(users + groups, "users and groups")?;
     let mut collector = listing.collector();
-    let mut after: Option<String> = None;
-    loop {
-        let page = store
-            .list_users(directory, after.as_deref(), listing::PAGE_SIZE)
-            .await
-            .map_err(store_error)?;
-        page.users
-            .iter()
-            .map(render_user)
-            .for_each(|r| collector.offer(r));
-        match page.next {
-            Some(next) => after = Some(next),
-            None => break,
-        }
-    }
-    let mut after: Option<String> = None;
-    loop {
-        let (page, next) = store
-            .list_groups(directory, after.as_deref(), listing::PAGE_SIZE)
-            .await
-            .map_err(store_error)?;
-        page.iter()
-            .map(render_group)
-            .for_each(|r| collector.offer(r));
-        match next {
-            Some(next) => after = Some(next),
-            None => break,
-        }
-    }
+    listing::offer_every_user(ctx, &mut collector).await?;
+    listing::offer_every_group(ctx, &mut collector).await?;
     Ok(collector.finish())
 }
 

@@ -93,21 +93,7 @@ pub async fn list_body(ctx: &Context<'_>, listing: &Listing) -> Result<Value, Sc
     }
     listing.check_scan(total, "users")?;
     let mut collector = listing.collector();
-    let mut after: Option<String> = None;
-    loop {
-        let page = store
-            .list_users(directory, after.as_deref(), listing::PAGE_SIZE)
-            .await
-            .map_err(store_error)?;
-        page.users
-            .iter()
-            .map(render)
-            .for_each(|r| collector.offer(r));
-        match page.next {
-            Some(next) => after = Some(next),
-            None => break,
-        }
-    }
+    listing::offer_every_user(ctx, &mut collector).await?;
     Ok(collector.finish())
 }
 

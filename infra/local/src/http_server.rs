@@ -46,7 +46,9 @@ async fn dispatch(
         Err(_) => return plain(413, json!({"message": "Request Entity Too Large"})),
     };
     let request = http::Request::from_parts(parts, body);
-    let response = if request.uri().path().starts_with("/scim/v2/") {
+    // As the SAM template routes them: SCIM and the HR webhook URLs to provider-webhooks.
+    let path = request.uri().path();
+    let response = if path.starts_with("/scim/v2/") || path.starts_with("/hr/") {
         dsync_provider_webhooks::handle(&routes.scim, request).await
     } else {
         dsync_api::handle(&routes.api, request).await

@@ -151,10 +151,17 @@ pub async fn start(options: Options) -> anyhow::Result<Running> {
     }
     let scim = dsync_provider_webhooks::App::new(store.clone(), Default::default());
     // The API checks endpoint URLs by the same rules the fan-out delivers by.
-    let api_config = dsync_api::Config {
+    let mut api_config = dsync_api::Config {
         webhook_addresses: options.fanout.addresses,
         ..Default::default()
     };
+    // A local BambooHR fake for the re-sync, when one is named.
+    if let Some(url) = std::env::var("DSYNC_BAMBOOHR_BASE_URL")
+        .ok()
+        .filter(|url| !url.trim().is_empty())
+    {
+        api_config.bamboohr_base_url = url.trim().trim_end_matches('/').to_owned();
+    }
     let mut api = dsync_api::App::new(store.clone(), api_config);
     api.policy = policy.clone();
     let trigger = pipeline.reconcile_trigger();

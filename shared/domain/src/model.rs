@@ -79,15 +79,23 @@ pub enum ProviderKind {
     JumpcloudScimV2,
     #[serde(rename = "generic-scim-v2")]
     GenericScimV2,
+    /// BambooHR's signed webhooks (`crate::providers::bamboohr`).
+    #[serde(rename = "bamboohr")]
+    Bamboohr,
+    /// The generic HR format, signed with Standard Webhooks (`crate::providers::hr_webhooks`).
+    #[serde(rename = "hr-webhooks")]
+    HrWebhooks,
 }
 
 impl ProviderKind {
-    pub const ALL: [ProviderKind; 5] = [
+    pub const ALL: [ProviderKind; 7] = [
         Self::OktaScimV2,
         Self::EntraScimV2,
         Self::OneloginScimV2,
         Self::JumpcloudScimV2,
         Self::GenericScimV2,
+        Self::Bamboohr,
+        Self::HrWebhooks,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -97,7 +105,15 @@ impl ProviderKind {
             Self::OneloginScimV2 => "onelogin-scim-v2",
             Self::JumpcloudScimV2 => "jumpcloud-scim-v2",
             Self::GenericScimV2 => "generic-scim-v2",
+            Self::Bamboohr => "bamboohr",
+            Self::HrWebhooks => "hr-webhooks",
         }
+    }
+
+    /// Whether the directory is fed by signed HR webhooks rather than SCIM (it then has a
+    /// webhook URL and signing secret, and no SCIM endpoint).
+    pub fn is_hr(self) -> bool {
+        matches!(self, Self::Bamboohr | Self::HrWebhooks)
     }
 
     pub fn parse(s: &str) -> Option<Self> {

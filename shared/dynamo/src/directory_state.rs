@@ -16,6 +16,9 @@ use crate::provider_users::build_error;
 use crate::user_state_counts::state_delta;
 use crate::{Store, StoreError};
 
+/// The directory group attribute that marks its members' projection as unfinished.
+const MEMBERS_PENDING: &str = "members_pending";
+
 /// What the directory holds now for one provider user, read consistently in one Query.
 #[derive(Debug, Clone, Default)]
 pub struct ProjectedUser {
@@ -40,6 +43,16 @@ impl ProjectedUser {
 pub struct ProjectedGroup {
     pub group: Option<DirectoryGroup>,
     revision: u64,
+    /// Set when the group was created and its members may not all be projected yet: the
+    /// creation and the members' projections are separate commits, so a crash between them
+    /// leaves this for the retry (which would otherwise see the group and skip them).
+    members_pending: bool,
+}
+
+impl ProjectedGroup {
+    pub fn members_pending(&self) -> bool {
+        self.members_pending
+    }
 }
 
 impl Store {
@@ -81,31 +94,92 @@ impl Store {
         &self,
         provider_users: &[ProviderUserId],
     ) -> Result<HashMap<ProviderUserId, ProjectedUser>, StoreError> {
+        self.load_projected_users_expecting(provider_users, &HashMap::new())
+            .await
+    }
+
+    /// The projections of many provider users when the caller knows which groups each is
+    /// expected in (the provider's memberships, as directory groups): one BatchGetItem for
+    /// the user items and one (per 100 keys) for the expected membership items. A user whose
+    /// `member_count` equals the expected memberships found has no other membership, so its
+    /// projection is complete without a Query; only a user whose memberships differ from
+    /// the expected ones (a change to project, a deleted group) is read with its own Query.
+    /// In a steady directory a page of users therefore costs a few calls, however many of
+    /// them belong to groups.
+    pub async fn load_projected_users_expecting(
+        &self,
+        provider_users: &[ProviderUserId],
+        expected: &HashMap<ProviderUserId, Vec<DirectoryGroup>>,
+    ) -> Result<HashMap<ProviderUserId, ProjectedUser>, StoreError> {
         let keys = provider_users
             .iter()
-            .map(|pu| {
-                Item::from([
-                    (PK.to_owned(), s(projected_user_pk(pu))),
-                    (SK.to_owned(), s(DIRECTORY_USER_SK)),
-                ])
-            })
+            .map(|pu| key_item(projected_user_pk(pu), DIRECTORY_USER_SK.to_owned()))
             .collect();
         let items = self.batch_get_items(&self.tables.directory, keys).await?;
         let mut projected: HashMap<ProviderUserId, ProjectedUser> = provider_users
             .iter()
             .map(|pu| (*pu, ProjectedUser::default()))
             .collect();
+        let mut members: Vec<(ProviderUserId, ProjectedUser, i64)> = Vec::new();
         for item in &items {
             let provider_user = id_attr(item, "provider_user_id", ProviderUserId::parse)?;
-            let entry = if item.opt_num_attr::<i64>("member_count") == Some(0) {
-                ProjectedUser {
-                    user: Some(decode_json(item, "user")?),
-                    revision: item.num_attr("revision")?,
-                    ..ProjectedUser::default()
-                }
-            } else {
-                self.load_projected_user(&provider_user).await?
+            let entry = ProjectedUser {
+                user: Some(decode_json(item, "user")?),
+                revision: item.num_attr("revision")?,
+                ..ProjectedUser::default()
             };
+            match item.opt_num_attr::<i64>("member_count") {
+                Some(0) => {
+                    projected.insert(provider_user, entry);
+                }
+                Some(count) => members.push((provider_user, entry, count)),
+                // Written before the count was kept: only its partition tells.
+                None => {
+                    let entry = self.load_projected_user(&provider_user).await?;
+                    projected.insert(provider_user, entry);
+                }
+            }
+        }
+        let wanted = members
+            .iter()
+            .flat_map(|(pu, _, _)| {
+                expected.get(pu).into_iter().flatten().map(move |group| {
+                    key_item(projected_user_pk(pu), directory_member_sk(&group.id))
+                })
+            })
+            .collect::<Vec<_>>();
+        let found = if wanted.is_empty() {
+            Vec::new()
+        } else {
+            self.batch_get_items(&self.tables.directory, wanted).await?
+        };
+        let mut found_of: HashMap<ProviderUserId, Vec<DirectoryGroupId>> = HashMap::new();
+        for item in &found {
+            found_of
+                .entry(id_attr(item, "provider_user_id", ProviderUserId::parse)?)
+                .or_default()
+                .push(id_attr(
+                    item,
+                    "directory_group_id",
+                    DirectoryGroupId::parse,
+                )?);
+        }
+        for (provider_user, mut entry, count) in members {
+            let held = found_of.remove(&provider_user).unwrap_or_default();
+            if held.len() as i64 != count {
+                let entry = self.load_projected_user(&provider_user).await?;
+                projected.insert(provider_user, entry);
+                continue;
+            }
+            let mut groups: Vec<DirectoryGroup> = expected
+                .get(&provider_user)
+                .into_iter()
+                .flatten()
+                .filter(|group| held.contains(&group.id))
+                .cloned()
+                .collect();
+            groups.sort_by_key(|g| g.id);
+            entry.groups = groups;
             projected.insert(provider_user, entry);
         }
         Ok(projected)
@@ -153,6 +227,7 @@ impl Store {
             Some(item) => Ok(ProjectedGroup {
                 group: Some(decode_json(&item, "group")?),
                 revision: item.num_attr("revision")?,
+                members_pending: item.bool_attr(MEMBERS_PENDING).unwrap_or(false),
             }),
         }
     }
@@ -242,7 +317,10 @@ impl Store {
         // Leave groups first, a chunk per transaction, each guarded by the unchanged user.
         let removals: Vec<_> = outcome.remove_from.iter().zip(removal_events).collect();
         for chunk in removals.chunks(chunk_size(1)) {
-            let mut writes = vec![self.user_touch(&pk, &mut guard, -(chunk.len() as i64))?];
+            let mut writes = vec![
+                self.directory_check(scope)?,
+                self.user_touch(&pk, &mut guard, -(chunk.len() as i64))?,
+            ];
             member_items -= chunk.len() as i64;
             let mut events = Vec::new();
             for (group, event) in chunk {
@@ -254,8 +332,11 @@ impl Store {
 
         // Memberships of groups that no longer exist go silently, a chunk at a time: a user
         // can hold any number of them (say after many group deletions).
-        for chunk in before.orphans.chunks(MAX_TRANSACTION_ITEMS - 1) {
-            let mut writes = vec![self.user_touch(&pk, &mut guard, -(chunk.len() as i64))?];
+        for chunk in before.orphans.chunks(MAX_TRANSACTION_ITEMS - 2) {
+            let mut writes = vec![
+                self.directory_check(scope)?,
+                self.user_touch(&pk, &mut guard, -(chunk.len() as i64))?,
+            ];
             member_items -= chunk.len() as i64;
             for orphan in chunk {
                 writes.push(self.delete_item(&pk, &directory_member_sk(orphan))?);
@@ -280,7 +361,8 @@ impl Store {
         let room = chunk_size(fixed).min(additions.len());
         let (first, later) = additions.split_at(room);
         let delta = first.len() as i64;
-        let mut writes: Vec<TransactWriteItem> = counts.into_iter().collect();
+        let mut writes = vec![self.directory_check(scope)?];
+        writes.extend(counts);
         match &outcome.user {
             UserWrite::Unchanged => writes.push(self.user_touch(&pk, &mut guard, delta)?),
             UserWrite::Put(user) => {
@@ -308,7 +390,10 @@ impl Store {
         }
 
         for chunk in later.chunks(chunk_size(1)) {
-            let mut writes = vec![self.user_touch(&pk, &mut guard, chunk.len() as i64)?];
+            let mut writes = vec![
+                self.directory_check(scope)?,
+                self.user_touch(&pk, &mut guard, chunk.len() as i64)?,
+            ];
             let mut events = Vec::new();
             for (group, event) in chunk {
                 writes.push(self.put_membership(user_ref, user_id, group, joined)?);
@@ -337,6 +422,7 @@ impl Store {
         let write = match &outcome.group {
             GroupWrite::Unchanged => return Ok(Vec::new()),
             GroupWrite::Put(group) => {
+                let members_pending = before.group.is_none() || before.members_pending;
                 let mut item = Item::from([
                     (PK.to_owned(), s(&pk)),
                     (SK.to_owned(), s(DIRECTORY_GROUP_SK)),
@@ -350,17 +436,67 @@ impl Store {
                 item.insert(GSI1SK.to_owned(), s(group.id.to_string()));
                 item.insert(GSI2PK.to_owned(), s(by_directory_group_id(&group.id)));
                 item.insert(GSI2SK.to_owned(), s(DIRECTORY_GROUP_SK));
+                if members_pending {
+                    item.insert(MEMBERS_PENDING.to_owned(), crate::item::b(true));
+                }
                 self.conditional_put(item, &guard)?
             }
             GroupWrite::Delete(_) => self.conditional_delete(&pk, DIRECTORY_GROUP_SK, &guard)?,
         };
+        let writes = vec![self.directory_check(scope)?, write];
         let events = self
-            .commit_with_events(scope, vec![write], &outcome.events, now)
+            .commit_with_events(scope, writes, &outcome.events, now)
             .await?;
         if let (GroupWrite::Delete(_), Some(group)) = (&outcome.group, &before.group) {
             self.drop_group_memberships(&group.id).await?;
         }
         Ok(events)
+    }
+
+    /// Clears a group's [`ProjectedGroup::members_pending`] once all its members are
+    /// projected. A writer that read the mark before this keeps it on its own write, which
+    /// only costs its members one more (idempotent) projection.
+    pub async fn clear_group_members_pending(
+        &self,
+        provider_group: &ProviderGroupId,
+        group: &DirectoryGroupId,
+    ) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.tables.directory)
+            .key(PK, s(projected_group_pk(provider_group)))
+            .key(SK, s(DIRECTORY_GROUP_SK))
+            .update_expression("REMOVE #pending")
+            .condition_expression("attribute_exists(pk) AND #id = :id")
+            .expression_attribute_names("#pending", MEMBERS_PENDING)
+            .expression_attribute_names("#id", "id")
+            .expression_attribute_values(":id", s(group.to_string()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // Deleted or re-created meanwhile: nothing of this group is left to finish.
+            Err(e) if crate::error::is_conditional_failure(&e) => Ok(()),
+            Err(e) => Err(crate::error::backend(e)),
+        }
+    }
+
+    /// Fails a projection's transaction once its directory is deleted: `dsync.deleted` and
+    /// the directory item's removal commit together, and the purge that follows only removes
+    /// what exists then, so nothing may be written for the directory after that.
+    fn directory_check(&self, scope: &EventScope) -> Result<TransactWriteItem, StoreError> {
+        let directory = scope
+            .directory_id
+            .ok_or_else(|| StoreError::corrupt("a projection is always of one directory"))?;
+        let check = ConditionCheck::builder()
+            .table_name(&self.tables.directory)
+            .key(PK, s(directory_pk(&directory)))
+            .key(SK, s(DIRECTORY_SK))
+            .condition_expression("attribute_exists(pk)")
+            .build()
+            .map_err(build_error)?;
+        Ok(TransactWriteItem::builder().condition_check(check).build())
     }
 
     async fn drop_group_memberships(&self, group: &DirectoryGroupId) -> Result<(), StoreError> {
@@ -560,6 +696,10 @@ impl Guard {
     }
 }
 
+fn key_item(pk: String, sk: String) -> Item {
+    Item::from([(PK.to_owned(), s(pk)), (SK.to_owned(), s(sk))])
+}
+
 #[derive(Clone, Copy)]
 struct UserRef<'a> {
     pk: &'a str,
@@ -567,17 +707,18 @@ struct UserRef<'a> {
 }
 
 /// How many membership changes (one write and one event each) fit in a transaction beside
-/// the log head and `fixed` other items (writes and events): `1 + fixed + 2 * chunk ≤ 100`.
-/// `fixed` is at most the user's write and its own events (two), so a chunk is never empty.
+/// the log head, the directory check and `fixed` other items (writes and events):
+/// `2 + fixed + 2 * chunk ≤ 100`. `fixed` is at most the user's write, its own events and the
+/// user counter (four), so a chunk is never empty.
+fn chunk_size(fixed: usize) -> usize {
+    (MAX_TRANSACTION_ITEMS - 2 - fixed) / 2
+}
+
 /// The directory a user projection commits in (its events' scope always names one).
 fn scope_directory(scope: &EventScope) -> Result<dsync_domain::ids::DirectoryId, StoreError> {
     scope
         .directory_id
         .ok_or_else(|| StoreError::corrupt("a user projection without a directory"))
-}
-
-fn chunk_size(fixed: usize) -> usize {
-    (MAX_TRANSACTION_ITEMS - 1 - fixed) / 2
 }
 
 fn encode_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
@@ -601,12 +742,13 @@ mod tests {
         for fixed in 0..=3 {
             let chunk = chunk_size(fixed);
             assert!(chunk >= 1);
+            // The log head and the directory check beside them.
             assert!(
-                1 + fixed + 2 * chunk <= MAX_TRANSACTION_ITEMS,
+                2 + fixed + 2 * chunk <= MAX_TRANSACTION_ITEMS,
                 "fixed {fixed}"
             );
             // And it is the largest that fits: no transaction is split needlessly.
-            assert!(1 + fixed + 2 * (chunk + 1) > MAX_TRANSACTION_ITEMS);
+            assert!(2 + fixed + 2 * (chunk + 1) > MAX_TRANSACTION_ITEMS);
         }
     }
 }

@@ -153,6 +153,10 @@ pub(crate) fn reconciliation_sk(id: &ReconciliationId) -> String {
     format!("{RECONCILIATION_PREFIX}{id}")
 }
 
+/// Beside an environment's runs: the one run pending or running, which requests coalesce into
+/// (outside the `RECON#` range, so lists never show it).
+pub(crate) const ACTIVE_RECONCILIATION_SK: &str = "ACTIVE_RECONCILIATION";
+
 /// GSI1 on reconciliation runs that are pending or running (the key is removed when done).
 pub(crate) const UNFINISHED_RECONCILIATIONS: &str = "RECONCILIATIONS#UNFINISHED";
 

@@ -11,6 +11,8 @@ mod control;
 mod directory_state;
 mod error;
 mod event_log;
+pub mod faults;
+mod hr_sources;
 mod item;
 mod keys;
 pub mod metering;
@@ -37,9 +39,13 @@ pub use control::NewDirectory;
 pub use directory_state::{ProjectedGroup, ProjectedUser};
 pub use error::StoreError;
 pub use event_log::{decode_event, EventScope, StoredEvent, EVENT_RETENTION_DAYS};
+pub use hr_sources::{HrCredentials, HrSyncReport};
 pub use provider_groups::{GroupState, MemberPage, MembershipDiff, MEMBER_WRITE_LEASE_MS};
 pub use provider_users::UserPage;
-pub use reconciliations::{Checkpoint, Reconciliation, ReconciliationCounts, ReconciliationState};
+pub use reconciliations::{
+    Checkpoint, LeaseAfterSave, Reconciliation, ReconciliationCounts, ReconciliationState,
+    RequestedRun, RECONCILIATION_LEASE_MS,
+};
 pub use record_counts::RecordKind;
 pub use sync_failures::{FailedRecordKey, SyncFailure};
 pub use tables::{TableNames, TableSpec, TABLES};

@@ -13,7 +13,7 @@ use dsync_domain::model::ProviderGroup;
 use crate::error::{backend, is_conditional_failure};
 use crate::item::{id_attr, n, s, Item, ItemExt};
 use crate::keys::*;
-use crate::provider_users::{build_error, map_transaction};
+use crate::provider_users::{build_error, condition_failed_at, contention_pause, map_transaction};
 use crate::record_counts::RecordKind;
 use crate::{Store, StoreError};
 
@@ -138,8 +138,29 @@ impl Store {
         for op in ops {
             request = request.transact_items(self.transact_op(op)?);
         }
-        // A fresh group id cannot exist: any failure here is a lost race or contention.
-        map_transaction(request.send().await, &[StoreError::Conflict])?;
+        let creating = expected_version.is_none();
+        let mut attempt = 0;
+        loop {
+            let result = request.clone().send().await;
+            // A fresh group id cannot exist but by this call's own write, committed by an
+            // attempt whose answer was lost (the SDK retried it): the create is done.
+            if creating && condition_failed_at(&result, 0) {
+                break;
+            }
+            match map_transaction(result, &[StoreError::Conflict]) {
+                // A create cancelled for contention (the counter shard, a concurrent
+                // transaction on its items) is tried again; a replace's conflict is the
+                // caller's to judge (it re-reads).
+                Err(StoreError::Conflict) if creating && attempt < 10 => {
+                    attempt += 1;
+                    contention_pause(attempt).await;
+                }
+                other => {
+                    other?;
+                    break;
+                }
+            }
+        }
         if rest.is_empty() {
             return Ok(());
         }

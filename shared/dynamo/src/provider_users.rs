@@ -32,8 +32,13 @@ impl Store {
                 .transact_items(self.count_change(&user.directory_id, RecordKind::Users, 1)?)
                 .send()
                 .await;
-            // A guard already taken means a duplicate; an existing user id cannot happen (fresh
-            // ULID), so a conflict is a concurrent create on the same counter shard: again.
+            // The user id is a fresh ULID: if its item already exists, it is this call's own
+            // write, committed by an attempt whose answer was lost (the SDK retried it).
+            if condition_failed_at(&result, 0) {
+                return Ok(());
+            }
+            // A guard already taken means a duplicate; anything else cancelled is a
+            // concurrent create on the same counter shard: again.
             match map_transaction(
                 result,
                 &[
@@ -277,6 +282,26 @@ pub(crate) fn build_error(e: aws_sdk_dynamodb::error::BuildError) -> StoreError 
 
 /// Maps a cancelled transaction to the error its failing item stands for (`on_failure[i]`
 /// for item `i`).
+/// Whether a transaction was cancelled because the condition of its item at `index` failed.
+pub(crate) fn condition_failed_at<R>(
+    result: &Result<
+        R,
+        SdkError<TransactWriteItemsError, aws_sdk_dynamodb::config::http::HttpResponse>,
+    >,
+    index: usize,
+) -> bool {
+    match result {
+        Err(err) => match err.as_service_error() {
+            Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => cancelled
+                .cancellation_reasons()
+                .get(index)
+                .is_some_and(|reason| reason.code() == Some("ConditionalCheckFailed")),
+            _ => false,
+        },
+        Ok(_) => false,
+    }
+}
+
 pub(crate) fn map_transaction<R: std::fmt::Debug>(
     result: Result<
         R,

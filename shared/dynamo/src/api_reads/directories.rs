@@ -278,7 +278,7 @@ impl Store {
     }
 }
 
-fn scope_of(directory: &Directory) -> EventScope {
+pub(crate) fn scope_of(directory: &Directory) -> EventScope {
     EventScope {
         environment_id: directory.environment_id,
         directory_id: Some(directory.id),
@@ -287,7 +287,7 @@ fn scope_of(directory: &Directory) -> EventScope {
 }
 
 /// The item `control.rs` writes for a directory, plus `updated_at`.
-fn encode_directory(directory: &Directory, updated_at: i64) -> Item {
+pub(crate) fn encode_directory(directory: &Directory, updated_at: i64) -> Item {
     let mut item = Item::from([
         (PK.to_owned(), s(directory_pk(&directory.id))),
         (SK.to_owned(), s(DIRECTORY_SK)),

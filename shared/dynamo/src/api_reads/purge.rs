@@ -61,6 +61,10 @@ impl Store {
         if !self.drain_partition(&table, &counts, deadline).await? {
             return Ok(PurgeProgress::Interrupted);
         }
+        let hr_source = crate::hr_sources::hr_source_pk(directory);
+        if !self.drain_partition(&table, &hr_source, deadline).await? {
+            return Ok(PurgeProgress::Interrupted);
+        }
         let records = self.tables.provider_records.clone();
         if !self
             .drain_partition(&records, &provider_pk(directory), deadline)

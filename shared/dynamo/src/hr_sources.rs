@@ -1,0 +1,267 @@
+//! What an HR-fed directory keeps beside the directory item, in one partition of the
+//! directory table (`HRSOURCE#<directory_id>`), removed with the directory by the purge:
+//!
+//! | `sk` | what |
+//! | --- | --- |
+//! | `CREDENTIALS` | the webhook signing secret and, for BambooHR, the company and API key the re-sync uses |
+//! | `SYNC` | the last sync: when, from which path, counts, error |
+//! | `SEEN#<replay key>` | a delivery already accepted (TTL `expires_at`): a replay finds it |
+//!
+//! Secrets must be readable to verify signatures and call BambooHR, so like webhook endpoint
+//! secrets they are stored as issued (the tables are encrypted at rest with KMS), never
+//! logged, and shown by the API only when they are issued.
+
+use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
+use dsync_domain::directory::EventDraft;
+use dsync_domain::ids::DirectoryId;
+use dsync_domain::model::Directory;
+use dsync_domain::providers::replay::REMEMBER_SECS;
+
+use crate::api_reads::{encode_directory, scope_of};
+use crate::error::{backend, is_conditional_failure};
+use crate::item::{n, s, Item, ItemExt};
+use crate::keys::{PK, SK};
+use crate::provider_users::build_error;
+use crate::{Store, StoreError};
+
+const CREDENTIALS_SK: &str = "CREDENTIALS";
+const SYNC_SK: &str = "SYNC";
+
+pub(crate) fn hr_source_pk(directory: &DirectoryId) -> String {
+    format!("HRSOURCE#{directory}")
+}
+
+fn seen_sk(replay_key: &str) -> String {
+    format!("SEEN#{replay_key}")
+}
+
+/// An HR directory's secrets. `Debug` names which are set, never their values.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct HrCredentials {
+    /// BambooHR's private key for the webhook, or the generic format's `whsec_` secret.
+    pub webhook_secret: Option<String>,
+    /// The BambooHR company subdomain (`acme` of `acme.bamboohr.com`), for the re-sync.
+    pub bamboohr_company: Option<String>,
+    /// A BambooHR API key with read access to the employee directory, for the re-sync.
+    pub bamboohr_api_key: Option<String>,
+}
+
+impl std::fmt::Debug for HrCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HrCredentials")
+            .field("webhook_secret", &self.webhook_secret.as_ref().map(|_| "…"))
+            .field("bamboohr_company", &self.bamboohr_company)
+            .field(
+                "bamboohr_api_key",
+                &self.bamboohr_api_key.as_ref().map(|_| "…"),
+            )
+            .finish()
+    }
+}
+
+/// What the last sync of an HR directory did (a webhook delivery or a re-sync).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HrSyncReport {
+    /// Milliseconds.
+    pub at: i64,
+    /// `webhook` or `resync`.
+    pub source: String,
+    /// Employees created or changed.
+    pub upserted: u64,
+    /// Employees whose record already said the same.
+    pub unchanged: u64,
+    /// Employees removed (deleted in the HR system, or missing from a re-sync's listing).
+    pub removed: u64,
+    /// Changes naming no field of an employee not seen before: nothing to create yet.
+    pub skipped: u64,
+    /// Employees whose change could not be stored (the `error` says why for the first).
+    pub failed: u64,
+    pub error: Option<String>,
+}
+
+impl Store {
+    /// Creates an HR directory, its credentials and `events` in one transaction.
+    pub async fn create_hr_directory_with_events(
+        &self,
+        directory: &Directory,
+        credentials: &HrCredentials,
+        events: &[EventDraft],
+    ) -> Result<(), StoreError> {
+        let directory_put = Put::builder()
+            .table_name(&self.tables.directory)
+            .set_item(Some(encode_directory(directory, directory.created_at)))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(build_error)?;
+        let credentials_put = Put::builder()
+            .table_name(&self.tables.directory)
+            .set_item(Some(encode_credentials(&directory.id, credentials)))
+            .build()
+            .map_err(build_error)?;
+        let writes = vec![
+            TransactWriteItem::builder().put(directory_put).build(),
+            TransactWriteItem::builder().put(credentials_put).build(),
+        ];
+        self.commit_with_events(&scope_of(directory), writes, events, directory.created_at)
+            .await
+            .map(|_| ())
+            .map_err(|e| match e {
+                StoreError::Conflict => StoreError::Duplicate,
+                e => e,
+            })
+    }
+
+    /// The directory's HR credentials; all `None` when it has none.
+    pub async fn hr_credentials(
+        &self,
+        directory: &DirectoryId,
+    ) -> Result<HrCredentials, StoreError> {
+        match self
+            .get_control_item(hr_source_pk(directory), CREDENTIALS_SK)
+            .await
+        {
+            Ok(item) => Ok(HrCredentials {
+                webhook_secret: item.opt_str_attr("webhook_secret").map(str::to_owned),
+                bamboohr_company: item.opt_str_attr("bamboohr_company").map(str::to_owned),
+                bamboohr_api_key: item.opt_str_attr("bamboohr_api_key").map(str::to_owned),
+            }),
+            Err(StoreError::NotFound) => Ok(HrCredentials::default()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Replaces the directory's credentials whole (a rotation): the old secret stops
+    /// verifying at once.
+    pub async fn put_hr_credentials(
+        &self,
+        directory: &DirectoryId,
+        credentials: &HrCredentials,
+    ) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.tables.directory)
+            .set_item(Some(encode_credentials(directory, credentials)))
+            .send()
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    /// Takes a delivery's replay key at `now_secs`, for [`REMEMBER_SECS`]: `false` when it
+    /// was taken already (a replay).
+    pub async fn claim_hr_delivery(
+        &self,
+        directory: &DirectoryId,
+        replay_key: &str,
+        now_secs: i64,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.tables.directory)
+            .item(PK, s(hr_source_pk(directory)))
+            .item(SK, s(seen_sk(replay_key)))
+            .item("type", s("hr_delivery_seen"))
+            .item("expires_at", n(now_secs + REMEMBER_SECS))
+            // An expired key TTL has not removed yet is free again.
+            .condition_expression("attribute_not_exists(pk) OR expires_at < :now")
+            .expression_attribute_values(":now", n(now_secs))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if is_conditional_failure(&e) => Ok(false),
+            Err(e) => Err(backend(e)),
+        }
+    }
+
+    /// Gives a replay key back, after a delivery could not be stored, so the sender's retry
+    /// is accepted.
+    pub async fn release_hr_delivery(
+        &self,
+        directory: &DirectoryId,
+        replay_key: &str,
+    ) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.tables.directory)
+            .key(PK, s(hr_source_pk(directory)))
+            .key(SK, s(seen_sk(replay_key)))
+            .send()
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    pub async fn record_hr_sync(
+        &self,
+        directory: &DirectoryId,
+        report: &HrSyncReport,
+    ) -> Result<(), StoreError> {
+        let mut item = Item::new();
+        item.insert(PK.into(), s(hr_source_pk(directory)));
+        item.insert(SK.into(), s(SYNC_SK));
+        item.insert("type".into(), s("hr_sync"));
+        item.insert("at".into(), n(report.at));
+        item.insert("source".into(), s(&report.source));
+        item.insert("upserted".into(), n(report.upserted));
+        item.insert("unchanged".into(), n(report.unchanged));
+        item.insert("removed".into(), n(report.removed));
+        item.insert("skipped".into(), n(report.skipped));
+        item.insert("failed".into(), n(report.failed));
+        if let Some(error) = &report.error {
+            item.insert("error".into(), s(error));
+        }
+        self.client
+            .put_item()
+            .table_name(&self.tables.directory)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    /// The last sync, if there has been one.
+    pub async fn last_hr_sync(
+        &self,
+        directory: &DirectoryId,
+    ) -> Result<Option<HrSyncReport>, StoreError> {
+        let item = match self
+            .get_control_item(hr_source_pk(directory), SYNC_SK)
+            .await
+        {
+            Ok(item) => item,
+            Err(StoreError::NotFound) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        Ok(Some(HrSyncReport {
+            at: item.num_attr("at")?,
+            source: item.str_attr("source")?.to_owned(),
+            upserted: item.num_attr("upserted")?,
+            unchanged: item.num_attr("unchanged")?,
+            removed: item.num_attr("removed")?,
+            skipped: item.num_attr("skipped")?,
+            failed: item.num_attr("failed")?,
+            error: item.opt_str_attr("error").map(str::to_owned),
+        }))
+    }
+}
+
+fn encode_credentials(directory: &DirectoryId, credentials: &HrCredentials) -> Item {
+    let mut item = Item::new();
+    item.insert(PK.into(), s(hr_source_pk(directory)));
+    item.insert(SK.into(), s(CREDENTIALS_SK));
+    item.insert("type".into(), s("hr_credentials"));
+    let fields = [
+        ("webhook_secret", &credentials.webhook_secret),
+        ("bamboohr_company", &credentials.bamboohr_company),
+        ("bamboohr_api_key", &credentials.bamboohr_api_key),
+    ];
+    for (name, value) in fields {
+        if let Some(value) = value {
+            item.insert(name.into(), s(value));
+        }
+    }
+    item
+}
