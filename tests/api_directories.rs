@@ -231,7 +231,17 @@ async fn deleting_a_directory_emits_dsync_deleted_alone_and_removes_its_records(
     app.settle().await;
 
     let events = app.events_after(at.as_deref()).await;
-    assert_eq!(names(&events), ["dsync.deleted"], "{events:?}");
+    // No event per user or group: `dsync.deleted` stands for them; its token is revoked.
+    assert_eq!(
+        names(&events),
+        ["dsync.deleted", "dsync.token.revoked"],
+        "{events:?}"
+    );
+    assert_eq!(events[1]["data"]["directory_id"], id.as_str());
+    assert_eq!(
+        events[1]["data"]["token_suffix"].as_str().map(str::len),
+        Some(4)
+    );
     assert_eq!(events[0]["data"]["id"], id.as_str());
     assert_eq!(events[0]["data"]["organization_id"], "org_9");
     let filtered = app

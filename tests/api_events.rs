@@ -126,9 +126,9 @@ async fn filters_return_up_to_limit_matches_and_page_on() {
     assert_eq!(bracketed["data"].as_array().unwrap().len(), 15);
 
     // organization_id "org_a": directories 0, 3, 6 and 9 activated (each with its token
-    // created), and 0 deleted.
+    // created), and 0 deleted (with its token revoked).
     let org_a = page(&app, None, "&organization_id=org_a&limit=100").await;
-    assert_eq!(org_a["data"].as_array().unwrap().len(), 9);
+    assert_eq!(org_a["data"].as_array().unwrap().len(), 10);
     // Two at a time over a selective filter: every match once.
     let mut matched = Vec::new();
     let mut cursor: Option<String> = None;
@@ -167,8 +167,8 @@ async fn filters_return_up_to_limit_matches_and_page_on() {
         .iter()
         .map(sequence)
         .collect();
-    // 12 creations of two events each, then 3 deletions.
-    assert_eq!(sequences, [27, 26, 25]);
+    // 12 creations of two events each, then 3 deletions of two events each.
+    assert_eq!(sequences, [30, 29, 28]);
 
     assert!(
         page(&app, None, "&range_start=2999-01-01T00:00:00Z").await["data"]
@@ -188,7 +188,7 @@ async fn filters_return_up_to_limit_matches_and_page_on() {
         "&range_start=2000-01-01T00:00:00Z&range_end=2999-01-01&limit=100",
     )
     .await;
-    assert_eq!(everything["data"].as_array().unwrap().len(), 27);
+    assert_eq!(everything["data"].as_array().unwrap().len(), 30);
     let since_third = {
         let third = &bracketed["data"][2];
         page(
@@ -209,7 +209,7 @@ async fn filters_return_up_to_limit_matches_and_page_on() {
         .collect();
     assert!(
         // The third activation is event 5 (each activation is followed by its token event).
-        since.first().is_some_and(|s| *s <= 5) && since.last() == Some(&27),
+        since.first().is_some_and(|s| *s <= 5) && since.last() == Some(&30),
         "{since:?}"
     );
 }

@@ -152,6 +152,7 @@ impl Bench {
         self.environment.settings = EnvironmentSettings {
             inactive_user_policy: policy,
             inactive_user_retention_days: None,
+            ..EnvironmentSettings::default()
         };
         self.plain_policy
             .store

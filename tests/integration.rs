@@ -41,5 +41,6 @@ mod webhooks_delivery;
 mod webhooks_sweep;
 mod workos_2026_shapes;
 mod workos_node_sdk;
+mod workos_roles;
 mod workos_sdk;
 mod workos_webhook_endpoints;

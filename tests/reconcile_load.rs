@@ -353,6 +353,7 @@ async fn the_settings_preview_is_paged_and_its_slices_add_up() {
     let retain = EnvironmentSettings {
         inactive_user_policy: InactiveUserPolicy::Retain,
         inactive_user_retention_days: None,
+        ..EnvironmentSettings::default()
     };
     let whole = preview(&policy, &environment(&app), &retain).await.unwrap();
     assert_eq!(whole.users_created.len(), 250);

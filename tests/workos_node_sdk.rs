@@ -34,6 +34,8 @@ async fn the_workos_node_sdk_reads_directories_users_groups_events_and_webhooks(
                       "Operations": [{"op": "replace", "path": "title", "value": "Engineer"}]});
     assert_eq!(app.patch(&format!("/Users/{bob}"), &body).await.status, 200);
     app.settle().await;
+    // Users carry roles (`role: {"slug"}`, `roles: [...]`) the SDK must parse too.
+    crate::workos_roles::give_group_the_admin_role(&app, "Engineering").await;
     let doomed = read(
         app.api(Method::POST, "/directories")
             .json(&json!({"name": "Short-lived"})),
@@ -90,6 +92,13 @@ async fn the_workos_node_sdk_reads_directories_users_groups_events_and_webhooks(
     assert_eq!(
         summary["users_by_email"]["bob@example.com"]["groups"],
         json!([])
+    );
+    let ann_roles = &summary["users_by_email"]["ann@example.com"];
+    assert_eq!(ann_roles["role"], json!({"slug": "admin"}));
+    assert_eq!(ann_roles["roles"], json!([{"slug": "admin"}]));
+    assert_eq!(
+        summary["users_by_email"]["bob@example.com"]["role"],
+        json!({"slug": "member"})
     );
     assert_eq!(summary["groups"], json!(["Engineering"]));
     assert_eq!(summary["group"]["name"], "Engineering");

@@ -22,6 +22,8 @@ async fn the_workos_python_sdk_reads_directories_users_groups_and_events() {
                       "Operations": [{"op": "replace", "path": "title", "value": "Engineer"}]});
     assert_eq!(app.patch(&format!("/Users/{ann}"), &body).await.status, 200);
     app.settle().await;
+    // Users carry roles (`role: {"slug"}`, `roles: [...]`) every model must still parse with.
+    crate::workos_roles::give_group_the_admin_role(&app, "Engineering").await;
 
     let bootstrap = &app.running.bootstrap;
     let summary = run_python(

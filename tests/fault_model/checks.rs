@@ -174,6 +174,8 @@ pub fn directory_is_the_projection(
         let outcome = directory::project_user(&UserInput {
             provider: Some(user),
             settings,
+            // The fault model never maps roles or attributes: the defaults.
+            mappings: &dsync_domain::model::DirectoryMappings::default(),
             current: None,
             provider_groups: &joined,
             current_groups: &[],

@@ -66,6 +66,7 @@ pub async fn committed_events(
             organization_id: None,
             token_hash: dsync_domain::secrets::generate("t_").hash,
             created_at: dsync_domain::time::now_millis(),
+            mappings: Default::default(),
         };
         let draft = EventDraft {
             name: "dsync.activated",

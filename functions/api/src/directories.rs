@@ -35,9 +35,9 @@ pub async fn serve(ctx: &Context<'_>, route: &Route) -> Result<Response<Bytes>, 
         (Route::Directories, &Method::POST) => create(ctx).await,
         (Route::Directories, _) => list(ctx).await,
         (Route::Directory(id), &Method::DELETE) => delete(ctx, id).await,
-        (Route::Directory(id), _) => {
-            Ok(respond::ok(&objects::directory(&load_text(ctx, id).await?)))
-        }
+        (Route::Directory(id), _) => Ok(respond::ok(
+            &with_metadata(ctx, &load_text(ctx, id).await?).await?,
+        )),
         (Route::DirectoryToken(id), _) => rotate_token(ctx, id).await,
         (Route::DirectoryCredentials(id) | Route::DirectorySync(id), method) => {
             let current = load_text(ctx, id).await?;
@@ -70,7 +70,7 @@ pub async fn load(ctx: &Context<'_>, id: &DirectoryId) -> Result<StoredDirectory
 }
 
 /// [`load`] for an id as the client wrote it (a malformed id names nothing: 404).
-async fn load_text(ctx: &Context<'_>, id: &str) -> Result<StoredDirectory, ApiError> {
+pub async fn load_text(ctx: &Context<'_>, id: &str) -> Result<StoredDirectory, ApiError> {
     let parsed = DirectoryId::parse(id).map_err(|_| ApiError::not_found("directory", id))?;
     load(ctx, &parsed).await
 }
@@ -128,6 +128,7 @@ async fn create(ctx: &Context<'_>) -> Result<Response<Bytes>, ApiError> {
         organization_id,
         token_hash: token.hash,
         created_at: now,
+        mappings: Default::default(),
     };
     let activated = EventDraft {
         name: DIRECTORY_ACTIVATED,
@@ -171,11 +172,18 @@ async fn list(ctx: &Context<'_>) -> Result<Response<Bytes>, ApiError> {
     });
     let page = window.select(directories, |d| d.directory.id.to_string());
     let (before, after) = cursors(&page, |d| d.directory.id.to_string());
-    Ok(respond::list(
-        page.items.iter().map(objects::directory).collect(),
-        before,
-        after,
-    ))
+    let mut data = Vec::with_capacity(page.items.len());
+    for stored in &page.items {
+        data.push(with_metadata(ctx, stored).await?);
+    }
+    Ok(respond::list(data, before, after))
+}
+
+/// The directory object with its `metadata` (two BatchGetItems of counters, no scan).
+async fn with_metadata(ctx: &Context<'_>, stored: &StoredDirectory) -> Result<Value, ApiError> {
+    let metadata =
+        crate::error::stored(ctx.app.store.directory_metadata(&stored.directory.id).await)?;
+    Ok(objects::directory_with_metadata(stored, &metadata))
 }
 
 /// `POST /directories/{id}/token` → the directory with a new `scim_token`; the old token
@@ -242,20 +250,25 @@ fn token_event(name: &'static str, directory: &Directory, token: &DirectoryToken
 }
 
 /// `DELETE /directories/{id}` → 202 with the directory in state `deleting`. `dsync.deleted`
-/// commits with the deletion; the directory's records are then removed within the purge
+/// and `dsync.token.revoked` (its SCIM token) commit with the deletion; the directory's records are then removed within the purge
 /// budget, and whatever is left is finished by `Store::resume_directory_purges`.
 async fn delete(ctx: &Context<'_>, id: &str) -> Result<Response<Bytes>, ApiError> {
     let deadline = Instant::now() + ctx.app.config.purge_budget;
     let stored = load_text(ctx, id).await?;
     let payload = objects::deleted_payload(&stored);
-    let deleted = EventDraft {
+    let mut events = vec![EventDraft {
         name: DIRECTORY_DELETED,
         data: payload.clone(),
-    };
+    }];
+    // The directory's SCIM token dies with it. A token issued before tokens had ids has
+    // nothing to name in a revocation event.
+    if let Some(token) = &stored.token {
+        events.push(token_event(TOKEN_REVOKED, &stored.directory, token));
+    }
     let result = ctx
         .app
         .store
-        .delete_directory_with_event(&stored.directory, deleted, ctx.app.now())
+        .delete_directory_with_events(&stored.directory, &events, ctx.app.now())
         .await;
     found(result, "directory", id)?;
     let directory_id = stored.directory.id;

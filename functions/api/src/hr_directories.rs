@@ -66,6 +66,7 @@ pub async fn create(
         // HR directories have no SCIM endpoint: a hash of a token nobody is ever shown.
         token_hash: secrets::generate("dsync_scim_").hash,
         created_at: now,
+        mappings: Default::default(),
     };
     let activated = EventDraft {
         name: DIRECTORY_ACTIVATED,

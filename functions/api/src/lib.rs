@@ -18,11 +18,13 @@ mod error;
 mod events;
 mod google;
 mod hr_directories;
+mod mappings;
 mod objects;
 mod projection;
 mod query;
 mod reconciliations;
 mod respond;
+mod roles;
 mod route;
 mod settings;
 mod sync_failures;
@@ -136,6 +138,13 @@ async fn serve(
             projection::serve_groups(&ctx, &route).await
         }
         Route::Events => events::serve(&ctx).await,
+        Route::AuthorizationRoles | Route::AuthorizationRolesPreview => {
+            roles::serve(&ctx, &route).await
+        }
+        Route::DirectoryRoleMappings(_)
+        | Route::DirectoryRoleMappingsPreview(_)
+        | Route::DirectoryAttributeMappings(_)
+        | Route::DirectoryAttributeMappingsPreview(_) => mappings::serve(&ctx, &route).await,
         Route::WebhookEndpoints | Route::WebhookEndpoint(_) | Route::WebhookEndpointSecret(_) => {
             webhooks::serve(&ctx, &route).await
         }

@@ -3,7 +3,7 @@
 use dsync_domain::model::{Directory, EnvironmentSettings, ProviderKind};
 use dsync_domain::time::format_millis;
 use dsync_domain::webhooks::{Delivery, WebhookEndpoint};
-use dsync_dynamo::{ApiKey, Reconciliation, StoredDirectory};
+use dsync_dynamo::{ApiKey, DirectoryMetadata, Reconciliation, StoredDirectory};
 use serde_json::{json, Value};
 
 /// WorkOS's name for a directory type (what its SDKs' `DirectoryType` literals accept).
@@ -52,6 +52,17 @@ fn directory_with_state(directory: &Directory, state: &str, updated_at: i64) -> 
         "created_at": format_millis(directory.created_at),
         "updated_at": format_millis(updated_at),
     })
+}
+
+/// The directory object with WorkOS's `metadata`: `{"users": {"active", "inactive"},
+/// "groups"}`, from the directory's counters.
+pub fn directory_with_metadata(stored: &StoredDirectory, metadata: &DirectoryMetadata) -> Value {
+    let mut object = directory(stored);
+    object["metadata"] = json!({
+        "users": {"active": metadata.active_users, "inactive": metadata.inactive_users},
+        "groups": metadata.groups,
+    });
+    object
 }
 
 /// The data of `dsync.activated`: the directory with WorkOS's legacy `domains` too.

@@ -7,6 +7,7 @@
 
 use bytes::Bytes;
 use dsync_domain::ids::{DirectoryId, ReconciliationId};
+use dsync_dynamo::RequestedRun;
 use http::{Method, Response, StatusCode};
 
 use crate::error::{found, stored, ApiError};
@@ -34,28 +35,40 @@ async fn create_run(ctx: &Context<'_>) -> Result<Response<Bytes>, ApiError> {
             Some(id)
         }
     };
+    let requested = request(ctx, directory).await?;
+    let status = if requested.created {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::OK
+    };
+    Ok(respond::json(
+        status,
+        &objects::reconciliation(&requested.run),
+    ))
+}
+
+/// A run of one directory, or of the whole environment, unless one of the environment is
+/// already pending or running (requests coalesce): then that one. A new run wakes the policy
+/// function where it can be woken; the schedule picks it up otherwise.
+pub async fn request(
+    ctx: &Context<'_>,
+    directory: Option<DirectoryId>,
+) -> Result<RequestedRun, ApiError> {
     let requested = stored(
         ctx.app
             .store
             .request_reconciliation(ctx.environment, directory, ctx.app.now())
             .await,
     )?;
-    let run = requested.run;
+    let run = &requested.run;
     tracing::info!(reconciliation_id = %run.id, environment_id = %ctx.environment,
         created = requested.created, "reconciliation requested");
-    if !requested.created {
-        return Ok(respond::json(
-            StatusCode::OK,
-            &objects::reconciliation(&run),
-        ));
+    if requested.created {
+        if let Some(trigger) = &ctx.app.reconcile_trigger {
+            trigger(run.id);
+        }
     }
-    if let Some(trigger) = &ctx.app.reconcile_trigger {
-        trigger(run.id);
-    }
-    Ok(respond::json(
-        StatusCode::ACCEPTED,
-        &objects::reconciliation(&run),
-    ))
+    Ok(requested)
 }
 
 async fn get_run(ctx: &Context<'_>, id: &str) -> Result<Response<Bytes>, ApiError> {

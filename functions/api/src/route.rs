@@ -38,6 +38,15 @@ pub enum Route {
     WebhookEndpointDeliveries(String),
     /// `POST /deliveries/{id}/retry`.
     DeliveryRetry(String),
+    /// `GET|PUT /authorization/roles`: the environment's role catalog.
+    AuthorizationRoles,
+    AuthorizationRolesPreview,
+    /// `GET|PUT /directories/{id}/role_mappings`.
+    DirectoryRoleMappings(String),
+    DirectoryRoleMappingsPreview(String),
+    /// `GET|PUT /directories/{id}/attribute_mappings`.
+    DirectoryAttributeMappings(String),
+    DirectoryAttributeMappingsPreview(String),
 }
 
 impl Route {
@@ -80,6 +89,18 @@ impl Route {
                 Self::WebhookEndpointDeliveries(id.to_string())
             }
             ["deliveries", id, "retry"] => Self::DeliveryRetry(id.to_string()),
+            ["authorization", "roles"] => Self::AuthorizationRoles,
+            ["authorization", "roles", "preview"] => Self::AuthorizationRolesPreview,
+            ["directories", id, "role_mappings"] => Self::DirectoryRoleMappings(id.to_string()),
+            ["directories", id, "role_mappings", "preview"] => {
+                Self::DirectoryRoleMappingsPreview(id.to_string())
+            }
+            ["directories", id, "attribute_mappings"] => {
+                Self::DirectoryAttributeMappings(id.to_string())
+            }
+            ["directories", id, "attribute_mappings", "preview"] => {
+                Self::DirectoryAttributeMappingsPreview(id.to_string())
+            }
             _ => return None,
         })
     }
@@ -109,6 +130,12 @@ impl Route {
             Self::WebhookEndpointSecret(_) => "webhook_endpoint_secret",
             Self::WebhookEndpointDeliveries(_) => "webhook_endpoint_deliveries",
             Self::DeliveryRetry(_) => "delivery_retry",
+            Self::AuthorizationRoles => "authorization_roles",
+            Self::AuthorizationRolesPreview => "authorization_roles_preview",
+            Self::DirectoryRoleMappings(_) => "directory_role_mappings",
+            Self::DirectoryRoleMappingsPreview(_) => "directory_role_mappings_preview",
+            Self::DirectoryAttributeMappings(_) => "directory_attribute_mappings",
+            Self::DirectoryAttributeMappingsPreview(_) => "directory_attribute_mappings_preview",
         }
     }
 
@@ -122,8 +149,14 @@ impl Route {
         const POST_PUT: &[Method] = &[Method::POST, Method::PUT];
         const GET_PATCH_DELETE: &[Method] = &[Method::GET, Method::PATCH, Method::DELETE];
         match self {
-            Self::Settings => GET_PUT,
+            Self::Settings
+            | Self::AuthorizationRoles
+            | Self::DirectoryRoleMappings(_)
+            | Self::DirectoryAttributeMappings(_) => GET_PUT,
             Self::SettingsPreview
+            | Self::AuthorizationRolesPreview
+            | Self::DirectoryRoleMappingsPreview(_)
+            | Self::DirectoryAttributeMappingsPreview(_)
             | Self::DirectoryToken(_)
             | Self::WebhookEndpointSecret(_)
             | Self::DeliveryRetry(_) => POST,

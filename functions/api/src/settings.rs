@@ -8,7 +8,7 @@ use bytes::Bytes;
 use dsync_domain::model::{EnvironmentSettings, InactiveUserPolicy};
 use std::time::{Duration, Instant};
 
-use dsync_policy::preview::{preview_page, PreviewCursor, PreviewUser};
+use dsync_policy::preview::{preview_page, PreviewCursor};
 use http::{Method, Response};
 use serde_json::{json, Map, Value};
 
@@ -81,6 +81,11 @@ async fn preview_settings(ctx: &Context<'_>) -> Result<Response<Bytes>, ApiError
         "environment",
         &id,
     )?;
+    // Settings leave the roles as they are.
+    let proposed = EnvironmentSettings {
+        roles: current.settings.roles.clone(),
+        ..proposed
+    };
     let deadline = Instant::now() + PREVIEW_BUDGET;
     let page = stored(
         preview_page(
@@ -104,7 +109,8 @@ async fn preview_settings(ctx: &Context<'_>) -> Result<Response<Bytes>, ApiError
     })))
 }
 
-fn sample(users: &[PreviewUser]) -> Value {
+/// At most [`PREVIEW_SAMPLE`] entries of a preview bucket, with the whole count.
+pub fn sample<T: serde::Serialize>(users: &[T]) -> Value {
     let data: Vec<Value> = users
         .iter()
         .take(PREVIEW_SAMPLE)
@@ -130,6 +136,7 @@ fn settings_from(map: &Map<String, Value>) -> Result<EnvironmentSettings, ApiErr
     Ok(EnvironmentSettings {
         inactive_user_policy: policy,
         inactive_user_retention_days: retention,
+        ..EnvironmentSettings::default()
     })
 }
 

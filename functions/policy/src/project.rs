@@ -13,7 +13,8 @@ use crate::App;
 /// A lost race with another writer is retried from a fresh read this many times.
 const MAX_ATTEMPTS: u32 = 20;
 
-/// What projecting a directory's records needs besides the records.
+/// What projecting a directory's records needs besides the records: the directory (with its
+/// role and attribute mappings) and the environment's settings (with its roles), read once.
 #[derive(Debug, Clone)]
 pub struct DirectoryContext {
     pub directory: Directory,
@@ -131,6 +132,7 @@ pub async fn plan_user(
     let outcome = directory::project_user(&UserInput {
         provider: provider.as_ref(),
         settings: &context.settings,
+        mappings: &context.directory.mappings,
         current: before.user.as_ref(),
         provider_groups: &groups,
         current_groups: &before.groups,
@@ -192,6 +194,7 @@ pub async fn plan_users(
         let outcome = directory::project_user(&UserInput {
             provider: Some(user),
             settings: &context.settings,
+            mappings: &context.directory.mappings,
             current: before.user.as_ref(),
             provider_groups: &joined,
             current_groups: &before.groups,

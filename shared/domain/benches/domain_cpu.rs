@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 
 use dsync_domain::directory::{project_user, DirectoryGroup, UserInput};
 use dsync_domain::ids::{DirectoryGroupId, DirectoryId, ProviderGroupId, ProviderUserId};
-use dsync_domain::model::{EnvironmentSettings, InactiveUserPolicy, ProviderUser};
+use dsync_domain::model::{
+    DirectoryMappings, EnvironmentSettings, InactiveUserPolicy, ProviderUser,
+};
 use dsync_domain::scim::filter::Filter;
 use dsync_domain::scim::patch::{apply_user_patch, parse_patch};
 use serde_json::{json, Value};
@@ -41,7 +43,9 @@ fn main() {
     let settings = EnvironmentSettings {
         inactive_user_policy: InactiveUserPolicy::Delete,
         inactive_user_retention_days: None,
+        ..EnvironmentSettings::default()
     };
+    let mappings = DirectoryMappings::default();
     let groups: Vec<DirectoryGroup> = (0..10).map(|i| group(directory_id, i)).collect();
     let provider = ProviderUser {
         id: ProviderUserId::generate(),
@@ -58,6 +62,7 @@ fn main() {
     let input = |current| UserInput {
         provider: Some(&provider),
         settings: &settings,
+        mappings: &mappings,
         current,
         provider_groups: &groups,
         current_groups: if current.is_some() { &groups } else { &[] },

@@ -3,6 +3,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::directory::attribute_mapping::AttributeMapping;
+use crate::directory::roles::{RoleCatalog, RoleMappings};
 use crate::ids::{DirectoryId, EnvironmentId, ProviderGroupId, ProviderUserId};
 use crate::secrets::SecretHash;
 
@@ -39,6 +41,20 @@ pub struct EnvironmentSettings {
     pub inactive_user_policy: InactiveUserPolicy,
     /// With `retain`: inactive users older than this many days are deleted by reconciliation.
     pub inactive_user_retention_days: Option<u32>,
+    /// The roles directory users can hold, highest priority first, and the default one.
+    #[serde(default)]
+    pub roles: RoleCatalog,
+}
+
+/// What a directory maps from its provider's records: groups (and provider role values) to
+/// roles, provider attribute paths to `custom_attributes`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct DirectoryMappings {
+    #[serde(default)]
+    pub roles: RoleMappings,
+    /// `None`: the defaults ([`crate::directory::attribute_mapping::default_mappings`]).
+    #[serde(default)]
+    pub custom_attributes: Option<Vec<AttributeMapping>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -130,6 +146,8 @@ pub struct Directory {
     /// SHA-256 of the SCIM bearer token; the token itself is shown once and never stored.
     pub token_hash: SecretHash,
     pub created_at: i64,
+    /// Read with the directory, so projecting a batch costs no extra read for them.
+    pub mappings: DirectoryMappings,
 }
 
 /// A user as the provider last described it. `resource` is the SCIM resource without the

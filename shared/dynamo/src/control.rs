@@ -1,11 +1,16 @@
 //! Environments, API keys and directories: the control plane every function reads.
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use dsync_domain::directory::attribute_mapping::AttributeMapping;
+use dsync_domain::directory::roles::{RoleCatalog, RoleMappings};
 use dsync_domain::ids::{DirectoryId, EnvironmentId};
 use dsync_domain::model::{
-    Directory, Environment, EnvironmentSettings, InactiveUserPolicy, ProviderKind,
+    Directory, DirectoryMappings, Environment, EnvironmentSettings, InactiveUserPolicy,
+    ProviderKind,
 };
 use dsync_domain::secrets::SecretHash;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 
 use crate::error::{backend, is_conditional_failure};
 use crate::item::{id_attr, n, s, Item, ItemExt};
@@ -37,6 +42,9 @@ impl Store {
         if let Some(days) = env.settings.inactive_user_retention_days {
             item.insert("inactive_user_retention_days".into(), n(days));
         }
+        if env.settings.roles != RoleCatalog::default() {
+            item.insert(ROLES.into(), s(to_json(&env.settings.roles)?));
+        }
         item.insert("created_at".into(), n(env.created_at));
         item.insert(GSI1PK.into(), s(ALL_ENVIRONMENTS));
         item.insert(GSI1SK.into(), s(env.id.to_string()));
@@ -67,6 +75,7 @@ impl Store {
             settings: EnvironmentSettings {
                 inactive_user_policy: policy,
                 inactive_user_retention_days: item.opt_num_attr("inactive_user_retention_days"),
+                roles: from_json(&item, ROLES)?.unwrap_or_default(),
             },
             created_at: item.num_attr("created_at")?,
         })
@@ -97,6 +106,7 @@ impl Store {
             organization_id: new.organization_id,
             token_hash: new.token_hash,
             created_at: now,
+            mappings: DirectoryMappings::default(),
         };
         let mut item = Item::new();
         item.insert(PK.into(), s(directory_pk(&directory.id)));
@@ -189,5 +199,115 @@ pub(crate) fn decode_directory(item: &Item) -> Result<Directory, StoreError> {
         token_hash: SecretHash::from_hex(item.str_attr("token_hash")?)
             .ok_or_else(|| StoreError::corrupt("token_hash is not a SHA-256"))?,
         created_at: item.num_attr("created_at")?,
+        mappings: DirectoryMappings {
+            roles: from_json(item, ROLE_MAPPINGS)?.unwrap_or_default(),
+            custom_attributes: from_json(item, ATTRIBUTE_MAPPINGS)?,
+        },
     })
+}
+
+/// Environment attribute: the role catalog as JSON text.
+const ROLES: &str = "roles";
+/// Directory attributes: the role mapping, and the custom attribute mapping (absent: the
+/// defaults), as JSON text.
+const ROLE_MAPPINGS: &str = "role_mappings";
+const ATTRIBUTE_MAPPINGS: &str = "attribute_mappings";
+
+fn to_json<T: Serialize + ?Sized>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| StoreError::corrupt(format!("encoding: {e}")))
+}
+
+fn from_json<T: DeserializeOwned>(item: &Item, name: &str) -> Result<Option<T>, StoreError> {
+    item.opt_str_attr(name)
+        .map(|text| {
+            serde_json::from_str(text)
+                .map_err(|_| StoreError::corrupt(format!("{name} is not valid")))
+        })
+        .transpose()
+}
+
+impl Store {
+    /// Replaces the environment's role catalog.
+    pub async fn put_role_catalog(
+        &self,
+        environment: &EnvironmentId,
+        catalog: &RoleCatalog,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        self.set_json_attribute(
+            environment_pk(environment),
+            ENVIRONMENT_SK,
+            ROLES,
+            Some(to_json(catalog)?),
+            now,
+        )
+        .await
+    }
+
+    /// Replaces a directory's role mapping.
+    pub async fn put_role_mappings(
+        &self,
+        directory: &DirectoryId,
+        mappings: &RoleMappings,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        self.set_json_attribute(
+            directory_pk(directory),
+            DIRECTORY_SK,
+            ROLE_MAPPINGS,
+            Some(to_json(mappings)?),
+            now,
+        )
+        .await
+    }
+
+    /// Replaces a directory's custom attribute mapping; `None` goes back to the defaults.
+    pub async fn put_attribute_mappings(
+        &self,
+        directory: &DirectoryId,
+        mappings: Option<&[AttributeMapping]>,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let text = mappings.map(to_json).transpose()?;
+        self.set_json_attribute(
+            directory_pk(directory),
+            DIRECTORY_SK,
+            ATTRIBUTE_MAPPINGS,
+            text,
+            now,
+        )
+        .await
+    }
+
+    /// Sets (or, with `None`, removes) one attribute of an existing control item; `NotFound`
+    /// when the item is gone.
+    async fn set_json_attribute(
+        &self,
+        pk: String,
+        sk: &str,
+        name: &str,
+        text: Option<String>,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.tables.directory)
+            .key(PK, s(pk))
+            .key(SK, s(sk))
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_names("#a", name)
+            .expression_attribute_values(":now", n(now));
+        request = match text {
+            Some(text) => request
+                .update_expression("SET #a = :v, mappings_updated_at = :now")
+                .expression_attribute_values(":v", s(text)),
+            None => request.update_expression("SET mappings_updated_at = :now REMOVE #a"),
+        };
+        match request.send().await {
+            Ok(_) => Ok(()),
+            Err(e) if is_conditional_failure(&e) => Err(StoreError::NotFound),
+            Err(e) => Err(backend(e)),
+        }
+    }
 }

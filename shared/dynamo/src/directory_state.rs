@@ -13,6 +13,7 @@ use crate::event_log::{EventScope, StoredEvent, MAX_TRANSACTION_ITEMS};
 use crate::item::{id_attr, n, s, Item, ItemExt};
 use crate::keys::*;
 use crate::provider_users::build_error;
+use crate::user_state_counts::state_delta;
 use crate::{Store, StoreError};
 
 /// The directory group attribute that marks its members' projection as unfinished.
@@ -349,10 +350,19 @@ impl Store {
             provider_user,
         };
         let additions: Vec<_> = outcome.add_to.iter().zip(addition_events).collect();
-        let room = chunk_size(1 + own_events.len()).min(additions.len());
+        // A user created, deleted, activated or deactivated moves the directory's counts in
+        // the same transaction as its own write.
+        let after = outcome.user.apply(before.user.as_ref());
+        let counts = self.user_state_change(
+            &scope_directory(scope)?,
+            state_delta(before.user.as_ref(), after.as_ref()),
+        )?;
+        let fixed = 1 + own_events.len() + usize::from(counts.is_some());
+        let room = chunk_size(fixed).min(additions.len());
         let (first, later) = additions.split_at(room);
         let delta = first.len() as i64;
         let mut writes = vec![self.directory_check(scope)?];
+        writes.extend(counts);
         match &outcome.user {
             UserWrite::Unchanged => writes.push(self.user_touch(&pk, &mut guard, delta)?),
             UserWrite::Put(user) => {
@@ -698,10 +708,17 @@ struct UserRef<'a> {
 
 /// How many membership changes (one write and one event each) fit in a transaction beside
 /// the log head, the directory check and `fixed` other items (writes and events):
-/// `2 + fixed + 2 * chunk ≤ 100`. `fixed` is at most the user's write and its own events
-/// (three), so a chunk is never empty.
+/// `2 + fixed + 2 * chunk ≤ 100`. `fixed` is at most the user's write, its own events and the
+/// user counter (four), so a chunk is never empty.
 fn chunk_size(fixed: usize) -> usize {
     (MAX_TRANSACTION_ITEMS - 2 - fixed) / 2
+}
+
+/// The directory a user projection commits in (its events' scope always names one).
+fn scope_directory(scope: &EventScope) -> Result<dsync_domain::ids::DirectoryId, StoreError> {
+    scope
+        .directory_id
+        .ok_or_else(|| StoreError::corrupt("a user projection without a directory"))
 }
 
 fn encode_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {

@@ -25,6 +25,7 @@ mod record_counts;
 mod scim_paging;
 mod sync_failures;
 pub mod tables;
+mod user_state_counts;
 mod webhooks;
 
 pub use api_keys::{obfuscate as obfuscate_api_key, ApiKey, NewApiKey};
@@ -49,6 +50,7 @@ pub use reconciliations::{
 pub use record_counts::RecordKind;
 pub use sync_failures::{FailedRecordKey, SyncFailure};
 pub use tables::{TableNames, TableSpec, TABLES};
+pub use user_state_counts::DirectoryMetadata;
 pub use webhooks::{DeliveryPage, DueScan};
 
 use aws_sdk_dynamodb::Client;

@@ -109,6 +109,7 @@ async fn main() -> anyhow::Result<()> {
                 settings: EnvironmentSettings {
                     inactive_user_policy,
                     inactive_user_retention_days,
+                    ..EnvironmentSettings::default()
                 },
                 created_at: now_millis(),
             };

@@ -5,23 +5,19 @@
 
 use serde_json::{Map, Value};
 
+use super::attribute_mapping::{map_custom_attributes, AttributeMapping};
+use super::model::{DirectoryGroup, Email, UserAttributes};
 use crate::ids::{DirectoryGroupId, ProviderUserId};
 use crate::model::ProviderGroup;
-use crate::scim::schema::ENTERPRISE_USER_SCHEMA;
 
-use super::model::{DirectoryGroup, Email, UserAttributes};
-
-/// Enterprise extension attribute → `custom_attributes` key. `manager` is handled apart: it is
-/// a complex attribute whose `value` is the manager's id.
-const ENTERPRISE_CUSTOM_ATTRIBUTES: [(&str, &str); 5] = [
-    ("department", "department"),
-    ("employeeNumber", "employee_number"),
-    ("costCenter", "cost_center"),
-    ("division", "division"),
-    ("organization", "organization"),
-];
-
-pub fn user_attributes(resource: &Value, provider_user_id: &ProviderUserId) -> UserAttributes {
+/// The attributes of a directory user from its provider resource; `custom` is the directory's
+/// attribute mapping (`None`: the defaults). Roles are not the resource's alone: the projection
+/// fills them in from the user's groups.
+pub fn user_attributes(
+    resource: &Value,
+    provider_user_id: &ProviderUserId,
+    custom: Option<&[AttributeMapping]>,
+) -> UserAttributes {
     let empty = Map::new();
     let map = resource.as_object().unwrap_or(&empty);
     let name = field(map, "name").and_then(Value::as_object);
@@ -40,9 +36,8 @@ pub fn user_attributes(resource: &Value, provider_user_id: &ProviderUserId) -> U
         last_name: string(name.and_then(|name| field(name, "familyName"))),
         name: full_name(name),
         job_title: string(field(map, "title")),
-        custom_attributes: custom_attributes(map),
+        custom_attributes: map_custom_attributes(resource, custom),
         raw_attributes: resource.clone(),
-        // Roles need a mapping the developer configures; until one exists there is no role.
         role: None,
         roles: Vec::new(),
     }
@@ -101,27 +96,6 @@ fn emails(map: &Map<String, Value>) -> Vec<Email> {
         .collect()
 }
 
-fn custom_attributes(map: &Map<String, Value>) -> Map<String, Value> {
-    let mut custom = Map::new();
-    let Some(enterprise) = field(map, ENTERPRISE_USER_SCHEMA).and_then(Value::as_object) else {
-        return custom;
-    };
-    for (scim_name, key) in ENTERPRISE_CUSTOM_ATTRIBUTES {
-        if let Some(value) = field(enterprise, scim_name).filter(|v| is_scalar(v)) {
-            custom.insert(key.to_owned(), value.clone());
-        }
-    }
-    // Providers send the manager as `{"value": id}`, and some as the bare id.
-    let manager = field(enterprise, "manager").and_then(|manager| match manager {
-        Value::Object(manager) => field(manager, "value").filter(|v| is_scalar(v)),
-        other => Some(other).filter(|v| is_scalar(v)),
-    });
-    if let Some(manager) = manager {
-        custom.insert("manager_id".to_owned(), manager.clone());
-    }
-    custom
-}
-
 /// `map[name]`, ignoring ASCII case: stored resources are canonicalized, but a record written
 /// before canonicalization existed must still map.
 fn field<'a>(map: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
@@ -145,16 +119,13 @@ fn is_true(value: &Value) -> bool {
     }
 }
 
-fn is_scalar(value: &Value) -> bool {
-    matches!(value, Value::String(_) | Value::Number(_) | Value::Bool(_))
-}
-
 #[cfg(test)]
 mod tests {
     use serde_json::json;
 
     use super::*;
     use crate::ids::{DirectoryId, ProviderGroupId};
+    use crate::scim::schema::ENTERPRISE_USER_SCHEMA;
 
     #[test]
     fn maps_a_full_okta_user() {
@@ -180,7 +151,7 @@ mod tests {
             },
             "urn:acme:custom": {"shoeSize": 44}
         });
-        let attributes = user_attributes(&resource, &id);
+        let attributes = user_attributes(&resource, &id, None);
         assert_eq!(attributes.idp_id, "00u1abcd");
         assert_eq!(attributes.username, "jane@acme.test");
         assert_eq!(attributes.email.as_deref(), Some("jane@acme.test"));
@@ -220,7 +191,7 @@ mod tests {
             "emails": [{"value": "b1@x.test"}, {"type": "work"}, "junk", {"value": "b2@x.test", "primary": "True"}],
             ENTERPRISE_USER_SCHEMA: {"manager": "mgr-7", "department": null, "division": {"x": 1}}
         });
-        let attributes = user_attributes(&resource, &id);
+        let attributes = user_attributes(&resource, &id, None);
         assert_eq!(attributes.idp_id, id.to_string());
         assert_eq!(attributes.username, "bob");
         assert_eq!(attributes.email.as_deref(), Some("b2@x.test"));
@@ -232,7 +203,7 @@ mod tests {
             json!({"manager_id": "mgr-7"})
         );
 
-        let nothing = user_attributes(&json!("not an object"), &id);
+        let nothing = user_attributes(&json!("not an object"), &id, None);
         assert_eq!(nothing.username, "");
         assert_eq!(nothing.email, None);
         assert!(nothing.emails.is_empty());
@@ -244,12 +215,12 @@ mod tests {
         let id = ProviderUserId::generate();
         let formatted = json!({"name": {"formatted": "Dr. Ann Lee", "givenName": "Ann"}});
         assert_eq!(
-            user_attributes(&formatted, &id).name.as_deref(),
+            user_attributes(&formatted, &id, None).name.as_deref(),
             Some("Dr. Ann Lee")
         );
         let given_only = json!({"name": {"givenName": "Ann", "formatted": " "}});
         assert_eq!(
-            user_attributes(&given_only, &id).name.as_deref(),
+            user_attributes(&given_only, &id, None).name.as_deref(),
             Some("Ann")
         );
     }
@@ -259,7 +230,7 @@ mod tests {
         let id = ProviderUserId::generate();
         let resource = json!({"userName": "c", "emails": [{"value": "c1@x.test", "primary": false}, {"value": "c2@x.test"}]});
         assert_eq!(
-            user_attributes(&resource, &id).email.as_deref(),
+            user_attributes(&resource, &id, None).email.as_deref(),
             Some("c1@x.test")
         );
     }

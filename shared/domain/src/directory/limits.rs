@@ -84,7 +84,7 @@ fn check_resource(resource: &Value) -> Result<(), TooLarge> {
 /// always projectable.
 pub fn check_user_resource(resource: &Value, id: &ProviderUserId) -> Result<(), TooLarge> {
     check_resource(resource)?;
-    let mut attributes = user_attributes(resource, id);
+    let mut attributes = user_attributes(resource, id, None);
     attributes.raw_attributes = Value::Null;
     let user = DirectoryUser {
         id: DirectoryUserId::generate(),

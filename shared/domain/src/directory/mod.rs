@@ -3,16 +3,20 @@
 //!
 //! - [`model`]: directory users and groups as stored.
 //! - [`attributes`]: mapping SCIM resources to directory attributes.
+//! - [`attribute_mapping`]: a directory's provider attribute paths → `custom_attributes`.
+//! - [`roles`]: the environment's roles and a directory's group → role mapping.
 //! - [`events`]: event names and their public payloads.
 //! - [`limits`]: record and event payload sizes that keep every item and transaction in
 //!   DynamoDB's limits.
 //! - [`projection`]: the projection rule, shared by the stream path and reconciliation.
 
+pub mod attribute_mapping;
 pub mod attributes;
 pub mod events;
 pub mod limits;
 pub mod model;
 pub mod projection;
+pub mod roles;
 
 pub use attributes::{group_from_provider, user_attributes};
 pub use events::EventDraft;
@@ -24,6 +28,8 @@ pub use projection::{
 
 #[cfg(test)]
 mod projection_proptest;
+#[cfg(test)]
+mod projection_roles_tests;
 #[cfg(test)]
 mod projection_tests;
 #[cfg(test)]

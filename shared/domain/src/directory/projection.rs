@@ -7,11 +7,14 @@
 //! makes re-projection (at-least-once delivery, reconciliation runs) free of effects.
 
 use crate::ids::{DirectoryGroupId, DirectoryUserId};
-use crate::model::{EnvironmentSettings, InactiveUserPolicy, ProviderGroup, ProviderUser};
+use crate::model::{
+    DirectoryMappings, EnvironmentSettings, InactiveUserPolicy, ProviderGroup, ProviderUser,
+};
 
 use super::attributes::{group_from_provider, user_attributes};
 use super::events::EventDraft;
 use super::model::{DirectoryGroup, DirectoryUser, UserState};
+use super::roles::user_roles;
 
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 
@@ -20,6 +23,8 @@ pub struct UserInput<'a> {
     /// `None`: hard-deleted, or gone from a pull.
     pub provider: Option<&'a ProviderUser>,
     pub settings: &'a EnvironmentSettings,
+    /// The directory's role and attribute mappings.
+    pub mappings: &'a DirectoryMappings,
     /// The directory user stored now, if any.
     pub current: Option<&'a DirectoryUser>,
     /// The directory groups the provider says this user belongs to (already projected).
@@ -69,17 +74,19 @@ pub struct UserOutcome {
 /// membership event consistent with the user events around it.
 pub fn project_user(input: &UserInput) -> UserOutcome {
     let current = input.current;
-    let next = desired_user(input);
     let org = input.organization_id;
 
     let held = match current {
         Some(_) => sorted_unique(input.current_groups),
         None => Vec::new(),
     };
-    let wanted = match &next {
-        Some(user) if user.state == UserState::Active => sorted_unique(input.provider_groups),
-        _ => Vec::new(),
+    let active = input.provider.is_some_and(|p| p.active);
+    let wanted = if active {
+        sorted_unique(input.provider_groups)
+    } else {
+        Vec::new()
     };
+    let next = desired_user(input, &wanted);
     let leaving: Vec<&DirectoryGroup> = held
         .iter()
         .copied()
@@ -127,8 +134,9 @@ pub fn project_user(input: &UserInput) -> UserOutcome {
 }
 
 /// The directory user that should exist after this projection, if any. It keeps the current
-/// id and `created_at` while it exists; a user coming into existence starts afresh.
-fn desired_user(input: &UserInput) -> Option<DirectoryUser> {
+/// id and `created_at` while it exists; a user coming into existence starts afresh. Its roles
+/// come from the groups it will be a member of (`groups`), so leaving a group drops its role.
+fn desired_user(input: &UserInput, groups: &[&DirectoryGroup]) -> Option<DirectoryUser> {
     let provider = input.provider?;
     let state = UserState::from_active(provider.active);
     let inactive_since = match state {
@@ -144,7 +152,17 @@ fn desired_user(input: &UserInput) -> Option<DirectoryUser> {
             Some(since)
         }
     };
-    let attributes = user_attributes(&provider.resource, &provider.id);
+    let mut attributes = user_attributes(
+        &provider.resource,
+        &provider.id,
+        input.mappings.custom_attributes.as_deref(),
+    );
+    (attributes.roles, attributes.role) = user_roles(
+        &input.settings.roles,
+        &input.mappings.roles,
+        groups,
+        &provider.resource,
+    );
     let Some(current) = input.current else {
         return Some(DirectoryUser {
             id: DirectoryUserId::generate(),

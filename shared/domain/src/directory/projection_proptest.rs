@@ -1,14 +1,16 @@
 //! Reconciliation agrees with the incremental path: however a provider user got to its final
-//! state, projecting step by step ends where projecting the final state from scratch does.
+//! state (and its directory to its role mapping), projecting step by step ends where
+//! projecting the final state from scratch does.
 
 use proptest::prelude::*;
 
 use crate::ids::{DirectoryId, ProviderUserId};
-use crate::model::{EnvironmentSettings, InactiveUserPolicy, ProviderUser};
+use crate::model::{DirectoryMappings, EnvironmentSettings, InactiveUserPolicy, ProviderUser};
 
 use super::events::{GROUP_USER_ADDED, GROUP_USER_REMOVED, USER_CREATED, USER_DELETED};
 use super::model::{DirectoryGroup, UserAttributes, UserState};
 use super::projection::{UserOutcome, UserWrite};
+use super::roles::{GroupRole, Role, RoleCatalog, RoleMappings};
 use super::test_support::*;
 
 const SETTINGS: [(InactiveUserPolicy, Option<u32>); 4] = [
@@ -34,6 +36,8 @@ enum Op {
     Tick,
     /// The environment's policy changes; reconciliation runs.
     Switch(usize),
+    /// The directory's group → role mapping changes; reconciliation runs.
+    Remap(usize),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -47,6 +51,7 @@ fn op() -> impl Strategy<Value = Op> {
         (0u8..8).prop_map(Op::Groups),
         Just(Op::Tick),
         (0..SETTINGS.len()).prop_map(Op::Switch),
+        (0..MAPPINGS).prop_map(Op::Remap),
     ]
 }
 
@@ -134,14 +139,52 @@ impl Provider {
                 }
             }
             Op::Groups(mask) => self.groups_mask = *mask,
-            Op::Tick | Op::Switch(_) => {}
+            Op::Tick | Op::Switch(_) | Op::Remap(_) => {}
         }
     }
 }
 
 fn settings_at(index: usize) -> EnvironmentSettings {
     let (policy, days) = SETTINGS[index % SETTINGS.len()];
-    settings(policy, days)
+    let role = |slug: &str| Role {
+        slug: slug.into(),
+        name: slug.into(),
+        description: None,
+    };
+    EnvironmentSettings {
+        roles: RoleCatalog {
+            roles: vec![role("admin"), role("editor"), role("member")],
+            default_role: Some("member".into()),
+        },
+        ..settings(policy, days)
+    }
+}
+
+const MAPPINGS: usize = 4;
+
+/// One of a few group → role mappings over the pool `a`, `b`, `c`.
+fn mappings_at(index: usize, pool: &[DirectoryGroup]) -> DirectoryMappings {
+    let table: [&[(usize, &str)]; MAPPINGS] = [
+        &[],
+        &[(0, "admin")],
+        &[(0, "editor"), (1, "admin")],
+        &[(2, "admin"), (1, "editor"), (0, "gone")],
+    ];
+    DirectoryMappings {
+        roles: RoleMappings {
+            groups: table[index % MAPPINGS]
+                .iter()
+                .filter_map(|(group, role)| {
+                    Some(GroupRole {
+                        group_id: pool.get(*group)?.id,
+                        role: (*role).to_owned(),
+                    })
+                })
+                .collect(),
+            idp_roles: Vec::new(),
+        },
+        custom_attributes: None,
+    }
 }
 
 /// What reconciliation compares: everything but ids and timestamps.
@@ -196,6 +239,7 @@ proptest! {
             groups_mask: 0b011,
         };
         let mut sim = Sim::new(settings_at(initial));
+        sim.mappings = mappings_at(1, &pool);
         let mut now = T0;
 
         for (op, elapsed) in &steps {
@@ -203,6 +247,9 @@ proptest! {
             provider.apply(op, now);
             if let Op::Switch(index) = op {
                 sim.settings = settings_at(*index);
+            }
+            if let Op::Remap(index) = op {
+                sim.mappings = mappings_at(*index, &pool);
             }
             let user = provider.user();
             let groups = provider.groups(&pool);
@@ -217,6 +264,7 @@ proptest! {
         }
 
         let mut scratch = Sim::new(sim.settings.clone());
+        scratch.mappings = sim.mappings.clone();
         scratch.step(provider.user().as_ref(), &provider.groups(&pool), now);
         prop_assert_eq!(view(&sim), view(&scratch));
     }

@@ -4,7 +4,7 @@
 use serde_json::{json, Value};
 
 use crate::ids::{DirectoryGroupId, DirectoryId, ProviderGroupId, ProviderUserId};
-use crate::model::{EnvironmentSettings, InactiveUserPolicy, ProviderUser};
+use crate::model::{DirectoryMappings, EnvironmentSettings, InactiveUserPolicy, ProviderUser};
 use crate::scim::schema::ENTERPRISE_USER_SCHEMA;
 
 use super::model::{DirectoryGroup, DirectoryUser};
@@ -18,6 +18,7 @@ pub fn settings(policy: InactiveUserPolicy, retention_days: Option<u32>) -> Envi
     EnvironmentSettings {
         inactive_user_policy: policy,
         inactive_user_retention_days: retention_days,
+        ..EnvironmentSettings::default()
     }
 }
 
@@ -97,6 +98,7 @@ pub fn directory_group(directory_id: DirectoryId, name: &str) -> DirectoryGroup 
 #[derive(Debug, Clone)]
 pub struct Sim {
     pub settings: EnvironmentSettings,
+    pub mappings: DirectoryMappings,
     pub user: Option<DirectoryUser>,
     pub groups: Vec<DirectoryGroup>,
 }
@@ -105,6 +107,7 @@ impl Sim {
     pub fn new(settings: EnvironmentSettings) -> Self {
         Self {
             settings,
+            mappings: DirectoryMappings::default(),
             user: None,
             groups: Vec::new(),
         }
@@ -138,6 +141,7 @@ impl Sim {
         project_user(&UserInput {
             provider,
             settings: &self.settings,
+            mappings: &self.mappings,
             current: self.user.as_ref(),
             provider_groups,
             current_groups: &self.groups,

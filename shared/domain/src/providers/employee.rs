@@ -249,8 +249,11 @@ mod tests {
             resource["schemas"],
             json!([USER_SCHEMA, ENTERPRISE_USER_SCHEMA])
         );
-        let attributes =
-            crate::directory::attributes::user_attributes(&resource, &ProviderUserId::generate());
+        let attributes = crate::directory::attributes::user_attributes(
+            &resource,
+            &ProviderUserId::generate(),
+            None,
+        );
         assert_eq!(attributes.first_name.as_deref(), Some("Jane"));
         assert_eq!(attributes.job_title.as_deref(), Some("Engineer"));
         assert_eq!(attributes.email.as_deref(), Some("jane@acme.test"));

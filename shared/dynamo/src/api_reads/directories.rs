@@ -222,6 +222,22 @@ impl Store {
         deleted: EventDraft,
         now: i64,
     ) -> Result<StoredEvent, StoreError> {
+        self.delete_directory_with_events(directory, &[deleted], now)
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| StoreError::corrupt("no event was committed"))
+    }
+
+    /// Deletes the directory (and so its SCIM token) and marks it for purging, committing
+    /// `events` (`dsync.deleted`, and `dsync.token.revoked` for its token) in the same
+    /// transaction.
+    pub async fn delete_directory_with_events(
+        &self,
+        directory: &Directory,
+        events: &[EventDraft],
+        now: i64,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
         let delete = Delete::builder()
             .table_name(&self.tables.directory)
             .key(PK, s(directory_pk(&directory.id)))
@@ -252,18 +268,13 @@ impl Store {
             TransactWriteItem::builder().delete(delete).build(),
             TransactWriteItem::builder().put(put).build(),
         ];
-        let events = self
-            .commit_with_events(&scope_of(directory), writes, &[deleted], now)
+        self.commit_with_events(&scope_of(directory), writes, events, now)
             .await
             .map_err(|e| match e {
                 // The condition on the directory failed: someone deleted it first.
                 StoreError::Conflict => StoreError::NotFound,
                 e => e,
-            })?;
-        events
-            .into_iter()
-            .next()
-            .ok_or_else(|| StoreError::corrupt("no event was committed"))
+            })
     }
 }
 

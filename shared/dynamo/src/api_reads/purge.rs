@@ -57,6 +57,10 @@ impl Store {
         if !self.drain_partition(&table, &failures, deadline).await? {
             return Ok(PurgeProgress::Interrupted);
         }
+        let counts = crate::user_state_counts::user_counts_pk(directory);
+        if !self.drain_partition(&table, &counts, deadline).await? {
+            return Ok(PurgeProgress::Interrupted);
+        }
         let hr_source = crate::hr_sources::hr_source_pk(directory);
         if !self.drain_partition(&table, &hr_source, deadline).await? {
             return Ok(PurgeProgress::Interrupted);
