@@ -106,6 +106,7 @@ pub async fn create(
         organization_id,
         token_hash: secrets::generate("unused_").hash,
         created_at: now,
+        mappings: Default::default(),
     };
     let sealed = google
         .seal(&directory.id, &credentials)

@@ -420,6 +420,7 @@ mod tests {
         let attributes = crate::directory::attributes::user_attributes(
             &resource,
             &provider_user_id(&DirectoryId::generate(), "1"),
+            None,
         );
         assert_eq!(attributes.email.as_deref(), Some("jane@acme.test"));
         assert_eq!(attributes.emails.len(), 2);
