@@ -46,9 +46,15 @@ impl Attempts {
                 "the resource is too busy; retry later",
             ));
         }
-        let ceiling = 2u64 << self.made.min(5);
-        let millis = rand::thread_rng().gen_range(1..=ceiling);
-        tokio::time::sleep(Duration::from_millis(millis)).await;
+        backoff(self.made).await;
         Ok(())
     }
+}
+
+/// Waits before retry number `attempt` (from 1) of a write that lost a race: a random time up
+/// to a ceiling that doubles with each attempt (capped at 64 ms), so racing writers spread out.
+pub async fn backoff(attempt: u32) {
+    let ceiling = 2u64 << attempt.min(5);
+    let millis = rand::thread_rng().gen_range(1..=ceiling);
+    tokio::time::sleep(Duration::from_millis(millis)).await;
 }

@@ -15,8 +15,9 @@ use dsync_dynamo::{HrSyncReport, Store, StoreError};
 
 use super::departments;
 
-/// Writes that lost a race are re-read and re-applied this many times.
-const ATTEMPTS: u32 = 5;
+/// Writes that lost a race are re-read and re-applied, with jittered backoff, up to this many
+/// times: enough for dozens of deliveries racing on one employee.
+const ATTEMPTS: u32 = 50;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -101,7 +102,10 @@ async fn upsert(
     now: i64,
 ) -> Result<Outcome, ChangeError> {
     let id = provider_user_id(&directory.id, employee_id);
-    for _ in 0..ATTEMPTS {
+    for attempt in 0..ATTEMPTS {
+        if attempt > 0 {
+            crate::retry::backoff(attempt).await;
+        }
         let current = match store.get_user(&directory.id, &id).await {
             Ok(user) => Some(user),
             Err(StoreError::NotFound) => None,
@@ -161,7 +165,10 @@ async fn remove(
     employee_id: &str,
 ) -> Result<Outcome, ChangeError> {
     let id = provider_user_id(&directory.id, employee_id);
-    for _ in 0..ATTEMPTS {
+    for attempt in 0..ATTEMPTS {
+        if attempt > 0 {
+            crate::retry::backoff(attempt).await;
+        }
         let user = match store.get_user(&directory.id, &id).await {
             Ok(user) => user,
             Err(StoreError::NotFound) => return Ok(Outcome::Unchanged),

@@ -13,7 +13,9 @@ use serde_json::json;
 
 use super::apply::ChangeError;
 
-const ATTEMPTS: u32 = 5;
+/// Writes that lost a race are retried with jittered backoff: enough for dozens of deliveries
+/// racing on one department.
+const ATTEMPTS: u32 = 50;
 
 /// Moves `user` into its department's group and out of any other.
 pub async fn follow(
@@ -54,7 +56,10 @@ async fn change_members(
     diff: &MembershipDiff,
     now: i64,
 ) -> Result<(), ChangeError> {
-    for _ in 0..ATTEMPTS {
+    for attempt in 0..ATTEMPTS {
+        if attempt > 0 {
+            crate::retry::backoff(attempt).await;
+        }
         let written = match store.get_group(&directory.id, &id).await {
             Ok(group) => {
                 let next = ProviderGroup {
