@@ -11,6 +11,7 @@
 //! check against).
 
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::Instant;
 
 use dsync_domain::ids::{DirectoryId, ProviderUserId};
@@ -134,6 +135,7 @@ pub async fn pull_directory(
             deadline,
             checkpoint: &mut checkpoint,
             status: &mut status,
+            seen_cache: None,
         };
         pull.run().await
     }
@@ -202,6 +204,9 @@ struct Pull<'a, 'b> {
     deadline: Option<Instant>,
     checkpoint: &'b mut PullCheckpoint,
     status: &'b mut SyncStatus,
+    /// The ids a finished listing phase saw, read once per invocation: every page of the
+    /// phases after it consults the same set.
+    seen_cache: Option<(PullPhase, Arc<HashSet<u128>>)>,
 }
 
 impl Pull<'_, '_> {
@@ -425,10 +430,21 @@ impl Pull<'_, '_> {
         }
     }
 
-    async fn seen(&self, phase: PullPhase) -> Result<HashSet<u128>, StoreError> {
-        self.store
-            .google_seen(&self.directory, &self.checkpoint.pull_id, phase)
-            .await
+    /// What the finished listing `phase` saw. It no longer changes once its phase is over
+    /// (a restart only clears the phase being listed), so it is cached.
+    async fn seen(&mut self, phase: PullPhase) -> Result<Arc<HashSet<u128>>, StoreError> {
+        if let Some((cached, seen)) = &self.seen_cache {
+            if *cached == phase {
+                return Ok(Arc::clone(seen));
+            }
+        }
+        let seen = Arc::new(
+            self.store
+                .google_seen(&self.directory, &self.checkpoint.pull_id, phase)
+                .await?,
+        );
+        self.seen_cache = Some((phase, Arc::clone(&seen)));
+        Ok(seen)
     }
 }
 
