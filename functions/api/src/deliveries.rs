@@ -6,6 +6,7 @@
 
 use bytes::Bytes;
 use dsync_domain::ids::DeliveryId;
+use dsync_domain::webhooks::attempt::{lease_for, DEFAULT_ATTEMPT_TIMEOUT};
 use dsync_domain::webhooks::{Delivery, DeliveryState, EndpointStatus, WebhookEndpoint};
 use dsync_dynamo::{ListOrder, StoreError};
 use http::{Response, StatusCode};
@@ -134,7 +135,7 @@ async fn retry(ctx: &Context<'_>, id: &str) -> Result<Response<Bytes>, ApiError>
 fn due_soon(delivery: &Delivery, now: i64) -> bool {
     // The default lease: the API does not know the fan-out's configured timeout. With a
     // longer one, a retry late in a lease can still race the attempt in flight.
-    let lease = i64::try_from(dsync_fanout::Config::default().lease().as_millis()).unwrap_or(0);
+    let lease = i64::try_from(lease_for(DEFAULT_ATTEMPT_TIMEOUT).as_millis()).unwrap_or(0);
     delivery.state == DeliveryState::Pending
         && delivery.next_attempt_at.is_some_and(|at| at <= now + lease)
 }
@@ -161,7 +162,7 @@ mod tests {
 
     #[test]
     fn a_pending_delivery_due_within_a_lease_is_left_alone() {
-        let lease = dsync_fanout::Config::default().lease().as_millis() as i64;
+        let lease = lease_for(DEFAULT_ATTEMPT_TIMEOUT).as_millis() as i64;
         let pending = Delivery::new(
             WebhookEndpointId::generate(),
             EnvironmentId::generate(),

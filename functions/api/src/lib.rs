@@ -14,6 +14,7 @@ mod body;
 mod config;
 mod deliveries;
 mod directories;
+mod endpoint_check;
 mod error;
 mod events;
 mod google;

@@ -251,7 +251,7 @@ async fn check_url(ctx: &Context<'_>, text: &str) -> Result<String, ApiError> {
     let policy = &ctx.app.config.webhook_addresses;
     let checked = tokio::time::timeout(
         RESOLVE_TIMEOUT,
-        dsync_fanout::address::check_endpoint_url(text, policy),
+        crate::endpoint_check::check_endpoint_url(text, policy),
     )
     .await
     .unwrap_or(Err(UrlError::Unresolvable));

@@ -1,31 +1,12 @@
-//! The network half of the endpoint address rules: every address a host name resolves to
-//! must be allowed, checked when an endpoint is saved and again by the delivery client's own
-//! resolver at each connection (so a DNS answer that changes after the check does not let a
-//! delivery reach a forbidden address).
+//! The network half of the endpoint address rules at delivery: the delivery client's own
+//! resolver checks every address at each connection (so a DNS answer that changes after the
+//! API's check when the endpoint was saved does not let a delivery reach a forbidden address).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use dsync_domain::webhooks::{AddressPolicy, EndpointUrl, UrlError};
+use dsync_domain::webhooks::AddressPolicy;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
-
-/// Checks a URL as an endpoint may have it: shape, scheme, and every resolved address.
-/// A name that does not resolve is refused too: a typo is better caught now.
-pub async fn check_endpoint_url(
-    text: &str,
-    policy: &AddressPolicy,
-) -> Result<EndpointUrl, UrlError> {
-    let url = EndpointUrl::parse(text, policy)?;
-    if let Some(domain) = url.domain() {
-        let addresses = resolve(domain, url.port())
-            .await
-            .map_err(|_| UrlError::Unresolvable)?;
-        if addresses.is_empty() || !addresses.iter().all(|a| policy.permits(a.ip())) {
-            return Err(UrlError::ForbiddenAddress);
-        }
-    }
-    Ok(url)
-}
 
 async fn resolve(host: &str, port: u16) -> std::io::Result<Vec<SocketAddr>> {
     Ok(tokio::net::lookup_host((host, port)).await?.collect())
@@ -87,26 +68,6 @@ pub fn http_client(policy: AddressPolicy, timeout: std::time::Duration) -> reqwe
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[tokio::test]
-    async fn names_that_resolve_to_loopback_are_refused_unless_allowed() {
-        let strict = AddressPolicy {
-            allow_http: true,
-            ..AddressPolicy::strict()
-        };
-        // `localhost` is refused by name; an IP literal by its address.
-        assert_eq!(
-            check_endpoint_url("http://127.0.0.1:9/", &strict).await,
-            Err(UrlError::ForbiddenAddress)
-        );
-        let local = AddressPolicy::local();
-        assert!(check_endpoint_url("http://127.0.0.1:9/hook", &local)
-            .await
-            .is_ok());
-        assert!(check_endpoint_url("http://localhost:9/hook", &local)
-            .await
-            .is_ok());
-    }
 
     #[tokio::test]
     async fn the_resolver_drops_forbidden_addresses() {

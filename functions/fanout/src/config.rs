@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use dsync_domain::webhooks::attempt::{lease_for, DEFAULT_ATTEMPT_TIMEOUT};
 use dsync_domain::webhooks::schedule::parse_duration;
 use dsync_domain::webhooks::{AddressPolicy, RetrySchedule};
 
@@ -25,7 +26,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             schedule: RetrySchedule::default(),
-            timeout: Duration::from_secs(15),
+            timeout: DEFAULT_ATTEMPT_TIMEOUT,
             inline_budget: Duration::from_secs(5),
             addresses: AddressPolicy::strict(),
             concurrency: 32,
@@ -58,6 +59,6 @@ impl Config {
     /// How long an attempt holds its delivery: past this, the sweep may assume the attempt
     /// was lost (its process died) and try again.
     pub fn lease(&self) -> Duration {
-        self.timeout + Duration::from_secs(5)
+        lease_for(self.timeout)
     }
 }

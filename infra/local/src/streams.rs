@@ -67,6 +67,7 @@ pub fn streams_client(endpoint: &str) -> Client {
         .region(Region::new("us-east-1"))
         .endpoint_url(endpoint)
         .credentials_provider(Credentials::new("local", "local", None, None, "dsync"))
+        .http_client(dsync_dynamo::https_client())
         .build();
     Client::from_conf(config)
 }

@@ -8,6 +8,8 @@ use aws_config::{BehaviorVersion, Region};
 use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_credential_types::Credentials;
 use aws_sdk_dynamodb::Client;
+use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+use aws_smithy_runtime_api::client::http::SharedHttpClient;
 
 pub use aws_config::SdkConfig;
 
@@ -25,7 +27,18 @@ pub struct ConnectOptions {
 /// The region the standard AWS chain names (`AWS_REGION`, `AWS_DEFAULT_REGION`, the profile in
 /// `~/.aws/config`, instance metadata), if any.
 pub async fn default_region() -> Option<String> {
-    aws_config::meta::region::RegionProviderChain::default_provider()
+    use aws_config::environment::region::EnvironmentVariableRegionProvider;
+    use aws_config::meta::region::RegionProviderChain;
+    use aws_config::profile::ProfileFileRegionProvider;
+    use aws_config::provider_config::ProviderConfig;
+    // The SDK's default chain, spelled out so instance metadata is asked through
+    // `https_client()` (there is no built-in client to fall back on).
+    let imds = aws_config::imds::region::Builder::default()
+        .configure(&ProviderConfig::default().with_http_client(https_client()))
+        .build();
+    RegionProviderChain::first_try(EnvironmentVariableRegionProvider::new())
+        .or_else(ProfileFileRegionProvider::builder().build())
+        .or_else(imds)
         .region()
         .await
         .map(|region| region.to_string())
@@ -50,6 +63,16 @@ pub fn is_local_endpoint(endpoint: &str) -> bool {
         || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
+/// The HTTPS client every AWS SDK client of the process is given: the SDK's own hyper
+/// client on rustls with ring, the crypto reqwest already links, so no function also carries
+/// aws-lc. Building it does no I/O: connectors (and the system's root certificates) are made
+/// on the first request.
+pub fn https_client() -> SharedHttpClient {
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+        .build_https()
+}
+
 /// The shared AWS configuration every client of the process is built from (the DynamoDB
 /// client here, the streams client of the local runner).
 pub async fn sdk_config(options: ConnectOptions) -> SdkConfig {
@@ -60,6 +83,7 @@ pub async fn sdk_config(options: ConnectOptions) -> SdkConfig {
             let region = options.region.unwrap_or_else(|| LOCAL_REGION.to_owned());
             SdkConfig::builder()
                 .behavior_version(BehaviorVersion::latest())
+                .http_client(https_client())
                 .region(Region::new(region))
                 .endpoint_url(endpoint)
                 .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
@@ -74,8 +98,9 @@ pub async fn sdk_config(options: ConnectOptions) -> SdkConfig {
                     .await
                     .unwrap_or_else(|| LOCAL_REGION.to_owned()),
             };
-            let mut loader =
-                aws_config::defaults(BehaviorVersion::latest()).region(Region::new(region));
+            let mut loader = aws_config::defaults(BehaviorVersion::latest())
+                .http_client(https_client())
+                .region(Region::new(region));
             if let Some(endpoint) = endpoint {
                 loader = loader.endpoint_url(endpoint);
             }

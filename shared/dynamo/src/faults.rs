@@ -27,7 +27,6 @@ use aws_config::{BehaviorVersion, Region};
 use aws_credential_types::Credentials;
 use aws_sdk_dynamodb::config::retry::RetryConfig;
 use aws_sdk_dynamodb::Client;
-use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 use aws_smithy_runtime_api::client::http::{
     HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient,
     SharedHttpConnector,
@@ -141,14 +140,11 @@ impl Faults {
         self.lock().counts
     }
 
-    /// An HTTP client for the SDK that sends through the SDK's default client and injects
-    /// this handle's faults.
+    /// An HTTP client for the SDK that sends through the client every function uses
+    /// ([`crate::https_client`]) and injects this handle's faults.
     pub fn http_client(&self) -> SharedHttpClient {
-        let inner = aws_smithy_http_client::Builder::new()
-            .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
-            .build_https();
         SharedHttpClient::new(FaultHttpClient {
-            inner,
+            inner: crate::https_client(),
             faults: self.clone(),
         })
     }

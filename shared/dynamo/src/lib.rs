@@ -34,7 +34,8 @@ pub use api_reads::{
     PurgeProgress, StoredDirectory, EVENT_SCAN_PAGES,
 };
 pub use client::{
-    client_from, connect, default_region, is_local_endpoint, sdk_config, ConnectOptions, SdkConfig,
+    client_from, connect, default_region, https_client, is_local_endpoint, sdk_config,
+    ConnectOptions, SdkConfig,
 };
 pub use control::NewDirectory;
 pub use directory_state::{ProjectedGroup, ProjectedUser};

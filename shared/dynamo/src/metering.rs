@@ -172,6 +172,7 @@ pub fn metered_client(endpoint: &str, meter: &Meter) -> Client {
         .region(Region::new("us-east-1"))
         .endpoint_url(endpoint)
         .credentials_provider(Credentials::new("local", "local", None, None, "dsync"))
+        .http_client(crate::https_client())
         .interceptor(meter.interceptor())
         .build();
     Client::from_conf(config)

@@ -63,6 +63,19 @@ impl AddressPolicy {
             AddressClass::Private => self.allow_private,
         }
     }
+
+    /// The check of a host name's DNS answer when an endpoint is saved: every address must be
+    /// permitted, and a name with no address at all is refused as unresolvable.
+    pub fn permits_all(&self, resolved: &[IpAddr]) -> Result<(), UrlError> {
+        if resolved.is_empty() {
+            return Err(UrlError::Unresolvable);
+        }
+        if resolved.iter().all(|ip| self.permits(*ip)) {
+            Ok(())
+        } else {
+            Err(UrlError::ForbiddenAddress)
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -328,5 +341,21 @@ mod tests {
         );
         assert!(AddressPolicy::parse("everything").is_err());
         assert_eq!(AddressPolicy::parse("").unwrap(), AddressPolicy::strict());
+    }
+
+    #[test]
+    fn a_name_passes_only_when_every_address_it_resolves_to_is_allowed() {
+        let public: IpAddr = "93.184.216.34".parse().unwrap();
+        let private: IpAddr = "10.0.0.7".parse().unwrap();
+        let strict = AddressPolicy::strict();
+        assert_eq!(strict.permits_all(&[public]), Ok(()));
+        // One forbidden answer among public ones is enough to refuse: DNS picks any of them.
+        assert_eq!(
+            strict.permits_all(&[public, private]),
+            Err(UrlError::ForbiddenAddress)
+        );
+        assert_eq!(strict.permits_all(&[]), Err(UrlError::Unresolvable));
+        let private_allowed = AddressPolicy::parse("private").unwrap();
+        assert_eq!(private_allowed.permits_all(&[public, private]), Ok(()));
     }
 }

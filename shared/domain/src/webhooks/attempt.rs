@@ -7,6 +7,16 @@ use super::schedule::RetrySchedule;
 /// `Retry-After` is honoured up to a day; a longer one is read as a day.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 3600);
 
+/// How long a receiver has to answer an attempt unless the fan-out is configured otherwise.
+pub const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// How long an attempt with `timeout` holds its delivery: past this, the sweep may assume the
+/// attempt was lost (its process died) and try again. The API reads it too, so a manual retry
+/// never moves a delivery an attempt in flight holds.
+pub fn lease_for(timeout: Duration) -> Duration {
+    timeout + Duration::from_secs(5)
+}
+
 /// How one HTTP attempt ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AttemptResult {
