@@ -4,9 +4,18 @@
 #      in-memory) with 8 keep-alive clients, as ratios to a do-nothing HTTP server measured in
 #      the same run, and how long after the last response the last event is in the log;
 #   2. the domain's CPU cost (PATCH, filter, projection) against its targets;
-#   3. webhook deliveries per second (the fan-out function) to a loopback receiver.
-# Optimized builds (cargo's bench profile); the first run compiles for several minutes.
-# DSYNC_BENCH_USERS (default 2000) sets how many users the SCIM run creates and patches.
+#   3. webhook deliveries per second (the fan-out function) to a loopback receiver, as a
+#      ratio to raw HTTP POSTs to the same receiver;
+#   4. reconciliation of an unchanged directory as a ratio to a raw paginated Query of the same
+#      items, its writes and peak memory;
+#   5. each Lambda binary's size (stripped, arm64, release profile) and init time (process
+#      start -> first request to a local stub of the Lambda Runtime API, x86_64 release build
+#      of the same code: this machine cannot run arm64 binaries natively).
+# Optimized builds (cargo's bench and release profiles); the first run compiles for a long
+# while (the release builds link with LTO).
+# DSYNC_BENCH_USERS (default 2000) sets how many users the SCIM run creates and patches;
+# DSYNC_BENCH_RECONCILE_USERS (default 10000; e.g. 10000,100000) the reconciliation sizes.
+# SKIP_LAMBDAS=1 leaves out step 5 (its two release builds).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,3 +27,15 @@ echo
 cargo bench --quiet -p dsync-tests --bench scim_throughput
 echo
 cargo bench --quiet -p dsync-tests --bench webhook_fanout
+echo
+cargo bench --quiet -p dsync-tests --bench reconcile_vs_query
+if [ "${SKIP_LAMBDAS:-}" != 1 ]; then
+    echo
+    echo "## Lambda binaries: size (arm64, stripped)"
+    bash infra/build-lambdas.sh 2>&1 | grep -A5 '^function'
+    echo
+    echo "## Lambda init (x86_64 release build; target <= 5 ms, binaries <= 6 MB)"
+    cargo build --quiet --release -p dsync-provider-webhooks -p dsync-policy -p dsync-api -p dsync-fanout \
+        --bin provider-webhooks --bin policy --bin api --bin fanout
+    python3 benches/lambda-init.py --dir "${CARGO_TARGET_DIR:-target}/release"
+fi

@@ -16,10 +16,21 @@ use dsync_tests::receiver::{Answer, Receiver};
 const EVENTS: usize = 2_000;
 const BATCH: usize = 100;
 
+/// The target: the fan-out delivers at least half as fast as bare POSTs to the same receiver.
+const TARGET_RATIO: f64 = 0.5;
+
 #[tokio::main]
 async fn main() {
     println!("| scenario | deliveries | seconds | deliveries per second |");
     println!("| --- | ---: | ---: | ---: |");
+    let (posts, raw_took) = raw_posts().await;
+    row(
+        "raw HTTP POSTs, same client and concurrency, no store",
+        posts,
+        raw_took,
+    );
+    let raw_rate = posts as f64 / raw_took.as_secs_f64();
+    let mut one_endpoint_rate = 0.0;
     for endpoints in [1, 4] {
         let (deliveries, took) = stream_path(endpoints).await;
         row(
@@ -27,6 +38,9 @@ async fn main() {
             deliveries,
             took,
         );
+        if endpoints == 1 {
+            one_endpoint_rate = deliveries as f64 / took.as_secs_f64();
+        }
     }
     let (deliveries, took) = sweep_path().await;
     row(
@@ -34,6 +48,47 @@ async fn main() {
         deliveries,
         took,
     );
+    let ratio = one_endpoint_rate / raw_rate;
+    let within = if ratio >= TARGET_RATIO { "yes" } else { "NO" };
+    println!();
+    println!("| fan-out vs raw POSTs | ratio | target | within |");
+    println!("| --- | ---: | ---: | --- |");
+    println!("| stream path, 1 endpoint | {ratio:.2} | ≥ {TARGET_RATIO} | {within} |");
+}
+
+/// The same number of POSTs as the stream path's one-endpoint run, with the delivery client
+/// the fan-out builds and as many in flight as it allows, but nothing recorded or signed:
+/// what the receiver and loopback HTTP alone allow on this machine right now.
+async fn raw_posts() -> (usize, Duration) {
+    use futures::StreamExt;
+    let receiver = Receiver::start().await;
+    let config = dsync_fanout::Config::default();
+    let client = dsync_fanout::address::http_client(AddressPolicy::local(), config.timeout);
+    let url = receiver.url();
+    let body = serde_json::json!({
+        "id": "event_01JZ0000000000000000000000",
+        "event": "dsync.user.updated",
+        "data": {"object": "directory_user", "id": "directory_user_1", "state": "active", "emails": []},
+        "created_at": "2026-11-29T00:00:00.000Z"
+    })
+    .to_string();
+    let started = Instant::now();
+    let sent = futures::stream::iter(0..EVENTS)
+        .map(|_| {
+            let request = client
+                .post(&url)
+                .header("content-type", "application/json")
+                .body(body.clone());
+            async move { request.send().await.is_ok_and(|r| r.status().is_success()) }
+        })
+        .buffer_unordered(config.concurrency)
+        .filter(|ok| std::future::ready(*ok))
+        .count()
+        .await;
+    let took = started.elapsed();
+    assert_eq!(sent, EVENTS);
+    assert_eq!(receiver.received().len(), EVENTS);
+    (sent, took)
 }
 
 fn row(label: &str, deliveries: usize, took: Duration) {

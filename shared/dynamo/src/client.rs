@@ -65,8 +65,9 @@ pub fn is_local_endpoint(endpoint: &str) -> bool {
 
 /// The HTTPS client every AWS SDK client of the process is given: the SDK's own hyper
 /// client on rustls with ring, the crypto reqwest already links, so no function also carries
-/// aws-lc. Building it does no I/O: connectors (and the system's root certificates) are made
-/// on the first request.
+/// aws-lc. Building it does no I/O; the SDK client it is given to reads the system's root
+/// certificates once, when that client is constructed (at start-up: the first request needs
+/// them anyway).
 pub fn https_client() -> SharedHttpClient {
     aws_smithy_http_client::Builder::new()
         .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))

@@ -56,10 +56,27 @@ impl std::fmt::Display for TooLarge {
     }
 }
 
+/// The size of `value` as compact JSON, counted as it is written rather than by building
+/// the text: every event measures its `raw_attributes` this way.
 fn json_len(value: &Value) -> usize {
-    serde_json::to_vec(value)
-        .map(|v| v.len())
-        .unwrap_or(usize::MAX)
+    let mut counter = ByteCounter(0);
+    match serde_json::to_writer(&mut counter, value) {
+        Ok(()) => counter.0,
+        Err(_) => usize::MAX,
+    }
+}
+
+struct ByteCounter(usize);
+
+impl std::io::Write for ByteCounter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0 += bytes.len();
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Checks a group resource (members are stored apart and never counted here).

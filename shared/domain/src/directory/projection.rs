@@ -100,10 +100,7 @@ pub fn project_user(input: &UserInput) -> UserOutcome {
 
     let mut events = Vec::new();
     if let Some(old) = current {
-        let removed = leaving
-            .iter()
-            .map(|g| EventDraft::user_removed(old, g, org));
-        events.extend(removed);
+        events.extend(EventDraft::users_removed(old, leaving.iter().copied(), org));
     }
     let user = match (current, next) {
         (None, None) => UserWrite::Unchanged,
@@ -121,8 +118,17 @@ pub fn project_user(input: &UserInput) -> UserOutcome {
             UserWrite::Put(new)
         }
     };
-    if let Some(new) = user.apply(current) {
-        events.extend(joining.iter().map(|g| EventDraft::user_added(&new, g, org)));
+    let member = match &user {
+        UserWrite::Unchanged => current,
+        UserWrite::Put(new) => Some(new),
+        UserWrite::Delete(_) => None,
+    };
+    if let Some(member) = member {
+        events.extend(EventDraft::users_added(
+            member,
+            joining.iter().copied(),
+            org,
+        ));
     }
 
     UserOutcome {
@@ -176,12 +182,14 @@ fn desired_user(input: &UserInput, groups: &[&DirectoryGroup]) -> Option<Directo
         });
     };
     let mut next = DirectoryUser {
+        id: current.id,
         directory_id: provider.directory_id,
         provider_user_id: provider.id,
         state,
         attributes,
         inactive_since,
-        ..current.clone()
+        created_at: current.created_at,
+        updated_at: current.updated_at,
     };
     if next != *current {
         next.updated_at = input.now;

@@ -1,0 +1,204 @@
+//! Reconciliation of an unchanged directory against the floor it cannot beat: a raw paginated
+//! Query of the same provider records, on the same engine, over the same wire, in the same run.
+//!
+//! `cargo bench -p dsync-tests --bench reconcile_vs_query` (or `bash benches/run-all.sh`).
+//! `DSYNC_BENCH_RECONCILE_USERS` (default 10000, comma-separated for several sizes) users in
+//! `users / 100` groups of 10 members each are stored directly (no SCIM), a first reconciliation
+//! projects them (not timed), then the second is timed with every DynamoDB request counted:
+//! target ≤ 1.3× the raw Query, and zero writes. Peak RSS is the whole process's (the embedded
+//! engine runs in it too), read from `/proc/self/status` after each size.
+
+use std::time::{Duration, Instant};
+
+use dsync_domain::ids::{DirectoryId, EnvironmentId, ProviderGroupId, ProviderUserId};
+use dsync_domain::model::{ProviderGroup, ProviderUser};
+use dsync_dynamo::metering::{metered_client, Meter};
+use dsync_dynamo::{MembershipDiff, Store};
+use futures::StreamExt;
+use serde_json::json;
+
+const TARGET_RATIO: f64 = 1.3;
+
+#[tokio::main]
+async fn main() {
+    let sizes: Vec<usize> = std::env::var("DSYNC_BENCH_RECONCILE_USERS")
+        .unwrap_or_else(|_| "10000".into())
+        .split(',')
+        .filter_map(|n| n.trim().parse().ok())
+        .collect();
+    println!("| users (groups) | raw Query | reconciliation | ratio | target | writes | peak RSS | within |");
+    println!("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |");
+    for users in sizes {
+        run(users).await;
+    }
+}
+
+async fn run(count: usize) {
+    let app = dsync_tests::spawn_app_without_stream_processing().await;
+    let store = app.store().clone();
+    let bootstrap = &app.running.bootstrap;
+    let directory = DirectoryId::parse(&bootstrap.directory_id).unwrap();
+    let environment = EnvironmentId::parse(&bootstrap.environment_id).unwrap();
+    let groups = (count / 100).max(1);
+    seed(&store, directory, count, groups).await;
+
+    let policy = dsync_policy::App::new(store.clone());
+    let first = store
+        .create_reconciliation(environment, None, 1)
+        .await
+        .unwrap();
+    let (first, _) = dsync_policy::reconcile::run_one(&policy, first, None)
+        .await
+        .unwrap();
+    assert_eq!(first.counts.users, count as u64);
+
+    let meter = Meter::new();
+    let metered = Store::new(
+        metered_client(&app.running.endpoint, &meter),
+        store.tables().clone(),
+    );
+    let (raw, items) = raw_query(&metered, directory).await;
+    assert!(
+        items >= count,
+        "the raw Query read {items} of {count} users"
+    );
+    meter.reset();
+
+    let policy = dsync_policy::App::new(metered.clone());
+    let second = metered
+        .create_reconciliation(environment, None, 2)
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let (second, _) = dsync_policy::reconcile::run_one(&policy, second, None)
+        .await
+        .unwrap();
+    let took = started.elapsed();
+    let report = meter.take();
+    assert_eq!(second.counts.users, count as u64);
+    assert_eq!(
+        second.counts.events, 0,
+        "an unchanged directory has no events"
+    );
+    // The run's own bookkeeping (its checkpoints and final save) is all it may write.
+    let writes = report.write_units;
+    let bookkeeping = report
+        .requests_by_operation
+        .iter()
+        .filter(|(op, _)| {
+            matches!(
+                op.as_str(),
+                "PutItem" | "UpdateItem" | "TransactWriteItems" | "BatchWriteItem" | "DeleteItem"
+            )
+        })
+        .map(|(_, n)| n)
+        .sum::<u64>();
+    let ratio = took.as_secs_f64() / raw.as_secs_f64();
+    let within = if ratio <= TARGET_RATIO { "yes" } else { "NO" };
+    println!(
+        "| {count} ({groups}) | {:.2} s | {:.2} s | {ratio:.1}× | ≤ {TARGET_RATIO}× | {bookkeeping} requests, {writes:.0} WCU (run bookkeeping only) | {} MiB | {within} |",
+        raw.as_secs_f64(),
+        took.as_secs_f64(),
+        peak_rss_mib(),
+    );
+    eprintln!("  reconciliation requests: {}", report.requests_summary());
+}
+
+/// Provider users (one in ten inactive) and groups of 10 members, written directly.
+async fn seed(store: &Store, directory: DirectoryId, count: usize, groups: usize) {
+    let users: Vec<ProviderUser> = (0..count)
+        .map(|i| ProviderUser {
+            id: ProviderUserId::generate(),
+            directory_id: directory,
+            version: 1,
+            user_name: format!("user{i:06}@example.com"),
+            external_id: None,
+            active: i % 10 != 0,
+            inactive_since: (i % 10 == 0).then_some(1),
+            resource: json!({"userName": format!("user{i:06}@example.com"), "active": i % 10 != 0,
+                             "name": {"givenName": "User", "familyName": format!("{i}")}}),
+            created_at: 1,
+            updated_at: 1,
+        })
+        .collect();
+    futures::stream::iter(&users)
+        .map(|user| store.create_user(user))
+        .buffer_unordered(16)
+        .for_each(|result| async move { result.expect("user stored") })
+        .await;
+    let members_per_group = 10.min(count);
+    futures::stream::iter(0..groups)
+        .map(|g| {
+            let members = MembershipDiff {
+                add: (0..members_per_group)
+                    .map(|m| (users[(g * members_per_group + m) % count].id, None))
+                    .collect(),
+                remove: Vec::new(),
+            };
+            let group = ProviderGroup {
+                id: ProviderGroupId::generate(),
+                directory_id: directory,
+                version: 1,
+                display_name: format!("Group {g:04}"),
+                external_id: None,
+                resource: json!({"displayName": format!("Group {g:04}")}),
+                created_at: 1,
+                updated_at: 1,
+            };
+            async move { store.create_group(&group, &members, 1).await }
+        })
+        .buffer_unordered(8)
+        .for_each(|result| async move { result.map(|_| ()).expect("group stored") })
+        .await;
+}
+
+/// Every item of the directory's provider-records partition, 1 MB pages, consistent reads as
+/// reconciliation does; returns the time and how many user items it saw.
+async fn raw_query(store: &Store, directory: DirectoryId) -> (Duration, usize) {
+    let started = Instant::now();
+    let mut users = 0;
+    let mut start = None;
+    loop {
+        let page = store
+            .client()
+            .query()
+            .table_name(&store.tables().provider_records)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(
+                ":pk",
+                aws_sdk_dynamodb::types::AttributeValue::S(format!("DIR#{directory}")),
+            )
+            .consistent_read(true)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .expect("a page");
+        users += page
+            .items()
+            .iter()
+            .filter(|item| {
+                item.get("sk")
+                    .and_then(|sk| sk.as_s().ok())
+                    .is_some_and(|sk| sk.starts_with("USER#"))
+            })
+            .count();
+        start = page.last_evaluated_key().cloned();
+        if start.is_none() {
+            return (started.elapsed(), users);
+        }
+    }
+}
+
+/// The process's peak resident set (`VmHWM`), in MiB.
+fn peak_rss_mib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find(|line| line.starts_with("VmHWM:"))
+                .and_then(|line| line.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb / 1024)
+}
