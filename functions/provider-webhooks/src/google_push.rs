@@ -56,7 +56,9 @@ fn answer(status: StatusCode, body: Option<serde_json::Value>) -> Response<Bytes
 fn unauthorized() -> Response<Bytes> {
     answer(
         StatusCode::UNAUTHORIZED,
-        Some(json!({"error": "invalid_channel", "message": "unknown channel or wrong channel token"})),
+        Some(
+            json!({"error": "invalid_channel", "message": "unknown channel or wrong channel token"}),
+        ),
     )
 }
 
@@ -74,11 +76,14 @@ async fn serve(app: &App, request: &Request<Bytes>) -> Response<Bytes> {
     if request.method() != Method::POST {
         return answer(
             StatusCode::METHOD_NOT_ALLOWED,
-            Some(json!({"error": "method_not_allowed", "message": "notifications are delivered with POST"})),
+            Some(
+                json!({"error": "method_not_allowed", "message": "notifications are delivered with POST"}),
+            ),
         );
     }
     let headers = request.headers();
-    let directory = directory_segment(request.uri().path()).and_then(|d| DirectoryId::parse(d).ok());
+    let directory =
+        directory_segment(request.uri().path()).and_then(|d| DirectoryId::parse(d).ok());
     let (Some(directory), Some(channel_id), Some(token), Some(state)) = (
         directory,
         header(headers, "x-goog-channel-id"),
@@ -96,7 +101,11 @@ async fn serve(app: &App, request: &Request<Bytes>) -> Response<Bytes> {
         return unauthorized();
     }
     if state != "sync" {
-        if let Err(error) = app.store.request_google_pull(&directory, now_millis()).await {
+        if let Err(error) = app
+            .store
+            .request_google_pull(&directory, now_millis())
+            .await
+        {
             return unavailable(&directory, error);
         }
         tracing::debug!(directory_id = %directory, channel_id, "google pull requested");

@@ -186,8 +186,12 @@ impl Store {
         let Some(item) = self.connection_item(directory, SYNC_SK).await? else {
             return Ok((SyncStatus::default(), None));
         };
-        let status = serde_json::from_value(item.json_attr("status")?)
-            .map_err(|e| StoreError::corrupt(format!("google sync status: {e}")))?;
+        // A first pull's lease is taken before it saved any status.
+        let status = match item.opt_str_attr("status") {
+            Some(_) => serde_json::from_value(item.json_attr("status")?)
+                .map_err(|e| StoreError::corrupt(format!("google sync status: {e}")))?,
+            None => SyncStatus::default(),
+        };
         let checkpoint = match item.opt_str_attr("checkpoint") {
             Some(text) => Some(
                 serde_json::from_str(text)

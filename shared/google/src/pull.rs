@@ -177,8 +177,15 @@ async fn leased(
         Ok(credentials) => credentials,
         Err(error) => {
             tracing::error!(directory_id = %directory, "google credentials do not open");
-            return fail(store, directory, status, &checkpoint, error.to_string(), &release)
-                .await;
+            return fail(
+                store,
+                directory,
+                status,
+                &checkpoint,
+                error.to_string(),
+                &release,
+            )
+            .await;
         }
     };
     let outcome = async {
@@ -206,8 +213,9 @@ async fn leased(
         if completed {
             // Push channels are kept up after each completed pull; their failure never
             // fails the pull (the schedule still pulls), it shows in the status.
-            let push = crate::push::maintain_channels(google, store, directory, &pull.session, clock)
-                .await;
+            let push =
+                crate::push::maintain_channels(google, store, directory, &pull.session, clock)
+                    .await;
             pull.status.push = Some(push);
         }
         Ok::<bool, Stop>(completed)
@@ -219,7 +227,10 @@ async fn leased(
             status.last_completed_at = Some(clock());
             status.counts = checkpoint.counts;
             status.error = None;
-            match store.save_google_sync(directory, &status, None, &release).await {
+            match store
+                .save_google_sync(directory, &status, None, &release)
+                .await
+            {
                 Err(StoreError::Conflict) => return Ok(PullEnd::AlreadyRunning),
                 other => other?,
             }
@@ -234,7 +245,10 @@ async fn leased(
         }
         Ok(false) => {
             status.counts = checkpoint.counts;
-            match store.save_google_sync(directory, &status, Some(&checkpoint), &release).await {
+            match store
+                .save_google_sync(directory, &status, Some(&checkpoint), &release)
+                .await
+            {
                 Err(StoreError::Conflict) => return Ok(PullEnd::AlreadyRunning),
                 other => other?,
             }
@@ -248,7 +262,15 @@ async fn leased(
         }
         Err(Stop::Api(error)) => {
             tracing::warn!(directory_id = %directory, %error, "google pull failed");
-            fail(store, directory, status, &checkpoint, error.to_string(), &release).await
+            fail(
+                store,
+                directory,
+                status,
+                &checkpoint,
+                error.to_string(),
+                &release,
+            )
+            .await
         }
         Err(Stop::Store(error)) => {
             tracing::error!(directory_id = %directory, %error, "google pull stopped on storage");

@@ -103,7 +103,10 @@ async fn maintain(
         };
         soonest = Some(soonest.map_or(expiration, |s| s.min(expiration)));
         // The channels it replaces: stopped first, so Google stops delivering to them.
-        for old in of_event.iter().filter(|c| live.is_none_or(|l| l.id != c.id)) {
+        for old in of_event
+            .iter()
+            .filter(|c| live.is_none_or(|l| l.id != c.id))
+        {
             stop(store, directory, session, old).await;
         }
     }
