@@ -353,7 +353,8 @@ impl Store {
             .collect()
     }
 
-    /// Removes a directory's connection: credentials, status, checkpoint and seen ids.
+    /// Removes a directory's connection: credentials, status, checkpoint, seen ids, push
+    /// channels and a pending pull request.
     pub async fn delete_google_connection(
         &self,
         directory: &DirectoryId,
@@ -362,6 +363,8 @@ impl Store {
         let table = self.tables.directory.clone();
         self.drain_partition(&table, &connection_pk(directory), deadline)
             .await?;
+        let requested = crate::google_push::pull_request_pk(directory);
+        self.drain_partition(&table, &requested, deadline).await?;
         Ok(())
     }
 

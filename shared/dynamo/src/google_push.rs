@@ -1,11 +1,14 @@
-//! Google Workspace push: the directory's `users.watch` channels and the "pull requested"
-//! mark a notification leaves for the schedule. Both live in the connection's partition
-//! (`GOOGLE#<directory_id>`), so the directory's deletion removes them with its credentials.
+//! Google Workspace push: the directory's `users.watch` channels, in the connection's
+//! partition (`GOOGLE#<directory_id>`, removed with its credentials), and the "pull
+//! requested" mark a notification leaves for the schedule, in a partition of its own
+//! (`GOOGLEPULL#<directory_id>`): the provider-webhooks function may write that partition
+//! and no other of the directory table, so it can ask for a pull but never touch
+//! credentials or channels.
 //!
-//! | `sk` | what |
+//! | `pk` / `sk` | what |
 //! | --- | --- |
-//! | `CHANNEL#<channel id>` | one channel: its event, token (SHA-256), Google's resource id, expiry |
-//! | `PULL_REQUESTED` | a notification arrived (`requested_at`); gsi1 `GOOGLE#PULL_REQUESTS` lists them |
+//! | `GOOGLE#<dir>` / `CHANNEL#<channel id>` | one channel: its event, token (SHA-256), Google's resource id, expiry |
+//! | `GOOGLEPULL#<dir>` / `PULL_REQUESTED` | a notification arrived (`requested_at`); gsi1 `GOOGLE#PULL_REQUESTS` lists them |
 
 use dsync_domain::ids::DirectoryId;
 use dsync_domain::secrets::SecretHash;
@@ -19,6 +22,10 @@ use crate::{Store, StoreError};
 const CHANNEL_PREFIX: &str = "CHANNEL#";
 const REQUESTED_SK: &str = "PULL_REQUESTED";
 const REQUESTS: &str = "GOOGLE#PULL_REQUESTS";
+
+pub(crate) fn pull_request_pk(directory: &DirectoryId) -> String {
+    format!("GOOGLEPULL#{directory}")
+}
 
 /// One `users.watch` channel. The token is kept only as its hash: a notification's
 /// `X-Goog-Channel-Token` is checked against it.
@@ -148,7 +155,7 @@ impl Store {
         self.client
             .put_item()
             .table_name(&self.tables.directory)
-            .item(PK, s(connection_pk(directory)))
+            .item(PK, s(pull_request_pk(directory)))
             .item(SK, s(REQUESTED_SK))
             .item(GSI1PK, s(REQUESTS))
             .item(GSI1SK, s(directory.to_string()))
@@ -186,7 +193,7 @@ impl Store {
             .client
             .delete_item()
             .table_name(&self.tables.directory)
-            .key(PK, s(connection_pk(directory)))
+            .key(PK, s(pull_request_pk(directory)))
             .key(SK, s(REQUESTED_SK))
             .condition_expression("requested_at = :at")
             .expression_attribute_values(":at", n(requested_at))

@@ -213,10 +213,12 @@ async fn leased(
         if completed {
             // Push channels are kept up after each completed pull; their failure never
             // fails the pull (the schedule still pulls), it shows in the status.
-            let push =
+            if let Some(push) =
                 crate::push::maintain_channels(google, store, directory, &pull.session, clock)
-                    .await;
-            pull.status.push = Some(push);
+                    .await
+            {
+                pull.status.push = Some(push);
+            }
         }
         Ok::<bool, Stop>(completed)
     }

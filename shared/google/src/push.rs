@@ -44,21 +44,18 @@ enum PushError {
 
 /// Opens the channels a directory lacks and renews those due, with the session of the pull
 /// that just completed. Never fails the pull: the outcome is reported in the status.
+/// `None` when this process has no address to receive notifications at (it leaves the
+/// channels, and the status, to the processes that have one).
 pub async fn maintain_channels(
     google: &Google,
     store: &Store,
     directory: &DirectoryId,
     session: &Session<'_>,
     clock: Clock<'_>,
-) -> PushStatus {
-    let Some(base) = &google.push_base_url else {
-        return PushStatus {
-            state: "off".into(),
-            ..Default::default()
-        };
-    };
+) -> Option<PushStatus> {
+    let base = google.push_base_url.as_ref()?;
     let address = notification_address(base, directory);
-    match maintain(store, directory, session, clock, &address).await {
+    Some(match maintain(store, directory, session, clock, &address).await {
         Ok(expires_at) => PushStatus {
             state: "active".into(),
             expires_at,
@@ -72,7 +69,7 @@ pub async fn maintain_channels(
                 error: Some(error.to_string()),
             }
         }
-    }
+    })
 }
 
 /// The earliest expiry among the live channels.

@@ -351,7 +351,7 @@ pub struct SyncStatus {
 /// The directory's `users.watch` channels.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct PushStatus {
-    /// `off` (no public URL to receive notifications at), `active` or `failed`.
+    /// `active` or `failed` (no status at all: push is off, no public URL is configured).
     pub state: String,
     /// When the first of the channels expires unless renewed (milliseconds).
     pub expires_at: Option<i64>,
