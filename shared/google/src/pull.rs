@@ -214,8 +214,7 @@ async fn leased(
             // Push channels are kept up after each completed pull; their failure never
             // fails the pull (the schedule still pulls), it shows in the status.
             if let Some(push) =
-                crate::push::maintain_channels(google, store, directory, &pull.session, clock)
-                    .await
+                crate::push::maintain_channels(google, store, directory, &pull.session, clock).await
             {
                 pull.status.push = Some(push);
             }

@@ -55,21 +55,23 @@ pub async fn maintain_channels(
 ) -> Option<PushStatus> {
     let base = google.push_base_url.as_ref()?;
     let address = notification_address(base, directory);
-    Some(match maintain(store, directory, session, clock, &address).await {
-        Ok(expires_at) => PushStatus {
-            state: "active".into(),
-            expires_at,
-            error: None,
-        },
-        Err(error) => {
-            tracing::warn!(directory_id = %directory, %error, "google push channel not opened; pulls continue on schedule");
-            PushStatus {
-                state: "failed".into(),
-                expires_at: None,
-                error: Some(error.to_string()),
+    Some(
+        match maintain(store, directory, session, clock, &address).await {
+            Ok(expires_at) => PushStatus {
+                state: "active".into(),
+                expires_at,
+                error: None,
+            },
+            Err(error) => {
+                tracing::warn!(directory_id = %directory, %error, "google push channel not opened; pulls continue on schedule");
+                PushStatus {
+                    state: "failed".into(),
+                    expires_at: None,
+                    error: Some(error.to_string()),
+                }
             }
-        }
-    })
+        },
+    )
 }
 
 /// The earliest expiry among the live channels.
