@@ -364,7 +364,10 @@ pub struct PushStatus {
 /// few minutes always renews in time and a short-lived channel is not renewed at every run.
 pub fn channel_due(now: i64, created_at: i64, expiration: i64) -> bool {
     const DAY_MS: i64 = 24 * 3600 * 1000;
-    let margin = DAY_MS.min((expiration - created_at).max(0) / 2);
+    if expiration <= created_at {
+        return true;
+    }
+    let margin = DAY_MS.min((expiration - created_at) / 2);
     now >= expiration - margin
 }
 
