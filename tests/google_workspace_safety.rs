@@ -167,3 +167,29 @@ async fn a_directory_and_its_credentials_are_created_together_or_not_at_all() {
         Err(StoreError::NotFound)
     ));
 }
+
+#[tokio::test]
+async fn a_pull_that_overruns_its_lease_gives_way_to_the_next_one() {
+    let (app, fake, id) = connected().await;
+    three_users(&fake);
+    fake.set_page_size(1);
+    fake.hold_user_listings();
+    let stuck = tokio::spawn(sync_request(&app, &id));
+    fake.wait_for_held(1).await;
+    // The first pull stalls past its lease (as a crashed one would): the next one takes over.
+    app.advance_clock(std::time::Duration::from_secs(6 * 60));
+    let next = tokio::spawn(sync_request(&app, &id));
+    fake.wait_for_held(2).await;
+    fake.release();
+    let next = next.await.unwrap();
+    assert_eq!(next.body["state"], "completed", "{}", next.body);
+    assert_eq!(next.body["counts"]["users_listed"], 3);
+    // The stalled one found its lease gone at its first save and stopped.
+    let stuck = stuck.await.unwrap();
+    assert_eq!(stuck.status, 200, "{:?}", stuck.body);
+    assert_ne!(stuck.body["state"], "failed", "{}", stuck.body);
+    app.settle().await;
+    assert_eq!(users_of(&app, &id).await.len(), 3);
+    let status = app.api_get(&format!("/directories/{id}/sync")).await;
+    assert_eq!(status.body["state"], "completed", "{}", status.body);
+}
