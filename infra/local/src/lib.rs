@@ -153,7 +153,7 @@ pub async fn start(options: Options) -> anyhow::Result<Running> {
             Duration::from_secs(60),
         ));
     }
-    let scim = dsync_provider_webhooks::App::new(store.clone(), Default::default());
+    let mut scim = dsync_provider_webhooks::App::new(store.clone(), Default::default());
     // The API checks endpoint URLs by the same rules the fan-out delivers by.
     let mut api_config = dsync_api::Config {
         webhook_addresses: options.fanout.addresses,
@@ -170,7 +170,24 @@ pub async fn start(options: Options) -> anyhow::Result<Running> {
     api.policy = policy.clone();
     let sealer =
         dsync_google::Sealer::local_key_file(&options.data_dir.join("google-credentials.key"))?;
-    let google = dsync_google::Google::new(options.google.clone(), sealer);
+    let mut google = dsync_google::Google::new(options.google.clone(), sealer);
+    // Google delivers push notifications to this runner (a fake Google in tests; a real
+    // one only through a public HTTPS origin: DSYNC_GOOGLE_PUSH_BASE_URL).
+    google.push_base_url = Some(
+        std::env::var(dsync_google::PUSH_BASE_URL_VARIABLE)
+            .ok()
+            .map(|url| url.trim().trim_end_matches('/').to_owned())
+            .filter(|url| !url.is_empty())
+            .unwrap_or_else(|| base_url.clone()),
+    );
+    let wake = Arc::new(tokio::sync::Notify::new());
+    pipeline.add_task(google_pull::pull_requested_on(
+        google.clone(),
+        store.clone(),
+        policy.clone(),
+        wake.clone(),
+    ));
+    scim.google_pull_trigger = Some(Arc::new(move || wake.notify_one()));
     if let Some(every) = options.reconcile_every {
         pipeline.add_task(google_pull::pull_every(
             google.clone(),
