@@ -8,6 +8,7 @@ mod api_keys;
 mod api_reads;
 mod client;
 mod control;
+mod count_backfill;
 mod directory_state;
 mod error;
 mod event_log;
@@ -37,6 +38,7 @@ pub use client::{
     client_from, connect, default_region, is_local_endpoint, sdk_config, ConnectOptions, SdkConfig,
 };
 pub use control::NewDirectory;
+pub use count_backfill::Backfill;
 pub use directory_state::{ProjectedGroup, ProjectedUser};
 pub use error::StoreError;
 pub use event_log::{decode_event, EventScope, StoredEvent, EVENT_RETENTION_DAYS};

@@ -350,6 +350,37 @@ impl Store {
         Ok(groups.remove(user).unwrap_or_default())
     }
 
+    /// The groups a user belongs to as SCIM shows them (consistent): a group being deleted
+    /// is left out at once, though its membership items stay until its sweep removes them.
+    /// One more BatchGetItem of the groups' `deleting` marks, only for a user in groups.
+    pub async fn live_groups_of_user(
+        &self,
+        directory: &DirectoryId,
+        user: &ProviderUserId,
+    ) -> Result<Vec<ProviderGroupId>, StoreError> {
+        let groups = self.groups_of_user(directory, user).await?;
+        if groups.is_empty() {
+            return Ok(groups);
+        }
+        let pk = provider_pk(directory);
+        let keys = groups
+            .iter()
+            .map(|group| Item::from([(PK.to_owned(), s(&pk)), (SK.to_owned(), s(group_sk(group)))]))
+            .collect();
+        let items = self
+            .batch_get_projected(&self.tables.provider_records, keys, &[SK, DELETING])
+            .await?;
+        let live: std::collections::HashSet<String> = items
+            .iter()
+            .filter(|item| !is_deleting(item))
+            .filter_map(|item| item.opt_str_attr(SK).map(str::to_owned))
+            .collect();
+        Ok(groups
+            .into_iter()
+            .filter(|group| live.contains(&group_sk(group)))
+            .collect())
+    }
+
     /// The groups of each of `users` (consistent), with one ranged Query over the user-side
     /// membership items when the users are a contiguous page in id order.
     pub async fn groups_of_users(
