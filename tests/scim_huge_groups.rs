@@ -95,7 +95,7 @@ async fn a_huge_group_is_read_without_members_and_within_the_size_bound() {
     let stored = app
         .store()
         .all_members(
-            &app.running.bootstrap.directory_id,
+            &app.running.bootstrap.directory_id.parse().unwrap(),
             &group.parse().unwrap(),
         )
         .await
@@ -171,7 +171,7 @@ async fn a_deleted_group_is_gone_from_every_scim_read_while_its_sweep_is_unfinis
     mark_deleted_without_sweep(&app, &doomed).await;
 
     // Its memberships are still stored...
-    let directory = app.running.bootstrap.directory_id;
+    let directory = app.running.bootstrap.directory_id.parse().unwrap();
     let stored = app
         .store()
         .groups_of_user(&directory, &user.parse().unwrap())

@@ -35,7 +35,7 @@ use crate::error::backend;
 use crate::item::{n, s, Item, ItemExt};
 use crate::keys::{directory_users, provider_pk, GROUP_PREFIX, GSI1PK, PK, SK, USER_PREFIX};
 use crate::provider_users::{build_error, condition_failed_at, map_transaction};
-use crate::record_counts::{count_keys, RecordKind, BASE_SHARD};
+use crate::record_counts::{count_keys, RecordKind};
 use crate::user_state_counts::{user_counts_keys, user_counts_pk, USER_COUNTS_BASE};
 use crate::{Store, StoreError};
 
