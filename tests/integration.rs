@@ -26,6 +26,7 @@ mod reconcile_load;
 mod reliability;
 mod scim_bad_input;
 mod scim_counts_backfill;
+mod scim_directory_cache;
 mod scim_entra;
 mod scim_huge_groups;
 mod scim_large_groups;

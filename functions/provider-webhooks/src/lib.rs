@@ -23,7 +23,7 @@ use bytes::Bytes;
 use dsync_dynamo::Store;
 use http::{Request, Response};
 
-pub use config::Config;
+pub use config::{Config, DIRECTORY_CACHE};
 use respond::error_response;
 use route::{Endpoint, Route};
 use search::Scope;
@@ -66,7 +66,13 @@ async fn serve(
         ));
     }
     let route = Route::parse(&request, &app.config)?;
-    let directory = auth::authenticate(&app.store, &route, request.headers()).await?;
+    let directory = auth::authenticate(
+        &app.store,
+        &route,
+        request.headers(),
+        app.config.directory_cache,
+    )
+    .await?;
     tracing::debug!(directory_id = %directory.id, "authenticated");
     let ctx = route::Context {
         app,

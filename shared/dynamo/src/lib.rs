@@ -9,6 +9,7 @@ mod api_reads;
 mod client;
 mod control;
 mod count_backfill;
+mod directory_cache;
 mod directory_state;
 mod error;
 mod event_log;
@@ -62,11 +63,17 @@ use aws_sdk_dynamodb::Client;
 pub struct Store {
     client: Client,
     tables: TableNames,
+    /// Shared by clones: see [`Store::directory_within`].
+    directories: directory_cache::DirectoryCache,
 }
 
 impl Store {
     pub fn new(client: Client, tables: TableNames) -> Self {
-        Self { client, tables }
+        Self {
+            client,
+            tables,
+            directories: Default::default(),
+        }
     }
 
     pub fn client(&self) -> &Client {
