@@ -115,8 +115,9 @@ async fn a_huge_group_is_read_without_members_and_within_the_size_bound() {
     assert_eq!(body["members"].as_array().map(Vec::len), Some(LISTED));
 }
 
-/// Marks a group deleted the way `DELETE /Groups/{id}` does first, as if the request then
-/// stopped before sweeping any membership (and no policy function ran to finish it).
+/// Marks a group deleted the way `DELETE /Groups/{id}`'s first transaction does, as if the
+/// request then stopped before sweeping any membership (and no policy function ran to
+/// finish it).
 async fn mark_deleted_without_sweep(app: &TestApp, group: &str) {
     let store = app.store();
     let directory = &app.running.bootstrap.directory_id;
@@ -129,6 +130,18 @@ async fn mark_deleted_without_sweep(app: &TestApp, group: &str) {
         .update_expression("SET deleting = :t, version = version + :one")
         .expression_attribute_values(":t", AttributeValue::Bool(true))
         .expression_attribute_values(":one", AttributeValue::N("1".into()))
+        .send()
+        .await
+        .unwrap();
+    // The mark the same transaction puts beside it.
+    store
+        .client()
+        .put_item()
+        .table_name(&store.tables().provider_records)
+        .item("pk", AttributeValue::S(format!("DIR#{directory}")))
+        .item("sk", AttributeValue::S(format!("GDELETING#{group}")))
+        .item("type", AttributeValue::S("group_deleting".into()))
+        .item("group_id", AttributeValue::S(group.into()))
         .send()
         .await
         .unwrap();
@@ -226,4 +239,17 @@ async fn a_deleted_group_is_gone_from_every_scim_read_while_its_sweep_is_unfinis
         .unwrap();
     assert_eq!(stored, [kept.parse().unwrap()]);
     assert_eq!(app.delete(&format!("/Groups/{doomed}")).await.status, 404);
+    // The deletion mark went with the group.
+    let store = app.store();
+    let marks = store
+        .client()
+        .query()
+        .table_name(&store.tables().provider_records)
+        .key_condition_expression("pk = :pk AND begins_with(sk, :mark)")
+        .expression_attribute_values(":pk", AttributeValue::S(format!("DIR#{directory}")))
+        .expression_attribute_values(":mark", AttributeValue::S("GDELETING#".into()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(marks.count(), 0);
 }

@@ -29,6 +29,14 @@ pub const MEMBER_WRITE_LEASE_MS: i64 = 60_000;
 const DELETING: &str = "deleting";
 /// Set on a group while a membership change spans several transactions.
 const BUSY_UNTIL: &str = "members_busy_until";
+/// A group's deletion mark, beside it in the directory's partition from the moment it is
+/// marked `deleting` until its sweep ends: one Query finds every group a user's SCIM
+/// `groups` must leave out, however many groups the user is in.
+const DELETING_MARK_PREFIX: &str = "GDELETING#";
+
+fn deleting_mark_sk(group: &ProviderGroupId) -> String {
+    format!("{DELETING_MARK_PREFIX}{group}")
+}
 
 /// A group as a writer sees it: also whether a write is still in flight.
 #[derive(Debug, Clone)]
@@ -352,7 +360,9 @@ impl Store {
 
     /// The groups a user belongs to as SCIM shows them (consistent): a group being deleted
     /// is left out at once, though its membership items stay until its sweep removes them.
-    /// One more BatchGetItem of the groups' `deleting` marks, only for a user in groups.
+    /// For a user in any group that is one more Query, of the directory's deletion marks
+    /// (one small item per group whose sweep is unfinished, usually none), whatever the
+    /// number of groups.
     pub async fn live_groups_of_user(
         &self,
         directory: &DirectoryId,
@@ -362,22 +372,20 @@ impl Store {
         if groups.is_empty() {
             return Ok(groups);
         }
-        let pk = provider_pk(directory);
-        let keys = groups
-            .iter()
-            .map(|group| Item::from([(PK.to_owned(), s(&pk)), (SK.to_owned(), s(group_sk(group)))]))
-            .collect();
-        let items = self
-            .batch_get_projected(&self.tables.provider_records, keys, &[SK, DELETING])
+        let marks = self
+            .query_prefix_all(
+                &self.tables.provider_records,
+                &provider_pk(directory),
+                DELETING_MARK_PREFIX,
+            )
             .await?;
-        let live: std::collections::HashSet<String> = items
+        let deleting: std::collections::HashSet<String> = marks
             .iter()
-            .filter(|item| !is_deleting(item))
-            .filter_map(|item| item.opt_str_attr(SK).map(str::to_owned))
+            .filter_map(|item| item.opt_str_attr("group_id").map(str::to_owned))
             .collect();
         Ok(groups
             .into_iter()
-            .filter(|group| live.contains(&group_sk(group)))
+            .filter(|group| !deleting.contains(&group.to_string()))
             .collect())
     }
 
@@ -475,11 +483,21 @@ impl Store {
             .expression_attribute_values(":expected", n(group.version))
             .build()
             .map_err(build_error)?;
+        // `type` names the mark for stream readers, which skip it.
+        let deletion_mark = Put::builder()
+            .table_name(&self.tables.provider_records)
+            .item(PK, s(provider_pk(&group.directory_id)))
+            .item(SK, s(deleting_mark_sk(&group.id)))
+            .item("type", s("group_deleting"))
+            .item("group_id", s(group.id.to_string()))
+            .build()
+            .map_err(build_error)?;
         let result = self
             .client
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().update(mark).build())
             .transact_items(self.count_change(&group.directory_id, RecordKind::Groups, -1)?)
+            .transact_items(TransactWriteItem::builder().put(deletion_mark).build())
             .send()
             .await;
         map_transaction(result, &[StoreError::Conflict, StoreError::Conflict])?;
@@ -512,21 +530,32 @@ impl Store {
             self.batch_write(self.membership_ops(&state.group, &diff))
                 .await?;
         }
-        let result = self
-            .client
-            .delete_item()
+        let remove_group = Delete::builder()
             .table_name(&self.tables.provider_records)
             .key(PK, s(provider_pk(directory)))
             .key(SK, s(group_sk(group)))
             .condition_expression("attribute_exists(#deleting)")
             .expression_attribute_names("#deleting", DELETING)
+            .build()
+            .map_err(build_error)?;
+        let remove_mark = Delete::builder()
+            .table_name(&self.tables.provider_records)
+            .key(PK, s(provider_pk(directory)))
+            .key(SK, s(deleting_mark_sk(group)))
+            .build()
+            .map_err(build_error)?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().delete(remove_group).build())
+            .transact_items(TransactWriteItem::builder().delete(remove_mark).build())
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if is_conditional_failure(&e) => Ok(()),
-            Err(e) => Err(backend(e)),
+        // The group already gone: a concurrent finisher removed both.
+        if condition_failed_at(&result, 0) {
+            return Ok(());
         }
+        map_transaction(result, &[])
     }
 
     /// Removes a user's memberships of `groups` (both items of each), 12 per BatchWriteItem.

@@ -193,40 +193,15 @@ impl Store {
     pub(crate) async fn batch_get_items(
         &self,
         table: &str,
-        keys: Vec<Item>,
-    ) -> Result<Vec<Item>, StoreError> {
-        self.batch_get_projected(table, keys, &[]).await
-    }
-
-    /// As [`Self::batch_get_items`], reading only the `attributes` named (all when empty).
-    pub(crate) async fn batch_get_projected(
-        &self,
-        table: &str,
         mut keys: Vec<Item>,
-        attributes: &[&str],
     ) -> Result<Vec<Item>, StoreError> {
         keys.sort_by_key(key_text);
         keys.dedup_by(|a, b| key_text(a) == key_text(b));
         let mut found = Vec::with_capacity(keys.len());
-        let projection = (!attributes.is_empty()).then(|| {
-            (0..attributes.len())
-                .map(|i| format!("#a{i}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        });
-        let names = (!attributes.is_empty()).then(|| {
-            attributes
-                .iter()
-                .enumerate()
-                .map(|(i, name)| (format!("#a{i}"), (*name).to_owned()))
-                .collect()
-        });
         for chunk in keys.chunks(100) {
             let request = KeysAndAttributes::builder()
                 .set_keys(Some(chunk.to_vec()))
                 .consistent_read(true)
-                .set_projection_expression(projection.clone())
-                .set_expression_attribute_names(names.clone())
                 .build()
                 .map_err(build_error)?;
             let mut pending = Some(request);
