@@ -17,7 +17,11 @@ async fn forget_counters(app: &TestApp) {
     let directory = &app.running.bootstrap.directory_id;
     let tables = store.tables();
     let partitions = [
-        (&tables.provider_records, format!("DIR#{directory}"), "COUNT#"),
+        (
+            &tables.provider_records,
+            format!("DIR#{directory}"),
+            "COUNT#",
+        ),
         (&tables.directory, format!("DUSERCOUNT#{directory}"), ""),
     ];
     for (table, pk, prefix) in partitions {
@@ -91,7 +95,9 @@ async fn a_reconciliation_restores_lost_counters_exactly() {
     }
     for user in &users[..3] {
         assert_eq!(
-            app.patch(&format!("/Users/{user}"), &deactivate()).await.status,
+            app.patch(&format!("/Users/{user}"), &deactivate())
+                .await
+                .status,
             200
         );
     }
@@ -101,12 +107,18 @@ async fn a_reconciliation_restores_lost_counters_exactly() {
     let mut groups = Vec::new();
     for name in ["A", "B", "C", "D"] {
         let reply = app
-            .post("/Groups", &json!({"displayName": name, "members": [{"value": users[5]}]}))
+            .post(
+                "/Groups",
+                &json!({"displayName": name, "members": [{"value": users[5]}]}),
+            )
             .await;
         assert_eq!(reply.status, 201);
         groups.push(reply.body["id"].as_str().unwrap().to_owned());
     }
-    assert_eq!(app.delete(&format!("/Groups/{}", groups[0])).await.status, 204);
+    assert_eq!(
+        app.delete(&format!("/Groups/{}", groups[0])).await.status,
+        204
+    );
     app.settle().await;
     let counted = (totals(&app).await, metadata(&app).await);
     assert_eq!(counted.0, (json!(10), json!(3)));
@@ -184,7 +196,9 @@ async fn a_backfill_racing_creates_and_deletes_loses_none_of_them() {
     // The count is the directory's: a full listing agrees.
     let mut listed = 0;
     for start in (1..=expected + 100).step_by(100) {
-        let page = app.get(&format!("/Users?startIndex={start}&count=100")).await;
+        let page = app
+            .get(&format!("/Users?startIndex={start}&count=100"))
+            .await;
         listed += page.body["Resources"].as_array().map_or(0, Vec::len);
     }
     assert_eq!(listed, expected);

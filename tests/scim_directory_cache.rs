@@ -12,7 +12,10 @@ use crate::api_support::{create_directory, scim_of};
 
 /// Another SCIM function instance (another Lambda process): its own store handle, so its
 /// own copies of directories, on the same tables.
-async fn another_instance(app: &dsync_tests::TestApp, bound: Duration) -> dsync_provider_webhooks::App {
+async fn another_instance(
+    app: &dsync_tests::TestApp,
+    bound: Duration,
+) -> dsync_provider_webhooks::App {
     let aws = sdk_config(ConnectOptions {
         endpoint: Some(app.running.endpoint.clone()),
         region: None,
@@ -26,7 +29,11 @@ async fn another_instance(app: &dsync_tests::TestApp, bound: Duration) -> dsync_
     dsync_provider_webhooks::App::new(store, config)
 }
 
-async fn status_of(instance: &dsync_provider_webhooks::App, directory: &serde_json::Value, token: &str) -> u16 {
+async fn status_of(
+    instance: &dsync_provider_webhooks::App,
+    directory: &serde_json::Value,
+    token: &str,
+) -> u16 {
     let id = directory["id"].as_str().unwrap();
     let request = http::Request::builder()
         .method(http::Method::GET)
@@ -50,15 +57,21 @@ async fn a_rotated_token_stops_working_everywhere_within_the_cache_bound() {
     let elsewhere = another_instance(&app, bound).await;
     assert_eq!(status_of(&elsewhere, &created, old).await, 200);
     // A cached directory still checks every token against its hash.
-    assert_eq!(status_of(&elsewhere, &created, "dsync_scim_wrong").await, 401);
+    assert_eq!(
+        status_of(&elsewhere, &created, "dsync_scim_wrong").await,
+        401
+    );
 
-    let rotated = dsync_tests::read(app.api(Method::POST, &format!("/directories/{id}/token"))).await;
+    let rotated =
+        dsync_tests::read(app.api(Method::POST, &format!("/directories/{id}/token"))).await;
     assert_eq!(rotated.status, 200, "{:?}", rotated.body);
     let new = rotated.body["scim_token"].as_str().unwrap();
 
     // The runner's own SCIM function shares the store that rotated: refused at once.
     assert_eq!(
-        dsync_tests::read(scim_of(&app, &created, Method::GET, "/Users")).await.status,
+        dsync_tests::read(scim_of(&app, &created, Method::GET, "/Users"))
+            .await
+            .status,
         401
     );
     // Another instance may still hold the old hash, but never past the bound.

@@ -37,7 +37,9 @@ async fn get_sized(app: &TestApp, path: &str) -> (u16, usize, Value) {
 #[tokio::test]
 async fn a_huge_group_is_read_without_members_and_within_the_size_bound() {
     let app = spawn_app_without_stream_processing().await;
-    let reply = app.post("/Groups", &json!({"displayName": "Everyone"})).await;
+    let reply = app
+        .post("/Groups", &json!({"displayName": "Everyone"}))
+        .await;
     assert_eq!(reply.status, 201, "{:?}", reply.body);
     let group = reply.body["id"].as_str().unwrap().to_owned();
 

@@ -38,9 +38,9 @@ impl Config {
         }
         config.public_base_url = public_base_url(std::env::var("DSYNC_PUBLIC_BASE_URL").ok());
         if let Ok(value) = std::env::var("DSYNC_SCIM_DIRECTORY_CACHE_MS") {
-            let millis: u64 = value.parse().map_err(|_| {
-                format!("DSYNC_SCIM_DIRECTORY_CACHE_MS is not a number: {value}")
-            })?;
+            let millis: u64 = value
+                .parse()
+                .map_err(|_| format!("DSYNC_SCIM_DIRECTORY_CACHE_MS is not a number: {value}"))?;
             config.directory_cache = Duration::from_millis(millis);
         }
         Ok(config)

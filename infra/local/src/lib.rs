@@ -153,7 +153,10 @@ pub async fn start(options: Options) -> anyhow::Result<Running> {
             Duration::from_secs(60),
         ));
     }
-    let scim = dsync_provider_webhooks::App::new(store.clone(), Default::default());
+    // The same settings the Lambda reads (`DSYNC_SCIM_DIRECTORY_CACHE_MS`, …).
+    let scim_config =
+        dsync_provider_webhooks::Config::from_env().map_err(|e| anyhow::anyhow!(e))?;
+    let scim = dsync_provider_webhooks::App::new(store.clone(), scim_config);
     // The API checks endpoint URLs by the same rules the fan-out delivers by.
     let mut api_config = dsync_api::Config {
         webhook_addresses: options.fanout.addresses,

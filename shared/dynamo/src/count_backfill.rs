@@ -82,8 +82,14 @@ impl Store {
             return Ok(Backfill::AlreadyCounted);
         }
         let counters = [
-            (self.record_counter(directory, RecordKind::Users), Walk::Users),
-            (self.record_counter(directory, RecordKind::Groups), Walk::Groups),
+            (
+                self.record_counter(directory, RecordKind::Users),
+                Walk::Users,
+            ),
+            (
+                self.record_counter(directory, RecordKind::Groups),
+                Walk::Groups,
+            ),
             (user_states, Walk::DirectoryUsers),
         ];
         for (counter, walk) in &counters {
@@ -179,7 +185,7 @@ impl Store {
         counter: &Counter,
         snapshot: &[Item],
         counted: &[i64],
-    ) -> Result<aws_sdk_dynamodb::operation::transact_write_items::builders::TransactWriteItemsFluentBuilder, StoreError> {
+    ) -> Result<aws_sdk_dynamodb::operation::transact_write_items::builders::TransactWriteItemsFluentBuilder, StoreError>{
         let mut base = Item::from([
             (PK.to_owned(), s(&counter.pk)),
             (SK.to_owned(), s(&counter.base)),
@@ -230,7 +236,11 @@ impl Store {
 
     /// Records of one kind in the directory's partition (consistent, keys only; a group
     /// being deleted is no longer counted).
-    async fn count_records(&self, directory: &DirectoryId, prefix: &str) -> Result<i64, StoreError> {
+    async fn count_records(
+        &self,
+        directory: &DirectoryId,
+        prefix: &str,
+    ) -> Result<i64, StoreError> {
         let mut count = 0;
         let mut start = None;
         loop {

@@ -98,7 +98,10 @@ mod tests {
         let cache = DirectoryCache::default();
         let fresh = directory();
         cache.put(fresh.clone(), Instant::now());
-        assert_eq!(cache.get(&fresh.id, Duration::from_secs(5)).map(|d| d.id), Some(fresh.id));
+        assert_eq!(
+            cache.get(&fresh.id, Duration::from_secs(5)).map(|d| d.id),
+            Some(fresh.id)
+        );
         assert!(cache.get(&fresh.id, Duration::ZERO).is_none());
 
         let old = directory();
