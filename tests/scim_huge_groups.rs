@@ -196,7 +196,7 @@ async fn a_deleted_group_is_gone_from_every_scim_read_while_its_sweep_is_unfinis
 
     // ...but no SCIM read shows the group.
     assert_eq!(app.get(&format!("/Groups/{doomed}")).await.status, 404);
-    assert_eq!(ids_of(&app.get("/Groups").await.body), [kept.clone()]);
+    assert_eq!(ids_of(&app.get("/Groups").await.body), [kept.as_str()]);
     let by_name = read(
         app.scim(Method::GET, "/Groups")
             .query(&[("filter", "displayName eq \"Doomed\"")]),
@@ -221,7 +221,7 @@ async fn a_deleted_group_is_gone_from_every_scim_read_while_its_sweep_is_unfinis
         .await;
     assert_eq!(searched.body["totalResults"], 0, "{:?}", searched.body);
     let reply = app.get(&format!("/Users/{user}")).await;
-    assert_eq!(group_ids_of_user(&reply.body), [kept.clone()]);
+    assert_eq!(group_ids_of_user(&reply.body), [kept.as_str()]);
 
     // A user write's answer shows the same.
     let deactivate = json!({
@@ -230,7 +230,7 @@ async fn a_deleted_group_is_gone_from_every_scim_read_while_its_sweep_is_unfinis
     });
     let reply = app.patch(&format!("/Users/{user}"), &deactivate).await;
     assert_eq!(reply.status, 200);
-    assert_eq!(group_ids_of_user(&reply.body), [kept.clone()]);
+    assert_eq!(group_ids_of_user(&reply.body), [kept.as_str()]);
 
     // Another DELETE finishes the sweep; then the memberships are gone too.
     assert_eq!(app.delete(&format!("/Groups/{doomed}")).await.status, 204);
