@@ -1,7 +1,8 @@
 //! Lambda entry point: DynamoDB stream batches of provider records, scheduled reconciliation
 //! events (`{"action": "reconcile_unfinished" | "reconcile_everything"}`), and the scheduled
-//! Google Workspace pull (`{"action": "pull_google"}`), which writes provider records the
-//! stream then brings back here.
+//! Google Workspace pulls (`{"action": "pull_google"}`: every directory;
+//! `{"action": "pull_google_requested"}`: those a push notification asked for), which write
+//! provider records the stream then brings back here.
 
 // The reconciliation future nests deeply (pages → projections → transactions).
 #![recursion_limit = "256"]
@@ -30,8 +31,14 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
         let (app, google) = (app.clone(), google.clone());
         async move {
-            if event.payload.get("action").and_then(Value::as_str) == Some("pull_google") {
-                return Box::pin(pull_google(&app, google.as_ref(), event)).await;
+            match event.payload.get("action").and_then(Value::as_str) {
+                Some("pull_google") => {
+                    return Box::pin(pull_google(&app, google.as_ref(), event, false)).await
+                }
+                Some("pull_google_requested") => {
+                    return Box::pin(pull_google(&app, google.as_ref(), event, true)).await
+                }
+                _ => {}
             }
             dispatch(&app, event).await
         }
@@ -39,12 +46,14 @@ async fn main() -> Result<(), Error> {
     .await
 }
 
-/// Pulls every Google Workspace directory until shortly before Lambda's deadline; the next
-/// scheduled invocation resumes from the checkpoints.
+/// Pulls every Google Workspace directory (or, `requested`, those a push notification
+/// marked) until shortly before Lambda's deadline; the next scheduled invocation resumes
+/// from the checkpoints.
 async fn pull_google(
     app: &App,
     google: Option<&dsync_google::Google>,
     event: LambdaEvent<Value>,
+    requested: bool,
 ) -> Result<Value, Error> {
     let Some(google) = google else {
         tracing::warn!("pull_google scheduled but DSYNC_GOOGLE_SEALING_KEY is not set");
@@ -52,7 +61,11 @@ async fn pull_google(
     };
     let deadline = stop_before(event.context.deadline, SAFETY_MARGIN);
     let clock = || app.now();
-    let ends = dsync_google::pull_all(google, &app.store, &clock, Some(deadline)).await?;
+    let ends = if requested {
+        dsync_google::pull_requested(google, &app.store, &clock, Some(deadline)).await?
+    } else {
+        dsync_google::pull_all(google, &app.store, &clock, Some(deadline)).await?
+    };
     Ok(
         json!({ "pulled": ends.iter().map(|(d, end)| json!({"directory_id": d.to_string(), "end": format!("{end:?}")})).collect::<Vec<_>>() }),
     )

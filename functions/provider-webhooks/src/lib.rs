@@ -8,6 +8,7 @@
 mod auth;
 mod body;
 mod config;
+pub mod google_push;
 mod groups;
 pub mod hr;
 mod limits;
@@ -33,11 +34,18 @@ use search::Scope;
 pub struct App {
     pub store: Store,
     pub config: Config,
+    /// Run requested Google pulls now (the local runner); `None` on AWS, where a schedule
+    /// picks the requests up.
+    pub google_pull_trigger: Option<google_push::PullTrigger>,
 }
 
 impl App {
     pub fn new(store: Store, config: Config) -> Self {
-        Self { store, config }
+        Self {
+            store,
+            config,
+            google_pull_trigger: None,
+        }
     }
 }
 
@@ -46,6 +54,9 @@ impl App {
 pub async fn handle(app: &App, request: Request<Bytes>) -> Response<Bytes> {
     if hr::is_hr_path(request.uri().path()) {
         return hr::handle(app, request).await;
+    }
+    if google_push::is_notification_path(request.uri().path()) {
+        return google_push::handle(app, request).await;
     }
     let method = request.method().clone();
     let response = match serve(app, request).await {

@@ -156,7 +156,7 @@ pub async fn start(options: Options) -> anyhow::Result<Running> {
     // The same settings the Lambda reads (`DSYNC_SCIM_DIRECTORY_CACHE_MS`, …).
     let scim_config =
         dsync_provider_webhooks::Config::from_env().map_err(|e| anyhow::anyhow!(e))?;
-    let scim = dsync_provider_webhooks::App::new(store.clone(), scim_config);
+    let mut scim = dsync_provider_webhooks::App::new(store.clone(), scim_config);
     // The API checks endpoint URLs by the same rules the fan-out delivers by.
     let mut api_config = dsync_api::Config {
         webhook_addresses: options.fanout.addresses,
@@ -173,7 +173,24 @@ pub async fn start(options: Options) -> anyhow::Result<Running> {
     api.policy = policy.clone();
     let sealer =
         dsync_google::Sealer::local_key_file(&options.data_dir.join("google-credentials.key"))?;
-    let google = dsync_google::Google::new(options.google.clone(), sealer);
+    let mut google = dsync_google::Google::new(options.google.clone(), sealer);
+    // Google delivers push notifications to this runner (a fake Google in tests; a real
+    // one only through a public HTTPS origin: DSYNC_GOOGLE_PUSH_BASE_URL).
+    google.push_base_url = Some(
+        std::env::var(dsync_google::PUSH_BASE_URL_VARIABLE)
+            .ok()
+            .map(|url| url.trim().trim_end_matches('/').to_owned())
+            .filter(|url| !url.is_empty())
+            .unwrap_or_else(|| base_url.clone()),
+    );
+    let wake = Arc::new(tokio::sync::Notify::new());
+    pipeline.add_task(google_pull::pull_requested_on(
+        google.clone(),
+        store.clone(),
+        policy.clone(),
+        wake.clone(),
+    ));
+    scim.google_pull_trigger = Some(Arc::new(move || wake.notify_one()));
     if let Some(every) = options.reconcile_every {
         pipeline.add_task(google_pull::pull_every(
             google.clone(),

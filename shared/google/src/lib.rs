@@ -7,6 +7,7 @@ pub mod api;
 pub mod credentials;
 pub mod jwt;
 pub mod pull;
+pub mod push;
 pub mod seal;
 
 /// A throwaway RSA key (PKCS#8 PEM) that grants nothing anywhere: tests sign with it and the
@@ -19,6 +20,7 @@ use std::sync::Arc;
 pub use api::Backoff;
 pub use credentials::{Credentials, CredentialsError};
 pub use pull::{pull_all, pull_directory, PullEnd};
+pub use push::{pull_requested, stop_channels};
 pub use seal::{SealError, Sealer};
 
 /// Where Google is: configurable so tests (and air-gapped setups) use a local fake.
@@ -80,7 +82,19 @@ pub fn from_env() -> Result<Option<Google>, String> {
         format!("{SEALING_KEY_VARIABLE} must be 32 bytes (openssl rand -base64 32)")
     })?;
     let sealer = Sealer::from_key(&key).map_err(|e| e.to_string())?;
-    Ok(Some(Google::new(Endpoints::from_env(), sealer)))
+    let mut google = Google::new(Endpoints::from_env(), sealer);
+    google.push_base_url = push_base_url(std::env::var(PUSH_BASE_URL_VARIABLE).ok());
+    Ok(Some(google))
+}
+
+/// Where Google's push notifications are received: the public origin of the
+/// provider-webhooks function (`https://dsync.example.com`). Unset: no channels are opened.
+pub const PUSH_BASE_URL_VARIABLE: &str = "DSYNC_GOOGLE_PUSH_BASE_URL";
+
+/// Empty or blank means "not set"; a trailing slash is dropped.
+fn push_base_url(value: Option<String>) -> Option<String> {
+    let url = value?.trim().trim_end_matches('/').to_owned();
+    (!url.is_empty()).then_some(url)
 }
 
 /// Everything a pull or a credentials change needs, built once per process.
@@ -90,6 +104,8 @@ pub struct Google {
     pub sealer: Arc<Sealer>,
     pub backoff: Backoff,
     pub http: reqwest::Client,
+    /// The origin Google delivers push notifications to; `None`: no push, pulls only.
+    pub push_base_url: Option<String>,
 }
 
 impl Google {
@@ -104,6 +120,7 @@ impl Google {
             sealer: Arc::new(sealer),
             backoff: Backoff::default(),
             http,
+            push_base_url: None,
         }
     }
 
