@@ -142,7 +142,11 @@ async fn resync_flow(policy: &str) {
         .await;
     let fake = FakeBambooHr::start(listing(json!([jane("Engineer"), bob()]))).await;
     let directory = bamboohr_directory(&app, API_KEY).await;
-    let credentials = app.store().hr_credentials(&directory.id).await.unwrap();
+    let credentials = app
+        .store()
+        .hr_credentials(&directory.id, Some(&app.sealer()))
+        .await
+        .unwrap();
     let store = app.store();
     app.settle().await;
 
@@ -268,7 +272,11 @@ async fn a_refused_api_key_is_reported_and_changes_nothing() {
     let app = spawn_app().await;
     let fake = FakeBambooHr::start(listing(json!([bob()]))).await;
     let directory = bamboohr_directory(&app, "a-wrong-key").await;
-    let credentials = app.store().hr_credentials(&directory.id).await.unwrap();
+    let credentials = app
+        .store()
+        .hr_credentials(&directory.id, Some(&app.sealer()))
+        .await
+        .unwrap();
     let result = resync(
         app.store(),
         &directory,

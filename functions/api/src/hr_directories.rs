@@ -54,6 +54,7 @@ pub async fn create(
     map: &Map<String, Value>,
     new: NewHrDirectory<'_>,
 ) -> Result<Response<Bytes>, ApiError> {
+    let sealer = sealer(ctx)?;
     let mut credentials = HrCredentials::default();
     let generated = apply_credentials(new.kind, map, &mut credentials)?;
     let now = ctx.app.now();
@@ -75,7 +76,7 @@ pub async fn create(
     stored(
         ctx.app
             .store
-            .create_hr_directory_with_events(&directory, &credentials, &[activated])
+            .create_hr_directory_with_events(&directory, &credentials, sealer, &[activated])
             .await,
     )?;
     tracing::info!(directory_id = %directory.id, environment_id = %ctx.environment, "hr directory created");
@@ -99,15 +100,21 @@ pub async fn rotate(ctx: &Context<'_>, id: &DirectoryId) -> Result<Response<Byte
             "only bamboohr and hr webhooks directories have credentials; SCIM directories rotate their token",
         ));
     }
+    let sealer = sealer(ctx)?;
     let map = body::optional_object(ctx.body(), &HR_FIELDS)?.unwrap_or_default();
-    let mut credentials = stored(ctx.app.store.hr_credentials(id).await)?;
+    let mut credentials = stored(ctx.app.store.hr_credentials(id, Some(sealer)).await)?;
     let generated = apply_credentials(kind, &map, &mut credentials)?;
     if kind == ProviderKind::Bamboohr && map.is_empty() {
         return Err(ApiError::invalid(
             "give webhook_secret (the BambooHR webhook's private key), bamboohr_company or bamboohr_api_key",
         ));
     }
-    stored(ctx.app.store.put_hr_credentials(id, &credentials).await)?;
+    stored(
+        ctx.app
+            .store
+            .put_hr_credentials(id, &credentials, sealer)
+            .await,
+    )?;
     tracing::info!(directory_id = %id, "hr credentials replaced");
     Ok(respond::ok(&with_webhook(
         ctx,
@@ -139,7 +146,12 @@ pub async fn resync(ctx: &Context<'_>, id: &DirectoryId) -> Result<Response<Byte
             "only bamboohr directories can be re-synced; other kinds are pushed to",
         ));
     }
-    let credentials = stored(ctx.app.store.hr_credentials(id).await)?;
+    let credentials = stored(
+        ctx.app
+            .store
+            .hr_credentials(id, ctx.app.sealer.as_ref())
+            .await,
+    )?;
     let base_url = &ctx.app.config.bamboohr_base_url;
     let now = ctx.app.now();
     match resync::resync(
@@ -167,6 +179,17 @@ pub async fn resync(ctx: &Context<'_>, id: &DirectoryId) -> Result<Response<Byte
             error.to_string(),
         )),
     }
+}
+
+/// The key HR secrets are sealed with; without one, no secret is taken (422), as Google
+/// Workspace credentials are refused.
+fn sealer<'a>(ctx: &'a Context<'_>) -> Result<&'a dsync_dynamo::Sealer, ApiError> {
+    ctx.app.sealer.as_ref().ok_or_else(|| {
+        ApiError::unprocessable(format!(
+            "HR directories are not enabled here: no sealing key is configured ({})",
+            dsync_dynamo::SEALING_KEY_VARIABLE
+        ))
+    })
 }
 
 pub fn sync_object(id: &DirectoryId, report: Option<&HrSyncReport>) -> Value {

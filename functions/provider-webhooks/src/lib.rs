@@ -20,7 +20,7 @@ mod search;
 mod users;
 
 use bytes::Bytes;
-use dsync_dynamo::Store;
+use dsync_dynamo::{Sealer, Store};
 use http::{Request, Response};
 
 pub use config::Config;
@@ -33,11 +33,23 @@ use search::Scope;
 pub struct App {
     pub store: Store,
     pub config: Config,
+    /// Opens HR directories' sealed webhook secrets. `None`: no key is configured, and only
+    /// secrets stored before sealing verify.
+    pub sealer: Option<Sealer>,
 }
 
 impl App {
     pub fn new(store: Store, config: Config) -> Self {
-        Self { store, config }
+        Self {
+            store,
+            config,
+            sealer: None,
+        }
+    }
+
+    pub fn with_sealer(mut self, sealer: Sealer) -> Self {
+        self.sealer = Some(sealer);
+        self
     }
 }
 

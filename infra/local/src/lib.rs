@@ -153,7 +153,11 @@ pub async fn start(options: Options) -> anyhow::Result<Running> {
             Duration::from_secs(60),
         ));
     }
-    let scim = dsync_provider_webhooks::App::new(store.clone(), Default::default());
+    // One key file seals every provider secret: Google credentials and HR secrets.
+    let sealer =
+        dsync_google::Sealer::local_key_file(&options.data_dir.join("google-credentials.key"))?;
+    let scim = dsync_provider_webhooks::App::new(store.clone(), Default::default())
+        .with_sealer(sealer.clone());
     // The API checks endpoint URLs by the same rules the fan-out delivers by.
     let mut api_config = dsync_api::Config {
         webhook_addresses: options.fanout.addresses,
@@ -168,9 +172,7 @@ pub async fn start(options: Options) -> anyhow::Result<Running> {
     }
     let mut api = dsync_api::App::new(store.clone(), api_config);
     api.policy = policy.clone();
-    let sealer =
-        dsync_google::Sealer::local_key_file(&options.data_dir.join("google-credentials.key"))?;
-    let google = dsync_google::Google::new(options.google.clone(), sealer);
+    let google = dsync_google::Google::new(options.google.clone(), sealer.clone());
     if let Some(every) = options.reconcile_every {
         pipeline.add_task(google_pull::pull_every(
             google.clone(),
@@ -180,6 +182,7 @@ pub async fn start(options: Options) -> anyhow::Result<Running> {
         ));
     }
     api.google = Some(google);
+    api.sealer = Some(sealer);
     let trigger = pipeline.reconcile_trigger();
     api.reconcile_trigger = Some(Arc::new(move |_| trigger.notify_one()));
     let sweep = pipeline.sweep_trigger();

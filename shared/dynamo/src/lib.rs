@@ -38,6 +38,7 @@ pub use client::{
 };
 pub use control::NewDirectory;
 pub use directory_state::{ProjectedGroup, ProjectedUser};
+pub use dsync_seal::{SealError, Sealer, SEALING_KEY_VARIABLE};
 pub use error::StoreError;
 pub use event_log::{decode_event, EventScope, StoredEvent, EVENT_RETENTION_DAYS};
 pub use hr_sources::{HrCredentials, HrSyncReport};

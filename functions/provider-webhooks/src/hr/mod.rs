@@ -97,7 +97,7 @@ async fn serve(app: &App, request: &Request<Bytes>) -> Result<Response<Bytes>, F
     let directory = directory_of(app, request.uri().path()).await?;
     let secret = app
         .store
-        .hr_credentials(&directory.id)
+        .hr_credentials(&directory.id, app.sealer.as_ref())
         .await
         .map_err(store_failure)?
         .webhook_secret
