@@ -133,13 +133,17 @@ pub async fn last_sync(ctx: &Context<'_>, id: &DirectoryId) -> Result<Response<B
         ));
     }
     let report = stored(ctx.app.store.last_hr_sync(id).await)?;
-    Ok(respond::ok(&sync_object(id, report.as_ref())))
+    let running = stored(ctx.app.store.hr_resync_state(id).await)?
+        .checkpoint
+        .is_some();
+    Ok(respond::ok(&sync_object(id, report.as_ref(), running)))
 }
 
 /// `POST /directories/{id}/sync`: reads the BambooHR employee directory now and answers
-/// with the report (also kept as the last sync).
+/// with the report (also kept as the last sync). A directory too big to finish within
+/// [`ON_DEMAND_BUDGET`] is answered `202` with `state: running`: the schedule finishes it.
 pub async fn resync(ctx: &Context<'_>, id: &DirectoryId) -> Result<Response<Bytes>, ApiError> {
-    use dsync_provider_webhooks::hr::resync::{self, ResyncError};
+    use dsync_provider_webhooks::hr::resync::{self, ResyncEnd, ResyncError, Trigger};
     let current = load(ctx, id).await?;
     if current.directory.kind != ProviderKind::Bamboohr {
         return Err(ApiError::invalid(
@@ -152,18 +156,30 @@ pub async fn resync(ctx: &Context<'_>, id: &DirectoryId) -> Result<Response<Byte
             .hr_credentials(id, ctx.app.sealer.as_ref())
             .await,
     )?;
-    let base_url = &ctx.app.config.bamboohr_base_url;
-    let now = ctx.app.now();
+    let clock = || ctx.app.now();
+    let deadline = std::time::Instant::now() + ON_DEMAND_BUDGET;
     match resync::resync(
         &ctx.app.store,
         &current.directory,
         &credentials,
-        base_url,
-        now,
+        &ctx.app.config.bamboohr,
+        Trigger::OnDemand,
+        &clock,
+        Some(deadline),
     )
     .await
     {
-        Ok(report) => Ok(respond::ok(&sync_object(id, Some(&report)))),
+        Ok(ResyncEnd::Finished(report)) => Ok(respond::ok(&sync_object(id, Some(&report), false))),
+        Ok(ResyncEnd::Paused) => {
+            let report = stored(ctx.app.store.last_hr_sync(id).await)?;
+            Ok(respond::json(
+                StatusCode::ACCEPTED,
+                &sync_object(id, report.as_ref(), true),
+            ))
+        }
+        Ok(ResyncEnd::Busy | ResyncEnd::NotDue) => Err(ApiError::conflict(
+            "a re-sync of this directory is running; GET /directories/{id}/sync shows when it ends",
+        )),
         Err(error @ ResyncError::NotConfigured) => Err(ApiError::invalid(error.to_string())),
         Err(ResyncError::Change(error)) => {
             tracing::error!(directory_id = %id, %error, "re-sync not stored");
@@ -192,10 +208,15 @@ fn sealer<'a>(ctx: &'a Context<'_>) -> Result<&'a dsync_dynamo::Sealer, ApiError
     })
 }
 
-pub fn sync_object(id: &DirectoryId, report: Option<&HrSyncReport>) -> Value {
+/// API Gateway gives up on a request after 29 s: an on-demand re-sync stops before.
+const ON_DEMAND_BUDGET: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// The last sync; `running` when a re-sync is unfinished (the schedule resumes it).
+pub fn sync_object(id: &DirectoryId, report: Option<&HrSyncReport>, running: bool) -> Value {
     json!({
         "object": "directory_sync",
         "directory_id": id.to_string(),
+        "state": if running { "running" } else { "idle" },
         "last_sync_at": report.map(|r| format_millis(r.at)),
         "source": report.map(|r| r.source.clone()),
         "counts": report.map(|r| json!({

@@ -4,6 +4,7 @@
 mod bootstrap;
 mod engine;
 mod google_pull;
+mod hr_resync;
 mod http_server;
 mod pipeline;
 pub mod streams;
@@ -168,14 +169,22 @@ pub async fn start(options: Options) -> anyhow::Result<Running> {
         .ok()
         .filter(|url| !url.trim().is_empty())
     {
-        api_config.bamboohr_base_url = url.trim().trim_end_matches('/').to_owned();
+        api_config.bamboohr.base_url = url.trim().trim_end_matches('/').to_owned();
     }
+    let api_config_resync = api_config.bamboohr.clone();
     let mut api = dsync_api::App::new(store.clone(), api_config);
     api.policy = policy.clone();
     let google = dsync_google::Google::new(options.google.clone(), sealer.clone());
     if let Some(every) = options.reconcile_every {
         pipeline.add_task(google_pull::pull_every(
             google.clone(),
+            store.clone(),
+            policy.clone(),
+            every,
+        ));
+        pipeline.add_task(hr_resync::resync_every(
+            api_config_resync.clone(),
+            sealer.clone(),
             store.clone(),
             policy.clone(),
             every,

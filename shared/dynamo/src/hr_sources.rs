@@ -208,24 +208,10 @@ impl Store {
         directory: &DirectoryId,
         report: &HrSyncReport,
     ) -> Result<(), StoreError> {
-        let mut item = Item::new();
-        item.insert(PK.into(), s(hr_source_pk(directory)));
-        item.insert(SK.into(), s(SYNC_SK));
-        item.insert("type".into(), s("hr_sync"));
-        item.insert("at".into(), n(report.at));
-        item.insert("source".into(), s(&report.source));
-        item.insert("upserted".into(), n(report.upserted));
-        item.insert("unchanged".into(), n(report.unchanged));
-        item.insert("removed".into(), n(report.removed));
-        item.insert("skipped".into(), n(report.skipped));
-        item.insert("failed".into(), n(report.failed));
-        if let Some(error) = &report.error {
-            item.insert("error".into(), s(error));
-        }
         self.client
             .put_item()
             .table_name(&self.tables.directory)
-            .set_item(Some(item))
+            .set_item(Some(encode_report(directory, report)))
             .send()
             .await
             .map_err(backend)?;
@@ -269,6 +255,24 @@ struct SealedSecrets {
 /// credentials blob of the same directory does not open as HR secrets).
 fn seal_context(directory: &DirectoryId) -> String {
     format!("hr-credentials:{directory}")
+}
+
+pub(crate) fn encode_report(directory: &DirectoryId, report: &HrSyncReport) -> Item {
+    let mut item = Item::new();
+    item.insert(PK.into(), s(hr_source_pk(directory)));
+    item.insert(SK.into(), s(SYNC_SK));
+    item.insert("type".into(), s("hr_sync"));
+    item.insert("at".into(), n(report.at));
+    item.insert("source".into(), s(&report.source));
+    item.insert("upserted".into(), n(report.upserted));
+    item.insert("unchanged".into(), n(report.unchanged));
+    item.insert("removed".into(), n(report.removed));
+    item.insert("skipped".into(), n(report.skipped));
+    item.insert("failed".into(), n(report.failed));
+    if let Some(error) = &report.error {
+        item.insert("error".into(), s(error));
+    }
+    item
 }
 
 fn encode_credentials(

@@ -8,8 +8,10 @@
 //! the body parsed (400 with the reason when it is not the documented shape) and applied.
 
 pub mod apply;
+mod bamboohr_api;
 mod departments;
 pub mod resync;
+pub mod schedule;
 
 use bytes::Bytes;
 use dsync_domain::ids::DirectoryId;
