@@ -171,6 +171,42 @@ mod tests {
         assert!(sealer.open("directory_a", &sealed[..10]).is_err());
     }
 
+    /// The at-rest layout Google credentials were first sealed in (version 1, the nonce, the
+    /// AES-256-GCM ciphertext and tag, the context as associated data) still opens: built
+    /// here by hand, not by `seal`.
+    #[test]
+    fn blobs_in_the_first_format_still_open() {
+        let key = [9u8; 32];
+        let nonce = [5u8; NONCE_LEN];
+        let sealing = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &key).unwrap());
+        let mut ciphertext = b"{\"client_email\":\"sa@x\"}".to_vec();
+        sealing
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(b"directory_x".as_slice()),
+                &mut ciphertext,
+            )
+            .unwrap();
+        let mut blob = vec![1u8];
+        blob.extend_from_slice(&nonce);
+        blob.extend_from_slice(&ciphertext);
+        let sealer = Sealer::from_key(&key).unwrap();
+        assert_eq!(
+            sealer.open("directory_x", &blob).unwrap(),
+            b"{\"client_email\":\"sa@x\"}"
+        );
+    }
+
+    #[test]
+    fn a_key_from_the_environment_must_be_32_bytes_of_base64() {
+        use base64::Engine;
+        let good = base64::engine::general_purpose::STANDARD.encode([1u8; 32]);
+        assert!(Sealer::from_base64(&good).is_ok());
+        assert!(Sealer::from_base64("not base64!").is_err());
+        let short = base64::engine::general_purpose::STANDARD.encode([1u8; 16]);
+        assert!(Sealer::from_base64(&short).is_err());
+    }
+
     #[test]
     fn the_local_key_file_is_created_once_and_reused() {
         let dir = std::env::temp_dir().join(format!("dsync-seal-{}", ulid::Ulid::new()));
