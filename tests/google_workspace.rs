@@ -12,7 +12,7 @@ use dsync_tests::{json, read, spawn_app_with_google, TestApp};
 use reqwest::Method;
 use serde_json::Value;
 
-async fn connected() -> (TestApp, GoogleFake, String) {
+pub(crate) async fn connected() -> (TestApp, GoogleFake, String) {
     let fake = GoogleFake::start().await;
     let app = spawn_app_with_google(fake.endpoints()).await;
     let reply = read(app.api(Method::POST, "/directories").json(&json!({
@@ -32,7 +32,7 @@ async fn connected() -> (TestApp, GoogleFake, String) {
     (app, fake, id)
 }
 
-fn three_users(fake: &GoogleFake) {
+pub(crate) fn three_users(fake: &GoogleFake) {
     fake.set_users(vec![
         google_user("101", "ann@acme.test", "Ann", "Archer"),
         google_user("102", "bob@acme.test", "Bob", "Baker"),
@@ -40,14 +40,14 @@ fn three_users(fake: &GoogleFake) {
     ]);
 }
 
-async fn sync(app: &TestApp, id: &str) -> Value {
+pub(crate) async fn sync(app: &TestApp, id: &str) -> Value {
     let reply = read(app.api(Method::POST, &format!("/directories/{id}/sync"))).await;
     assert_eq!(reply.status, 200, "{:?}", reply.body);
     app.settle().await;
     reply.body
 }
 
-async fn last_event_id(app: &TestApp) -> Option<String> {
+pub(crate) async fn last_event_id(app: &TestApp) -> Option<String> {
     app.events_after(None)
         .await
         .last()
@@ -55,7 +55,7 @@ async fn last_event_id(app: &TestApp) -> Option<String> {
         .map(str::to_owned)
 }
 
-async fn users_of(app: &TestApp, id: &str) -> Vec<Value> {
+pub(crate) async fn users_of(app: &TestApp, id: &str) -> Vec<Value> {
     let reply = app
         .api_get(&format!("/directory_users?directory={id}&limit=100"))
         .await;
@@ -86,7 +86,7 @@ async fn provider_versions(app: &TestApp, id: &str) -> Vec<(String, u64)> {
     versions
 }
 
-fn user_by_email<'a>(users: &'a [Value], email: &str) -> Option<&'a Value> {
+pub(crate) fn user_by_email<'a>(users: &'a [Value], email: &str) -> Option<&'a Value> {
     users.iter().find(|u| u["email"] == email)
 }
 

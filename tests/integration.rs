@@ -15,6 +15,8 @@ mod events_ordering;
 mod fault_injection;
 mod fault_model;
 mod google_workspace;
+mod google_workspace_push;
+mod google_workspace_safety;
 mod hr_resync;
 mod hr_webhooks;
 mod local_runner;

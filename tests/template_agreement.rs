@@ -407,7 +407,11 @@ fn hr_webhooks_reach_the_provider_webhooks_function_which_writes_only_its_partit
         if writes && on_directory {
             let keys = &statement["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"];
             let keys: Vec<&str> = seq_of(keys).iter().map(str_of).collect();
-            assert_eq!(keys, ["HRSOURCE#*"]);
+            // Its own partitions only: HR state, and Google pull requests (below).
+            assert!(
+                keys == ["HRSOURCE#*"] || keys == ["GOOGLEPULL#*"],
+                "{keys:?}"
+            );
         }
     }
     let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -491,6 +495,72 @@ fn google_credentials_key_reaches_only_the_functions_that_seal_and_pull() {
             "the pull needs {action}: {writes:?}"
         );
     }
+}
+
+/// docs/google-workspace.md: Google delivers push notifications to
+/// `POST /google/{directory_id}/notifications` on the provider-webhooks function, which may
+/// write the directory table only to mark a pull requested (`GOOGLEPULL#<directory_id>`,
+/// PutItem alone); the policy function runs those pulls on a one-minute schedule whose action
+/// its entry point dispatches; the functions that pull know where notifications go.
+#[test]
+fn google_notifications_reach_the_provider_webhooks_function_which_may_only_request_pulls() {
+    let template = template();
+    let resources = &template["Resources"];
+    let function = &resources["ProviderWebhooksFunction"];
+    let event = &function["Properties"]["Events"]["GoogleNotifications"]["Properties"];
+    assert_eq!(
+        str_of(&event["Path"]),
+        "/google/{directory_id}/notifications"
+    );
+    assert_eq!(str_of(&event["Method"]), "POST");
+    let statements = seq_of(&function["Properties"]["Policies"][0]["Statement"]);
+    let google: Vec<&Value> = statements
+        .iter()
+        .filter(|s| {
+            let keys = &s["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"];
+            keys.as_sequence()
+                .is_some_and(|keys| keys.iter().any(|k| str_of(k) == "GOOGLEPULL#*"))
+        })
+        .collect();
+    assert_eq!(google.len(), 1, "one statement for pull requests");
+    let actions: Vec<&str> = seq_of(&google[0]["Action"]).iter().map(str_of).collect();
+    assert_eq!(actions, ["dynamodb:PutItem"]);
+    let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the workspace root");
+    let store = std::fs::read_to_string(workspace.join("shared/dynamo/src/google_push.rs"))
+        .expect("the Google push store module");
+    assert!(store.contains(r#"format!("GOOGLEPULL#{directory}")"#));
+    let handler =
+        std::fs::read_to_string(workspace.join("functions/provider-webhooks/src/google_push.rs"))
+            .expect("the notification handler");
+    assert!(handler.contains(r#"const PREFIX: &str = "/google/";"#));
+    assert!(handler.contains(r#"const SUFFIX: &str = "/notifications";"#));
+
+    let policy = &resources["PolicyFunction"];
+    let schedule = get(&policy["Properties"]["Events"], "PullGoogleRequested")
+        .expect("a schedule for requested pulls");
+    assert_eq!(str_of(&schedule["Type"]), "Schedule");
+    assert_eq!(
+        str_of(&schedule["Properties"]["Schedule"]),
+        "rate(1 minute)"
+    );
+    let input: serde_json::Value =
+        serde_json::from_str(str_of(&schedule["Properties"]["Input"])).expect("JSON input");
+    let action = input["action"].as_str().expect("an action");
+    let main = include_str!("../functions/policy/src/main.rs");
+    assert!(
+        main.contains(&format!("Some(\"{action}\")")),
+        "policy main dispatches {action}"
+    );
+    let variable = dsync_google::PUSH_BASE_URL_VARIABLE;
+    for name in ["PolicyFunction", "ApiFunction"] {
+        let variables = &resources[name]["Properties"]["Environment"]["Variables"];
+        assert!(get(variables, variable).is_some(), "{name}: {variable}");
+    }
+    // A pull that finds its directory deleted purges the provider records it wrote.
+    let writes = actions_on(policy, "ProviderRecordsTable.Arn");
+    assert!(writes.contains("dynamodb:BatchWriteItem"), "{writes:?}");
 }
 
 /// docs/hr-webhooks.md: BambooHR directories are re-synced on the policy function's schedule,

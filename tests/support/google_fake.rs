@@ -2,7 +2,8 @@
 //! Google's documented shapes: the JWT-bearer grant (the assertion's RS256 signature checked
 //! with the test key's public half, its `iss`, `sub`, `aud` and scopes), `users.list`,
 //! `groups.list` and `members.list` with page tokens, Google's error bodies for rate limits,
-//! and page tokens that expire.
+//! and page tokens that expire; `users.watch` and `channels.stop`, and push notifications
+//! delivered to a channel's address with Google's `X-Goog-*` headers.
 
 use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
@@ -90,6 +91,27 @@ struct State {
     fail_after: usize,
     access_tokens: Vec<String>,
     log: Vec<Logged>,
+    channels: Vec<Channel>,
+}
+
+/// A channel `users.watch` opened, as the fake remembers it.
+#[derive(Debug, Clone)]
+pub struct Channel {
+    pub id: String,
+    pub resource_id: String,
+    pub event: String,
+    pub address: String,
+    pub token: String,
+    pub expiration: i64,
+    pub stopped: bool,
+    /// Notifications sent on it so far (`X-Goog-Message-Number` counts them from 1).
+    pub messages: u64,
+}
+
+/// Holds `users.list` requests until released, so a test can act while a pull is inside one.
+struct Gate {
+    open: tokio::sync::watch::Sender<bool>,
+    held: std::sync::atomic::AtomicUsize,
 }
 
 /// One request the fake answered.
@@ -104,6 +126,7 @@ pub struct Logged {
 pub struct GoogleFake {
     addr: SocketAddr,
     state: Arc<Mutex<State>>,
+    gate: Arc<Gate>,
     task: Arc<tokio::task::JoinHandle<()>>,
 }
 
@@ -125,10 +148,15 @@ impl GoogleFake {
             page_size: 500,
             ..Default::default()
         }));
-        let task = tokio::spawn(serve(listener, state.clone(), addr));
+        let gate = Arc::new(Gate {
+            open: tokio::sync::watch::channel(true).0,
+            held: Default::default(),
+        });
+        let task = tokio::spawn(serve(listener, state.clone(), gate.clone(), addr));
         Self {
             addr,
             state,
+            gate,
             task: Arc::new(task),
         }
     }
@@ -195,18 +223,108 @@ impl GoogleFake {
     pub fn log(&self) -> Vec<Logged> {
         self.state.lock().unwrap().log.clone()
     }
+
+    /// From now on `users.list` requests wait until [`Self::release`].
+    pub fn hold_user_listings(&self) {
+        self.gate.open.send_replace(false);
+    }
+
+    pub fn release(&self) {
+        self.gate.open.send_replace(true);
+    }
+
+    /// Waits until `count` `users.list` requests are held (10 s at most).
+    pub async fn wait_for_held(&self, count: usize) {
+        for _ in 0..1000 {
+            if self.gate.held.load(std::sync::atomic::Ordering::SeqCst) >= count {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("no {count} users.list requests arrived");
+    }
+
+    /// `users.list` requests held so far.
+    pub fn held(&self) -> usize {
+        self.gate.held.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    pub fn channels(&self) -> Vec<Channel> {
+        self.state.lock().unwrap().channels.clone()
+    }
+
+    /// Sends a notification on every live channel watching `event`, as Google does after a
+    /// change (`X-Goog-Resource-State` is the event), and returns the answers' statuses.
+    pub async fn notify(&self, event: &str) -> Vec<u16> {
+        let channels: Vec<Channel> = {
+            let mut state = self.state.lock().unwrap();
+            state
+                .channels
+                .iter_mut()
+                .filter(|c| !c.stopped && c.event == event)
+                .map(|c| {
+                    c.messages += 1;
+                    c.clone()
+                })
+                .collect()
+        };
+        let mut statuses = Vec::new();
+        for channel in channels {
+            statuses.push(deliver(&channel, event, &channel.token).await);
+        }
+        statuses
+    }
 }
 
-async fn serve(listener: tokio::net::TcpListener, state: Arc<Mutex<State>>, addr: SocketAddr) {
+/// POSTs one notification to a channel's address with Google's headers (and `token` as the
+/// channel token, so a test can forge one).
+pub async fn deliver(channel: &Channel, state: &str, token: &str) -> u16 {
+    let user = json!({"kind": "admin#directory#user", "id": "0", "primaryEmail": "x@acme.test"});
+    reqwest::Client::new()
+        .post(&channel.address)
+        .header("X-Goog-Channel-ID", &channel.id)
+        .header("X-Goog-Channel-Token", token)
+        .header("X-Goog-Channel-Expiration", "Tue, 01 Dec 2026 00:00:00 GMT")
+        .header("X-Goog-Resource-ID", &channel.resource_id)
+        .header(
+            "X-Goog-Resource-URI",
+            "https://admin.googleapis.com/admin/directory/v1/users?customer=my_customer&alt=json",
+        )
+        .header("X-Goog-Resource-State", state)
+        .header("X-Goog-Message-Number", channel.messages.max(1).to_string())
+        .json(&user)
+        .send()
+        .await
+        .map(|r| r.status().as_u16())
+        .unwrap_or(0)
+}
+
+async fn serve(
+    listener: tokio::net::TcpListener,
+    state: Arc<Mutex<State>>,
+    gate: Arc<Gate>,
+    addr: SocketAddr,
+) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             continue;
         };
         let state = state.clone();
+        let gate = gate.clone();
         tokio::spawn(async move {
             let service = service_fn(move |request: Request<Incoming>| {
                 let state = state.clone();
-                async move { Ok::<_, Infallible>(answer(request, &state, addr).await) }
+                let gate = gate.clone();
+                async move {
+                    if request.uri().path() == "/admin/directory/v1/users" {
+                        let mut open = gate.open.subscribe();
+                        if !*open.borrow() {
+                            gate.held.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                            let _ = open.wait_for(|open| *open).await;
+                        }
+                    }
+                    Ok::<_, Infallible>(answer(request, &state, addr).await)
+                }
             });
             let _ = http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service)
@@ -253,6 +371,10 @@ async fn answer(
             &google_error(401, "authError", "Invalid Credentials"),
             &[],
         )
+    } else if path == "/admin/directory/v1/users/watch" {
+        watch(&mut state, &query, &body)
+    } else if path == "/admin/directory_v1/channels/stop" {
+        stop(&mut state, &body)
     } else if state.fail_after > 0 {
         state.fail_after -= 1;
         listing(&mut state, &path, &query)
@@ -335,6 +457,84 @@ fn token(state: &mut State, body: &[u8], audience: &str) -> Response<Full<Bytes>
         &json!({"access_token": access, "expires_in": 3599, "token_type": "Bearer"}),
         &[],
     )
+}
+
+/// `users.watch`: the channel body (`id`, `type: web_hook`, `address`, `token`,
+/// `expiration`, `params.ttl`) for `customer=my_customer` and one `event`. Answers the
+/// channel with its `resourceId` and granted expiration, then sends the `sync` message.
+fn watch(state: &mut State, query: &HashMap<String, String>, body: &[u8]) -> Response<Full<Bytes>> {
+    let invalid = || reply(400, &google_error(400, "invalid", "Invalid Input"), &[]);
+    let Ok(channel) = serde_json::from_slice::<Value>(body) else {
+        return invalid();
+    };
+    let event = query.get("event").cloned().unwrap_or_default();
+    let known = ["add", "delete", "makeAdmin", "undelete", "update"];
+    if query.get("customer").map(String::as_str) != Some("my_customer")
+        || !known.contains(&event.as_str())
+        || channel["type"] != "web_hook"
+    {
+        return invalid();
+    }
+    let (Some(id), Some(address), Some(token)) = (
+        channel["id"].as_str(),
+        channel["address"].as_str(),
+        channel["token"].as_str(),
+    ) else {
+        return invalid();
+    };
+    if state.channels.iter().any(|c| c.id == id) {
+        return reply(
+            400,
+            &google_error(400, "channelIdNotUnique", "Channel id not unique"),
+            &[],
+        );
+    }
+    let expiration = channel["expiration"]
+        .as_str()
+        .and_then(|e| e.parse::<i64>().ok())
+        .unwrap_or(0);
+    let opened = Channel {
+        id: id.to_owned(),
+        resource_id: format!("resource-{}", state.channels.len() + 1),
+        event,
+        address: address.to_owned(),
+        token: token.to_owned(),
+        expiration,
+        stopped: false,
+        messages: 1,
+    };
+    state.channels.push(opened.clone());
+    let answer = json!({"kind": "api#channel", "id": opened.id, "resourceId": opened.resource_id,
+        "resourceUri": "https://admin.googleapis.com/admin/directory/v1/users?customer=my_customer&alt=json",
+        "expiration": expiration.to_string()});
+    tokio::spawn(async move {
+        deliver(&opened, "sync", &opened.token).await;
+    });
+    reply(200, &answer, &[])
+}
+
+/// `channels.stop` with `{id, resourceId}`: 204, or 404 for a channel it does not know.
+fn stop(state: &mut State, body: &[u8]) -> Response<Full<Bytes>> {
+    let request: Value = serde_json::from_slice(body).unwrap_or_default();
+    let channel = state.channels.iter_mut().find(|c| {
+        !c.stopped
+            && request["id"] == c.id.as_str()
+            && request["resourceId"] == c.resource_id.as_str()
+    });
+    match channel {
+        Some(channel) => {
+            channel.stopped = true;
+            Response::builder()
+                .status(204)
+                .body(Full::new(Bytes::new()))
+                .unwrap()
+        }
+        None => reply(
+            404,
+            &google_error(404, "notFound", "Channel not found"),
+            &[],
+        ),
+    }
 }
 
 fn pem_der(pem: &str) -> Vec<u8> {

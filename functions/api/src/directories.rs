@@ -273,6 +273,10 @@ async fn delete(ctx: &Context<'_>, id: &str) -> Result<Response<Bytes>, ApiError
     found(result, "directory", id)?;
     let directory_id = stored.directory.id;
     if stored.directory.kind == ProviderKind::GoogleWorkspace {
+        // Google stops notifying first, while the credentials to ask it with are stored.
+        if let Some(google) = &ctx.app.google {
+            dsync_google::stop_channels(google, &ctx.app.store, &directory_id).await;
+        }
         // The credentials go with the directory; a pull that meets a deleted directory
         // removes them too, should this fail.
         if let Err(error) = ctx.app.store.delete_google_connection(&directory_id).await {

@@ -87,8 +87,7 @@ fn credentials(value: Option<&Value>) -> Result<Credentials, ApiError> {
     Credentials::parse(key, admin).map_err(|e| ApiError::invalid(e.to_string()))
 }
 
-/// Creates a Google Workspace directory: its sealed credentials, then the directory with
-/// `dsync.activated`. It has no SCIM token (a random hash no token matches stands in).
+/// Creates a Google Workspace directory with its sealed credentials and `dsync.activated`. It has no SCIM token (a random hash no token matches stands in).
 pub async fn create(
     ctx: &Context<'_>,
     map: &Map<String, Value>,
@@ -111,27 +110,18 @@ pub async fn create(
     let sealed = google
         .seal(&directory.id, &credentials)
         .map_err(|_| ApiError::unprocessable("the credentials could not be sealed"))?;
-    // Credentials first: a directory never exists without them. If the directory write then
-    // fails, the orphan is removed (and a pull deletes any it meets).
-    stored(
-        ctx.app
-            .store
-            .put_google_credentials(&directory.id, &sealed, now)
-            .await,
-    )?;
     let activated = EventDraft {
         name: DIRECTORY_ACTIVATED,
         data: objects::activated_payload(&directory),
     };
-    let created = ctx
-        .app
-        .store
-        .create_directory_with_events(&directory, None, &[activated])
-        .await;
-    if let Err(error) = created {
-        let _ = ctx.app.store.delete_google_connection(&directory.id).await;
-        return Err(ApiError::storage(error));
-    }
+    // One transaction: never a directory without credentials, nor credentials (which the
+    // schedule would try to pull) without a directory.
+    stored(
+        ctx.app
+            .store
+            .create_google_directory_with_events(&directory, &sealed, &[activated])
+            .await,
+    )?;
     tracing::info!(directory_id = %directory.id, environment_id = %ctx.environment, "google workspace directory created");
     let stored = StoredDirectory {
         directory,
@@ -153,18 +143,22 @@ async fn replace_credentials(ctx: &Context<'_>, id: &str) -> Result<Response<Byt
     let sealed = google
         .seal(&directory.directory.id, &credentials)
         .map_err(|_| ApiError::unprocessable("the credentials could not be sealed"))?;
-    stored(
+    crate::error::found(
         ctx.app
             .store
             .put_google_credentials(&directory.directory.id, &sealed, ctx.app.now())
             .await,
+        "directory",
+        id,
     )?;
     tracing::info!(directory_id = %directory.directory.id, "google workspace credentials replaced");
     Ok(respond::ok(&with_connection(&directory, &credentials)))
 }
 
 /// `POST /directories/{id}/sync`: pulls for up to [`SYNC_BUDGET`], then answers 200 with the
-/// status (`completed`, or `running` when the schedule will finish it).
+/// status (`completed`, or `running` when the schedule will finish it). A pull already
+/// running (the schedule's, or another request's) is not doubled: the request coalesces
+/// into it and answers 200 with its status, `running`, as `POST /reconciliations` does.
 async fn sync_now(ctx: &Context<'_>, id: &str) -> Result<Response<Bytes>, ApiError> {
     let google = configured(ctx)?;
     let directory = google_directory(ctx, id).await?;
@@ -184,7 +178,11 @@ async fn sync_now(ctx: &Context<'_>, id: &str) -> Result<Response<Bytes>, ApiErr
     if end == PullEnd::NotConnected {
         return Err(ApiError::not_found("directory", id));
     }
-    let (status, _) = stored(ctx.app.store.google_sync(&directory_id).await)?;
+    let (mut status, _) = stored(ctx.app.store.google_sync(&directory_id).await)?;
+    if end == PullEnd::AlreadyRunning {
+        // The holder may not have saved its first page yet.
+        status.state = "running".into();
+    }
     Ok(respond::ok(&sync_object(&directory_id, &status)))
 }
 
@@ -226,5 +224,10 @@ pub fn sync_object(directory: &DirectoryId, status: &SyncStatus) -> Value {
             "failed": counts.failed,
         },
         "error": status.error,
+        "push": status.push.as_ref().map(|push| json!({
+            "state": push.state,
+            "expires_at": push.expires_at.map(format_millis),
+            "error": push.error,
+        })),
     })
 }

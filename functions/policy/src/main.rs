@@ -1,7 +1,9 @@
 //! Lambda entry point: DynamoDB stream batches of provider records, scheduled reconciliation
 //! events (`{"action": "reconcile_unfinished" | "reconcile_everything"}`), and the scheduled
-//! Google Workspace pull (`{"action": "pull_google"}`) and BambooHR re-sync
-//! (`{"action": "resync_hr"}`), which write provider records the stream then brings back here.
+//! Google Workspace pulls (`{"action": "pull_google"}`: every directory;
+//! `{"action": "pull_google_requested"}`: those a push notification asked for) and BambooHR
+//! re-syncs (`{"action": "resync_hr"}`), which write provider records the stream then brings
+//! back here.
 
 // The reconciliation future nests deeply (pages → projections → transactions).
 #![recursion_limit = "256"]
@@ -32,7 +34,12 @@ async fn main() -> Result<(), Error> {
         let (app, google, hr) = (app.clone(), google.clone(), hr.clone());
         async move {
             match event.payload.get("action").and_then(Value::as_str) {
-                Some("pull_google") => Box::pin(pull_google(&app, google.as_ref(), event)).await,
+                Some("pull_google") => {
+                    Box::pin(pull_google(&app, google.as_ref(), event, false)).await
+                }
+                Some("pull_google_requested") => {
+                    Box::pin(pull_google(&app, google.as_ref(), event, true)).await
+                }
                 Some("resync_hr") => Box::pin(resync_hr(&app, &hr, event)).await,
                 _ => dispatch(&app, event).await,
             }
@@ -84,12 +91,14 @@ async fn resync_hr(app: &App, hr: &HrResync, event: LambdaEvent<Value>) -> Resul
     Ok(json!({ "resynced": summary }))
 }
 
-/// Pulls every Google Workspace directory until shortly before Lambda's deadline; the next
-/// scheduled invocation resumes from the checkpoints.
+/// Pulls every Google Workspace directory (or, `requested`, those a push notification
+/// marked) until shortly before Lambda's deadline; the next scheduled invocation resumes
+/// from the checkpoints.
 async fn pull_google(
     app: &App,
     google: Option<&dsync_google::Google>,
     event: LambdaEvent<Value>,
+    requested: bool,
 ) -> Result<Value, Error> {
     let Some(google) = google else {
         tracing::warn!("pull_google scheduled but DSYNC_GOOGLE_SEALING_KEY is not set");
@@ -97,7 +106,11 @@ async fn pull_google(
     };
     let deadline = stop_before(event.context.deadline, SAFETY_MARGIN);
     let clock = || app.now();
-    let ends = dsync_google::pull_all(google, &app.store, &clock, Some(deadline)).await?;
+    let ends = if requested {
+        dsync_google::pull_requested(google, &app.store, &clock, Some(deadline)).await?
+    } else {
+        dsync_google::pull_all(google, &app.store, &clock, Some(deadline)).await?
+    };
     Ok(
         json!({ "pulled": ends.iter().map(|(d, end)| json!({"directory_id": d.to_string(), "end": format!("{end:?}")})).collect::<Vec<_>>() }),
     )

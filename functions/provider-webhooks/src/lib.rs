@@ -8,6 +8,7 @@
 mod auth;
 mod body;
 mod config;
+pub mod google_push;
 mod groups;
 pub mod hr;
 mod limits;
@@ -36,6 +37,9 @@ pub struct App {
     /// Opens HR directories' sealed webhook secrets. `None`: no key is configured, and only
     /// secrets stored before sealing verify.
     pub sealer: Option<Sealer>,
+    /// Run requested Google pulls now (the local runner); `None` on AWS, where a schedule
+    /// picks the requests up.
+    pub google_pull_trigger: Option<google_push::PullTrigger>,
 }
 
 impl App {
@@ -44,6 +48,7 @@ impl App {
             store,
             config,
             sealer: None,
+            google_pull_trigger: None,
         }
     }
 
@@ -58,6 +63,9 @@ impl App {
 pub async fn handle(app: &App, request: Request<Bytes>) -> Response<Bytes> {
     if hr::is_hr_path(request.uri().path()) {
         return hr::handle(app, request).await;
+    }
+    if google_push::is_notification_path(request.uri().path()) {
+        return google_push::handle(app, request).await;
     }
     let method = request.method().clone();
     let response = match serve(app, request).await {

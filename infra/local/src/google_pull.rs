@@ -25,3 +25,26 @@ pub fn pull_every(
         }
     })
 }
+
+/// Runs the pulls Google's push notifications request: at once when `wake` is notified (the
+/// notification route does), and every minute for requests left while another pull held
+/// the directory, as the policy function's one-minute schedule does on AWS.
+pub fn pull_requested_on(
+    google: dsync_google::Google,
+    store: Store,
+    policy: dsync_policy::App,
+    wake: std::sync::Arc<tokio::sync::Notify>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = wake.notified() => {}
+                _ = tokio::time::sleep(Duration::from_secs(60)) => {}
+            }
+            let clock = || policy.now();
+            if let Err(error) = dsync_google::pull_requested(&google, &store, &clock, None).await {
+                tracing::error!(%error, "requested google workspace pull failed");
+            }
+        }
+    })
+}

@@ -48,7 +48,10 @@ async fn dispatch(
     let request = http::Request::from_parts(parts, body);
     // As the SAM template routes them: SCIM and the HR webhook URLs to provider-webhooks.
     let path = request.uri().path();
-    let response = if path.starts_with("/scim/v2/") || path.starts_with("/hr/") {
+    let response = if path.starts_with("/scim/v2/")
+        || path.starts_with("/hr/")
+        || path.starts_with("/google/")
+    {
         dsync_provider_webhooks::handle(&routes.scim, request).await
     } else {
         dsync_api::handle(&routes.api, request).await

@@ -157,7 +157,7 @@ pub async fn start(options: Options) -> anyhow::Result<Running> {
     // One key file seals every provider secret: Google credentials and HR secrets.
     let sealer =
         dsync_google::Sealer::local_key_file(&options.data_dir.join("google-credentials.key"))?;
-    let scim = dsync_provider_webhooks::App::new(store.clone(), Default::default())
+    let mut scim = dsync_provider_webhooks::App::new(store.clone(), Default::default())
         .with_sealer(sealer.clone());
     // The API checks endpoint URLs by the same rules the fan-out delivers by.
     let mut api_config = dsync_api::Config {
@@ -174,7 +174,24 @@ pub async fn start(options: Options) -> anyhow::Result<Running> {
     let api_config_resync = api_config.bamboohr.clone();
     let mut api = dsync_api::App::new(store.clone(), api_config);
     api.policy = policy.clone();
-    let google = dsync_google::Google::new(options.google.clone(), sealer.clone());
+    let mut google = dsync_google::Google::new(options.google.clone(), sealer.clone());
+    // Google delivers push notifications to this runner (a fake Google in tests; a real
+    // one only through a public HTTPS origin: DSYNC_GOOGLE_PUSH_BASE_URL).
+    google.push_base_url = Some(
+        std::env::var(dsync_google::PUSH_BASE_URL_VARIABLE)
+            .ok()
+            .map(|url| url.trim().trim_end_matches('/').to_owned())
+            .filter(|url| !url.is_empty())
+            .unwrap_or_else(|| base_url.clone()),
+    );
+    let wake = Arc::new(tokio::sync::Notify::new());
+    pipeline.add_task(google_pull::pull_requested_on(
+        google.clone(),
+        store.clone(),
+        policy.clone(),
+        wake.clone(),
+    ));
+    scim.google_pull_trigger = Some(Arc::new(move || wake.notify_one()));
     if let Some(every) = options.reconcile_every {
         pipeline.add_task(google_pull::pull_every(
             google.clone(),

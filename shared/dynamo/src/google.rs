@@ -7,15 +7,17 @@ use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::primitives::Blob;
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use dsync_domain::directory::EventDraft;
 use dsync_domain::ids::{DirectoryId, ProviderUserId};
-use dsync_domain::model::ProviderUser;
+use dsync_domain::model::{Directory, ProviderUser};
 use dsync_domain::providers::google::{PullCheckpoint, PullPhase, SyncStatus};
 
-use crate::error::backend;
+use crate::api_reads::{encode_directory, scope_of};
+use crate::error::{backend, is_conditional_failure};
 use crate::item::{id_attr, n, s, Item, ItemExt};
 use crate::keys::{provider_pk, user_sk, GSI1PK, GSI1SK, PK, SK};
-use crate::provider_users::decode_user;
+use crate::provider_users::{build_error, decode_user};
 use crate::{Store, StoreError};
 
 /// Every connection's credentials item is in this gsi1 partition: the schedule lists them.
@@ -26,7 +28,16 @@ const SEEN_PREFIX: &str = "SEEN#";
 /// A pull's seen-id lists outlive any pull (a pull that stops for good leaves them behind).
 const SEEN_TTL_SECONDS: i64 = 7 * 24 * 3600;
 
-fn connection_pk(directory: &DirectoryId) -> String {
+/// Which pull holds a directory's sync state, and until when (milliseconds). Every save of
+/// the state is conditioned on the owner, so a pull whose lease another took stops.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullLease {
+    pub owner: String,
+    /// `Some`: the save renews the lease until then; `None`: the save releases it.
+    pub until: Option<i64>,
+}
+
+pub(crate) fn connection_pk(directory: &DirectoryId) -> String {
     format!("GOOGLE#{directory}")
 }
 
@@ -34,29 +45,116 @@ fn seen_prefix(pull_id: &str, phase: PullPhase) -> String {
     format!("{SEEN_PREFIX}{pull_id}#{}#", phase.as_str())
 }
 
+fn credentials_item(directory: &DirectoryId, sealed: &[u8], now: i64) -> Item {
+    Item::from([
+        (PK.to_owned(), s(connection_pk(directory))),
+        (SK.to_owned(), s(CREDENTIALS_SK)),
+        (GSI1PK.to_owned(), s(CONNECTIONS)),
+        (GSI1SK.to_owned(), s(directory.to_string())),
+        ("type".to_owned(), s("google_credentials")),
+        ("directory_id".to_owned(), s(directory.to_string())),
+        (
+            "sealed".to_owned(),
+            AttributeValue::B(Blob::new(sealed.to_vec())),
+        ),
+        ("updated_at".to_owned(), n(now)),
+    ])
+}
+
 impl Store {
-    /// Stores (or replaces) a directory's sealed credentials: ciphertext only, never the key.
+    /// Creates a Google Workspace directory, its sealed credentials (and so its entry in the
+    /// schedule's connection list) and `events` in one transaction: a crash leaves either
+    /// all of them or none. `Duplicate` when the id is taken (nothing is written then).
+    pub async fn create_google_directory_with_events(
+        &self,
+        directory: &Directory,
+        sealed: &[u8],
+        events: &[EventDraft],
+    ) -> Result<(), StoreError> {
+        let directory_put = Put::builder()
+            .table_name(&self.tables.directory)
+            .set_item(Some(encode_directory(directory, directory.created_at)))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(build_error)?;
+        let credentials_put = Put::builder()
+            .table_name(&self.tables.directory)
+            .set_item(Some(credentials_item(
+                &directory.id,
+                sealed,
+                directory.created_at,
+            )))
+            .build()
+            .map_err(build_error)?;
+        let writes = vec![
+            TransactWriteItem::builder().put(directory_put).build(),
+            TransactWriteItem::builder().put(credentials_put).build(),
+        ];
+        self.commit_with_events(&scope_of(directory), writes, events, directory.created_at)
+            .await
+            .map(|_| ())
+            .map_err(|e| match e {
+                StoreError::Conflict => StoreError::Duplicate,
+                e => e,
+            })
+    }
+
+    /// Replaces a directory's sealed credentials (a rotation): ciphertext only, never the
+    /// key. Conditioned on the credentials existing, so a rotation racing the directory's
+    /// deletion cannot leave credentials behind (`NotFound`).
     pub async fn put_google_credentials(
         &self,
         directory: &DirectoryId,
         sealed: &[u8],
         now: i64,
     ) -> Result<(), StoreError> {
-        self.client
+        let result = self
+            .client
             .put_item()
             .table_name(&self.tables.directory)
-            .item(PK, s(connection_pk(directory)))
-            .item(SK, s(CREDENTIALS_SK))
-            .item(GSI1PK, s(CONNECTIONS))
-            .item(GSI1SK, s(directory.to_string()))
-            .item("type", s("google_credentials"))
-            .item("directory_id", s(directory.to_string()))
-            .item("sealed", AttributeValue::B(Blob::new(sealed.to_vec())))
-            .item("updated_at", n(now))
+            .set_item(Some(credentials_item(directory, sealed, now)))
+            .condition_expression("attribute_exists(pk)")
             .send()
-            .await
-            .map_err(backend)?;
-        Ok(())
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if is_conditional_failure(&e) => Err(StoreError::NotFound),
+            Err(e) => Err(backend(e)),
+        }
+    }
+
+    /// Takes the pull lease of a directory until `until` (milliseconds) when no other pull
+    /// holds it (none ever did, it ran out before `now`, or `owner` holds it already).
+    /// `false` when another pull holds it.
+    pub async fn take_google_lease(
+        &self,
+        directory: &DirectoryId,
+        owner: &str,
+        now: i64,
+        until: i64,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.tables.directory)
+            .key(PK, s(connection_pk(directory)))
+            .key(SK, s(SYNC_SK))
+            .update_expression("SET lease_owner = :owner, lease_until = :until, #type = :type")
+            .condition_expression(
+                "attribute_not_exists(lease_until) OR lease_until < :now OR lease_owner = :owner",
+            )
+            .expression_attribute_names("#type", "type")
+            .expression_attribute_values(":owner", s(owner))
+            .expression_attribute_values(":until", n(until))
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":type", s("google_sync"))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if is_conditional_failure(&e) => Ok(false),
+            Err(e) => Err(backend(e)),
+        }
     }
 
     /// The sealed credentials; `NotFound` when the directory has none.
@@ -88,8 +186,12 @@ impl Store {
         let Some(item) = self.connection_item(directory, SYNC_SK).await? else {
             return Ok((SyncStatus::default(), None));
         };
-        let status = serde_json::from_value(item.json_attr("status")?)
-            .map_err(|e| StoreError::corrupt(format!("google sync status: {e}")))?;
+        // A first pull's lease is taken before it saved any status.
+        let status = match item.opt_str_attr("status") {
+            Some(_) => serde_json::from_value(item.json_attr("status")?)
+                .map_err(|e| StoreError::corrupt(format!("google sync status: {e}")))?,
+            None => SyncStatus::default(),
+        };
         let checkpoint = match item.opt_str_attr("checkpoint") {
             Some(text) => Some(
                 serde_json::from_str(text)
@@ -100,11 +202,15 @@ impl Store {
         Ok((status, checkpoint))
     }
 
+    /// Saves the status and checkpoint of the pull holding `lease`, renewing or releasing
+    /// the lease in the same write. `Conflict` when the lease is no longer this pull's
+    /// (another took it after it ran out, or the directory's connection was removed).
     pub async fn save_google_sync(
         &self,
         directory: &DirectoryId,
         status: &SyncStatus,
         checkpoint: Option<&PullCheckpoint>,
+        lease: &PullLease,
     ) -> Result<(), StoreError> {
         let encode = |e: serde_json::Error| StoreError::corrupt(e.to_string());
         let mut request = self
@@ -114,15 +220,25 @@ impl Store {
             .item(PK, s(connection_pk(directory)))
             .item(SK, s(SYNC_SK))
             .item("type", s("google_sync"))
-            .item("status", s(serde_json::to_string(status).map_err(encode)?));
+            .item("status", s(serde_json::to_string(status).map_err(encode)?))
+            .condition_expression("lease_owner = :owner")
+            .expression_attribute_values(":owner", s(&lease.owner));
         if let Some(checkpoint) = checkpoint {
             request = request.item(
                 "checkpoint",
                 s(serde_json::to_string(checkpoint).map_err(encode)?),
             );
         }
-        request.send().await.map_err(backend)?;
-        Ok(())
+        if let Some(until) = lease.until {
+            request = request
+                .item("lease_owner", s(&lease.owner))
+                .item("lease_until", n(until));
+        }
+        match request.send().await {
+            Ok(_) => Ok(()),
+            Err(e) if is_conditional_failure(&e) => Err(StoreError::Conflict),
+            Err(e) => Err(backend(e)),
+        }
     }
 
     /// Records the Google ids one page of a listing held, as 16-byte derived ids: one small
@@ -237,7 +353,8 @@ impl Store {
             .collect()
     }
 
-    /// Removes a directory's connection: credentials, status, checkpoint and seen ids.
+    /// Removes a directory's connection: credentials, status, checkpoint, seen ids, push
+    /// channels and a pending pull request.
     pub async fn delete_google_connection(
         &self,
         directory: &DirectoryId,
@@ -246,6 +363,8 @@ impl Store {
         let table = self.tables.directory.clone();
         self.drain_partition(&table, &connection_pk(directory), deadline)
             .await?;
+        let requested = crate::google_push::pull_request_pk(directory);
+        self.drain_partition(&table, &requested, deadline).await?;
         Ok(())
     }
 

@@ -298,6 +298,108 @@ impl Session<'_> {
     }
 }
 
+/// What `users.watch` answered: Google's id of the watched resource and when the channel
+/// expires (Google may grant less than asked).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Watch {
+    pub resource_id: String,
+    pub expiration: Option<i64>,
+}
+
+/// A channel to open: our id, where to deliver, the token Google echoes back, and the
+/// lifetime asked for.
+pub struct ChannelRequest<'c> {
+    pub id: &'c str,
+    pub event: &'c str,
+    pub address: &'c str,
+    pub token: &'c str,
+    pub expiration: i64,
+    pub ttl_seconds: i64,
+}
+
+impl Session<'_> {
+    /// `users.watch` for the whole customer and one event: Google then POSTs to the
+    /// address whenever a user is added, deleted, updated or undeleted.
+    pub async fn watch_users(&self, channel: &ChannelRequest<'_>) -> Result<Watch, ApiError> {
+        let url = format!(
+            "{}/admin/directory/v1/users/watch",
+            self.endpoints.directory_api
+        );
+        let query = [("customer", "my_customer"), ("event", channel.event)];
+        let body = serde_json::json!({
+            "id": channel.id,
+            "type": "web_hook",
+            "address": channel.address,
+            "token": channel.token,
+            "expiration": channel.expiration.to_string(),
+            "params": {"ttl": channel.ttl_seconds.to_string()},
+        });
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Answer {
+            resource_id: String,
+            expiration: Option<String>,
+        }
+        let bytes = self.post(&url, &query, &body).await?;
+        let answer: Answer =
+            serde_json::from_slice(&bytes).map_err(|e| ApiError::Decode(e.to_string()))?;
+        Ok(Watch {
+            resource_id: answer.resource_id,
+            expiration: answer.expiration.and_then(|e| e.parse().ok()),
+        })
+    }
+
+    /// `channels.stop`: Google stops delivering to the channel. A channel Google no longer
+    /// knows (it expired) counts as stopped.
+    pub async fn stop_channel(&self, id: &str, resource_id: &str) -> Result<(), ApiError> {
+        let url = format!(
+            "{}/admin/directory_v1/channels/stop",
+            self.endpoints.directory_api
+        );
+        let body = serde_json::json!({"id": id, "resourceId": resource_id});
+        match self.post(&url, &[], &body).await {
+            Ok(_) | Err(ApiError::Status { status: 404, .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A JSON POST with the same retries as the listings; the answer's body on 2xx.
+    async fn post(
+        &self,
+        url: &str,
+        query: &[(&str, &str)],
+        body: &serde_json::Value,
+    ) -> Result<Vec<u8>, ApiError> {
+        let mut retry = 0;
+        loop {
+            let response = self
+                .http
+                .post(url)
+                .bearer_auth(&self.token)
+                .query(query)
+                .json(body)
+                .send()
+                .await
+                .map_err(|e| ApiError::Transport(e.without_url().to_string()))?;
+            let status = response.status().as_u16();
+            let told = retry_after(&response);
+            let bytes = response
+                .bytes()
+                .await
+                .map_err(|e| ApiError::Transport(e.without_url().to_string()))?;
+            if (200..300).contains(&status) {
+                return Ok(bytes.to_vec());
+            }
+            let reason = error_reason(&bytes);
+            if status == 429 || status >= 500 || (status == 403 && reason.contains("RateLimit")) {
+                wait(&self.backoff, &mut retry, self.deadline, status, told).await?;
+                continue;
+            }
+            return Err(ApiError::Status { status, reason });
+        }
+    }
+}
+
 /// `error.errors[0].reason` of Google's error body (`userRateLimitExceeded`, `invalid`, …).
 fn error_reason(body: &[u8]) -> String {
     serde_json::from_slice::<serde_json::Value>(body)

@@ -7,6 +7,7 @@ pub mod api;
 pub mod credentials;
 pub mod jwt;
 pub mod pull;
+pub mod push;
 /// Sealing moved to `dsync-seal` (HR secrets use it too); the format is unchanged.
 pub mod seal {
     pub use dsync_seal::{SealError, Sealer};
@@ -22,6 +23,7 @@ use std::sync::Arc;
 pub use api::Backoff;
 pub use credentials::{Credentials, CredentialsError};
 pub use pull::{pull_all, pull_directory, PullEnd};
+pub use push::{pull_requested, stop_channels};
 pub use seal::{SealError, Sealer};
 
 /// Where Google is: configurable so tests (and air-gapped setups) use a local fake.
@@ -69,7 +71,21 @@ pub const SEALING_KEY_VARIABLE: &str = dsync_seal::SEALING_KEY_VARIABLE;
 /// From the environment: `None` when no sealing key is set (Google Workspace directories are
 /// then refused), an error when one is set but is not 32 bytes of base64.
 pub fn from_env() -> Result<Option<Google>, String> {
-    Ok(Sealer::from_env()?.map(|sealer| Google::new(Endpoints::from_env(), sealer)))
+    Ok(Sealer::from_env()?.map(|sealer| {
+        let mut google = Google::new(Endpoints::from_env(), sealer);
+        google.push_base_url = push_base_url(std::env::var(PUSH_BASE_URL_VARIABLE).ok());
+        google
+    }))
+}
+
+/// Where Google's push notifications are received: the public origin of the
+/// provider-webhooks function (`https://dsync.example.com`). Unset: no channels are opened.
+pub const PUSH_BASE_URL_VARIABLE: &str = "DSYNC_GOOGLE_PUSH_BASE_URL";
+
+/// Empty or blank means "not set"; a trailing slash is dropped.
+fn push_base_url(value: Option<String>) -> Option<String> {
+    let url = value?.trim().trim_end_matches('/').to_owned();
+    (!url.is_empty()).then_some(url)
 }
 
 /// Everything a pull or a credentials change needs, built once per process.
@@ -79,6 +95,8 @@ pub struct Google {
     pub sealer: Arc<Sealer>,
     pub backoff: Backoff,
     pub http: reqwest::Client,
+    /// The origin Google delivers push notifications to; `None`: no push, pulls only.
+    pub push_base_url: Option<String>,
 }
 
 impl Google {
@@ -93,6 +111,7 @@ impl Google {
             sealer: Arc::new(sealer),
             backoff: Backoff::default(),
             http,
+            push_base_url: None,
         }
     }
 

@@ -20,7 +20,7 @@ use dsync_domain::providers::google::{
     group_record, provider_group_id, provider_user_id, user_record, GoogleGroup, GoogleUser,
     PullCheckpoint, PullCounts, PullPhase, SyncStatus,
 };
-use dsync_dynamo::{MembershipDiff, Store, StoreError};
+use dsync_dynamo::{MembershipDiff, PullLease, Store, StoreError};
 
 use crate::api::{open_session, ApiError, Session};
 use crate::Google;
@@ -42,7 +42,15 @@ pub enum PullEnd {
     Failed,
     /// The directory is gone or has no credentials.
     NotConnected,
+    /// Another pull holds the directory's lease (the schedule and an on-demand sync, say):
+    /// that one does the work and this one did nothing.
+    AlreadyRunning,
 }
+
+/// How long a pull's lease lasts without renewal. Every saved page renews it; a pull that
+/// crashed holds the directory this long at most, then the next pull resumes its checkpoint.
+/// Longer than any page takes, retries included (6 attempts, 32 s apart at most).
+pub const LEASE_MS: i64 = 5 * 60 * 1000;
 
 /// The clock a pull stamps records with (injectable: tests move time).
 pub type Clock<'a> = &'a (dyn Fn() -> i64 + Send + Sync);
@@ -51,6 +59,11 @@ pub type Clock<'a> = &'a (dyn Fn() -> i64 + Send + Sync);
 enum Stop {
     Api(ApiError),
     Store(StoreError),
+    /// The directory was deleted while the pull ran.
+    Gone,
+    /// A save found the lease in other hands: this pull ran past its lease and another
+    /// took over.
+    LeaseLost,
 }
 
 impl From<ApiError> for Stop {
@@ -83,7 +96,8 @@ pub async fn pull_all(
     Ok(ends)
 }
 
-/// Pulls (or resumes pulling) one directory.
+/// Pulls (or resumes pulling) one directory, under its lease: a concurrent pull of the same
+/// directory answers [`PullEnd::AlreadyRunning`] and touches nothing.
 pub async fn pull_directory(
     google: &Google,
     store: &Store,
@@ -91,30 +105,87 @@ pub async fn pull_directory(
     clock: Clock<'_>,
     deadline: Option<Instant>,
 ) -> Result<PullEnd, StoreError> {
-    match store.get_directory(directory).await {
-        Ok(_) => {}
-        Err(StoreError::NotFound) => {
-            // Deleted: its connection goes too (the credentials first of all).
-            store.delete_google_connection(directory).await?;
-            return Ok(PullEnd::NotConnected);
-        }
-        Err(e) => return Err(e),
+    if !directory_exists(store, directory).await? {
+        return gone(google, store, directory).await;
     }
     let sealed = match store.google_credentials(directory).await {
         Ok(sealed) => sealed,
         Err(StoreError::NotFound) => return Ok(PullEnd::NotConnected),
         Err(e) => return Err(e),
     };
+    let owner = ulid::Ulid::new().to_string();
+    let now = clock();
+    if !store
+        .take_google_lease(directory, &owner, now, now + LEASE_MS)
+        .await?
+    {
+        tracing::info!(directory_id = %directory, "google pull already running; this one stands down");
+        return Ok(PullEnd::AlreadyRunning);
+    }
+    let end = leased(google, store, directory, &sealed, owner, clock, deadline).await;
+    // Every record this pull wrote was written before this read. A deletion that committed
+    // meanwhile is seen here, and what the pull wrote after the deletion's purge went by is
+    // purged now: no provider record outlives its directory.
+    if !directory_exists(store, directory).await? {
+        return gone(google, store, directory).await;
+    }
+    end
+}
+
+async fn directory_exists(store: &Store, directory: &DirectoryId) -> Result<bool, StoreError> {
+    match store.get_directory(directory).await {
+        Ok(_) => Ok(true),
+        Err(StoreError::NotFound) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// The directory is deleted: its channels stopped (best effort), its connection (the
+/// credentials first of all) removed, and whatever records a pull wrote purged.
+async fn gone(
+    google: &Google,
+    store: &Store,
+    directory: &DirectoryId,
+) -> Result<PullEnd, StoreError> {
+    crate::push::stop_channels(google, store, directory).await;
+    store.delete_google_connection(directory).await?;
+    let deadline = Instant::now() + std::time::Duration::from_secs(30);
+    store.purge_directory(directory, deadline).await?;
+    Ok(PullEnd::NotConnected)
+}
+
+/// The pull proper, holding the lease `owner` took.
+async fn leased(
+    google: &Google,
+    store: &Store,
+    directory: &DirectoryId,
+    sealed: &[u8],
+    owner: String,
+    clock: Clock<'_>,
+    deadline: Option<Instant>,
+) -> Result<PullEnd, StoreError> {
+    let release = PullLease {
+        owner: owner.clone(),
+        until: None,
+    };
     let (mut status, saved) = store.google_sync(directory).await?;
     let mut checkpoint =
         saved.unwrap_or_else(|| PullCheckpoint::start(ulid::Ulid::new().to_string(), clock()));
     status.state = "running".into();
     status.last_started_at = Some(checkpoint.started_at);
-    let credentials = match google.open(directory, &sealed) {
+    let credentials = match google.open(directory, sealed) {
         Ok(credentials) => credentials,
         Err(error) => {
             tracing::error!(directory_id = %directory, "google credentials do not open");
-            return fail(store, directory, status, &checkpoint, error.to_string()).await;
+            return fail(
+                store,
+                directory,
+                status,
+                &checkpoint,
+                error.to_string(),
+                &release,
+            )
+            .await;
         }
     };
     let outcome = async {
@@ -136,8 +207,19 @@ pub async fn pull_directory(
             checkpoint: &mut checkpoint,
             status: &mut status,
             seen_cache: None,
+            owner: &owner,
         };
-        pull.run().await
+        let completed = pull.run().await?;
+        if completed {
+            // Push channels are kept up after each completed pull; their failure never
+            // fails the pull (the schedule still pulls), it shows in the status.
+            if let Some(push) =
+                crate::push::maintain_channels(google, store, directory, &pull.session, clock).await
+            {
+                pull.status.push = Some(push);
+            }
+        }
+        Ok::<bool, Stop>(completed)
     }
     .await;
     match outcome {
@@ -146,7 +228,13 @@ pub async fn pull_directory(
             status.last_completed_at = Some(clock());
             status.counts = checkpoint.counts;
             status.error = None;
-            store.save_google_sync(directory, &status, None).await?;
+            match store
+                .save_google_sync(directory, &status, None, &release)
+                .await
+            {
+                Err(StoreError::Conflict) => return Ok(PullEnd::AlreadyRunning),
+                other => other?,
+            }
             store
                 .forget_google_seen(directory, &checkpoint.pull_id, None)
                 .await?;
@@ -158,22 +246,39 @@ pub async fn pull_directory(
         }
         Ok(false) => {
             status.counts = checkpoint.counts;
-            store
-                .save_google_sync(directory, &status, Some(&checkpoint))
-                .await?;
+            match store
+                .save_google_sync(directory, &status, Some(&checkpoint), &release)
+                .await
+            {
+                Err(StoreError::Conflict) => return Ok(PullEnd::AlreadyRunning),
+                other => other?,
+            }
             tracing::info!(directory_id = %directory, phase = checkpoint.phase.as_str(), "google pull suspended");
             Ok(PullEnd::Suspended)
         }
+        Err(Stop::Gone) => Ok(PullEnd::NotConnected),
+        Err(Stop::LeaseLost) => {
+            tracing::warn!(directory_id = %directory, "google pull lost its lease; another pull continues");
+            Ok(PullEnd::AlreadyRunning)
+        }
         Err(Stop::Api(error)) => {
             tracing::warn!(directory_id = %directory, %error, "google pull failed");
-            fail(store, directory, status, &checkpoint, error.to_string()).await
+            fail(
+                store,
+                directory,
+                status,
+                &checkpoint,
+                error.to_string(),
+                &release,
+            )
+            .await
         }
         Err(Stop::Store(error)) => {
             tracing::error!(directory_id = %directory, %error, "google pull stopped on storage");
             status.counts = checkpoint.counts;
             // Best effort: the storage error is what the caller must see.
             let _ = store
-                .save_google_sync(directory, &status, Some(&checkpoint))
+                .save_google_sync(directory, &status, Some(&checkpoint), &release)
                 .await;
             Err(error)
         }
@@ -186,14 +291,19 @@ async fn fail(
     mut status: SyncStatus,
     checkpoint: &PullCheckpoint,
     error: String,
+    release: &PullLease,
 ) -> Result<PullEnd, StoreError> {
     status.state = "failed".into();
     status.error = Some(error);
     status.counts = checkpoint.counts;
-    store
-        .save_google_sync(directory, &status, Some(checkpoint))
-        .await?;
-    Ok(PullEnd::Failed)
+    match store
+        .save_google_sync(directory, &status, Some(checkpoint), release)
+        .await
+    {
+        Ok(()) => Ok(PullEnd::Failed),
+        Err(StoreError::Conflict) => Ok(PullEnd::AlreadyRunning),
+        Err(e) => Err(e),
+    }
 }
 
 struct Pull<'a, 'b> {
@@ -207,12 +317,18 @@ struct Pull<'a, 'b> {
     /// The ids a finished listing phase saw, read once per invocation: every page of the
     /// phases after it consults the same set.
     seen_cache: Option<(PullPhase, Arc<HashSet<u128>>)>,
+    /// The lease this pull holds; every save renews it.
+    owner: &'a str,
 }
 
 impl Pull<'_, '_> {
     /// `true` when the pull completed, `false` when time ran out first.
     async fn run(&mut self) -> Result<bool, Stop> {
         loop {
+            // Before each page's writes: a directory deleted meanwhile gets no more records.
+            if !directory_exists(self.store, &self.directory).await? {
+                return Err(Stop::Gone);
+            }
             if self.deadline.is_some_and(|d| Instant::now() >= d) {
                 return Ok(false);
             }
@@ -230,11 +346,22 @@ impl Pull<'_, '_> {
         }
     }
 
-    async fn save(&mut self) -> Result<(), StoreError> {
+    /// Saves the checkpoint and renews the lease.
+    async fn save(&mut self) -> Result<(), Stop> {
         self.status.counts = self.checkpoint.counts;
-        self.store
-            .save_google_sync(&self.directory, self.status, Some(self.checkpoint))
+        let lease = PullLease {
+            owner: self.owner.to_owned(),
+            until: Some((self.clock)() + LEASE_MS),
+        };
+        match self
+            .store
+            .save_google_sync(&self.directory, self.status, Some(self.checkpoint), &lease)
             .await
+        {
+            Ok(()) => Ok(()),
+            Err(StoreError::Conflict) => Err(Stop::LeaseLost),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Starts the current listing again from its first page, forgetting what it saw.

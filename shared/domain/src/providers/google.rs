@@ -343,11 +343,52 @@ pub struct SyncStatus {
     pub counts: PullCounts,
     /// Why the last attempt failed, in words safe to show (never a credential).
     pub error: Option<String>,
+    /// The push channels as the last completed pull left them.
+    #[serde(default)]
+    pub push: Option<PushStatus>,
+}
+
+/// The directory's `users.watch` channels.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct PushStatus {
+    /// `active` or `failed` (no status at all: push is off, no public URL is configured).
+    pub state: String,
+    /// When the first of the channels expires unless renewed (milliseconds).
+    pub expires_at: Option<i64>,
+    /// Why a channel could not be opened, in words safe to show.
+    pub error: Option<String>,
+}
+
+/// Renewal ahead of expiry: a channel is replaced once it is within a day of expiring, or
+/// past half its life when Google granted less than two days, so a schedule running every
+/// few minutes always renews in time and a short-lived channel is not renewed at every run.
+pub fn channel_due(now: i64, created_at: i64, expiration: i64) -> bool {
+    const DAY_MS: i64 = 24 * 3600 * 1000;
+    if expiration <= created_at {
+        return true;
+    }
+    let margin = DAY_MS.min((expiration - created_at) / 2);
+    now >= expiration - margin
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn channels_are_renewed_a_day_ahead_or_at_half_life() {
+        const HOUR: i64 = 3600 * 1000;
+        // Two days granted: renewed in its last day.
+        assert!(!channel_due(0, 0, 48 * HOUR));
+        assert!(!channel_due(24 * HOUR - 1, 0, 48 * HOUR));
+        assert!(channel_due(24 * HOUR, 0, 48 * HOUR));
+        // Six hours granted: renewed after three.
+        assert!(!channel_due(3 * HOUR - 1, 0, 6 * HOUR));
+        assert!(channel_due(3 * HOUR, 0, 6 * HOUR));
+        // Expired, or an expiry before its creation: due.
+        assert!(channel_due(7 * HOUR, 0, 6 * HOUR));
+        assert!(channel_due(0, 10, 5));
+    }
 
     fn user(id: &str, email: &str) -> GoogleUser {
         GoogleUser {
