@@ -2,8 +2,8 @@
 //! 50,000 members is 50,000 small items, never one growing item.
 
 use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, Delete, DeleteRequest, Put, PutRequest, TransactWriteItem,
-    Update, WriteRequest,
+    AttributeValue, ConditionCheck, Delete, DeleteRequest, Put, PutRequest,
+    ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update, WriteRequest,
 };
 use std::collections::HashMap;
 
@@ -13,7 +13,9 @@ use dsync_domain::model::ProviderGroup;
 use crate::error::{backend, is_conditional_failure};
 use crate::item::{id_attr, n, s, Item, ItemExt};
 use crate::keys::*;
-use crate::provider_users::{build_error, condition_failed_at, contention_pause, map_transaction};
+use crate::provider_users::{
+    build_error, condition_failed_item, contention_pause, map_transaction,
+};
 use crate::record_counts::RecordKind;
 use crate::{Store, StoreError};
 
@@ -37,6 +39,9 @@ const DELETING_MARK_PREFIX: &str = "GDELETING#";
 fn deleting_mark_sk(group: &ProviderGroupId) -> String {
     format!("{DELETING_MARK_PREFIX}{group}")
 }
+/// A random id a group create writes on the item, so that finding the id taken, the create
+/// can tell its own committed write from another writer's group.
+const CREATED_BY: &str = "created_by_write";
 
 /// A group as a writer sees it: also whether a write is still in flight.
 #[derive(Debug, Clone)]
@@ -128,10 +133,16 @@ impl Store {
         if let Some(until) = busy_until {
             item.insert(BUSY_UNTIL.into(), n(until));
         }
+        let creating = expected_version.is_none();
+        if creating {
+            // Names this create, memberships included: the item is compared below.
+            item.insert(CREATED_BY.into(), s(ulid::Ulid::new().to_string()));
+        }
         let mut put = Put::builder()
             .table_name(&self.tables.provider_records)
-            .set_item(Some(item))
-            .condition_expression(condition);
+            .set_item(Some(item.clone()))
+            .condition_expression(condition)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
         if let Some(version) = expected_version {
             put = put.expression_attribute_values(":expected", n(version));
         }
@@ -146,14 +157,22 @@ impl Store {
         for op in ops {
             request = request.transact_items(self.transact_op(op)?);
         }
-        let creating = expected_version.is_none();
         let mut attempt = 0;
         loop {
             let result = request.clone().send().await;
-            // A fresh group id cannot exist but by this call's own write, committed by an
-            // attempt whose answer was lost (the SDK retried it): the create is done.
-            if creating && condition_failed_at(&result, 0) {
-                break;
+            // The id is taken. Holding this create's own item (its `created_by` included),
+            // it is this call's write, committed by an attempt whose answer was lost (the SDK
+            // retried it): done. Anything else is another writer's group (ids derived from a
+            // provider's id collide; a department's group is created by each of its first
+            // employees), which does not hold this call's members: the caller re-reads and
+            // replaces under version.
+            if creating {
+                if let Some(existing) = condition_failed_item(&result, 0) {
+                    match existing {
+                        Some(existing) if *existing == item => break,
+                        _ => return Err(StoreError::Conflict),
+                    }
+                }
             }
             match map_transaction(result, &[StoreError::Conflict]) {
                 // A create cancelled for contention (the counter shard, a concurrent
