@@ -34,7 +34,7 @@ use dsync_domain::ids::DirectoryId;
 use crate::error::backend;
 use crate::item::{n, s, Item, ItemExt};
 use crate::keys::{directory_users, provider_pk, GROUP_PREFIX, GSI1PK, PK, SK, USER_PREFIX};
-use crate::provider_users::{build_error, condition_failed_at, map_transaction};
+use crate::provider_users::{build_error, condition_failed_item, map_transaction};
 use crate::record_counts::{count_keys, RecordKind};
 use crate::user_state_counts::{user_counts_keys, user_counts_pk, USER_COUNTS_BASE};
 use crate::{Store, StoreError};
@@ -168,7 +168,7 @@ impl Store {
             let request = self.base_transaction(counter, &snapshot, &counted)?;
             let result = request.send().await;
             // Index 0 is the base: another backfill wrote it first, which is as good.
-            if condition_failed_at(&result, 0) {
+            if condition_failed_item(&result, 0).is_some() {
                 return Ok(true);
             }
             match map_transaction(result, &[]) {

@@ -571,7 +571,7 @@ impl Store {
             .send()
             .await;
         // The group already gone: a concurrent finisher removed both.
-        if condition_failed_at(&result, 0) {
+        if condition_failed_item(&result, 0).is_some() {
             return Ok(());
         }
         map_transaction(result, &[])
