@@ -422,8 +422,10 @@ fn hr_webhooks_reach_the_provider_webhooks_function_which_writes_only_its_partit
     assert!(store.contains(r#"format!("HRSOURCE#{directory}")"#));
 }
 
-/// docs/google-workspace.md: Google Workspace credentials are sealed with a key that only the
-/// API function (which seals them) and the policy function (whose schedule pulls) receive, in
+/// docs/google-workspace.md, docs/hr-webhooks.md: Google Workspace credentials and HR secrets
+/// are sealed with a key that only the API function (which seals them), the policy function
+/// (whose schedule pulls and re-syncs) and the provider-webhooks function (which verifies HR
+/// deliveries) receive, in
 /// an environment encrypted with the template's own KMS key, which only their roles may
 /// decrypt with; the policy function is scheduled with the action its entry point dispatches
 /// and may write provider records.
@@ -451,7 +453,10 @@ fn google_credentials_key_reaches_only_the_functions_that_seal_and_pull() {
             .and_then(|e| get(e, "Variables"))
             .and_then(|v| get(v, variable))
             .is_some();
-        let expected = matches!(name, "ApiFunction" | "PolicyFunction");
+        let expected = matches!(
+            name,
+            "ApiFunction" | "PolicyFunction" | "ProviderWebhooksFunction"
+        );
         assert_eq!(has_key, expected, "{name}: {variable}");
         let decrypts = actions_on(function, "GoogleCredentialsKey.Arn").contains("kms:Decrypt");
         assert_eq!(
@@ -556,4 +561,44 @@ fn google_notifications_reach_the_provider_webhooks_function_which_may_only_requ
     // A pull that finds its directory deleted purges the provider records it wrote.
     let writes = actions_on(policy, "ProviderRecordsTable.Arn");
     assert!(writes.contains("dynamodb:BatchWriteItem"), "{writes:?}");
+}
+
+/// docs/hr-webhooks.md: BambooHR directories are re-synced on the policy function's schedule,
+/// with the action its entry point dispatches; the re-sync writes provider records and keeps
+/// its lease and checkpoint in the directory table (conditional updates, one transaction to
+/// finish).
+#[test]
+fn bamboohr_resync_runs_on_the_policy_functions_schedule() {
+    let template = template();
+    let policy = &template["Resources"]["PolicyFunction"];
+    let events = get(&policy["Properties"], "Events").expect("policy events");
+    let resync = get(events, "ResyncBambooHr").expect("a re-sync schedule");
+    assert_eq!(str_of(&resync["Type"]), "Schedule");
+    let input: serde_json::Value =
+        serde_json::from_str(str_of(&resync["Properties"]["Input"])).expect("JSON input");
+    let action = input["action"].as_str().expect("an action");
+    assert_eq!(action, "resync_hr");
+    let main = include_str!("../functions/policy/src/main.rs");
+    assert!(
+        main.contains(&format!("Some(\"{action}\")")),
+        "policy main dispatches {action}"
+    );
+    let provider_writes = actions_on(policy, "ProviderRecordsTable.Arn");
+    let directory_writes = actions_on(policy, "DirectoryTable.Arn");
+    for action in ["dynamodb:PutItem", "dynamodb:TransactWriteItems"] {
+        assert!(
+            provider_writes.contains(action),
+            "{action} on provider records"
+        );
+    }
+    for action in [
+        "dynamodb:UpdateItem",
+        "dynamodb:PutItem",
+        "dynamodb:TransactWriteItems",
+    ] {
+        assert!(
+            directory_writes.contains(action),
+            "{action} on the directory table"
+        );
+    }
 }

@@ -276,6 +276,12 @@ impl TestApp {
         &self.running.store
     }
 
+    /// The key the local runner seals provider secrets with (its key file).
+    pub fn sealer(&self) -> dsync_dynamo::Sealer {
+        dsync_dynamo::Sealer::local_key_file(&self.data_dir.join("google-credentials.key"))
+            .expect("the runner's key file")
+    }
+
     /// Waits until every provider-record change so far has been projected, as the policy
     /// function reading the table's stream would have done.
     pub async fn settle(&self) {

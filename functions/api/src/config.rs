@@ -18,8 +18,9 @@ pub struct Config {
     /// Which webhook endpoint URLs are accepted besides public HTTPS ones. Strict by default:
     /// an API key must not become a way to make our servers call into a private network.
     pub webhook_addresses: AddressPolicy,
-    /// BambooHR's API origin, which the re-sync reads employee directories from.
-    pub bamboohr_base_url: String,
+    /// How on-demand BambooHR re-syncs run: BambooHR's API origin (tests and the local
+    /// runner point it at a fake), backoff, lease.
+    pub bamboohr: dsync_provider_webhooks::hr::resync::ResyncConfig,
 }
 
 impl Default for Config {
@@ -30,7 +31,7 @@ impl Default for Config {
             // API Gateway gives up on a request after 29 s.
             purge_budget: std::time::Duration::from_secs(10),
             webhook_addresses: AddressPolicy::strict(),
-            bamboohr_base_url: dsync_provider_webhooks::hr::resync::DEFAULT_BASE_URL.to_owned(),
+            bamboohr: Default::default(),
         }
     }
 }
@@ -52,7 +53,7 @@ impl Config {
             .map(|url| url.trim_end_matches('/').to_owned());
         if let Ok(url) = std::env::var("DSYNC_BAMBOOHR_BASE_URL") {
             if !url.trim().is_empty() {
-                config.bamboohr_base_url = url.trim().trim_end_matches('/').to_owned();
+                config.bamboohr.base_url = url.trim().trim_end_matches('/').to_owned();
             }
         }
         if let Ok(value) = std::env::var("DSYNC_WEBHOOK_ALLOW") {

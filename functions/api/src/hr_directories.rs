@@ -54,6 +54,7 @@ pub async fn create(
     map: &Map<String, Value>,
     new: NewHrDirectory<'_>,
 ) -> Result<Response<Bytes>, ApiError> {
+    let sealer = sealer(ctx)?;
     let mut credentials = HrCredentials::default();
     let generated = apply_credentials(new.kind, map, &mut credentials)?;
     let now = ctx.app.now();
@@ -75,7 +76,7 @@ pub async fn create(
     stored(
         ctx.app
             .store
-            .create_hr_directory_with_events(&directory, &credentials, &[activated])
+            .create_hr_directory_with_events(&directory, &credentials, sealer, &[activated])
             .await,
     )?;
     tracing::info!(directory_id = %directory.id, environment_id = %ctx.environment, "hr directory created");
@@ -99,15 +100,21 @@ pub async fn rotate(ctx: &Context<'_>, id: &DirectoryId) -> Result<Response<Byte
             "only bamboohr and hr webhooks directories have credentials; SCIM directories rotate their token",
         ));
     }
+    let sealer = sealer(ctx)?;
     let map = body::optional_object(ctx.body(), &HR_FIELDS)?.unwrap_or_default();
-    let mut credentials = stored(ctx.app.store.hr_credentials(id).await)?;
+    let mut credentials = stored(ctx.app.store.hr_credentials(id, Some(sealer)).await)?;
     let generated = apply_credentials(kind, &map, &mut credentials)?;
     if kind == ProviderKind::Bamboohr && map.is_empty() {
         return Err(ApiError::invalid(
             "give webhook_secret (the BambooHR webhook's private key), bamboohr_company or bamboohr_api_key",
         ));
     }
-    stored(ctx.app.store.put_hr_credentials(id, &credentials).await)?;
+    stored(
+        ctx.app
+            .store
+            .put_hr_credentials(id, &credentials, sealer)
+            .await,
+    )?;
     tracing::info!(directory_id = %id, "hr credentials replaced");
     Ok(respond::ok(&with_webhook(
         ctx,
@@ -126,32 +133,53 @@ pub async fn last_sync(ctx: &Context<'_>, id: &DirectoryId) -> Result<Response<B
         ));
     }
     let report = stored(ctx.app.store.last_hr_sync(id).await)?;
-    Ok(respond::ok(&sync_object(id, report.as_ref())))
+    let running = stored(ctx.app.store.hr_resync_state(id).await)?
+        .checkpoint
+        .is_some();
+    Ok(respond::ok(&sync_object(id, report.as_ref(), running)))
 }
 
 /// `POST /directories/{id}/sync`: reads the BambooHR employee directory now and answers
-/// with the report (also kept as the last sync).
+/// with the report (also kept as the last sync). A directory too big to finish within
+/// [`ON_DEMAND_BUDGET`] is answered `202` with `state: running`: the schedule finishes it.
 pub async fn resync(ctx: &Context<'_>, id: &DirectoryId) -> Result<Response<Bytes>, ApiError> {
-    use dsync_provider_webhooks::hr::resync::{self, ResyncError};
+    use dsync_provider_webhooks::hr::resync::{self, ResyncEnd, ResyncError, Trigger};
     let current = load(ctx, id).await?;
     if current.directory.kind != ProviderKind::Bamboohr {
         return Err(ApiError::invalid(
             "only bamboohr directories can be re-synced; other kinds are pushed to",
         ));
     }
-    let credentials = stored(ctx.app.store.hr_credentials(id).await)?;
-    let base_url = &ctx.app.config.bamboohr_base_url;
-    let now = ctx.app.now();
+    let credentials = stored(
+        ctx.app
+            .store
+            .hr_credentials(id, ctx.app.sealer.as_ref())
+            .await,
+    )?;
+    let clock = || ctx.app.now();
+    let deadline = std::time::Instant::now() + ON_DEMAND_BUDGET;
     match resync::resync(
         &ctx.app.store,
         &current.directory,
         &credentials,
-        base_url,
-        now,
+        &ctx.app.config.bamboohr,
+        Trigger::OnDemand,
+        &clock,
+        Some(deadline),
     )
     .await
     {
-        Ok(report) => Ok(respond::ok(&sync_object(id, Some(&report)))),
+        Ok(ResyncEnd::Finished(report)) => Ok(respond::ok(&sync_object(id, Some(&report), false))),
+        Ok(ResyncEnd::Paused) => {
+            let report = stored(ctx.app.store.last_hr_sync(id).await)?;
+            Ok(respond::json(
+                StatusCode::ACCEPTED,
+                &sync_object(id, report.as_ref(), true),
+            ))
+        }
+        Ok(ResyncEnd::Busy | ResyncEnd::NotDue) => Err(ApiError::conflict(
+            "a re-sync of this directory is running; GET /directories/{id}/sync shows when it ends",
+        )),
         Err(error @ ResyncError::NotConfigured) => Err(ApiError::invalid(error.to_string())),
         Err(ResyncError::Change(error)) => {
             tracing::error!(directory_id = %id, %error, "re-sync not stored");
@@ -169,10 +197,26 @@ pub async fn resync(ctx: &Context<'_>, id: &DirectoryId) -> Result<Response<Byte
     }
 }
 
-pub fn sync_object(id: &DirectoryId, report: Option<&HrSyncReport>) -> Value {
+/// The key HR secrets are sealed with; without one, no secret is taken (422), as Google
+/// Workspace credentials are refused.
+fn sealer<'a>(ctx: &'a Context<'_>) -> Result<&'a dsync_dynamo::Sealer, ApiError> {
+    ctx.app.sealer.as_ref().ok_or_else(|| {
+        ApiError::unprocessable(format!(
+            "HR directories are not enabled here: no sealing key is configured ({})",
+            dsync_dynamo::SEALING_KEY_VARIABLE
+        ))
+    })
+}
+
+/// API Gateway gives up on a request after 29 s: an on-demand re-sync stops before.
+const ON_DEMAND_BUDGET: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// The last sync; `running` when a re-sync is unfinished (the schedule resumes it).
+pub fn sync_object(id: &DirectoryId, report: Option<&HrSyncReport>, running: bool) -> Value {
     json!({
         "object": "directory_sync",
         "directory_id": id.to_string(),
+        "state": if running { "running" } else { "idle" },
         "last_sync_at": report.map(|r| format_millis(r.at)),
         "source": report.map(|r| r.source.clone()),
         "counts": report.map(|r| json!({

@@ -62,6 +62,9 @@ pub struct App {
     /// Google Workspace directories: the credentials key and Google's endpoints. `None`
     /// refuses them (422).
     pub google: Option<dsync_google::Google>,
+    /// Seals HR directories' webhook secrets and BambooHR API keys (the key Google
+    /// credentials are sealed with). `None` refuses new HR secrets (422).
+    pub sealer: Option<dsync_dynamo::Sealer>,
 }
 
 impl App {
@@ -74,6 +77,7 @@ impl App {
             reconcile_trigger: None,
             sweep_trigger: None,
             google: None,
+            sealer: None,
         }
     }
 

@@ -16,6 +16,7 @@ async fn main() -> Result<(), Error> {
     .await;
     let mut app = App::new(Store::new(client, TableNames::from_env()), config);
     app.google = dsync_google::from_env()?;
+    app.sealer = dsync_dynamo::Sealer::from_env()?;
     lambda_http::run(service_fn(|request: Request| {
         let mut app = app.clone();
         async move {

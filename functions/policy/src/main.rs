@@ -1,8 +1,9 @@
 //! Lambda entry point: DynamoDB stream batches of provider records, scheduled reconciliation
 //! events (`{"action": "reconcile_unfinished" | "reconcile_everything"}`), and the scheduled
 //! Google Workspace pulls (`{"action": "pull_google"}`: every directory;
-//! `{"action": "pull_google_requested"}`: those a push notification asked for), which write
-//! provider records the stream then brings back here.
+//! `{"action": "pull_google_requested"}`: those a push notification asked for) and BambooHR
+//! re-syncs (`{"action": "resync_hr"}`), which write provider records the stream then brings
+//! back here.
 
 // The reconciliation future nests deeply (pages → projections → transactions).
 #![recursion_limit = "256"]
@@ -28,22 +29,66 @@ async fn main() -> Result<(), Error> {
     .await;
     let app = App::new(Store::new(client, TableNames::from_env()));
     let google = dsync_google::from_env()?;
+    let hr = HrResync::from_env()?;
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
-        let (app, google) = (app.clone(), google.clone());
+        let (app, google, hr) = (app.clone(), google.clone(), hr.clone());
         async move {
             match event.payload.get("action").and_then(Value::as_str) {
                 Some("pull_google") => {
-                    return Box::pin(pull_google(&app, google.as_ref(), event, false)).await
+                    Box::pin(pull_google(&app, google.as_ref(), event, false)).await
                 }
                 Some("pull_google_requested") => {
-                    return Box::pin(pull_google(&app, google.as_ref(), event, true)).await
+                    Box::pin(pull_google(&app, google.as_ref(), event, true)).await
                 }
-                _ => {}
+                Some("resync_hr") => Box::pin(resync_hr(&app, &hr, event)).await,
+                _ => dispatch(&app, event).await,
             }
-            dispatch(&app, event).await
         }
     }))
     .await
+}
+
+/// What the scheduled BambooHR re-sync needs, read once at start-up.
+#[derive(Clone)]
+struct HrResync {
+    sealer: Option<dsync_dynamo::Sealer>,
+    config: dsync_provider_webhooks::hr::resync::ResyncConfig,
+}
+
+impl HrResync {
+    /// The sealing key (HR secrets are sealed with it) and `DSYNC_BAMBOOHR_BASE_URL`.
+    fn from_env() -> Result<Self, String> {
+        let mut config = dsync_provider_webhooks::hr::resync::ResyncConfig::default();
+        if let Ok(url) = std::env::var("DSYNC_BAMBOOHR_BASE_URL") {
+            if !url.trim().is_empty() {
+                config.base_url = url.trim().trim_end_matches('/').to_owned();
+            }
+        }
+        Ok(Self {
+            sealer: dsync_dynamo::Sealer::from_env()?,
+            config,
+        })
+    }
+}
+
+/// Re-syncs every BambooHR directory that is due until shortly before Lambda's deadline;
+/// the next scheduled invocation resumes from the checkpoints.
+async fn resync_hr(app: &App, hr: &HrResync, event: LambdaEvent<Value>) -> Result<Value, Error> {
+    let deadline = stop_before(event.context.deadline, SAFETY_MARGIN);
+    let clock = || app.now();
+    let done = dsync_provider_webhooks::hr::schedule::resync_due(
+        &app.store,
+        hr.sealer.as_ref(),
+        &hr.config,
+        &clock,
+        Some(deadline),
+    )
+    .await?;
+    let summary: Vec<Value> = done
+        .iter()
+        .map(|d| json!({"directory_id": d.directory_id.to_string(), "end": format!("{:?}", d.end.as_ref().map_err(ToString::to_string))}))
+        .collect();
+    Ok(json!({ "resynced": summary }))
 }
 
 /// Pulls every Google Workspace directory (or, `requested`, those a push notification

@@ -253,6 +253,11 @@ async fn walk(
         };
         if !resuming_here {
             run.counts.directories += 1;
+            // A directory from before its counters existed is counted once; afterwards this
+            // is one read. Failing it does not fail the projection walk.
+            if let Err(error) = app.store.backfill_counts(&directory).await {
+                tracing::warn!(directory_id = %directory, %error, "counter backfill failed; next run retries");
+            }
         }
         let mut quarantined: HashSet<FailedRecordKey> = app
             .store

@@ -21,10 +21,10 @@ mod search;
 mod users;
 
 use bytes::Bytes;
-use dsync_dynamo::Store;
+use dsync_dynamo::{Sealer, Store};
 use http::{Request, Response};
 
-pub use config::Config;
+pub use config::{Config, DIRECTORY_CACHE};
 use respond::error_response;
 use route::{Endpoint, Route};
 use search::Scope;
@@ -34,6 +34,9 @@ use search::Scope;
 pub struct App {
     pub store: Store,
     pub config: Config,
+    /// Opens HR directories' sealed webhook secrets. `None`: no key is configured, and only
+    /// secrets stored before sealing verify.
+    pub sealer: Option<Sealer>,
     /// Run requested Google pulls now (the local runner); `None` on AWS, where a schedule
     /// picks the requests up.
     pub google_pull_trigger: Option<google_push::PullTrigger>,
@@ -44,8 +47,14 @@ impl App {
         Self {
             store,
             config,
+            sealer: None,
             google_pull_trigger: None,
         }
+    }
+
+    pub fn with_sealer(mut self, sealer: Sealer) -> Self {
+        self.sealer = Some(sealer);
+        self
     }
 }
 
@@ -77,7 +86,13 @@ async fn serve(
         ));
     }
     let route = Route::parse(&request, &app.config)?;
-    let directory = auth::authenticate(&app.store, &route, request.headers()).await?;
+    let directory = auth::authenticate(
+        &app.store,
+        &route,
+        request.headers(),
+        app.config.directory_cache,
+    )
+    .await?;
     tracing::debug!(directory_id = %directory.id, "authenticated");
     let ctx = route::Context {
         app,

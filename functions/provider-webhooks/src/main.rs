@@ -13,7 +13,9 @@ async fn main() -> Result<(), Error> {
         region: std::env::var("AWS_REGION").ok(),
     })
     .await;
-    let app = App::new(Store::new(client, TableNames::from_env()), config);
+    let mut app = App::new(Store::new(client, TableNames::from_env()), config);
+    // HR webhook secrets are sealed at rest with the key Google credentials are sealed with.
+    app.sealer = dsync_dynamo::Sealer::from_env()?;
     lambda_http::run(service_fn(|request: Request| {
         let app = app.clone();
         async move { Ok::<_, Error>(to_lambda(handle(&app, from_lambda(request)).await)) }

@@ -207,7 +207,7 @@ async fn respond_with(
     let groups = ctx
         .app
         .store
-        .groups_of_user(&user.directory_id, &user.id)
+        .live_groups_of_user(&user.directory_id, &user.id)
         .await
         .map_err(store_error)?;
     let mut body = render_user(user, &ctx.route.base_url, Some(&groups));

@@ -4,6 +4,7 @@
 mod bootstrap;
 mod engine;
 mod google_pull;
+mod hr_resync;
 mod http_server;
 mod pipeline;
 pub mod streams;
@@ -153,7 +154,14 @@ pub async fn start(options: Options) -> anyhow::Result<Running> {
             Duration::from_secs(60),
         ));
     }
-    let mut scim = dsync_provider_webhooks::App::new(store.clone(), Default::default());
+    // One key file seals every provider secret: Google credentials and HR secrets.
+    let sealer =
+        dsync_google::Sealer::local_key_file(&options.data_dir.join("google-credentials.key"))?;
+    // The same settings the Lambda reads (`DSYNC_SCIM_DIRECTORY_CACHE_MS`, …).
+    let scim_config =
+        dsync_provider_webhooks::Config::from_env().map_err(|e| anyhow::anyhow!(e))?;
+    let mut scim =
+        dsync_provider_webhooks::App::new(store.clone(), scim_config).with_sealer(sealer.clone());
     // The API checks endpoint URLs by the same rules the fan-out delivers by.
     let mut api_config = dsync_api::Config {
         webhook_addresses: options.fanout.addresses,
@@ -164,13 +172,12 @@ pub async fn start(options: Options) -> anyhow::Result<Running> {
         .ok()
         .filter(|url| !url.trim().is_empty())
     {
-        api_config.bamboohr_base_url = url.trim().trim_end_matches('/').to_owned();
+        api_config.bamboohr.base_url = url.trim().trim_end_matches('/').to_owned();
     }
+    let api_config_resync = api_config.bamboohr.clone();
     let mut api = dsync_api::App::new(store.clone(), api_config);
     api.policy = policy.clone();
-    let sealer =
-        dsync_google::Sealer::local_key_file(&options.data_dir.join("google-credentials.key"))?;
-    let mut google = dsync_google::Google::new(options.google.clone(), sealer);
+    let mut google = dsync_google::Google::new(options.google.clone(), sealer.clone());
     // Google delivers push notifications to this runner (a fake Google in tests; a real
     // one only through a public HTTPS origin: DSYNC_GOOGLE_PUSH_BASE_URL).
     google.push_base_url = Some(
@@ -195,8 +202,16 @@ pub async fn start(options: Options) -> anyhow::Result<Running> {
             policy.clone(),
             every,
         ));
+        pipeline.add_task(hr_resync::resync_every(
+            api_config_resync.clone(),
+            sealer.clone(),
+            store.clone(),
+            policy.clone(),
+            every,
+        ));
     }
     api.google = Some(google);
+    api.sealer = Some(sealer);
     let trigger = pipeline.reconcile_trigger();
     api.reconcile_trigger = Some(Arc::new(move |_| trigger.notify_one()));
     let sweep = pipeline.sweep_trigger();

@@ -7,15 +7,21 @@
 //! | `SYNC` | the last sync: when, from which path, counts, error |
 //! | `SEEN#<replay key>` | a delivery already accepted (TTL `expires_at`): a replay finds it |
 //!
-//! Secrets must be readable to verify signatures and call BambooHR, so like webhook endpoint
-//! secrets they are stored as issued (the tables are encrypted at rest with KMS), never
-//! logged, and shown by the API only when they are issued.
+//! Secrets must be readable to verify signatures and call BambooHR, so they are sealed
+//! (AES-256-GCM, [`dsync_seal`], the key Google credentials are sealed with) rather than
+//! hashed: the `CREDENTIALS` item holds the company in clear and the webhook secret and API
+//! key only inside `sealed`, bound to the directory. Items written before sealing hold them
+//! in clear: they are still read, and the next `put_hr_credentials` (a rotation) replaces them
+//! with a sealed item.
 
-use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
+use aws_sdk_dynamodb::primitives::Blob;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use dsync_domain::directory::EventDraft;
 use dsync_domain::ids::DirectoryId;
 use dsync_domain::model::Directory;
 use dsync_domain::providers::replay::REMEMBER_SECS;
+use dsync_seal::Sealer;
+use serde::{Deserialize, Serialize};
 
 use crate::api_reads::{encode_directory, scope_of};
 use crate::error::{backend, is_conditional_failure};
@@ -85,6 +91,7 @@ impl Store {
         &self,
         directory: &Directory,
         credentials: &HrCredentials,
+        sealer: &Sealer,
         events: &[EventDraft],
     ) -> Result<(), StoreError> {
         let directory_put = Put::builder()
@@ -95,7 +102,11 @@ impl Store {
             .map_err(build_error)?;
         let credentials_put = Put::builder()
             .table_name(&self.tables.directory)
-            .set_item(Some(encode_credentials(&directory.id, credentials)))
+            .set_item(Some(encode_credentials(
+                &directory.id,
+                credentials,
+                sealer,
+            )?))
             .build()
             .map_err(build_error)?;
         let writes = vec![
@@ -111,36 +122,35 @@ impl Store {
             })
     }
 
-    /// The directory's HR credentials; all `None` when it has none.
+    /// The directory's HR credentials; all `None` when it has none. Sealed secrets need the
+    /// `sealer` (`None`: none configured, and then only an item from before sealing opens).
     pub async fn hr_credentials(
         &self,
         directory: &DirectoryId,
+        sealer: Option<&Sealer>,
     ) -> Result<HrCredentials, StoreError> {
         match self
             .get_control_item(hr_source_pk(directory), CREDENTIALS_SK)
             .await
         {
-            Ok(item) => Ok(HrCredentials {
-                webhook_secret: item.opt_str_attr("webhook_secret").map(str::to_owned),
-                bamboohr_company: item.opt_str_attr("bamboohr_company").map(str::to_owned),
-                bamboohr_api_key: item.opt_str_attr("bamboohr_api_key").map(str::to_owned),
-            }),
+            Ok(item) => decode_credentials(directory, &item, sealer),
             Err(StoreError::NotFound) => Ok(HrCredentials::default()),
             Err(e) => Err(e),
         }
     }
 
     /// Replaces the directory's credentials whole (a rotation): the old secret stops
-    /// verifying at once.
+    /// verifying at once, and an item from before sealing is sealed from now on.
     pub async fn put_hr_credentials(
         &self,
         directory: &DirectoryId,
         credentials: &HrCredentials,
+        sealer: &Sealer,
     ) -> Result<(), StoreError> {
         self.client
             .put_item()
             .table_name(&self.tables.directory)
-            .set_item(Some(encode_credentials(directory, credentials)))
+            .set_item(Some(encode_credentials(directory, credentials, sealer)?))
             .send()
             .await
             .map_err(backend)?;
@@ -198,24 +208,10 @@ impl Store {
         directory: &DirectoryId,
         report: &HrSyncReport,
     ) -> Result<(), StoreError> {
-        let mut item = Item::new();
-        item.insert(PK.into(), s(hr_source_pk(directory)));
-        item.insert(SK.into(), s(SYNC_SK));
-        item.insert("type".into(), s("hr_sync"));
-        item.insert("at".into(), n(report.at));
-        item.insert("source".into(), s(&report.source));
-        item.insert("upserted".into(), n(report.upserted));
-        item.insert("unchanged".into(), n(report.unchanged));
-        item.insert("removed".into(), n(report.removed));
-        item.insert("skipped".into(), n(report.skipped));
-        item.insert("failed".into(), n(report.failed));
-        if let Some(error) = &report.error {
-            item.insert("error".into(), s(error));
-        }
         self.client
             .put_item()
             .table_name(&self.tables.directory)
-            .set_item(Some(item))
+            .set_item(Some(encode_report(directory, report)))
             .send()
             .await
             .map_err(backend)?;
@@ -248,22 +244,94 @@ impl Store {
     }
 }
 
-fn encode_credentials(directory: &DirectoryId, credentials: &HrCredentials) -> Item {
+/// What is sealed: the two secrets (the company is not one).
+#[derive(Serialize, Deserialize)]
+struct SealedSecrets {
+    webhook_secret: Option<String>,
+    bamboohr_api_key: Option<String>,
+}
+
+/// The context sealed HR secrets are bound to: the directory, and what they are (a Google
+/// credentials blob of the same directory does not open as HR secrets).
+fn seal_context(directory: &DirectoryId) -> String {
+    format!("hr-credentials:{directory}")
+}
+
+pub(crate) fn encode_report(directory: &DirectoryId, report: &HrSyncReport) -> Item {
+    let mut item = Item::new();
+    item.insert(PK.into(), s(hr_source_pk(directory)));
+    item.insert(SK.into(), s(SYNC_SK));
+    item.insert("type".into(), s("hr_sync"));
+    item.insert("at".into(), n(report.at));
+    item.insert("source".into(), s(&report.source));
+    item.insert("upserted".into(), n(report.upserted));
+    item.insert("unchanged".into(), n(report.unchanged));
+    item.insert("removed".into(), n(report.removed));
+    item.insert("skipped".into(), n(report.skipped));
+    item.insert("failed".into(), n(report.failed));
+    if let Some(error) = &report.error {
+        item.insert("error".into(), s(error));
+    }
+    item
+}
+
+fn encode_credentials(
+    directory: &DirectoryId,
+    credentials: &HrCredentials,
+    sealer: &Sealer,
+) -> Result<Item, StoreError> {
     let mut item = Item::new();
     item.insert(PK.into(), s(hr_source_pk(directory)));
     item.insert(SK.into(), s(CREDENTIALS_SK));
     item.insert("type".into(), s("hr_credentials"));
-    let fields = [
-        ("webhook_secret", &credentials.webhook_secret),
-        ("bamboohr_company", &credentials.bamboohr_company),
-        ("bamboohr_api_key", &credentials.bamboohr_api_key),
-    ];
-    for (name, value) in fields {
-        if let Some(value) = value {
-            item.insert(name.into(), s(value));
-        }
+    if let Some(company) = &credentials.bamboohr_company {
+        item.insert("bamboohr_company".into(), s(company));
     }
-    item
+    let secrets = SealedSecrets {
+        webhook_secret: credentials.webhook_secret.clone(),
+        bamboohr_api_key: credentials.bamboohr_api_key.clone(),
+    };
+    let plain = serde_json::to_vec(&secrets).map_err(|e| StoreError::corrupt(e.to_string()))?;
+    let sealed = sealer
+        .seal(&seal_context(directory), &plain)
+        .map_err(|e| StoreError::Backend(e.to_string()))?;
+    item.insert("sealed".into(), AttributeValue::B(Blob::new(sealed)));
+    Ok(item)
+}
+
+fn decode_credentials(
+    directory: &DirectoryId,
+    item: &Item,
+    sealer: Option<&Sealer>,
+) -> Result<HrCredentials, StoreError> {
+    let bamboohr_company = item.opt_str_attr("bamboohr_company").map(str::to_owned);
+    let Some(sealed) = item.get("sealed") else {
+        // Written before secrets were sealed: in clear until the next rotation.
+        return Ok(HrCredentials {
+            webhook_secret: item.opt_str_attr("webhook_secret").map(str::to_owned),
+            bamboohr_company,
+            bamboohr_api_key: item.opt_str_attr("bamboohr_api_key").map(str::to_owned),
+        });
+    };
+    let AttributeValue::B(blob) = sealed else {
+        return Err(StoreError::corrupt("sealed HR credentials are not binary"));
+    };
+    let sealer = sealer.ok_or_else(|| {
+        StoreError::Backend(format!(
+            "HR credentials are sealed and no sealing key is configured ({})",
+            dsync_seal::SEALING_KEY_VARIABLE
+        ))
+    })?;
+    let plain = sealer
+        .open(&seal_context(directory), blob.as_ref())
+        .map_err(|e| StoreError::corrupt(format!("HR credentials: {e}")))?;
+    let secrets: SealedSecrets = serde_json::from_slice(&plain)
+        .map_err(|_| StoreError::corrupt("HR credentials: not the sealed shape"))?;
+    Ok(HrCredentials {
+        webhook_secret: secrets.webhook_secret,
+        bamboohr_company,
+        bamboohr_api_key: secrets.bamboohr_api_key,
+    })
 }
 
 #[cfg(test)]
@@ -281,5 +349,42 @@ mod tests {
         assert!(!printed.contains("secret-value"), "{printed}");
         assert!(!printed.contains("api-key-value"), "{printed}");
         assert!(printed.contains("acme"));
+    }
+
+    #[test]
+    fn the_stored_item_holds_the_secrets_only_sealed() {
+        let id = DirectoryId::generate();
+        let directory = || id;
+        let sealer = Sealer::from_key(&[3; 32]).unwrap();
+        let credentials = HrCredentials {
+            webhook_secret: Some("whsec_secret-value".into()),
+            bamboohr_company: Some("acme".into()),
+            bamboohr_api_key: Some("api-key-value".into()),
+        };
+        let item = encode_credentials(&directory(), &credentials, &sealer).unwrap();
+        let printed = format!("{item:?}");
+        assert!(!printed.contains("secret-value"), "{printed}");
+        assert!(!printed.contains("api-key-value"), "{printed}");
+        assert_eq!(
+            decode_credentials(&directory(), &item, Some(&sealer)).unwrap(),
+            credentials
+        );
+        // Another key, no key, or another directory's item: not opened.
+        let other = Sealer::from_key(&[4; 32]).unwrap();
+        assert!(decode_credentials(&directory(), &item, Some(&other)).is_err());
+        assert!(decode_credentials(&directory(), &item, None).is_err());
+        let elsewhere = DirectoryId::generate();
+        assert!(decode_credentials(&elsewhere, &item, Some(&sealer)).is_err());
+    }
+
+    #[test]
+    fn an_item_from_before_sealing_is_read_in_clear() {
+        let directory = DirectoryId::generate;
+        let mut item = Item::new();
+        item.insert("webhook_secret".into(), s("legacy-secret"));
+        item.insert("bamboohr_company".into(), s("acme"));
+        let read = decode_credentials(&directory(), &item, None).unwrap();
+        assert_eq!(read.webhook_secret.as_deref(), Some("legacy-secret"));
+        assert_eq!(read.bamboohr_api_key, None);
     }
 }

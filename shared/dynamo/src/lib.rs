@@ -8,12 +8,15 @@ mod api_keys;
 mod api_reads;
 mod client;
 mod control;
+mod count_backfill;
+mod directory_cache;
 mod directory_state;
 mod error;
 mod event_log;
 pub mod faults;
 mod google;
 mod google_push;
+mod hr_resync;
 mod hr_sources;
 mod item;
 mod keys;
@@ -39,11 +42,14 @@ pub use client::{
     ConnectOptions, SdkConfig,
 };
 pub use control::NewDirectory;
+pub use count_backfill::Backfill;
 pub use directory_state::{ProjectedGroup, ProjectedUser};
+pub use dsync_seal::{SealError, Sealer, SEALING_KEY_VARIABLE};
 pub use error::StoreError;
 pub use event_log::{decode_event, EventScope, StoredEvent, EVENT_RETENTION_DAYS};
 pub use google::PullLease;
 pub use google_push::GoogleChannel;
+pub use hr_resync::{ResyncCheckpoint, ResyncState};
 pub use hr_sources::{HrCredentials, HrSyncReport};
 pub use provider_groups::{GroupState, MemberPage, MembershipDiff, MEMBER_WRITE_LEASE_MS};
 pub use provider_users::UserPage;
@@ -64,11 +70,17 @@ use aws_sdk_dynamodb::Client;
 pub struct Store {
     client: Client,
     tables: TableNames,
+    /// Shared by clones: see [`Store::directory_within`].
+    directories: directory_cache::DirectoryCache,
 }
 
 impl Store {
     pub fn new(client: Client, tables: TableNames) -> Self {
-        Self { client, tables }
+        Self {
+            client,
+            tables,
+            directories: Default::default(),
+        }
     }
 
     pub fn client(&self) -> &Client {

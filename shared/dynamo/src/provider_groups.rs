@@ -2,8 +2,8 @@
 //! 50,000 members is 50,000 small items, never one growing item.
 
 use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, Delete, DeleteRequest, Put, PutRequest, TransactWriteItem,
-    Update, WriteRequest,
+    AttributeValue, ConditionCheck, Delete, DeleteRequest, Put, PutRequest,
+    ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update, WriteRequest,
 };
 use std::collections::HashMap;
 
@@ -13,7 +13,9 @@ use dsync_domain::model::ProviderGroup;
 use crate::error::{backend, is_conditional_failure};
 use crate::item::{id_attr, n, s, Item, ItemExt};
 use crate::keys::*;
-use crate::provider_users::{build_error, condition_failed_at, contention_pause, map_transaction};
+use crate::provider_users::{
+    build_error, condition_failed_item, contention_pause, map_transaction,
+};
 use crate::record_counts::RecordKind;
 use crate::{Store, StoreError};
 
@@ -29,6 +31,17 @@ pub const MEMBER_WRITE_LEASE_MS: i64 = 60_000;
 const DELETING: &str = "deleting";
 /// Set on a group while a membership change spans several transactions.
 const BUSY_UNTIL: &str = "members_busy_until";
+/// A group's deletion mark, beside it in the directory's partition from the moment it is
+/// marked `deleting` until its sweep ends: one Query finds every group a user's SCIM
+/// `groups` must leave out, however many groups the user is in.
+const DELETING_MARK_PREFIX: &str = "GDELETING#";
+
+fn deleting_mark_sk(group: &ProviderGroupId) -> String {
+    format!("{DELETING_MARK_PREFIX}{group}")
+}
+/// A random id a group create writes on the item, so that finding the id taken, the create
+/// can tell its own committed write from another writer's group.
+const CREATED_BY: &str = "created_by_write";
 
 /// A group as a writer sees it: also whether a write is still in flight.
 #[derive(Debug, Clone)]
@@ -120,10 +133,16 @@ impl Store {
         if let Some(until) = busy_until {
             item.insert(BUSY_UNTIL.into(), n(until));
         }
+        let creating = expected_version.is_none();
+        if creating {
+            // Names this create, memberships included: the item is compared below.
+            item.insert(CREATED_BY.into(), s(ulid::Ulid::new().to_string()));
+        }
         let mut put = Put::builder()
             .table_name(&self.tables.provider_records)
-            .set_item(Some(item))
-            .condition_expression(condition);
+            .set_item(Some(item.clone()))
+            .condition_expression(condition)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
         if let Some(version) = expected_version {
             put = put.expression_attribute_values(":expected", n(version));
         }
@@ -138,14 +157,22 @@ impl Store {
         for op in ops {
             request = request.transact_items(self.transact_op(op)?);
         }
-        let creating = expected_version.is_none();
         let mut attempt = 0;
         loop {
             let result = request.clone().send().await;
-            // A fresh group id cannot exist but by this call's own write, committed by an
-            // attempt whose answer was lost (the SDK retried it): the create is done.
-            if creating && condition_failed_at(&result, 0) {
-                break;
+            // The id is taken. Holding this create's own item (its `created_by` included),
+            // it is this call's write, committed by an attempt whose answer was lost (the SDK
+            // retried it): done. Anything else is another writer's group (ids derived from a
+            // provider's id collide; a department's group is created by each of its first
+            // employees), which does not hold this call's members: the caller re-reads and
+            // replaces under version.
+            if creating {
+                if let Some(existing) = condition_failed_item(&result, 0) {
+                    match existing {
+                        Some(existing) if *existing == item => break,
+                        _ => return Err(StoreError::Conflict),
+                    }
+                }
             }
             match map_transaction(result, &[StoreError::Conflict]) {
                 // A create cancelled for contention (the counter shard, a concurrent
@@ -350,6 +377,37 @@ impl Store {
         Ok(groups.remove(user).unwrap_or_default())
     }
 
+    /// The groups a user belongs to as SCIM shows them (consistent): a group being deleted
+    /// is left out at once, though its membership items stay until its sweep removes them.
+    /// For a user in any group that is one more Query, of the directory's deletion marks
+    /// (one small item per group whose sweep is unfinished, usually none), whatever the
+    /// number of groups.
+    pub async fn live_groups_of_user(
+        &self,
+        directory: &DirectoryId,
+        user: &ProviderUserId,
+    ) -> Result<Vec<ProviderGroupId>, StoreError> {
+        let groups = self.groups_of_user(directory, user).await?;
+        if groups.is_empty() {
+            return Ok(groups);
+        }
+        let marks = self
+            .query_prefix_all(
+                &self.tables.provider_records,
+                &provider_pk(directory),
+                DELETING_MARK_PREFIX,
+            )
+            .await?;
+        let deleting: std::collections::HashSet<String> = marks
+            .iter()
+            .filter_map(|item| item.opt_str_attr("group_id").map(str::to_owned))
+            .collect();
+        Ok(groups
+            .into_iter()
+            .filter(|group| !deleting.contains(&group.to_string()))
+            .collect())
+    }
+
     /// The groups of each of `users` (consistent), with one ranged Query over the user-side
     /// membership items when the users are a contiguous page in id order.
     pub async fn groups_of_users(
@@ -444,11 +502,21 @@ impl Store {
             .expression_attribute_values(":expected", n(group.version))
             .build()
             .map_err(build_error)?;
+        // `type` names the mark for stream readers, which skip it.
+        let deletion_mark = Put::builder()
+            .table_name(&self.tables.provider_records)
+            .item(PK, s(provider_pk(&group.directory_id)))
+            .item(SK, s(deleting_mark_sk(&group.id)))
+            .item("type", s("group_deleting"))
+            .item("group_id", s(group.id.to_string()))
+            .build()
+            .map_err(build_error)?;
         let result = self
             .client
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().update(mark).build())
             .transact_items(self.count_change(&group.directory_id, RecordKind::Groups, -1)?)
+            .transact_items(TransactWriteItem::builder().put(deletion_mark).build())
             .send()
             .await;
         map_transaction(result, &[StoreError::Conflict, StoreError::Conflict])?;
@@ -481,21 +549,32 @@ impl Store {
             self.batch_write(self.membership_ops(&state.group, &diff))
                 .await?;
         }
-        let result = self
-            .client
-            .delete_item()
+        let remove_group = Delete::builder()
             .table_name(&self.tables.provider_records)
             .key(PK, s(provider_pk(directory)))
             .key(SK, s(group_sk(group)))
             .condition_expression("attribute_exists(#deleting)")
             .expression_attribute_names("#deleting", DELETING)
+            .build()
+            .map_err(build_error)?;
+        let remove_mark = Delete::builder()
+            .table_name(&self.tables.provider_records)
+            .key(PK, s(provider_pk(directory)))
+            .key(SK, s(deleting_mark_sk(group)))
+            .build()
+            .map_err(build_error)?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().delete(remove_group).build())
+            .transact_items(TransactWriteItem::builder().delete(remove_mark).build())
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if is_conditional_failure(&e) => Ok(()),
-            Err(e) => Err(backend(e)),
+        // The group already gone: a concurrent finisher removed both.
+        if condition_failed_item(&result, 0).is_some() {
+            return Ok(());
         }
+        map_transaction(result, &[])
     }
 
     /// Removes a user's memberships of `groups` (both items of each), 12 per BatchWriteItem.

@@ -2,7 +2,9 @@
 
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{
+    Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+};
 use dsync_domain::ids::{DirectoryId, ProviderUserId};
 use dsync_domain::model::ProviderUser;
 
@@ -20,22 +22,39 @@ pub struct UserPage {
 }
 
 impl Store {
-    /// Creates a user and claims its `userName`, both or neither, and counts it.
+    /// Creates a user and claims its `userName`, both or neither, and counts it. Finding the
+    /// id taken by exactly this record is success (a retried write); by another record it is
+    /// `Conflict`: the caller re-reads and replaces under version.
     pub async fn create_user(&self, user: &ProviderUser) -> Result<(), StoreError> {
         let mut attempt = 0;
         loop {
+            let put = Put::builder()
+                .table_name(&self.tables.provider_records)
+                .set_item(Some(encode_user(user)))
+                .condition_expression("attribute_not_exists(pk)")
+                .return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                )
+                .build()
+                .map_err(build_error)?;
             let result = self
                 .client
                 .transact_write_items()
-                .transact_items(self.put_user_op(user, "attribute_not_exists(pk)", None)?)
+                .transact_items(TransactWriteItem::builder().put(put).build())
                 .transact_items(self.put_user_name_guard_op(user)?)
                 .transact_items(self.count_change(&user.directory_id, RecordKind::Users, 1)?)
                 .send()
                 .await;
-            // The user id is a fresh ULID: if its item already exists, it is this call's own
-            // write, committed by an attempt whose answer was lost (the SDK retried it).
-            if condition_failed_at(&result, 0) {
-                return Ok(());
+            // The id is taken. Holding what this call writes, the item is this call's own
+            // write, committed by an attempt whose answer was lost (the SDK retried it), or
+            // an identical one: done. Holding anything else, it is another writer's (ids
+            // derived from a provider's id, as HR and Google ones are, collide): the caller
+            // re-reads and replaces under version.
+            if let Some(existing) = condition_failed_item(&result, 0) {
+                return match existing {
+                    Some(existing) if *existing == encode_user(user) => Ok(()),
+                    _ => Err(StoreError::Conflict),
+                };
             }
             // A guard already taken means a duplicate; anything else cancelled is a
             // concurrent create on the same counter shard: again.
@@ -313,28 +332,29 @@ pub(crate) fn build_error(e: aws_sdk_dynamodb::error::BuildError) -> StoreError 
     StoreError::Backend(e.to_string())
 }
 
-/// Maps a cancelled transaction to the error its failing item stands for (`on_failure[i]`
-/// for item `i`).
-/// Whether a transaction was cancelled because the condition of its item at `index` failed.
-pub(crate) fn condition_failed_at<R>(
+/// When the condition of a transaction's item at `index` failed: the item as it was, if the
+/// request asked for it (`ReturnValuesOnConditionCheckFailure::AllOld`) and it existed.
+pub(crate) fn condition_failed_item<R>(
     result: &Result<
         R,
         SdkError<TransactWriteItemsError, aws_sdk_dynamodb::config::http::HttpResponse>,
     >,
     index: usize,
-) -> bool {
-    match result {
-        Err(err) => match err.as_service_error() {
-            Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => cancelled
-                .cancellation_reasons()
-                .get(index)
-                .is_some_and(|reason| reason.code() == Some("ConditionalCheckFailed")),
-            _ => false,
-        },
-        Ok(_) => false,
-    }
+) -> Option<Option<&Item>> {
+    let Err(err) = result else {
+        return None;
+    };
+    let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) =
+        err.as_service_error()
+    else {
+        return None;
+    };
+    let reason = cancelled.cancellation_reasons().get(index)?;
+    (reason.code() == Some("ConditionalCheckFailed")).then_some(reason.item.as_ref())
 }
 
+/// Maps a cancelled transaction to the error its failing item stands for (`on_failure[i]`
+/// for item `i`).
 pub(crate) fn map_transaction<R: std::fmt::Debug>(
     result: Result<
         R,

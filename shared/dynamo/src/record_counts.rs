@@ -36,6 +36,15 @@ fn count_sk(kind: RecordKind, shard: u32) -> String {
     format!("COUNT#{}#{shard}", kind.name())
 }
 
+/// The counter's base item, written once by a backfill ([`crate::count_backfill`]).
+pub(crate) const BASE_SHARD: &str = "BASE";
+
+/// The sort keys of a counter's shards, and of its base.
+pub(crate) fn count_keys(kind: RecordKind) -> (Vec<String>, String) {
+    let shards = (0..SHARDS).map(|shard| count_sk(kind, shard)).collect();
+    (shards, format!("COUNT#{}#{BASE_SHARD}", kind.name()))
+}
+
 impl Store {
     /// Adds `delta` to the directory's count of `kind`, as one item of a transaction.
     pub(crate) fn count_change(
@@ -49,9 +58,12 @@ impl Store {
             .table_name(&self.tables.provider_records)
             .key(PK, s(provider_pk(directory)))
             .key(SK, s(count_sk(kind, shard)))
-            // `type` names the item for stream readers, which skip it.
-            .update_expression("ADD #n :delta SET #type = :type")
+            // `type` names the item for stream readers, which skip it; `changes` lets a
+            // backfill see that a count moved while it walked.
+            .update_expression("ADD #n :delta, #changes :one SET #type = :type")
             .expression_attribute_names("#n", "n")
+            .expression_attribute_names("#changes", crate::count_backfill::CHANGES)
+            .expression_attribute_values(":one", n(1))
             .expression_attribute_names("#type", "type")
             .expression_attribute_values(":delta", n(delta))
             .expression_attribute_values(":type", s("record_count"))
@@ -60,20 +72,18 @@ impl Store {
         Ok(TransactWriteItem::builder().update(update).build())
     }
 
-    /// The directory's number of `kind` records (consistent).
+    /// The directory's number of `kind` records (consistent): the shards and the base.
     pub async fn record_count(
         &self,
         directory: &DirectoryId,
         kind: RecordKind,
     ) -> Result<u64, StoreError> {
         let pk = provider_pk(directory);
-        let keys = (0..SHARDS)
-            .map(|shard| {
-                Item::from([
-                    (PK.to_owned(), s(&pk)),
-                    (SK.to_owned(), s(count_sk(kind, shard))),
-                ])
-            })
+        let (mut sort_keys, base) = count_keys(kind);
+        sort_keys.push(base);
+        let keys = sort_keys
+            .into_iter()
+            .map(|sk| Item::from([(PK.to_owned(), s(&pk)), (SK.to_owned(), s(sk))]))
             .collect();
         let items = self
             .batch_get_items(&self.tables.provider_records, keys)

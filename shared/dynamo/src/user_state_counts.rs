@@ -23,6 +23,14 @@ fn shard_sk(shard: u32) -> String {
     format!("SHARD#{shard}")
 }
 
+/// The base item a backfill writes ([`crate::count_backfill`]).
+pub(crate) const USER_COUNTS_BASE: &str = "SHARD#BASE";
+
+/// The sort keys of the shards.
+pub(crate) fn user_counts_keys() -> Vec<String> {
+    (0..SHARDS).map(shard_sk).collect()
+}
+
 /// A directory's counts, as WorkOS's directory `metadata` shows them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct DirectoryMetadata {
@@ -60,8 +68,10 @@ impl Store {
             .table_name(&self.tables.directory)
             .key(PK, s(user_counts_pk(directory)))
             .key(SK, s(shard_sk(shard)))
-            .update_expression("ADD active :a, inactive :i SET #type = :type")
+            .update_expression("ADD active :a, inactive :i, #changes :one SET #type = :type")
             .expression_attribute_names("#type", "type")
+            .expression_attribute_names("#changes", crate::count_backfill::CHANGES)
+            .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":a", n(active))
             .expression_attribute_values(":i", n(inactive))
             .expression_attribute_values(":type", s("user_state_count"))
@@ -70,15 +80,17 @@ impl Store {
         Ok(Some(TransactWriteItem::builder().update(update).build()))
     }
 
-    /// Active and inactive directory users (one BatchGetItem) and groups (the provider group
+    /// Active and inactive directory users (one BatchGetItem of the shards and the base) and groups (the provider group
     /// count, one more): no scan, whatever the directory's size.
     pub async fn directory_metadata(
         &self,
         directory: &DirectoryId,
     ) -> Result<DirectoryMetadata, StoreError> {
         let pk = user_counts_pk(directory);
-        let keys = (0..SHARDS)
-            .map(|shard| Item::from([(PK.to_owned(), s(&pk)), (SK.to_owned(), s(shard_sk(shard)))]))
+        let keys = user_counts_keys()
+            .into_iter()
+            .chain([USER_COUNTS_BASE.to_owned()])
+            .map(|sk| Item::from([(PK.to_owned(), s(&pk)), (SK.to_owned(), s(sk))]))
             .collect();
         let items = self.batch_get_items(&self.tables.directory, keys).await?;
         let sum = |name: &str| -> u64 {

@@ -8,7 +8,10 @@ pub mod credentials;
 pub mod jwt;
 pub mod pull;
 pub mod push;
-pub mod seal;
+/// Sealing moved to `dsync-seal` (HR secrets use it too); the format is unchanged.
+pub mod seal {
+    pub use dsync_seal::{SealError, Sealer};
+}
 
 /// A throwaway RSA key (PKCS#8 PEM) that grants nothing anywhere: tests sign with it and the
 /// fake of Google's token endpoint checks signatures with its public half.
@@ -60,31 +63,19 @@ impl Endpoints {
     }
 }
 
-/// The sealing key on AWS: `DSYNC_GOOGLE_SEALING_KEY`, 32 bytes in base64. The template
-/// passes it as a function environment variable encrypted with its own KMS key (the
-/// functions' `KmsKeyArn`), which only the API and policy functions may decrypt.
-pub const SEALING_KEY_VARIABLE: &str = "DSYNC_GOOGLE_SEALING_KEY";
+/// The sealing key on AWS (see [`dsync_seal::SEALING_KEY_VARIABLE`]): the template passes
+/// it as a function environment variable encrypted with its own KMS key (the functions'
+/// `KmsKeyArn`), which only the functions that seal or open secrets may decrypt.
+pub const SEALING_KEY_VARIABLE: &str = dsync_seal::SEALING_KEY_VARIABLE;
 
 /// From the environment: `None` when no sealing key is set (Google Workspace directories are
 /// then refused), an error when one is set but is not 32 bytes of base64.
 pub fn from_env() -> Result<Option<Google>, String> {
-    use base64::Engine;
-    let Some(text) = std::env::var("DSYNC_GOOGLE_SEALING_KEY")
-        .ok()
-        .filter(|t| !t.trim().is_empty())
-    else {
-        return Ok(None);
-    };
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(text.trim())
-        .map_err(|_| format!("{SEALING_KEY_VARIABLE} is not base64"))?;
-    let key: [u8; 32] = bytes.try_into().map_err(|_| {
-        format!("{SEALING_KEY_VARIABLE} must be 32 bytes (openssl rand -base64 32)")
-    })?;
-    let sealer = Sealer::from_key(&key).map_err(|e| e.to_string())?;
-    let mut google = Google::new(Endpoints::from_env(), sealer);
-    google.push_base_url = push_base_url(std::env::var(PUSH_BASE_URL_VARIABLE).ok());
-    Ok(Some(google))
+    Ok(Sealer::from_env()?.map(|sealer| {
+        let mut google = Google::new(Endpoints::from_env(), sealer);
+        google.push_base_url = push_base_url(std::env::var(PUSH_BASE_URL_VARIABLE).ok());
+        google
+    }))
 }
 
 /// Where Google's push notifications are received: the public origin of the

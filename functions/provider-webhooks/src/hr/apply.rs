@@ -132,31 +132,45 @@ async fn upsert(
                 Some(previous) => store.replace_user(&next, previous).await,
             };
             match written {
-                // A create finding the id taken counts it as its own earlier attempt (ids
-                // are fresh for SCIM); an employee's id is derived, so a concurrent delivery
-                // may have created it first: make sure what is stored is this write.
-                Ok(()) if current.is_none() && !stored_as(store, &next).await? => continue,
                 Ok(()) => {}
+                // Another delivery wrote first (an employee's id is derived, so a create can
+                // find it taken by a different record): read again and apply on top.
                 Err(StoreError::Conflict) => continue,
                 Err(StoreError::Duplicate) => {
                     return Err(ChangeError::EmailTaken(employee_id.to_owned()))
                 }
                 Err(e) => return Err(e.into()),
             }
-            departments::follow(store, directory, &next, now).await?;
+            follow_latest(store, directory, next, now).await?;
         }
         return Ok(outcome);
     }
     Err(ChangeError::Contended(employee_id.to_owned()))
 }
 
-/// Whether `user` is what the store holds now.
-async fn stored_as(store: &Store, user: &ProviderUser) -> Result<bool, ChangeError> {
-    match store.get_user(&user.directory_id, &user.id).await {
-        Ok(stored) => Ok(stored.version == user.version && stored.resource == user.resource),
-        Err(StoreError::NotFound) => Ok(false),
-        Err(e) => Err(e.into()),
+/// Puts the employee in its department's group. A concurrent delivery may have written a
+/// newer record (another department) and followed it before this one follows its own: so
+/// after following, the record is read again and, if it changed, its department followed.
+/// The writer of the newest record always checks last, so the memberships end as it says.
+async fn follow_latest(
+    store: &Store,
+    directory: &Directory,
+    written: ProviderUser,
+    now: i64,
+) -> Result<(), ChangeError> {
+    let mut followed = written;
+    for _ in 0..ATTEMPTS {
+        departments::follow(store, directory, &followed, now).await?;
+        match store.get_user(&directory.id, &followed.id).await {
+            Ok(current) if current.version != followed.version => followed = current,
+            Ok(_) | Err(StoreError::NotFound) => return Ok(()),
+            Err(e) => return Err(e.into()),
+        }
     }
+    Err(ChangeError::Contended(format!(
+        "department of {}",
+        followed.id
+    )))
 }
 
 async fn remove(

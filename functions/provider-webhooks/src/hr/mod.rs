@@ -8,8 +8,10 @@
 //! the body parsed (400 with the reason when it is not the documented shape) and applied.
 
 pub mod apply;
+mod bamboohr_api;
 mod departments;
 pub mod resync;
+pub mod schedule;
 
 use bytes::Bytes;
 use dsync_domain::ids::DirectoryId;
@@ -97,7 +99,7 @@ async fn serve(app: &App, request: &Request<Bytes>) -> Result<Response<Bytes>, F
     let directory = directory_of(app, request.uri().path()).await?;
     let secret = app
         .store
-        .hr_credentials(&directory.id)
+        .hr_credentials(&directory.id, app.sealer.as_ref())
         .await
         .map_err(store_failure)?
         .webhook_secret

@@ -206,6 +206,8 @@ impl Store {
             }
             Err(e) => return Err(e),
         }
+        // This process's SCIM authentication stops accepting the old token now.
+        self.directories.forget(&directory.id);
         let mut replaced = current.clone();
         replaced.directory.token_hash = token_hash.clone();
         replaced.updated_at = now;
@@ -268,13 +270,16 @@ impl Store {
             TransactWriteItem::builder().delete(delete).build(),
             TransactWriteItem::builder().put(put).build(),
         ];
-        self.commit_with_events(&scope_of(directory), writes, events, now)
+        let committed = self
+            .commit_with_events(&scope_of(directory), writes, events, now)
             .await
             .map_err(|e| match e {
                 // The condition on the directory failed: someone deleted it first.
                 StoreError::Conflict => StoreError::NotFound,
                 e => e,
-            })
+            });
+        self.directories.forget(&directory.id);
+        committed
     }
 }
 

@@ -1,9 +1,16 @@
-//! Credentials at rest: AES-256-GCM under a key the tables never see. Locally the key is a
-//! file under the data directory (created on first use, mode 0600); on AWS it is a data key
-//! that KMS keeps (see `docs/google-workspace.md`). The directory id is bound into every
-//! ciphertext, so a sealed blob copied onto another directory does not open.
+//! Provider secrets at rest: AES-256-GCM under a key the tables never see. Google Workspace
+//! credentials and HR directories' webhook secrets and BambooHR API keys are sealed with it.
+//! Locally the key is a file under the data directory (created on first use, mode 0600); on
+//! AWS it is a function environment variable encrypted with its own KMS key (see
+//! `docs/deploy-aws.md`). Every ciphertext is bound to a context (the directory id, plus
+//! what the secret is for), so a sealed blob copied onto another directory or another kind of
+//! secret does not open.
+//!
+//! The format (a version byte, the 12-byte nonce, the ciphertext and its tag) is the one
+//! Google credentials were first sealed in, so those stay readable.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
 use ring::rand::{SecureRandom, SystemRandom};
@@ -21,9 +28,15 @@ pub enum SealError {
     Seal,
 }
 
-/// Seals and opens credentials. Its `Debug` shows nothing of the key.
+/// The sealing key on AWS: 32 bytes in base64. The name is older than HR directories: the
+/// same key seals their secrets too.
+pub const SEALING_KEY_VARIABLE: &str = "DSYNC_GOOGLE_SEALING_KEY";
+
+/// Seals and opens secrets. Cheap to clone (the key is shared). Its `Debug` shows nothing of
+/// the key.
+#[derive(Clone)]
 pub struct Sealer {
-    key: LessSafeKey,
+    key: Arc<LessSafeKey>,
     random: SystemRandom,
 }
 
@@ -37,7 +50,7 @@ impl Sealer {
     pub fn from_key(bytes: &[u8; 32]) -> Result<Self, SealError> {
         let key = UnboundKey::new(&AES_256_GCM, bytes).map_err(|_| SealError::Seal)?;
         Ok(Self {
-            key: LessSafeKey::new(key),
+            key: Arc::new(LessSafeKey::new(key)),
             random: SystemRandom::new(),
         })
     }
@@ -53,6 +66,30 @@ impl Sealer {
             .try_into()
             .map_err(|_| SealError::Key(format!("{} is not a 32-byte key", path.display())))?;
         Self::from_key(&key)
+    }
+
+    /// From [`SEALING_KEY_VARIABLE`]: `None` when it is unset or empty (directories whose
+    /// secrets must be sealed are then refused), an error when it is not 32 bytes of base64.
+    pub fn from_env() -> Result<Option<Self>, String> {
+        let Some(text) = std::env::var(SEALING_KEY_VARIABLE)
+            .ok()
+            .filter(|t| !t.trim().is_empty())
+        else {
+            return Ok(None);
+        };
+        Self::from_base64(&text).map(Some)
+    }
+
+    /// 32 bytes in base64 (`openssl rand -base64 32`).
+    pub fn from_base64(text: &str) -> Result<Self, String> {
+        use base64::Engine;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(text.trim())
+            .map_err(|_| format!("{SEALING_KEY_VARIABLE} is not base64"))?;
+        let key: [u8; 32] = bytes.try_into().map_err(|_| {
+            format!("{SEALING_KEY_VARIABLE} must be 32 bytes (openssl rand -base64 32)")
+        })?;
+        Self::from_key(&key).map_err(|e| e.to_string())
     }
 
     pub fn seal(&self, context: &str, plain: &[u8]) -> Result<Vec<u8>, SealError> {
@@ -132,6 +169,42 @@ mod tests {
         let other = Sealer::from_key(&[8; 32]).unwrap();
         assert!(other.open("directory_a", &sealed).is_err());
         assert!(sealer.open("directory_a", &sealed[..10]).is_err());
+    }
+
+    /// The at-rest layout Google credentials were first sealed in (version 1, the nonce, the
+    /// AES-256-GCM ciphertext and tag, the context as associated data) still opens: built
+    /// here by hand, not by `seal`.
+    #[test]
+    fn blobs_in_the_first_format_still_open() {
+        let key = [9u8; 32];
+        let nonce = [5u8; NONCE_LEN];
+        let sealing = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &key).unwrap());
+        let mut ciphertext = b"{\"client_email\":\"sa@x\"}".to_vec();
+        sealing
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(b"directory_x".as_slice()),
+                &mut ciphertext,
+            )
+            .unwrap();
+        let mut blob = vec![1u8];
+        blob.extend_from_slice(&nonce);
+        blob.extend_from_slice(&ciphertext);
+        let sealer = Sealer::from_key(&key).unwrap();
+        assert_eq!(
+            sealer.open("directory_x", &blob).unwrap(),
+            b"{\"client_email\":\"sa@x\"}"
+        );
+    }
+
+    #[test]
+    fn a_key_from_the_environment_must_be_32_bytes_of_base64() {
+        use base64::Engine;
+        let good = base64::engine::general_purpose::STANDARD.encode([1u8; 32]);
+        assert!(Sealer::from_base64(&good).is_ok());
+        assert!(Sealer::from_base64("not base64!").is_err());
+        let short = base64::engine::general_purpose::STANDARD.encode([1u8; 16]);
+        assert!(Sealer::from_base64(&short).is_err());
     }
 
     #[test]

@@ -1,0 +1,123 @@
+//! Directories as the SCIM function authenticates them, remembered for a few seconds.
+//!
+//! Every SCIM request is authenticated against its directory's stored token hash. Reading
+//! the directory item on every request doubles the round trips of a write, so the SCIM
+//! function keeps what it read for a bounded time ([`Store::directory_within`]). The bound
+//! is the price: in another process (another Lambda instance) a rotated token or a deleted
+//! directory is still accepted until that process's copy is older than the bound. Within
+//! one process (the local runner, where the management API and the SCIM function share one
+//! `Store`) a rotation or deletion forgets the copy at once.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use dsync_domain::ids::DirectoryId;
+use dsync_domain::model::Directory;
+
+use crate::{Store, StoreError};
+
+/// Past this many remembered directories the cache starts over (a process serves a few).
+const MAX_ENTRIES: usize = 10_000;
+
+#[derive(Clone, Default)]
+pub(crate) struct DirectoryCache {
+    entries: Arc<Mutex<HashMap<DirectoryId, (Instant, Directory)>>>,
+}
+
+impl std::fmt::Debug for DirectoryCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DirectoryCache").finish_non_exhaustive()
+    }
+}
+
+impl DirectoryCache {
+    fn get(&self, id: &DirectoryId, max_age: Duration) -> Option<Directory> {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let (read_at, directory) = entries.get(id)?;
+        (read_at.elapsed() < max_age).then(|| directory.clone())
+    }
+
+    fn put(&self, directory: Directory, read_at: Instant) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if entries.len() >= MAX_ENTRIES {
+            entries.clear();
+        }
+        entries.insert(directory.id, (read_at, directory));
+    }
+
+    pub(crate) fn forget(&self, id: &DirectoryId) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries.remove(id);
+    }
+}
+
+impl Store {
+    /// The directory as read at most `max_age` ago by this process (a zero `max_age` always
+    /// reads). `NotFound` is never remembered: a directory that appears is found at once.
+    pub async fn directory_within(
+        &self,
+        id: &DirectoryId,
+        max_age: Duration,
+    ) -> Result<Directory, StoreError> {
+        if let Some(directory) = self.directories.get(id, max_age) {
+            return Ok(directory);
+        }
+        // Stamped before the read, so the copy is never older than it claims.
+        let read_at = Instant::now();
+        let directory = self.get_directory(id).await?;
+        if !max_age.is_zero() {
+            self.directories.put(directory.clone(), read_at);
+        }
+        Ok(directory)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dsync_domain::ids::EnvironmentId;
+    use dsync_domain::model::{DirectoryMappings, ProviderKind};
+    use dsync_domain::secrets::SecretHash;
+
+    fn directory() -> Directory {
+        Directory {
+            id: DirectoryId::generate(),
+            environment_id: EnvironmentId::generate(),
+            name: "Cached".into(),
+            kind: ProviderKind::OktaScimV2,
+            organization_id: None,
+            token_hash: SecretHash::of("token"),
+            created_at: 0,
+            mappings: DirectoryMappings::default(),
+        }
+    }
+
+    #[test]
+    fn a_copy_is_served_only_while_younger_than_the_bound() {
+        let cache = DirectoryCache::default();
+        let fresh = directory();
+        cache.put(fresh.clone(), Instant::now());
+        assert_eq!(
+            cache.get(&fresh.id, Duration::from_secs(5)).map(|d| d.id),
+            Some(fresh.id)
+        );
+        assert!(cache.get(&fresh.id, Duration::ZERO).is_none());
+
+        let old = directory();
+        let long_ago = Instant::now()
+            .checked_sub(Duration::from_secs(6))
+            .expect("the clock is past 6 s");
+        cache.put(old.clone(), long_ago);
+        assert!(cache.get(&old.id, Duration::from_secs(5)).is_none());
+    }
+
+    #[test]
+    fn a_forgotten_directory_is_read_again() {
+        let cache = DirectoryCache::default();
+        let directory = directory();
+        cache.put(directory.clone(), Instant::now());
+        cache.forget(&directory.id);
+        assert!(cache.get(&directory.id, Duration::from_secs(5)).is_none());
+    }
+}
