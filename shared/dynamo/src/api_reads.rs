@@ -14,7 +14,6 @@ mod paging;
 mod projection_reads;
 mod purge;
 
-pub(crate) use directories::{encode_directory, scope_of};
 pub use directories::{DirectoryToken, StoredDirectory};
 pub use event_reads::{EventCursor, EventPage, EventQuery, EVENT_SCAN_PAGES};
 pub(crate) use paging::KeyedList;

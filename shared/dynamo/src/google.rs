@@ -13,7 +13,6 @@ use dsync_domain::ids::{DirectoryId, ProviderUserId};
 use dsync_domain::model::{Directory, ProviderUser};
 use dsync_domain::providers::google::{PullCheckpoint, PullPhase, SyncStatus};
 
-use crate::api_reads::{encode_directory, scope_of};
 use crate::error::{backend, is_conditional_failure};
 use crate::item::{id_attr, n, s, Item, ItemExt};
 use crate::keys::{provider_pk, user_sk, GSI1PK, GSI1SK, PK, SK};
@@ -71,12 +70,6 @@ impl Store {
         sealed: &[u8],
         events: &[EventDraft],
     ) -> Result<(), StoreError> {
-        let directory_put = Put::builder()
-            .table_name(&self.tables.directory)
-            .set_item(Some(encode_directory(directory, directory.created_at)))
-            .condition_expression("attribute_not_exists(pk)")
-            .build()
-            .map_err(build_error)?;
         let credentials_put = Put::builder()
             .table_name(&self.tables.directory)
             .set_item(Some(credentials_item(
@@ -86,17 +79,10 @@ impl Store {
             )))
             .build()
             .map_err(build_error)?;
-        let writes = vec![
-            TransactWriteItem::builder().put(directory_put).build(),
-            TransactWriteItem::builder().put(credentials_put).build(),
-        ];
-        self.commit_with_events(&scope_of(directory), writes, events, directory.created_at)
+        let credentials = vec![TransactWriteItem::builder().put(credentials_put).build()];
+        self.create_directory_beside(directory, None, credentials, events)
             .await
             .map(|_| ())
-            .map_err(|e| match e {
-                StoreError::Conflict => StoreError::Duplicate,
-                e => e,
-            })
     }
 
     /// Replaces a directory's sealed credentials (a rotation): ciphertext only, never the

@@ -116,22 +116,8 @@ impl Store {
         directory: &DirectoryId,
         owner: &str,
     ) -> Result<(), StoreError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.tables.directory)
-            .key(PK, s(hr_source_pk(directory)))
-            .key(SK, s(RESYNC_SK))
-            .update_expression("REMOVE lease_owner, lease_until")
-            .condition_expression("lease_owner = :owner")
-            .expression_attribute_values(":owner", s(owner))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if is_conditional_failure(&e) => Ok(()),
-            Err(e) => Err(backend(e)),
-        }
+        self.release_lease(hr_source_pk(directory), RESYNC_SK.to_owned(), owner)
+            .await
     }
 
     /// Ends a run: the checkpoint and lease go, the run's start is kept for the schedule,

@@ -23,7 +23,6 @@ use dsync_domain::providers::replay::REMEMBER_SECS;
 use dsync_seal::Sealer;
 use serde::{Deserialize, Serialize};
 
-use crate::api_reads::{encode_directory, scope_of};
 use crate::error::{backend, is_conditional_failure};
 use crate::item::{n, s, Item, ItemExt};
 use crate::keys::{PK, SK};
@@ -94,12 +93,6 @@ impl Store {
         sealer: &Sealer,
         events: &[EventDraft],
     ) -> Result<(), StoreError> {
-        let directory_put = Put::builder()
-            .table_name(&self.tables.directory)
-            .set_item(Some(encode_directory(directory, directory.created_at)))
-            .condition_expression("attribute_not_exists(pk)")
-            .build()
-            .map_err(build_error)?;
         let credentials_put = Put::builder()
             .table_name(&self.tables.directory)
             .set_item(Some(encode_credentials(
@@ -109,17 +102,10 @@ impl Store {
             )?))
             .build()
             .map_err(build_error)?;
-        let writes = vec![
-            TransactWriteItem::builder().put(directory_put).build(),
-            TransactWriteItem::builder().put(credentials_put).build(),
-        ];
-        self.commit_with_events(&scope_of(directory), writes, events, directory.created_at)
+        let credentials = vec![TransactWriteItem::builder().put(credentials_put).build()];
+        self.create_directory_beside(directory, None, credentials, events)
             .await
             .map(|_| ())
-            .map_err(|e| match e {
-                StoreError::Conflict => StoreError::Duplicate,
-                e => e,
-            })
     }
 
     /// The directory's HR credentials; all `None` when it has none. Sealed secrets need the

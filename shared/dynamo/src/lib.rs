@@ -20,6 +20,7 @@ mod hr_resync;
 mod hr_sources;
 mod item;
 mod keys;
+mod lease;
 pub mod metering;
 mod provider_groups;
 mod provider_users;

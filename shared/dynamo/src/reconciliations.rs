@@ -265,22 +265,8 @@ impl Store {
         id: &ReconciliationId,
         owner: &str,
     ) -> Result<(), StoreError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.tables.directory)
-            .key(PK, s(environment_pk(environment)))
-            .key(SK, s(reconciliation_sk(id)))
-            .update_expression("REMOVE lease_owner, lease_until")
-            .condition_expression("lease_owner = :owner")
-            .expression_attribute_values(":owner", s(owner))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if is_conditional_failure(&e) => Ok(()),
-            Err(e) => Err(backend(e)),
-        }
+        self.release_lease(environment_pk(environment), reconciliation_sk(id), owner)
+            .await
     }
 
     /// Saves progress as the lease's `owner`; `expected_update` (the last save's

@@ -139,6 +139,20 @@ impl Store {
         token: Option<&DirectoryToken>,
         events: &[EventDraft],
     ) -> Result<Vec<StoredEvent>, StoreError> {
+        self.create_directory_beside(directory, token, Vec::new(), events)
+            .await
+    }
+
+    /// Creates the directory (with its token's identity, if any) together with `beside` (a
+    /// provider's credentials) and `events`, in one transaction: all of them or none.
+    /// `Duplicate` when the id is taken.
+    pub(crate) async fn create_directory_beside(
+        &self,
+        directory: &Directory,
+        token: Option<&DirectoryToken>,
+        beside: Vec<TransactWriteItem>,
+        events: &[EventDraft],
+    ) -> Result<Vec<StoredEvent>, StoreError> {
         let mut item = encode_directory(directory, directory.created_at);
         if let Some(token) = token {
             token.write_to(&mut item);
@@ -149,7 +163,8 @@ impl Store {
             .condition_expression("attribute_not_exists(pk)")
             .build()
             .map_err(build_error)?;
-        let writes = vec![TransactWriteItem::builder().put(put).build()];
+        let mut writes = vec![TransactWriteItem::builder().put(put).build()];
+        writes.extend(beside);
         self.commit_with_events(&scope_of(directory), writes, events, directory.created_at)
             .await
             .map_err(|e| match e {
