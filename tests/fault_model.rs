@@ -398,7 +398,12 @@ impl World {
         });
         match completed {
             Some(run) => {
-                self.switch_applied = true;
+                // A record the run quarantined keeps its old projection until the next
+                // reconciliation retries it (docs/reliability.md, "Quarantine"), so a
+                // policy switch is applied only by a run that projected every record.
+                if run.counts.failed == 0 {
+                    self.switch_applied = true;
+                }
                 Some(run.counts.events)
             }
             None => {
@@ -446,6 +451,14 @@ pub async fn run_seed(seed: u64, operations: usize) -> RunReport {
     let mut world = world(seed).await;
     world.faults.set_rate(FAULT_RATE);
     let trace = std::env::var_os("DSYNC_FAULT_TRACE").is_some();
+    if trace {
+        // The handlers' own logs (projections, quarantines, reconciliation turns) beside
+        // the IdP's requests; another test may already have set a subscriber.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter("info")
+            .with_writer(std::io::stderr)
+            .try_init();
+    }
     let started = std::time::Instant::now();
     for operation in 0..operations {
         world.step().await;

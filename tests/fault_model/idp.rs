@@ -54,7 +54,7 @@ impl Idp {
 
     async fn once(&self, method: http::Method, path: &str, body: Option<&Value>) -> Reply {
         let request = http::Request::builder()
-            .method(method)
+            .method(method.clone())
             .uri(format!(
                 "http://localhost:8787/scim/v2/{}{path}",
                 self.directory
@@ -69,10 +69,19 @@ impl Idp {
             .expect("a request");
         let response = dsync_provider_webhooks::handle(&self.app, request).await;
         let bytes = response.body();
-        Reply {
+        let reply = Reply {
             status: response.status().as_u16(),
             body: serde_json::from_slice(bytes).unwrap_or(Value::Null),
+        };
+        if std::env::var_os("DSYNC_FAULT_TRACE").is_some() {
+            eprintln!(
+                "idp {method} {path} {} -> {} {}",
+                body.map_or_else(String::new, |b| b.to_string()),
+                reply.status,
+                reply.body["id"]
+            );
         }
+        reply
     }
 
     /// Creates a resource (`/Users` or `/Groups`) and returns its id, or `None` when the
