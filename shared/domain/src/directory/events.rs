@@ -125,7 +125,7 @@ impl EventDraft {
         groups: impl IntoIterator<Item = &'a DirectoryGroup>,
         organization_id: Option<&str>,
     ) -> Vec<Self> {
-        memberships(GROUP_USER_ADDED, user, groups, organization_id)
+        memberships_of(GROUP_USER_ADDED, user, groups, organization_id)
     }
 
     /// `dsync.group.user_removed` for each of `groups`, in order; see
@@ -135,7 +135,7 @@ impl EventDraft {
         groups: impl IntoIterator<Item = &'a DirectoryGroup>,
         organization_id: Option<&str>,
     ) -> Vec<Self> {
-        memberships(GROUP_USER_REMOVED, user, groups, organization_id)
+        memberships_of(GROUP_USER_REMOVED, user, groups, organization_id)
     }
 
     /// Every event's `raw_attributes` are capped (see [`super::limits`]): the log's items and
@@ -144,6 +144,21 @@ impl EventDraft {
         super::limits::cap_event_data(&mut data);
         Self { name, data }
     }
+}
+
+/// [`memberships`], building the user's object only when there is a group to put it in.
+fn memberships_of<'a>(
+    name: &'static str,
+    user: &DirectoryUser,
+    groups: impl IntoIterator<Item = &'a DirectoryGroup>,
+    organization_id: Option<&str>,
+) -> Vec<EventDraft> {
+    let mut groups = groups.into_iter().peekable();
+    if groups.peek().is_none() {
+        return Vec::new();
+    }
+    let user_object = capped_user_payload(user, organization_id);
+    memberships(name, user_object, groups, organization_id)
 }
 
 /// The Directory User object.
@@ -160,27 +175,50 @@ fn user_object(user: &DirectoryUser, organization_id: Option<&str>, with_raw: bo
     } else {
         Value::Null
     };
-    json!({
-        "object": "directory_user",
-        "id": user.id.to_string(),
-        "directory_id": user.directory_id.to_string(),
-        "organization_id": organization_id,
-        "idp_id": attributes.idp_id,
-        "email": attributes.email,
-        "first_name": attributes.first_name,
-        "last_name": attributes.last_name,
-        "name": attributes.name,
-        "username": attributes.username,
-        "state": user.state.as_str(),
-        "emails": attributes.emails.iter().map(email_payload).collect::<Vec<_>>(),
-        "job_title": attributes.job_title,
-        "custom_attributes": attributes.custom_attributes,
-        "raw_attributes": raw,
-        "role": attributes.role,
-        "roles": attributes.roles,
-        "created_at": format_millis(user.created_at),
-        "updated_at": format_millis(user.updated_at),
-    })
+    object([
+        ("object", Value::from("directory_user")),
+        ("id", Value::String(user.id.to_string())),
+        ("directory_id", Value::String(user.directory_id.to_string())),
+        ("organization_id", organization_id.into()),
+        ("idp_id", Value::String(attributes.idp_id.clone())),
+        ("email", text(&attributes.email)),
+        ("first_name", text(&attributes.first_name)),
+        ("last_name", text(&attributes.last_name)),
+        ("name", text(&attributes.name)),
+        ("username", Value::String(attributes.username.clone())),
+        ("state", Value::from(user.state.as_str())),
+        (
+            "emails",
+            Value::Array(attributes.emails.iter().map(email_payload).collect()),
+        ),
+        ("job_title", text(&attributes.job_title)),
+        (
+            "custom_attributes",
+            Value::Object(attributes.custom_attributes.clone()),
+        ),
+        ("raw_attributes", raw),
+        ("role", attributes.role.clone().unwrap_or(Value::Null)),
+        ("roles", Value::Array(attributes.roles.clone())),
+        ("created_at", Value::String(format_millis(user.created_at))),
+        ("updated_at", Value::String(format_millis(user.updated_at))),
+    ])
+}
+
+/// A JSON object of owned values. Payloads are built this way rather than with `json!`,
+/// which turns every interpolated value into a `Value` by serializing it: a second deep copy
+/// of `raw_attributes` and of every string. Collecting sorts the keys once and fills the map
+/// in bulk instead of searching it per key.
+fn object<const N: usize>(entries: [(&str, Value); N]) -> Value {
+    Value::Object(
+        entries
+            .into_iter()
+            .map(|(key, value)| (key.to_owned(), value))
+            .collect(),
+    )
+}
+
+fn text(value: &Option<String>) -> Value {
+    value.clone().map_or(Value::Null, Value::String)
 }
 
 /// The Directory Group object.
@@ -194,17 +232,17 @@ fn group_object(group: &DirectoryGroup, organization_id: Option<&str>, with_raw:
     } else {
         Value::Null
     };
-    json!({
-        "object": "directory_group",
-        "id": group.id.to_string(),
-        "idp_id": group.idp_id,
-        "directory_id": group.directory_id.to_string(),
-        "organization_id": organization_id,
-        "name": group.name,
-        "raw_attributes": raw,
-        "created_at": format_millis(group.created_at),
-        "updated_at": format_millis(group.updated_at),
-    })
+    object([
+        ("object", Value::from("directory_group")),
+        ("id", Value::String(group.id.to_string())),
+        ("idp_id", Value::String(group.idp_id.clone())),
+        ("directory_id", Value::String(group.directory_id.to_string())),
+        ("organization_id", organization_id.into()),
+        ("name", Value::String(group.name.clone())),
+        ("raw_attributes", raw),
+        ("created_at", Value::String(format_millis(group.created_at))),
+        ("updated_at", Value::String(format_millis(group.updated_at))),
+    ])
 }
 
 /// The data of `dsync.token.created` and `dsync.token.revoked`: the token's id and last
@@ -240,39 +278,49 @@ pub fn membership_payload(
     group: &DirectoryGroup,
     organization_id: Option<&str>,
 ) -> Value {
-    json!({
-        "directory_id": group.directory_id.to_string(),
-        "user": user_payload(user, organization_id),
-        "group": group_payload(group, organization_id),
-    })
+    membership_data(user_payload(user, organization_id), group, organization_id)
 }
 
-/// Membership events of one user: its object built and capped once, each group's capped in
-/// its own event, exactly as [`EventDraft::new`] caps a [`membership_payload`].
-fn memberships<'a>(
+fn membership_data(user_object: Value, group: &DirectoryGroup, organization_id: Option<&str>) -> Value {
+    object([
+        ("directory_id", Value::String(group.directory_id.to_string())),
+        ("user", user_object),
+        ("group", group_payload(group, organization_id)),
+    ])
+}
+
+/// The user's object as its events carry it: [`user_payload`] with `raw_attributes` capped.
+pub(crate) fn capped_user_payload(user: &DirectoryUser, organization_id: Option<&str>) -> Value {
+    let mut object = user_payload(user, organization_id);
+    super::limits::cap_event_data(&mut object);
+    object
+}
+
+/// Membership events of one user, given its capped object (see [`capped_user_payload`]):
+/// each group's object is capped in its own event, exactly as [`EventDraft::new`] caps a
+/// [`membership_payload`]. The user's object is built once and copied into each event (the
+/// last one takes it), rather than rebuilt per group.
+pub(crate) fn memberships<'a>(
     name: &'static str,
-    user: &DirectoryUser,
+    mut user_object: Value,
     groups: impl IntoIterator<Item = &'a DirectoryGroup>,
     organization_id: Option<&str>,
 ) -> Vec<EventDraft> {
     let mut groups = groups.into_iter().peekable();
-    if groups.peek().is_none() {
-        return Vec::new();
+    let mut events = Vec::with_capacity(groups.size_hint().0);
+    while let Some(group) = groups.next() {
+        let user = if groups.peek().is_some() {
+            user_object.clone()
+        } else {
+            std::mem::take(&mut user_object)
+        };
+        let mut data = membership_data(user, group, organization_id);
+        if let Some(group_object) = data.get_mut("group") {
+            super::limits::cap_event_data(group_object);
+        }
+        events.push(EventDraft { name, data });
     }
-    let mut user_object = user_payload(user, organization_id);
-    super::limits::cap_event_data(&mut user_object);
-    groups
-        .map(|group| {
-            let mut group_object = group_payload(group, organization_id);
-            super::limits::cap_event_data(&mut group_object);
-            let data = json!({
-                "directory_id": group.directory_id.to_string(),
-                "user": user_object.clone(),
-                "group": group_object,
-            });
-            EventDraft { name, data }
-        })
-        .collect()
+    events
 }
 
 /// For each changed top-level attribute its old value, and under `custom_attributes` the old
@@ -322,7 +370,11 @@ fn with_previous(name: &'static str, old: &Value, mut data: Value) -> Option<Eve
 }
 
 fn email_payload(email: &Email) -> Value {
-    json!({"primary": email.primary, "type": email.r#type, "value": email.value})
+    object([
+        ("primary", Value::Bool(email.primary)),
+        ("type", text(&email.r#type)),
+        ("value", Value::String(email.value.clone())),
+    ])
 }
 
 #[cfg(test)]

@@ -141,21 +141,21 @@ fn check_declared_kind(kind: ResourceKind, map: &Map<String, Value>) -> Result<(
 
 fn canonicalize_map(kind: ResourceKind, map: Map<String, Value>) -> Result<Value, ScimError> {
     let mut out = Map::new();
-    let mut seen = HashSet::new();
+    let mut unknown = HashSet::new();
     for (key, value) in map {
         if key.eq_ignore_ascii_case("schemas") {
             continue;
         }
-        let (name, value) = match schema::attribute(kind, None, &key) {
+        let (name, value, known) = match schema::attribute(kind, None, &key) {
             Some(def) if def.mutability == Mutability::WriteOnly => continue,
             Some(def) => match normalize_value(def, value)? {
-                Some(value) => (def.name.to_owned(), value),
+                Some(value) => (def.name.to_owned(), value, true),
                 None => continue,
             },
             None if value.is_null() => continue,
-            None => (key, value),
+            None => (key, value, false),
         };
-        insert_once(&mut out, &mut seen, name, value)?;
+        insert_once(&mut out, &mut unknown, name, known, value)?;
     }
     check_required(kind, &out)?;
     let schemas = schemas_of(kind, &out);
@@ -163,13 +163,24 @@ fn canonicalize_map(kind: ResourceKind, map: Map<String, Value>) -> Result<Value
     Ok(Value::Object(out))
 }
 
+/// Inserts `name` unless it is already there in any case. A `known` name (the schema's) is
+/// always written in the schema's case, and a name the schema does not know never equals a
+/// known one ignoring case (the schema lookup ignores case), so a known name is a repeat
+/// exactly when the map holds it; only unknown names, rare in practice, are remembered in
+/// `unknown` (lowercased) to compare them ignoring case.
 fn insert_once(
     out: &mut Map<String, Value>,
-    seen: &mut HashSet<String>,
+    unknown: &mut HashSet<String>,
     name: String,
+    known: bool,
     value: Value,
 ) -> Result<(), ScimError> {
-    if !seen.insert(name.to_ascii_lowercase()) {
+    let repeated = if known {
+        out.contains_key(&name)
+    } else {
+        !unknown.insert(name.to_ascii_lowercase())
+    };
+    if repeated {
         return Err(ScimError::invalid_value(format!(
             "attribute '{name}' is given more than once"
         )));
@@ -255,7 +266,8 @@ fn normalize_items(def: &AttributeDef, items: Vec<Value>) -> Result<Option<Value
         let Some(item) = normalize_element(def, item)? else {
             continue;
         };
-        match positions.get(&element_identity(&item)) {
+        let identity = element_identity(&item);
+        match positions.get(&identity) {
             Some(&index) => {
                 if is_primary(&item) {
                     if let Some(Value::Object(kept)) = out.get_mut(index) {
@@ -264,7 +276,7 @@ fn normalize_items(def: &AttributeDef, items: Vec<Value>) -> Result<Option<Value
                 }
             }
             None => {
-                positions.insert(element_identity(&item), out.len());
+                positions.insert(identity, out.len());
                 out.push(item);
             }
         }
@@ -276,12 +288,22 @@ fn normalize_items(def: &AttributeDef, items: Vec<Value>) -> Result<Option<Value
 /// without `primary`. Hashable, so de-duplication stays linear.
 pub(crate) fn element_identity(item: &Value) -> String {
     match item {
-        Value::Object(map) if get_ci(map, "primary").is_some() => {
-            let mut map = map.clone();
-            take_ci(&mut map, "primary");
-            Value::Object(map).to_string()
-        }
+        Value::Object(map) => serde_json::to_string(&WithoutPrimary(map)).unwrap_or_default(),
         other => other.to_string(),
+    }
+}
+
+/// An object serialized as if every `primary` key (in any case) were removed from it, without
+/// copying it to remove them.
+struct WithoutPrimary<'a>(&'a Map<String, Value>);
+
+impl Serialize for WithoutPrimary<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(
+            self.0
+                .iter()
+                .filter(|(key, _)| !key.eq_ignore_ascii_case("primary")),
+        )
     }
 }
 
@@ -331,17 +353,17 @@ fn canonicalize_complex(
     map: Map<String, Value>,
 ) -> Result<Map<String, Value>, ScimError> {
     let mut out = Map::new();
-    let mut seen = HashSet::new();
+    let mut unknown = HashSet::new();
     for (key, value) in map {
-        let (name, value) = match def.sub_attribute(&key) {
+        let (name, value, known) = match def.sub_attribute(&key) {
             Some(sub) => match normalize_value(sub, value)? {
-                Some(value) => (sub.name.to_owned(), value),
+                Some(value) => (sub.name.to_owned(), value, true),
                 None => continue,
             },
             None if value.is_null() => continue,
-            None => (key, value),
+            None => (key, value, false),
         };
-        insert_once(&mut out, &mut seen, name, value)?;
+        insert_once(&mut out, &mut unknown, name, known, value)?;
     }
     Ok(out)
 }
@@ -602,6 +624,15 @@ mod tests {
     }
 
     #[test]
+    fn an_element_is_identified_without_its_primary_flags() {
+        let flagged = json!({"value": "a@b.c", "type": "work", "primary": true, "PRIMARY": false});
+        let plain = json!({"type": "work", "value": "a@b.c"});
+        assert_eq!(element_identity(&flagged), plain.to_string());
+        assert_eq!(element_identity(&json!({"primary": true})), "{}");
+        assert_eq!(element_identity(&json!("x")), "\"x\"");
+    }
+
+    #[test]
     fn invalid_bodies_are_refused_with_the_right_scim_type() {
         let deep = (0..40).fold(json!("x"), |inner, _| json!({ "a": inner }));
         let wide = json!({"userName": "u", "emails": vec![json!("a@b.c"); 10_001]});
@@ -649,6 +680,21 @@ mod tests {
             (
                 "name twice",
                 json!({"userName": "u", "USERNAME": "v"}),
+                ScimErrorType::InvalidValue,
+            ),
+            (
+                "an unknown name twice",
+                json!({"userName": "u", "shoeSize": 1, "SHOESIZE": 2}),
+                ScimErrorType::InvalidValue,
+            ),
+            (
+                "a sub-attribute twice",
+                json!({"userName": "u", "name": {"givenName": "A", "GIVENNAME": "B"}}),
+                ScimErrorType::InvalidValue,
+            ),
+            (
+                "an unknown sub-attribute twice",
+                json!({"userName": "u", "name": {"nickName": "A", "NICKNAME": "B"}}),
                 ScimErrorType::InvalidValue,
             ),
             (
