@@ -140,6 +140,71 @@ fn check_declared_kind(kind: ResourceKind, map: &Map<String, Value>) -> Result<(
 }
 
 fn canonicalize_map(kind: ResourceKind, map: Map<String, Value>) -> Result<Value, ScimError> {
+    let known = |key: &str| schema::attribute(kind, None, key);
+    let mut out = if map
+        .keys()
+        .all(|key| key.eq_ignore_ascii_case("schemas") || is_canonical_name(key, known(key)))
+    {
+        // `schemas` is recomputed below and `password` never stored: both are dropped.
+        canonical_in_place(map, |key| {
+            known(key).filter(|def| def.mutability != Mutability::WriteOnly)
+        })?
+    } else {
+        canonical_copy(kind, map)?
+    };
+    check_required(kind, &out)?;
+    let schemas = schemas_of(kind, &out);
+    out.insert("schemas".to_owned(), schemas);
+    Ok(Value::Object(out))
+}
+
+/// Whether `key` is the schema's own name of a known attribute: the attributes a stored
+/// resource holds (they were canonicalized when written), which canonicalizing again cannot
+/// rename or find repeated.
+fn is_canonical_name(key: &str, def: Option<&AttributeDef>) -> bool {
+    def.is_some_and(|def| def.name == key)
+}
+
+/// What [`canonical_copy`] or the complex-value loop gives for an object whose keys are all
+/// canonical names (`def_of` gives each its definition, `None` for a key to drop): values are
+/// normalized where they are instead of moved into a new object, the usual case for a PATCH
+/// applied to a stored resource. The first error in key order is returned, as there.
+fn canonical_in_place(
+    mut map: Map<String, Value>,
+    def_of: impl Fn(&str) -> Option<&'static AttributeDef>,
+) -> Result<Map<String, Value>, ScimError> {
+    let mut failure = None;
+    map.retain(|key, value| {
+        if failure.is_some() {
+            return true;
+        }
+        let Some(def) = def_of(key) else {
+            return false;
+        };
+        match normalize_value(def, std::mem::take(value)) {
+            Ok(Some(normalized)) => {
+                *value = normalized;
+                true
+            }
+            Ok(None) => false,
+            Err(error) => {
+                failure = Some(error);
+                true
+            }
+        }
+    });
+    match failure {
+        Some(error) => Err(error),
+        None => Ok(map),
+    }
+}
+
+/// Canonicalizes an object key by key into a new one: names take the schema's case, and a
+/// name given twice (in any case) is refused.
+fn canonical_copy(
+    kind: ResourceKind,
+    map: Map<String, Value>,
+) -> Result<Map<String, Value>, ScimError> {
     let mut out = Map::new();
     let mut unknown = HashSet::new();
     for (key, value) in map {
@@ -157,10 +222,7 @@ fn canonicalize_map(kind: ResourceKind, map: Map<String, Value>) -> Result<Value
         };
         insert_once(&mut out, &mut unknown, name, known, value)?;
     }
-    check_required(kind, &out)?;
-    let schemas = schemas_of(kind, &out);
-    out.insert("schemas".to_owned(), schemas);
-    Ok(Value::Object(out))
+    Ok(out)
 }
 
 /// Inserts `name` unless it is already there in any case. A `known` name (the schema's) is
@@ -352,6 +414,10 @@ fn canonicalize_complex(
     def: &AttributeDef,
     map: Map<String, Value>,
 ) -> Result<Map<String, Value>, ScimError> {
+    let sub = |key: &str| def.sub_attribute(key);
+    if map.keys().all(|key| is_canonical_name(key, sub(key))) {
+        return canonical_in_place(map, sub);
+    }
     let mut out = Map::new();
     let mut unknown = HashSet::new();
     for (key, value) in map {
@@ -621,6 +687,39 @@ mod tests {
             "phoneNumbers": [{"value": "1"}]
         });
         assert_eq!(user(body), expected);
+    }
+
+    /// A body whose names are all canonical is normalized in place; one name in another case
+    /// sends it through the copying path. Both must give the same resource.
+    #[test]
+    fn canonical_names_are_normalized_like_any_others() {
+        let body = |display_name_key: &str| {
+            json!({
+                "schemas": ["whatever"],
+                "userName": "u",
+                display_name_key: "U",
+                "active": "True",
+                "password": "hunter2",
+                "emails": {"value": "a@b.c", "primary": "true", "type": null},
+                "name": {"givenName": null, "familyName": "D"},
+                "x509Certificates": [],
+                ENTERPRISE_USER_SCHEMA: {"manager": "m-1", "department": null}
+            })
+        };
+        let in_place = user(body("displayName"));
+        assert_eq!(in_place, user(body("DISPLAYNAME")));
+        assert_eq!(
+            in_place,
+            json!({
+                "schemas": [USER_SCHEMA, ENTERPRISE_USER_SCHEMA],
+                "userName": "u",
+                "displayName": "U",
+                "active": true,
+                "emails": [{"value": "a@b.c", "primary": true}],
+                "name": {"familyName": "D"},
+                ENTERPRISE_USER_SCHEMA: {"manager": {"value": "m-1"}}
+            })
+        );
     }
 
     #[test]
