@@ -139,8 +139,13 @@ fn group(directory_id: DirectoryId, i: usize) -> DirectoryGroup {
 
 /// How the cases run: timed against their targets, or a fixed number of times for callgrind.
 enum Mode {
-    Timed { filter: Option<String> },
-    Counted { filter: Option<String>, iterations: u64 },
+    Timed {
+        filter: Option<String>,
+    },
+    Counted {
+        filter: Option<String>,
+        iterations: u64,
+    },
 }
 
 impl Mode {

@@ -190,7 +190,9 @@ const USER_FIELDS: [UserField; 18] = [
     ("directory_id", |user, _| {
         Value::String(user.directory_id.into())
     }),
-    ("organization_id", |_, organization_id| organization_id.into()),
+    ("organization_id", |_, organization_id| {
+        organization_id.into()
+    }),
     ("idp_id", |user, _| {
         Value::String(user.attributes.idp_id.clone())
     }),
@@ -212,7 +214,9 @@ const USER_FIELDS: [UserField; 18] = [
     ("role", |user, _| {
         user.attributes.role.clone().unwrap_or(Value::Null)
     }),
-    ("roles", |user, _| Value::Array(user.attributes.roles.clone())),
+    ("roles", |user, _| {
+        Value::Array(user.attributes.roles.clone())
+    }),
     ("created_at", |user, _| {
         Value::String(format_millis(user.created_at))
     }),
@@ -325,7 +329,11 @@ pub fn membership_payload(
     membership_data(user_payload(user, organization_id), group, organization_id)
 }
 
-fn membership_data(user_object: Value, group: &DirectoryGroup, organization_id: Option<&str>) -> Value {
+fn membership_data(
+    user_object: Value,
+    group: &DirectoryGroup,
+    organization_id: Option<&str>,
+) -> Value {
     object([
         ("directory_id", Value::String(group.directory_id.into())),
         ("user", user_object),
@@ -499,7 +507,9 @@ mod tests {
         new.attributes.emails.clear();
         new.attributes.last_name = Some("Doe".into());
         new.attributes.custom_attributes.remove("division");
-        new.attributes.custom_attributes.insert("cost_center".into(), json!("CC-1"));
+        new.attributes
+            .custom_attributes
+            .insert("cost_center".into(), json!("CC-1"));
         new.attributes.raw_attributes = json!({"x": 2});
         new.attributes.role = Some(Value::Null);
         new.attributes.roles = vec![json!({"slug": "admin"})];

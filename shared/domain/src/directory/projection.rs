@@ -98,7 +98,8 @@ pub fn project_user(input: &UserInput) -> UserOutcome {
         .filter(|g| held.binary_search_by_key(&g.id, |h| h.id).is_err())
         .collect();
 
-    let mut events = Vec::new();
+    // At most: each membership change and the user's own event.
+    let mut events = Vec::with_capacity(leaving.len() + 1 + joining.len());
     if let Some(old) = current {
         events.extend(EventDraft::users_removed(old, leaving.iter().copied(), org));
     }

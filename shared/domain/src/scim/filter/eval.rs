@@ -195,7 +195,10 @@ fn compare_ascii_ignoring_case(have: &[u8], op: CompareOp, want: &[u8]) -> bool 
     let tail = have.len().checked_sub(want.len());
     match op {
         CompareOp::Co => {
-            want.is_empty() || have.windows(want.len()).any(|w| w.eq_ignore_ascii_case(want))
+            want.is_empty()
+                || have
+                    .windows(want.len())
+                    .any(|w| w.eq_ignore_ascii_case(want))
         }
         CompareOp::Sw => tail.is_some_and(|_| have[..want.len()].eq_ignore_ascii_case(want)),
         CompareOp::Ew => tail.is_some_and(|start| have[start..].eq_ignore_ascii_case(want)),
@@ -238,7 +241,19 @@ fn ordering_satisfies(ord: Ordering, op: CompareOp) -> bool {
 mod tests {
     #[test]
     fn ascii_text_compares_ignoring_case_as_lowercased_copies_do() {
-        let texts = ["", "a", "A", "ab", "Ab", "abc", "ABD", "b", "work", "WORK", "Jen@Ex.com"];
+        let texts = [
+            "",
+            "a",
+            "A",
+            "ab",
+            "Ab",
+            "abc",
+            "ABD",
+            "b",
+            "work",
+            "WORK",
+            "Jen@Ex.com",
+        ];
         let ops = [
             CompareOp::Eq,
             CompareOp::Ne,
