@@ -172,7 +172,10 @@ fn user_object(user: &DirectoryUser, organization_id: Option<&str>) -> Value {
     for (key, field) in &USER_FIELDS {
         object.insert((*key).to_owned(), field(user, organization_id));
     }
-    object.insert("raw_attributes".to_owned(), user.attributes.raw_attributes.clone());
+    object.insert(
+        "raw_attributes".to_owned(),
+        user.attributes.raw_attributes.clone(),
+    );
     Value::Object(object)
 }
 
