@@ -162,9 +162,7 @@ async fn replace(ctx: &Context<'_>, id: &str) -> Result<Response<Bytes>, ScimErr
 async fn patch(ctx: &Context<'_>, id: &str) -> Result<Response<Bytes>, ScimError> {
     let request = patch::parse_patch(&body::json(ctx.request)?)?;
     let group = update(ctx, id, |current| {
-        let mut resource = current.resource.clone();
-        let changes = patch::apply_group_patch(&mut resource, &request)?;
-        Ok((resource, changes))
+        patch::patched_group(current.resource.clone(), &request)
     })
     .await?;
     respond_with(ctx, &group, StatusCode::OK).await

@@ -144,9 +144,7 @@ async fn replace(ctx: &Context<'_>, id: &str) -> Result<Response<Bytes>, ScimErr
 async fn patch(ctx: &Context<'_>, id: &str) -> Result<Response<Bytes>, ScimError> {
     let request = patch::parse_patch(&body::json(ctx.request)?)?;
     let user = update(ctx, id, |current| {
-        let mut resource = current.resource.clone();
-        patch::apply_user_patch(&mut resource, &request)?;
-        Ok(resource)
+        patch::patched_user(current.resource.clone(), &request)
     })
     .await?;
     respond_with(ctx, &user).await

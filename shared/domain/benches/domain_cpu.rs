@@ -6,6 +6,12 @@
 //! harness of its own rather than criterion, so the benchmark builds from the crates the
 //! workspace already has: each case is warmed up, then timed in 15 samples of enough
 //! iterations to last ~40 ms each; the table gives the median sample's time per iteration.
+//!
+//! Wall time on a shared machine is noisy, so each case can also be run a fixed number of
+//! times for an instruction count under callgrind, which load does not change:
+//! `DOMAIN_CPU_ITERATIONS=1000 valgrind --tool=callgrind <bench binary> projection` runs every
+//! case whose label contains `projection` 1000 times, untimed (subtract a run with
+//! `DOMAIN_CPU_ITERATIONS=0` for the set-up's share, then divide by 1000).
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -16,26 +22,28 @@ use dsync_domain::model::{
     DirectoryMappings, EnvironmentSettings, InactiveUserPolicy, ProviderUser,
 };
 use dsync_domain::scim::filter::Filter;
-use dsync_domain::scim::patch::{apply_user_patch, parse_patch};
+use dsync_domain::scim::patch::{parse_patch, patched_user};
 use serde_json::{json, Value};
 
 const SAMPLES: usize = 15;
 const SAMPLE_TIME: Duration = Duration::from_millis(40);
 
 fn main() {
-    println!("| domain CPU | median per op | target | within |");
-    println!("| --- | ---: | ---: | --- |");
+    let mode = Mode::from_env();
+    if matches!(mode, Mode::Timed { .. }) {
+        println!("| domain CPU | median per op | target | within |");
+        println!("| --- | ---: | ---: | --- |");
+    }
     let user = provider_resource();
     let patch = br#"{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","value":{"active":false}},{"op":"replace","path":"name.givenName","value":"Janet"},{"op":"add","path":"emails[type eq \"work\"].value","value":"janet@acme.test"}]}"#;
-    report("SCIM PATCH parse + apply (3 operations)", 20.0, || {
+    mode.report("SCIM PATCH parse + apply (3 operations)", 20.0, || {
         let body: Value = serde_json::from_slice(black_box(patch)).expect("json");
         let request = parse_patch(&body).expect("a patch");
-        let mut resource = user.clone();
-        apply_user_patch(&mut resource, &request).expect("applies");
-        resource
+        // As the SCIM handler does: a copy of the stored record, patched.
+        patched_user(user.clone(), &request).expect("applies")
     });
     let filter = r#"userName eq "jane@acme.test" and (emails[type eq "work" and value co "@acme"] or not (title pr))"#;
-    report("SCIM filter parse (compound, 5 comparisons)", 5.0, || {
+    mode.report("SCIM filter parse (compound, 5 comparisons)", 5.0, || {
         Filter::parse(black_box(filter)).expect("a filter")
     });
 
@@ -69,7 +77,7 @@ fn main() {
         organization_id: Some("org_acme"),
         now: 1_700_000_000_000,
     };
-    report(
+    mode.report(
         "projection: new user joining 10 groups (11 events)",
         10.0,
         || project_user(black_box(&input(None))),
@@ -80,7 +88,7 @@ fn main() {
         .expect("a created user");
     let mut changed = provider.clone();
     changed.resource["title"] = json!("Principal Engineer");
-    report(
+    mode.report(
         "projection: user in 10 groups, title changed (1 event)",
         10.0,
         || {
@@ -128,8 +136,49 @@ fn group(directory_id: DirectoryId, i: usize) -> DirectoryGroup {
     }
 }
 
+/// How the cases run: timed against their targets, or a fixed number of times for callgrind.
+enum Mode {
+    Timed {
+        filter: Option<String>,
+    },
+    Counted {
+        filter: Option<String>,
+        iterations: u64,
+    },
+}
+
+impl Mode {
+    /// The first argument that is not a flag (cargo passes `--bench`) selects the cases whose
+    /// label contains it; `DOMAIN_CPU_ITERATIONS` switches to counted runs.
+    fn from_env() -> Self {
+        let filter = std::env::args().skip(1).find(|arg| !arg.starts_with('-'));
+        match std::env::var("DOMAIN_CPU_ITERATIONS") {
+            Ok(n) => Self::Counted {
+                filter,
+                iterations: n.parse().expect("DOMAIN_CPU_ITERATIONS is a count"),
+            },
+            Err(_) => Self::Timed { filter },
+        }
+    }
+
+    fn report<T>(&self, label: &str, target_us: f64, mut op: impl FnMut() -> T) {
+        let (Self::Timed { filter } | Self::Counted { filter, .. }) = self;
+        if filter.as_deref().is_some_and(|f| !label.contains(f)) {
+            return;
+        }
+        match self {
+            Self::Timed { .. } => timed(label, target_us, op),
+            Self::Counted { iterations, .. } => {
+                for _ in 0..*iterations {
+                    black_box(op());
+                }
+            }
+        }
+    }
+}
+
 /// Times `op` and prints a row: median µs per call against `target_us`.
-fn report<T>(label: &str, target_us: f64, mut op: impl FnMut() -> T) {
+fn timed<T>(label: &str, target_us: f64, mut op: impl FnMut() -> T) {
     let warm = Instant::now();
     let mut per_sample = 0u64;
     while warm.elapsed() < SAMPLE_TIME {

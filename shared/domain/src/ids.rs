@@ -49,6 +49,20 @@ macro_rules! prefixed_id {
             }
         }
 
+        /// The same text as `to_string`, written into a string of the exact size: events
+        /// carry several ids each, and formatting grows a string two or three times.
+        impl From<$name> for String {
+            fn from(id: $name) -> String {
+                let mut ulid = [0; ulid::ULID_LEN];
+                let ulid = id.0.array_to_str(&mut ulid);
+                let mut text = String::with_capacity($name::PREFIX.len() + 1 + ulid.len());
+                text.push_str($name::PREFIX);
+                text.push('_');
+                text.push_str(ulid);
+                text
+            }
+        }
+
         impl fmt::Debug for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 fmt::Display::fmt(self, f)
@@ -232,6 +246,9 @@ mod tests {
         let text = id.to_string();
         assert!(text.starts_with("directory_user_01") || text.starts_with("directory_user_0"));
         assert_eq!(DirectoryUserId::parse(&text).unwrap(), id);
+        assert_eq!(String::from(id), text);
+        let group = DirectoryGroupId::generate();
+        assert_eq!(String::from(group), group.to_string());
     }
 
     #[test]

@@ -66,9 +66,8 @@ impl EventDraft {
         organization_id: Option<&str>,
     ) -> Option<Self> {
         let data = user_payload(new, organization_id);
-        // `raw_attributes` is never diffed, so the old object goes without it (no copy).
-        let before = user_object(old, organization_id, false);
-        with_previous(USER_UPDATED, &before, data)
+        let previous = previous_user_attributes(old, &data, organization_id);
+        with_previous(USER_UPDATED, previous, data)
     }
 
     pub fn user_deleted(user: &DirectoryUser, organization_id: Option<&str>) -> Self {
@@ -87,7 +86,8 @@ impl EventDraft {
     ) -> Option<Self> {
         let data = group_payload(new, organization_id);
         let before = group_object(old, organization_id, false);
-        with_previous(GROUP_UPDATED, &before, data)
+        let previous = previous_attributes(&before, &data);
+        with_previous(GROUP_UPDATED, previous, data)
     }
 
     pub fn group_deleted(group: &DirectoryGroup, organization_id: Option<&str>) -> Self {
@@ -125,7 +125,7 @@ impl EventDraft {
         groups: impl IntoIterator<Item = &'a DirectoryGroup>,
         organization_id: Option<&str>,
     ) -> Vec<Self> {
-        memberships(GROUP_USER_ADDED, user, groups, organization_id)
+        memberships_of(GROUP_USER_ADDED, user, groups, organization_id)
     }
 
     /// `dsync.group.user_removed` for each of `groups`, in order; see
@@ -135,7 +135,7 @@ impl EventDraft {
         groups: impl IntoIterator<Item = &'a DirectoryGroup>,
         organization_id: Option<&str>,
     ) -> Vec<Self> {
-        memberships(GROUP_USER_REMOVED, user, groups, organization_id)
+        memberships_of(GROUP_USER_REMOVED, user, groups, organization_id)
     }
 
     /// Every event's `raw_attributes` are capped (see [`super::limits`]): the log's items and
@@ -146,41 +146,128 @@ impl EventDraft {
     }
 }
 
-/// The Directory User object.
-pub fn user_payload(user: &DirectoryUser, organization_id: Option<&str>) -> Value {
-    user_object(user, organization_id, true)
+/// [`memberships`], building the user's object only when there is a group to put it in.
+fn memberships_of<'a>(
+    name: &'static str,
+    user: &DirectoryUser,
+    groups: impl IntoIterator<Item = &'a DirectoryGroup>,
+    organization_id: Option<&str>,
+) -> Vec<EventDraft> {
+    let mut groups = groups.into_iter().peekable();
+    if groups.peek().is_none() {
+        return Vec::new();
+    }
+    let user_object = capped_user_payload(user, organization_id);
+    memberships(name, user_object, groups, organization_id)
 }
 
-/// The Directory User object, with `raw_attributes` `null` unless `with_raw` (for a diff's
-/// old side, where it is never read).
-fn user_object(user: &DirectoryUser, organization_id: Option<&str>, with_raw: bool) -> Value {
-    let attributes = &user.attributes;
-    let raw = if with_raw {
-        attributes.raw_attributes.clone()
-    } else {
-        Value::Null
-    };
-    json!({
-        "object": "directory_user",
-        "id": user.id.to_string(),
-        "directory_id": user.directory_id.to_string(),
-        "organization_id": organization_id,
-        "idp_id": attributes.idp_id,
-        "email": attributes.email,
-        "first_name": attributes.first_name,
-        "last_name": attributes.last_name,
-        "name": attributes.name,
-        "username": attributes.username,
-        "state": user.state.as_str(),
-        "emails": attributes.emails.iter().map(email_payload).collect::<Vec<_>>(),
-        "job_title": attributes.job_title,
-        "custom_attributes": attributes.custom_attributes,
-        "raw_attributes": raw,
-        "role": attributes.role,
-        "roles": attributes.roles,
-        "created_at": format_millis(user.created_at),
-        "updated_at": format_millis(user.updated_at),
-    })
+/// The Directory User object.
+pub fn user_payload(user: &DirectoryUser, organization_id: Option<&str>) -> Value {
+    user_object(user, organization_id)
+}
+
+/// The Directory User object with its `raw_attributes`.
+fn user_object(user: &DirectoryUser, organization_id: Option<&str>) -> Value {
+    let mut object = Map::new();
+    for (key, field) in &USER_FIELDS {
+        object.insert((*key).to_owned(), field(user, organization_id));
+    }
+    object.insert(
+        "raw_attributes".to_owned(),
+        user.attributes.raw_attributes.clone(),
+    );
+    Value::Object(object)
+}
+
+/// One attribute of the Directory User object and how it is computed.
+type UserField = (&'static str, fn(&DirectoryUser, Option<&str>) -> Value);
+
+/// The Directory User object's attributes but `raw_attributes`, as one list: the object is
+/// built from it, and an update's previous values are computed from it for the old user
+/// alone, without building (and dropping) a whole object that is only compared.
+const USER_FIELDS: [UserField; 18] = [
+    ("object", |_, _| Value::from("directory_user")),
+    ("id", |user, _| Value::String(user.id.into())),
+    ("directory_id", |user, _| {
+        Value::String(user.directory_id.into())
+    }),
+    ("organization_id", |_, organization_id| {
+        organization_id.into()
+    }),
+    ("idp_id", |user, _| {
+        Value::String(user.attributes.idp_id.clone())
+    }),
+    ("email", |user, _| text(&user.attributes.email)),
+    ("first_name", |user, _| text(&user.attributes.first_name)),
+    ("last_name", |user, _| text(&user.attributes.last_name)),
+    ("name", |user, _| text(&user.attributes.name)),
+    ("username", |user, _| {
+        Value::String(user.attributes.username.clone())
+    }),
+    ("state", |user, _| Value::from(user.state.as_str())),
+    ("emails", |user, _| {
+        Value::Array(user.attributes.emails.iter().map(email_payload).collect())
+    }),
+    ("job_title", |user, _| text(&user.attributes.job_title)),
+    ("custom_attributes", |user, _| {
+        Value::Object(user.attributes.custom_attributes.clone())
+    }),
+    ("role", |user, _| {
+        user.attributes.role.clone().unwrap_or(Value::Null)
+    }),
+    ("roles", |user, _| {
+        Value::Array(user.attributes.roles.clone())
+    }),
+    ("created_at", |user, _| {
+        Value::String(format_millis(user.created_at))
+    }),
+    ("updated_at", |user, _| {
+        Value::String(format_millis(user.updated_at))
+    }),
+];
+
+/// [`previous_attributes`] of the old user's object against `new` (the new user's object),
+/// computing only the old user's diffed attributes.
+fn previous_user_attributes(
+    old: &DirectoryUser,
+    new: &Value,
+    organization_id: Option<&str>,
+) -> Map<String, Value> {
+    let mut previous = Map::new();
+    for (key, field) in &USER_FIELDS {
+        if NOT_DIFFED.contains(key) {
+            continue;
+        }
+        let before = field(old, organization_id);
+        let value = new.get(key).unwrap_or(&Value::Null);
+        if before == *value {
+            continue;
+        }
+        let entry = if *key == "custom_attributes" {
+            Value::Object(previous_custom(&before, value))
+        } else {
+            before
+        };
+        previous.insert((*key).to_owned(), entry);
+    }
+    previous
+}
+
+/// A JSON object of owned values. Payloads are built this way rather than with `json!`,
+/// which turns every interpolated value into a `Value` by serializing it: a second deep copy
+/// of `raw_attributes` and of every string. Entries are inserted one by one: collecting them
+/// into the map (which gathers and sorts them in a vector first) measured about 10 % more
+/// instructions per projection under callgrind.
+fn object<const N: usize>(entries: [(&str, Value); N]) -> Value {
+    let mut object = Map::new();
+    for (key, value) in entries {
+        object.insert(key.to_owned(), value);
+    }
+    Value::Object(object)
+}
+
+fn text(value: &Option<String>) -> Value {
+    value.clone().map_or(Value::Null, Value::String)
 }
 
 /// The Directory Group object.
@@ -194,17 +281,17 @@ fn group_object(group: &DirectoryGroup, organization_id: Option<&str>, with_raw:
     } else {
         Value::Null
     };
-    json!({
-        "object": "directory_group",
-        "id": group.id.to_string(),
-        "idp_id": group.idp_id,
-        "directory_id": group.directory_id.to_string(),
-        "organization_id": organization_id,
-        "name": group.name,
-        "raw_attributes": raw,
-        "created_at": format_millis(group.created_at),
-        "updated_at": format_millis(group.updated_at),
-    })
+    object([
+        ("object", Value::from("directory_group")),
+        ("id", Value::String(group.id.into())),
+        ("idp_id", Value::String(group.idp_id.clone())),
+        ("directory_id", Value::String(group.directory_id.into())),
+        ("organization_id", organization_id.into()),
+        ("name", Value::String(group.name.clone())),
+        ("raw_attributes", raw),
+        ("created_at", Value::String(format_millis(group.created_at))),
+        ("updated_at", Value::String(format_millis(group.updated_at))),
+    ])
 }
 
 /// The data of `dsync.token.created` and `dsync.token.revoked`: the token's id and last
@@ -240,39 +327,53 @@ pub fn membership_payload(
     group: &DirectoryGroup,
     organization_id: Option<&str>,
 ) -> Value {
-    json!({
-        "directory_id": group.directory_id.to_string(),
-        "user": user_payload(user, organization_id),
-        "group": group_payload(group, organization_id),
-    })
+    membership_data(user_payload(user, organization_id), group, organization_id)
 }
 
-/// Membership events of one user: its object built and capped once, each group's capped in
-/// its own event, exactly as [`EventDraft::new`] caps a [`membership_payload`].
-fn memberships<'a>(
+fn membership_data(
+    user_object: Value,
+    group: &DirectoryGroup,
+    organization_id: Option<&str>,
+) -> Value {
+    object([
+        ("directory_id", Value::String(group.directory_id.into())),
+        ("user", user_object),
+        ("group", group_payload(group, organization_id)),
+    ])
+}
+
+/// The user's object as its events carry it: [`user_payload`] with `raw_attributes` capped.
+pub(crate) fn capped_user_payload(user: &DirectoryUser, organization_id: Option<&str>) -> Value {
+    let mut object = user_payload(user, organization_id);
+    super::limits::cap_event_data(&mut object);
+    object
+}
+
+/// Membership events of one user, given its capped object (see [`capped_user_payload`]):
+/// each group's object is capped in its own event, exactly as [`EventDraft::new`] caps a
+/// [`membership_payload`]. The user's object is built once and copied into each event (the
+/// last one takes it), rather than rebuilt per group.
+pub(crate) fn memberships<'a>(
     name: &'static str,
-    user: &DirectoryUser,
+    mut user_object: Value,
     groups: impl IntoIterator<Item = &'a DirectoryGroup>,
     organization_id: Option<&str>,
 ) -> Vec<EventDraft> {
     let mut groups = groups.into_iter().peekable();
-    if groups.peek().is_none() {
-        return Vec::new();
+    let mut events = Vec::with_capacity(groups.size_hint().0);
+    while let Some(group) = groups.next() {
+        let user = if groups.peek().is_some() {
+            user_object.clone()
+        } else {
+            std::mem::take(&mut user_object)
+        };
+        let mut data = membership_data(user, group, organization_id);
+        if let Some(group_object) = data.get_mut("group") {
+            super::limits::cap_event_data(group_object);
+        }
+        events.push(EventDraft { name, data });
     }
-    let mut user_object = user_payload(user, organization_id);
-    super::limits::cap_event_data(&mut user_object);
-    groups
-        .map(|group| {
-            let mut group_object = group_payload(group, organization_id);
-            super::limits::cap_event_data(&mut group_object);
-            let data = json!({
-                "directory_id": group.directory_id.to_string(),
-                "user": user_object.clone(),
-                "group": group_object,
-            });
-            EventDraft { name, data }
-        })
-        .collect()
+    events
 }
 
 /// For each changed top-level attribute its old value, and under `custom_attributes` the old
@@ -310,8 +411,11 @@ fn previous_custom(old: &Value, new: &Value) -> Map<String, Value> {
         .collect()
 }
 
-fn with_previous(name: &'static str, old: &Value, mut data: Value) -> Option<EventDraft> {
-    let previous = previous_attributes(old, &data);
+fn with_previous(
+    name: &'static str,
+    previous: Map<String, Value>,
+    mut data: Value,
+) -> Option<EventDraft> {
     if previous.is_empty() {
         return None;
     }
@@ -322,12 +426,18 @@ fn with_previous(name: &'static str, old: &Value, mut data: Value) -> Option<Eve
 }
 
 fn email_payload(email: &Email) -> Value {
-    json!({"primary": email.primary, "type": email.r#type, "value": email.value})
+    object([
+        ("primary", Value::Bool(email.primary)),
+        ("type", text(&email.r#type)),
+        ("value", Value::String(email.value.clone())),
+    ])
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::directory::{UserAttributes, UserState};
+    use crate::ids::{DirectoryId, DirectoryUserId, ProviderUserId};
 
     #[test]
     fn previous_attributes_lists_changed_and_missing_values() {
@@ -350,6 +460,73 @@ mod tests {
                 "custom_attributes": {"department": "R&D", "cost_center": null, "division": "Core"}
             })
         );
+    }
+
+    fn user(attributes: UserAttributes) -> DirectoryUser {
+        DirectoryUser {
+            id: DirectoryUserId::generate(),
+            directory_id: DirectoryId::generate(),
+            provider_user_id: ProviderUserId::generate(),
+            state: UserState::Active,
+            attributes,
+            inactive_since: None,
+            created_at: 1,
+            updated_at: 2,
+        }
+    }
+
+    /// `user_updated` computes the old side field by field; it must say exactly what diffing
+    /// the two whole objects says.
+    #[test]
+    fn an_update_lists_what_diffing_the_whole_objects_lists() {
+        let old = user(UserAttributes {
+            idp_id: "00u1".into(),
+            username: "jane".into(),
+            email: Some("jane@acme.test".into()),
+            emails: vec![Email {
+                primary: true,
+                r#type: Some("work".into()),
+                value: "jane@acme.test".into(),
+            }],
+            first_name: Some("Jane".into()),
+            last_name: None,
+            job_title: Some("Engineer".into()),
+            custom_attributes: json!({"department": "R&D", "division": "Core"})
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
+            raw_attributes: json!({"x": 1}),
+            role: None,
+            roles: Vec::new(),
+            name: Some("Jane".into()),
+        });
+        let mut new = old.clone();
+        new.updated_at = 3;
+        new.state = UserState::Inactive;
+        new.attributes.username = "janet".into();
+        new.attributes.email = None;
+        new.attributes.emails.clear();
+        new.attributes.last_name = Some("Doe".into());
+        new.attributes.custom_attributes.remove("division");
+        new.attributes
+            .custom_attributes
+            .insert("cost_center".into(), json!("CC-1"));
+        new.attributes.raw_attributes = json!({"x": 2});
+        new.attributes.role = Some(Value::Null);
+        new.attributes.roles = vec![json!({"slug": "admin"})];
+        let expected = previous_attributes(
+            &user_payload(&old, Some("org_1")),
+            &user_payload(&new, Some("org_1")),
+        );
+        let event = EventDraft::user_updated(&old, &new, Some("org_1")).expect("an update");
+        assert_eq!(event.data["previous_attributes"], Value::Object(expected));
+        assert_eq!(event.data["previous_attributes"]["username"], "jane");
+        assert!(event.data["previous_attributes"].get("role").is_none());
+
+        let mut same = old.clone();
+        same.updated_at = 9;
+        same.attributes.raw_attributes = json!({"x": 3});
+        assert_eq!(EventDraft::user_updated(&old, &same, None), None);
     }
 
     #[test]

@@ -12,7 +12,7 @@ use crate::model::{
 };
 
 use super::attributes::{group_from_provider, user_attributes};
-use super::events::EventDraft;
+use super::events::{capped_user_payload, memberships, EventDraft, GROUP_USER_ADDED};
 use super::model::{DirectoryGroup, DirectoryUser, UserState};
 use super::roles::user_roles;
 
@@ -98,10 +98,14 @@ pub fn project_user(input: &UserInput) -> UserOutcome {
         .filter(|g| held.binary_search_by_key(&g.id, |h| h.id).is_err())
         .collect();
 
-    let mut events = Vec::new();
+    // At most: each membership change and the user's own event.
+    let mut events = Vec::with_capacity(leaving.len() + 1 + joining.len());
     if let Some(old) = current {
         events.extend(EventDraft::users_removed(old, leaving.iter().copied(), org));
     }
+    // A created user's event holds exactly the object its joining events carry: they copy it
+    // rather than build it again.
+    let mut member_object = None;
     let user = match (current, next) {
         (None, None) => UserWrite::Unchanged,
         (Some(old), None) => {
@@ -109,7 +113,11 @@ pub fn project_user(input: &UserInput) -> UserOutcome {
             UserWrite::Delete(old.id)
         }
         (None, Some(new)) => {
-            events.push(EventDraft::user_created(&new, org));
+            let created = EventDraft::user_created(&new, org);
+            if !joining.is_empty() {
+                member_object = Some(created.data.clone());
+            }
+            events.push(created);
             UserWrite::Put(new)
         }
         (Some(old), Some(new)) if *old == new => UserWrite::Unchanged,
@@ -123,9 +131,11 @@ pub fn project_user(input: &UserInput) -> UserOutcome {
         UserWrite::Put(new) => Some(new),
         UserWrite::Delete(_) => None,
     };
-    if let Some(member) = member {
-        events.extend(EventDraft::users_added(
-            member,
+    if let Some(member) = member.filter(|_| !joining.is_empty()) {
+        let object = member_object.unwrap_or_else(|| capped_user_payload(member, org));
+        events.extend(memberships(
+            GROUP_USER_ADDED,
+            object,
             joining.iter().copied(),
             org,
         ));

@@ -140,36 +140,109 @@ fn check_declared_kind(kind: ResourceKind, map: &Map<String, Value>) -> Result<(
 }
 
 fn canonicalize_map(kind: ResourceKind, map: Map<String, Value>) -> Result<Value, ScimError> {
-    let mut out = Map::new();
-    let mut seen = HashSet::new();
-    for (key, value) in map {
-        if key.eq_ignore_ascii_case("schemas") {
-            continue;
-        }
-        let (name, value) = match schema::attribute(kind, None, &key) {
-            Some(def) if def.mutability == Mutability::WriteOnly => continue,
-            Some(def) => match normalize_value(def, value)? {
-                Some(value) => (def.name.to_owned(), value),
-                None => continue,
-            },
-            None if value.is_null() => continue,
-            None => (key, value),
-        };
-        insert_once(&mut out, &mut seen, name, value)?;
-    }
+    let known = |key: &str| schema::attribute(kind, None, key);
+    let mut out = if map
+        .keys()
+        .all(|key| key.eq_ignore_ascii_case("schemas") || is_canonical_name(key, known(key)))
+    {
+        // `schemas` is recomputed below and `password` never stored: both are dropped.
+        canonical_in_place(map, |key| {
+            known(key).filter(|def| def.mutability != Mutability::WriteOnly)
+        })?
+    } else {
+        canonical_copy(kind, map)?
+    };
     check_required(kind, &out)?;
     let schemas = schemas_of(kind, &out);
     out.insert("schemas".to_owned(), schemas);
     Ok(Value::Object(out))
 }
 
+/// Whether `key` is the schema's own name of a known attribute: the attributes a stored
+/// resource holds (they were canonicalized when written), which canonicalizing again cannot
+/// rename or find repeated.
+fn is_canonical_name(key: &str, def: Option<&AttributeDef>) -> bool {
+    def.is_some_and(|def| def.name == key)
+}
+
+/// What [`canonical_copy`] or the complex-value loop gives for an object whose keys are all
+/// canonical names (`def_of` gives each its definition, `None` for a key to drop): values are
+/// normalized where they are instead of moved into a new object, the usual case for a PATCH
+/// applied to a stored resource. The first error in key order is returned, as there.
+fn canonical_in_place(
+    mut map: Map<String, Value>,
+    def_of: impl Fn(&str) -> Option<&'static AttributeDef>,
+) -> Result<Map<String, Value>, ScimError> {
+    let mut failure = None;
+    map.retain(|key, value| {
+        if failure.is_some() {
+            return true;
+        }
+        let Some(def) = def_of(key) else {
+            return false;
+        };
+        match normalize_value(def, std::mem::take(value)) {
+            Ok(Some(normalized)) => {
+                *value = normalized;
+                true
+            }
+            Ok(None) => false,
+            Err(error) => {
+                failure = Some(error);
+                true
+            }
+        }
+    });
+    match failure {
+        Some(error) => Err(error),
+        None => Ok(map),
+    }
+}
+
+/// Canonicalizes an object key by key into a new one: names take the schema's case, and a
+/// name given twice (in any case) is refused.
+fn canonical_copy(
+    kind: ResourceKind,
+    map: Map<String, Value>,
+) -> Result<Map<String, Value>, ScimError> {
+    let mut out = Map::new();
+    let mut unknown = HashSet::new();
+    for (key, value) in map {
+        if key.eq_ignore_ascii_case("schemas") {
+            continue;
+        }
+        let (name, value, known) = match schema::attribute(kind, None, &key) {
+            Some(def) if def.mutability == Mutability::WriteOnly => continue,
+            Some(def) => match normalize_value(def, value)? {
+                Some(value) => (def.name.to_owned(), value, true),
+                None => continue,
+            },
+            None if value.is_null() => continue,
+            None => (key, value, false),
+        };
+        insert_once(&mut out, &mut unknown, name, known, value)?;
+    }
+    Ok(out)
+}
+
+/// Inserts `name` unless it is already there in any case. A `known` name (the schema's) is
+/// always written in the schema's case, and a name the schema does not know never equals a
+/// known one ignoring case (the schema lookup ignores case), so a known name is a repeat
+/// exactly when the map holds it; only unknown names, rare in practice, are remembered in
+/// `unknown` (lowercased) to compare them ignoring case.
 fn insert_once(
     out: &mut Map<String, Value>,
-    seen: &mut HashSet<String>,
+    unknown: &mut HashSet<String>,
     name: String,
+    known: bool,
     value: Value,
 ) -> Result<(), ScimError> {
-    if !seen.insert(name.to_ascii_lowercase()) {
+    let repeated = if known {
+        out.contains_key(&name)
+    } else {
+        !unknown.insert(name.to_ascii_lowercase())
+    };
+    if repeated {
         return Err(ScimError::invalid_value(format!(
             "attribute '{name}' is given more than once"
         )));
@@ -255,7 +328,8 @@ fn normalize_items(def: &AttributeDef, items: Vec<Value>) -> Result<Option<Value
         let Some(item) = normalize_element(def, item)? else {
             continue;
         };
-        match positions.get(&element_identity(&item)) {
+        let identity = element_identity(&item);
+        match positions.get(&identity) {
             Some(&index) => {
                 if is_primary(&item) {
                     if let Some(Value::Object(kept)) = out.get_mut(index) {
@@ -264,7 +338,7 @@ fn normalize_items(def: &AttributeDef, items: Vec<Value>) -> Result<Option<Value
                 }
             }
             None => {
-                positions.insert(element_identity(&item), out.len());
+                positions.insert(identity, out.len());
                 out.push(item);
             }
         }
@@ -276,12 +350,22 @@ fn normalize_items(def: &AttributeDef, items: Vec<Value>) -> Result<Option<Value
 /// without `primary`. Hashable, so de-duplication stays linear.
 pub(crate) fn element_identity(item: &Value) -> String {
     match item {
-        Value::Object(map) if get_ci(map, "primary").is_some() => {
-            let mut map = map.clone();
-            take_ci(&mut map, "primary");
-            Value::Object(map).to_string()
-        }
+        Value::Object(map) => serde_json::to_string(&WithoutPrimary(map)).unwrap_or_default(),
         other => other.to_string(),
+    }
+}
+
+/// An object serialized as if every `primary` key (in any case) were removed from it, without
+/// copying it to remove them.
+struct WithoutPrimary<'a>(&'a Map<String, Value>);
+
+impl Serialize for WithoutPrimary<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(
+            self.0
+                .iter()
+                .filter(|(key, _)| !key.eq_ignore_ascii_case("primary")),
+        )
     }
 }
 
@@ -330,18 +414,22 @@ fn canonicalize_complex(
     def: &AttributeDef,
     map: Map<String, Value>,
 ) -> Result<Map<String, Value>, ScimError> {
+    let sub = |key: &str| def.sub_attribute(key);
+    if map.keys().all(|key| is_canonical_name(key, sub(key))) {
+        return canonical_in_place(map, sub);
+    }
     let mut out = Map::new();
-    let mut seen = HashSet::new();
+    let mut unknown = HashSet::new();
     for (key, value) in map {
-        let (name, value) = match def.sub_attribute(&key) {
+        let (name, value, known) = match def.sub_attribute(&key) {
             Some(sub) => match normalize_value(sub, value)? {
-                Some(value) => (sub.name.to_owned(), value),
+                Some(value) => (sub.name.to_owned(), value, true),
                 None => continue,
             },
             None if value.is_null() => continue,
-            None => (key, value),
+            None => (key, value, false),
         };
-        insert_once(&mut out, &mut seen, name, value)?;
+        insert_once(&mut out, &mut unknown, name, known, value)?;
     }
     Ok(out)
 }
@@ -601,6 +689,48 @@ mod tests {
         assert_eq!(user(body), expected);
     }
 
+    /// A body whose names are all canonical is normalized in place; one name in another case
+    /// sends it through the copying path. Both must give the same resource.
+    #[test]
+    fn canonical_names_are_normalized_like_any_others() {
+        let body = |display_name_key: &str| {
+            json!({
+                "schemas": ["whatever"],
+                "userName": "u",
+                display_name_key: "U",
+                "active": "True",
+                "password": "hunter2",
+                "emails": {"value": "a@b.c", "primary": "true", "type": null},
+                "name": {"givenName": null, "familyName": "D"},
+                "x509Certificates": [],
+                ENTERPRISE_USER_SCHEMA: {"manager": "m-1", "department": null}
+            })
+        };
+        let in_place = user(body("displayName"));
+        assert_eq!(in_place, user(body("DISPLAYNAME")));
+        assert_eq!(
+            in_place,
+            json!({
+                "schemas": [USER_SCHEMA, ENTERPRISE_USER_SCHEMA],
+                "userName": "u",
+                "displayName": "U",
+                "active": true,
+                "emails": [{"value": "a@b.c", "primary": true}],
+                "name": {"familyName": "D"},
+                ENTERPRISE_USER_SCHEMA: {"manager": {"value": "m-1"}}
+            })
+        );
+    }
+
+    #[test]
+    fn an_element_is_identified_without_its_primary_flags() {
+        let flagged = json!({"value": "a@b.c", "type": "work", "primary": true, "PRIMARY": false});
+        let plain = json!({"type": "work", "value": "a@b.c"});
+        assert_eq!(element_identity(&flagged), plain.to_string());
+        assert_eq!(element_identity(&json!({"primary": true})), "{}");
+        assert_eq!(element_identity(&json!("x")), "\"x\"");
+    }
+
     #[test]
     fn invalid_bodies_are_refused_with_the_right_scim_type() {
         let deep = (0..40).fold(json!("x"), |inner, _| json!({ "a": inner }));
@@ -649,6 +779,21 @@ mod tests {
             (
                 "name twice",
                 json!({"userName": "u", "USERNAME": "v"}),
+                ScimErrorType::InvalidValue,
+            ),
+            (
+                "an unknown name twice",
+                json!({"userName": "u", "shoeSize": 1, "SHOESIZE": 2}),
+                ScimErrorType::InvalidValue,
+            ),
+            (
+                "a sub-attribute twice",
+                json!({"userName": "u", "name": {"givenName": "A", "GIVENNAME": "B"}}),
+                ScimErrorType::InvalidValue,
+            ),
+            (
+                "an unknown sub-attribute twice",
+                json!({"userName": "u", "name": {"nickName": "A", "NICKNAME": "B"}}),
                 ScimErrorType::InvalidValue,
             ),
             (

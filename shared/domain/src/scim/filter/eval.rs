@@ -171,6 +171,9 @@ fn compare_leaf(leaf: &Value, op: CompareOp, value: &CompValue, case_exact: bool
 }
 
 fn compare_strings(have: &str, op: CompareOp, want: &str, case_exact: bool) -> bool {
+    if !case_exact && have.is_ascii() && want.is_ascii() {
+        return compare_ascii_ignoring_case(have.as_bytes(), op, want.as_bytes());
+    }
     let (have, want): (Cow<str>, Cow<str>) = if case_exact {
         (have.into(), want.into())
     } else {
@@ -183,6 +186,29 @@ fn compare_strings(have: &str, op: CompareOp, want: &str, case_exact: bool) -> b
         // Lexicographic order, which is also chronological order for RFC 3339 timestamps in
         // the same format (meta.lastModified gt "2024-01-01T00:00:00Z").
         _ => ordering_satisfies(have.cmp(&want), op),
+    }
+}
+
+/// [`compare_strings`] ignoring case for ASCII text, where lowercasing is per byte: the same
+/// answers without lowercased copies (most attribute values are ASCII).
+fn compare_ascii_ignoring_case(have: &[u8], op: CompareOp, want: &[u8]) -> bool {
+    let tail = have.len().checked_sub(want.len());
+    match op {
+        CompareOp::Co => {
+            want.is_empty()
+                || have
+                    .windows(want.len())
+                    .any(|w| w.eq_ignore_ascii_case(want))
+        }
+        CompareOp::Sw => tail.is_some_and(|_| have[..want.len()].eq_ignore_ascii_case(want)),
+        CompareOp::Ew => tail.is_some_and(|start| have[start..].eq_ignore_ascii_case(want)),
+        _ => {
+            let ord = have
+                .iter()
+                .map(u8::to_ascii_lowercase)
+                .cmp(want.iter().map(u8::to_ascii_lowercase));
+            ordering_satisfies(ord, op)
+        }
     }
 }
 
@@ -213,6 +239,52 @@ fn ordering_satisfies(ord: Ordering, op: CompareOp) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn ascii_text_compares_ignoring_case_as_lowercased_copies_do() {
+        let texts = [
+            "",
+            "a",
+            "A",
+            "ab",
+            "Ab",
+            "abc",
+            "ABD",
+            "b",
+            "work",
+            "WORK",
+            "Jen@Ex.com",
+        ];
+        let ops = [
+            CompareOp::Eq,
+            CompareOp::Ne,
+            CompareOp::Co,
+            CompareOp::Sw,
+            CompareOp::Ew,
+            CompareOp::Gt,
+            CompareOp::Ge,
+            CompareOp::Lt,
+            CompareOp::Le,
+        ];
+        for have in texts {
+            for want in texts {
+                for op in ops {
+                    let (h, w) = (have.to_lowercase(), want.to_lowercase());
+                    let expected = match op {
+                        CompareOp::Co => h.contains(&w),
+                        CompareOp::Sw => h.starts_with(&w),
+                        CompareOp::Ew => h.ends_with(&w),
+                        _ => ordering_satisfies(h.cmp(&w), op),
+                    };
+                    assert_eq!(
+                        compare_strings(have, op, want, false),
+                        expected,
+                        "{have:?} {op:?} {want:?}"
+                    );
+                }
+            }
+        }
+    }
+
     use super::*;
     use serde_json::json;
 

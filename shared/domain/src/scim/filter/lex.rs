@@ -56,7 +56,8 @@ pub(super) fn excerpt(text: &str) -> String {
 }
 
 pub(super) fn lex(input: &str) -> Result<Vec<Token<'_>>, String> {
-    let mut tokens = Vec::new();
+    // About one token per four bytes in real filters: reserving saves the vector's regrowths.
+    let mut tokens = Vec::with_capacity(input.len() / 4 + 1);
     let mut chars = input.char_indices().peekable();
     while let Some(&(pos, c)) = chars.peek() {
         let tok = match c {
@@ -82,12 +83,7 @@ pub(super) fn lex(input: &str) -> Result<Vec<Token<'_>>, String> {
                     )
                 })?;
                 while chars.next_if(|&(i, _)| i <= end).is_some() {}
-                // The literal is a JSON string, so serde_json does the unescaping (\uXXXX,
-                // surrogate pairs) and rejects what JSON rejects (raw control characters).
-                let s = serde_json::from_str::<String>(&input[pos..=end]).map_err(|e| {
-                    format!("invalid string at position {}: {e}", position(input, pos))
-                })?;
-                Tok::Str(s)
+                Tok::Str(string_literal(input, pos, end)?)
             }
             c if c == '-' || c.is_ascii_digit() => {
                 let text = take_while(input, &mut chars, is_number_char);
@@ -111,6 +107,19 @@ pub(super) fn lex(input: &str) -> Result<Vec<Token<'_>>, String> {
         tokens.push(Token { tok, pos });
     }
     Ok(tokens)
+}
+
+/// The text of the string literal between the quotes at `start` and `end`. The literal is a
+/// JSON string, so serde_json does the unescaping (\uXXXX, surrogate pairs) and rejects what
+/// JSON rejects (raw control characters); one with neither escapes nor control characters,
+/// the usual kind, is its own text and is copied as it is.
+fn string_literal(input: &str, start: usize, end: usize) -> Result<String, String> {
+    let inner = &input[start + 1..end];
+    if !inner.bytes().any(|b| b == b'\\' || b < 0x20) {
+        return Ok(inner.to_owned());
+    }
+    serde_json::from_str::<String>(&input[start..=end])
+        .map_err(|e| format!("invalid string at position {}: {e}", position(input, start)))
 }
 
 /// The byte offset of the quote closing the string that opens at `start`.

@@ -315,8 +315,9 @@ impl<'a> Parser<'a> {
             return Err(self.expected(&what));
         };
         self.next += 1;
-        let value = match self.peek_tok(0) {
-            Some(Tok::Str(s)) => CompValue::String(s.clone()),
+        // The literal is taken, not copied: each token is read once.
+        let value = match self.tokens.get_mut(self.next).map(|t| &mut t.tok) {
+            Some(Tok::Str(s)) => CompValue::String(std::mem::take(s)),
             Some(Tok::Num(n)) => CompValue::Number(n.clone()),
             Some(Tok::Word(w)) if w.eq_ignore_ascii_case("true") => CompValue::Bool(true),
             Some(Tok::Word(w)) if w.eq_ignore_ascii_case("false") => CompValue::Bool(false),

@@ -130,12 +130,10 @@ fn apply_at(
         }
     };
     let current = take_ci(container, &path.attribute);
-    let name = def
-        .map_or(path.attribute.as_str(), |def| def.name)
-        .to_owned();
-    let target = Target { name: &name, def };
+    let name = def.map_or(path.attribute.as_str(), |def| def.name);
+    let target = Target { name, def };
     if let Some(updated) = target.update(current, op, path, value)? {
-        container.insert(name.clone(), updated);
+        container.insert(name.to_owned(), updated);
     }
     // An extension emptied by a remove is unassigned, not `{}`.
     if let Some(key) = extension {
