@@ -36,9 +36,20 @@ impl DirectoryContext {
 #[derive(Default)]
 pub struct Contexts {
     known: HashMap<DirectoryId, Option<DirectoryContext>>,
+    /// Also take contexts this process read up to [`App::context_max_age`] ago (stream
+    /// batches; see context_cache.rs).
+    shared: bool,
 }
 
 impl Contexts {
+    /// Contexts for one stream batch: those the process read lately are reused.
+    pub fn for_stream() -> Self {
+        Self {
+            shared: true,
+            ..Self::default()
+        }
+    }
+
     pub async fn get(
         &mut self,
         app: &App,
@@ -47,6 +58,14 @@ impl Contexts {
         if let Some(known) = self.known.get(directory) {
             return Ok(known.clone());
         }
+        let shared = self.shared && !app.context_max_age.is_zero();
+        if shared {
+            if let Some(context) = app.contexts.get(directory, app.context_max_age) {
+                self.known.insert(*directory, Some(context.clone()));
+                return Ok(Some(context));
+            }
+        }
+        let read_at = std::time::Instant::now();
         let context = match app.store.get_directory(directory).await {
             Ok(directory) => {
                 let environment = app.store.get_environment(&directory.environment_id).await?;
@@ -58,6 +77,10 @@ impl Contexts {
             Err(StoreError::NotFound) => None,
             Err(e) => return Err(e),
         };
+        // A missing directory is not remembered across batches: it is looked up again.
+        if let (true, Some(context)) = (shared, &context) {
+            app.contexts.put(context.clone(), read_at);
+        }
         self.known.insert(*directory, context.clone());
         Ok(context)
     }
