@@ -126,20 +126,14 @@ pub async fn plan_user(
     context: &DirectoryContext,
     user: &ProviderUserId,
 ) -> Result<UserPlan, StoreError> {
-    let directory = &context.directory.id;
-    let provider = match app.store.get_user(directory, user).await {
-        Ok(provider) => Some(provider),
-        Err(StoreError::NotFound) => None,
-        Err(e) => return Err(e),
-    };
-    let groups = match &provider {
-        Some(_) => {
-            let ids = app.store.groups_of_user(directory, user).await?;
-            app.store.load_projected_groups(&ids).await?
-        }
-        None => Vec::new(),
-    };
-    let mut before = app.store.load_projected_user(user).await?;
+    let dsync_dynamo::UserInputs {
+        provider,
+        groups,
+        mut before,
+    } = app
+        .store
+        .load_user_inputs(&context.directory.id, user)
+        .await?;
     // Directory users are keyed by provider user id alone. A record of this directory can
     // name another directory's user (a group member id the SCIM client made up, kept until
     // such a user is created here): that user is not this directory's to change, and to
@@ -147,7 +141,7 @@ pub async fn plan_user(
     if before
         .user
         .as_ref()
-        .is_some_and(|u| u.directory_id != *directory)
+        .is_some_and(|u| u.directory_id != context.directory.id)
     {
         before = dsync_dynamo::ProjectedUser::default();
     }

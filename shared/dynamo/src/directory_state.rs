@@ -26,9 +26,9 @@ pub struct ProjectedUser {
     /// Its effective memberships, as groups.
     pub groups: Vec<DirectoryGroup>,
     /// Bumped on every write: the condition that keeps concurrent projections from mixing.
-    revision: u64,
+    pub(crate) revision: u64,
     /// Memberships whose group no longer exists: dropped silently on the next write.
-    orphans: Vec<DirectoryGroupId>,
+    pub(crate) orphans: Vec<DirectoryGroupId>,
 }
 
 impl ProjectedUser {

@@ -31,6 +31,7 @@ mod record_counts;
 mod scim_paging;
 mod sync_failures;
 pub mod tables;
+mod user_inputs;
 mod user_state_counts;
 mod webhooks;
 
@@ -62,6 +63,7 @@ pub use reconciliations::{
 pub use record_counts::RecordKind;
 pub use sync_failures::{FailedRecordKey, SyncFailure};
 pub use tables::{TableNames, TableSpec, TABLES};
+pub use user_inputs::UserInputs;
 pub use user_state_counts::DirectoryMetadata;
 pub use webhooks::{DeliveryPage, DueScan};
 
