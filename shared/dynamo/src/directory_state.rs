@@ -409,10 +409,10 @@ impl Store {
             writes.push(self.put_membership(user_ref, user_id, group, joined)?);
             events.push((*event).clone());
         }
-        let nothing_to_write = matches!(outcome.user, UserWrite::Unchanged)
-            && events.is_empty()
-            && !(merged && !before.orphans.is_empty());
-        if !nothing_to_write {
+        // Orphans merged here are deletes without events: they alone are worth a commit.
+        let orphans_here = merged && !before.orphans.is_empty();
+        let changes = !matches!(outcome.user, UserWrite::Unchanged) || !events.is_empty();
+        if changes || orphans_here {
             committed.extend(self.commit_with_events(scope, writes, &events, now).await?);
         }
 
