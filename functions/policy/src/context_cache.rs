@@ -52,3 +52,47 @@ impl ContextCache {
         entries.insert(context.directory.id, (read_at, context));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dsync_domain::ids::EnvironmentId;
+    use dsync_domain::model::{Directory, DirectoryMappings, EnvironmentSettings, ProviderKind};
+    use dsync_domain::secrets::SecretHash;
+
+    fn context() -> DirectoryContext {
+        DirectoryContext {
+            directory: Directory {
+                id: DirectoryId::generate(),
+                environment_id: EnvironmentId::generate(),
+                name: "Cached".into(),
+                kind: ProviderKind::OktaScimV2,
+                organization_id: None,
+                token_hash: SecretHash::of("token"),
+                created_at: 0,
+                mappings: DirectoryMappings::default(),
+            },
+            settings: EnvironmentSettings::default(),
+        }
+    }
+
+    #[test]
+    fn a_copy_is_served_only_while_younger_than_the_bound_and_until_forgotten() {
+        let cache = ContextCache::default();
+        let fresh = context();
+        let id = fresh.directory.id;
+        cache.put(fresh, Instant::now());
+        assert!(cache.get(&id, Duration::from_secs(5)).is_some());
+        assert!(cache.get(&id, Duration::ZERO).is_none());
+        cache.forget(&id);
+        assert!(cache.get(&id, Duration::from_secs(5)).is_none());
+
+        let old = context();
+        let id = old.directory.id;
+        let long_ago = Instant::now()
+            .checked_sub(Duration::from_secs(6))
+            .expect("the clock is past 6 s");
+        cache.put(old, long_ago);
+        assert!(cache.get(&id, Duration::from_secs(5)).is_none());
+    }
+}

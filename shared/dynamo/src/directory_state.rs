@@ -379,7 +379,9 @@ impl Store {
             provider_user,
         };
         let additions: Vec<_> = outcome.add_to.iter().zip(addition_events).collect();
-        let room = chunk_size(own_fixed + leave_writes.len()).min(additions.len());
+        // Merged removals take two items each (the delete and its event), orphans one.
+        let room =
+            chunk_size(own_fixed + leave_writes.len() + leave_events.len()).min(additions.len());
         let (first, later) = additions.split_at(room);
         // The stored count moves by what this transaction adds and, merged, what it removes.
         let delta = first.len() as i64 - if merged { left } else { 0 };
