@@ -34,12 +34,20 @@ async fn a_reader_paging_with_after_sees_every_event_once_in_order_while_writers
     }
 
     // Eight writers project users concurrently, as Lambda does for several shards (and as
-    // reconciliation does beside the stream): every commit races for the log head.
+    // reconciliation does beside the stream): every commit races for the log head. They are
+    // two processes of four, each remembering the heads it committed: a writer's memory is
+    // stale whenever the other process committed since, and also when its own did.
     let writing = Arc::new(AtomicBool::new(true));
-    let policy = dsync_policy::App::new(store.clone());
+    let processes = [
+        dsync_policy::App::new(store.clone()),
+        dsync_policy::App::new(dsync_dynamo::Store::new(
+            store.client().clone(),
+            store.tables().clone(),
+        )),
+    ];
     let mut writers = Vec::new();
     for lane in 0..8 {
-        let policy = policy.clone();
+        let policy = processes[lane % 2].clone();
         let ids: Vec<ProviderUserId> = users.iter().skip(lane).step_by(8).map(|u| u.id).collect();
         writers.push(tokio::spawn(async move {
             let mut contexts = dsync_policy::project::Contexts::default();

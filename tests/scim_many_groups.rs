@@ -251,3 +251,88 @@ async fn user_in_500_groups_secure_flow() {
 async fn user_in_500_groups_retained() {
     lifecycle("retain", 500).await;
 }
+
+/// A user leaving 30 groups and joining 30 others seen by one projection: the removals share
+/// the user's transaction, and the additions that no longer fit beside them (each with its
+/// event) take one more. Every change commits with its event, removals first.
+#[tokio::test]
+async fn a_user_moving_from_30_groups_to_30_others_in_one_projection() {
+    use dsync_domain::ids::{DirectoryId, ProviderGroupId, ProviderUserId};
+    use dsync_policy::project::{project_group, project_user, Contexts};
+
+    let app = dsync_tests::spawn_app_without_stream_processing().await;
+    let policy = dsync_policy::App::new(app.store().clone());
+    let directory = DirectoryId::parse(&app.running.bootstrap.directory_id).unwrap();
+    let context = Contexts::default()
+        .get(&policy, &directory)
+        .await
+        .unwrap()
+        .expect("the bootstrap directory");
+    let scim_id = app.create_user("mover@example.com").await;
+    let user = ProviderUserId::parse(&scim_id).unwrap();
+    let mut groups = Vec::new();
+    for i in 0..60 {
+        let members = if i < 30 {
+            json!([{"value": scim_id}])
+        } else {
+            json!([])
+        };
+        let reply = app
+            .post(
+                "/Groups",
+                &json!({
+                    "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+                    "displayName": format!("Mover {i:02}"),
+                    "members": members,
+                }),
+            )
+            .await;
+        assert_eq!(reply.status, 201, "{:?}", reply.body);
+        let id = reply.body["id"].as_str().unwrap().to_owned();
+        project_group(&policy, &context, &ProviderGroupId::parse(&id).unwrap())
+            .await
+            .unwrap();
+        groups.push(id);
+    }
+    project_user(&policy, &context, &user).await.unwrap();
+    let before = app.store().load_projected_user(&user).await.unwrap();
+    assert_eq!(before.groups.len(), 30);
+
+    for (i, group) in groups.iter().enumerate() {
+        let operation = if i < 30 {
+            json!({"op": "remove", "path": format!("members[value eq \"{scim_id}\"]")})
+        } else {
+            json!({"op": "add", "path": "members", "value": [{"value": scim_id}]})
+        };
+        let body = json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [operation]
+        });
+        let reply = app.patch(&format!("/Groups/{group}"), &body).await;
+        assert!(matches!(reply.status, 200 | 204), "{:?}", reply.body);
+    }
+    let events = project_user(&policy, &context, &user).await.unwrap();
+    let names: Vec<&str> = events.iter().map(|e| e.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            vec!["dsync.group.user_removed"; 30],
+            vec!["dsync.group.user_added"; 30]
+        ]
+        .concat()
+    );
+    let after = app.store().load_projected_user(&user).await.unwrap();
+    let mut names_after: Vec<String> = after.groups.iter().map(|g| g.name.clone()).collect();
+    names_after.sort();
+    assert_eq!(
+        names_after,
+        (30..60)
+            .map(|i| format!("Mover {i:02}"))
+            .collect::<Vec<_>>()
+    );
+    // Nothing left to do: the stored member count matches what the projection reads.
+    assert!(project_user(&policy, &context, &user)
+        .await
+        .unwrap()
+        .is_empty());
+}

@@ -27,7 +27,8 @@ async fn main() -> Result<(), Error> {
         region: std::env::var("AWS_REGION").ok(),
     })
     .await;
-    let app = App::new(Store::new(client, TableNames::from_env()));
+    let app = App::new(Store::new(client, TableNames::from_env()))
+        .with_context_cache(context_cache_from_env()?);
     let google = dsync_google::from_env()?;
     let hr = HrResync::from_env()?;
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
@@ -46,6 +47,19 @@ async fn main() -> Result<(), Error> {
         }
     }))
     .await
+}
+
+/// `DSYNC_POLICY_CONTEXT_CACHE_MS` (milliseconds; 0 reads the context in every batch), or
+/// [`dsync_policy::CONTEXT_CACHE`].
+fn context_cache_from_env() -> Result<Duration, String> {
+    match std::env::var("DSYNC_POLICY_CONTEXT_CACHE_MS") {
+        Err(_) => Ok(dsync_policy::CONTEXT_CACHE),
+        Ok(value) => value
+            .trim()
+            .parse::<u64>()
+            .map(Duration::from_millis)
+            .map_err(|_| format!("DSYNC_POLICY_CONTEXT_CACHE_MS is not a number: {value}")),
+    }
 }
 
 /// What the scheduled BambooHR re-sync needs, read once at start-up.

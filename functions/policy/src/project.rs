@@ -36,9 +36,20 @@ impl DirectoryContext {
 #[derive(Default)]
 pub struct Contexts {
     known: HashMap<DirectoryId, Option<DirectoryContext>>,
+    /// Also take contexts this process read up to [`App::context_max_age`] ago (stream
+    /// batches; see context_cache.rs).
+    shared: bool,
 }
 
 impl Contexts {
+    /// Contexts for one stream batch: those the process read lately are reused.
+    pub fn for_stream() -> Self {
+        Self {
+            shared: true,
+            ..Self::default()
+        }
+    }
+
     pub async fn get(
         &mut self,
         app: &App,
@@ -47,6 +58,14 @@ impl Contexts {
         if let Some(known) = self.known.get(directory) {
             return Ok(known.clone());
         }
+        let shared = self.shared && !app.context_max_age.is_zero();
+        if shared {
+            if let Some(context) = app.contexts.get(directory, app.context_max_age) {
+                self.known.insert(*directory, Some(context.clone()));
+                return Ok(Some(context));
+            }
+        }
+        let read_at = std::time::Instant::now();
         let context = match app.store.get_directory(directory).await {
             Ok(directory) => {
                 let environment = app.store.get_environment(&directory.environment_id).await?;
@@ -58,6 +77,10 @@ impl Contexts {
             Err(StoreError::NotFound) => None,
             Err(e) => return Err(e),
         };
+        // A missing directory is not remembered across batches: it is looked up again.
+        if let (true, Some(context)) = (shared, &context) {
+            app.contexts.put(context.clone(), read_at);
+        }
         self.known.insert(*directory, context.clone());
         Ok(context)
     }
@@ -103,20 +126,14 @@ pub async fn plan_user(
     context: &DirectoryContext,
     user: &ProviderUserId,
 ) -> Result<UserPlan, StoreError> {
-    let directory = &context.directory.id;
-    let provider = match app.store.get_user(directory, user).await {
-        Ok(provider) => Some(provider),
-        Err(StoreError::NotFound) => None,
-        Err(e) => return Err(e),
-    };
-    let groups = match &provider {
-        Some(_) => {
-            let ids = app.store.groups_of_user(directory, user).await?;
-            app.store.load_projected_groups(&ids).await?
-        }
-        None => Vec::new(),
-    };
-    let mut before = app.store.load_projected_user(user).await?;
+    let dsync_dynamo::UserInputs {
+        provider,
+        groups,
+        mut before,
+    } = app
+        .store
+        .load_user_inputs(&context.directory.id, user)
+        .await?;
     // Directory users are keyed by provider user id alone. A record of this directory can
     // name another directory's user (a group member id the SCIM client made up, kept until
     // such a user is created here): that user is not this directory's to change, and to
@@ -124,7 +141,7 @@ pub async fn plan_user(
     if before
         .user
         .as_ref()
-        .is_some_and(|u| u.directory_id != *directory)
+        .is_some_and(|u| u.directory_id != context.directory.id)
     {
         before = dsync_dynamo::ProjectedUser::default();
     }

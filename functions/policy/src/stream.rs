@@ -31,7 +31,7 @@ pub async fn handle_batch(app: &App, event: Event) -> DynamoDbEventResponse {
         .iter()
         .map(|record| (target_of(record), record.change.sequence_number.clone()))
         .collect();
-    let mut contexts = Contexts::default();
+    let mut contexts = Contexts::for_stream();
     let mut quarantined = Quarantined::default();
     let mut response = DynamoDbEventResponse::default();
     for (index, (target, sequence)) in targets.iter().enumerate() {

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{ConditionCheck, Delete, Put, TransactWriteItem, Update};
 use dsync_domain::directory::{
-    DirectoryGroup, DirectoryUser, EventDraft, GroupOutcome, GroupWrite, UserOutcome, UserWrite,
+    DirectoryGroup, DirectoryUser, GroupOutcome, GroupWrite, UserOutcome, UserWrite,
 };
 use dsync_domain::ids::{DirectoryGroupId, DirectoryId, ProviderGroupId, ProviderUserId};
 
@@ -26,9 +26,9 @@ pub struct ProjectedUser {
     /// Its effective memberships, as groups.
     pub groups: Vec<DirectoryGroup>,
     /// Bumped on every write: the condition that keeps concurrent projections from mixing.
-    revision: u64,
+    pub(crate) revision: u64,
     /// Memberships whose group no longer exists: dropped silently on the next write.
-    orphans: Vec<DirectoryGroupId>,
+    pub(crate) orphans: Vec<DirectoryGroupId>,
 }
 
 impl ProjectedUser {
@@ -282,8 +282,9 @@ impl Store {
     }
 
     /// Commits a user's projection and its events. Removals, the user's own write and
-    /// additions commit in that order, each transaction whole with its events; a user in more
-    /// groups than one transaction holds takes several, each guarded by the user's revision.
+    /// additions commit in that order, each transaction whole with its events; usually all in
+    /// one transaction, but a user leaving or joining more groups than one transaction holds
+    /// takes several, each guarded by the user's revision.
     /// `Conflict` means another writer changed this user: re-read and re-project.
     pub async fn commit_user_projection(
         &self,
@@ -314,34 +315,62 @@ impl Store {
         // plan made from the old one must not land on it (ABA).
         let mut guard = Guard::new(before.revision, user_id.map(|id| id.to_string()));
 
-        // Leave groups first, a chunk per transaction, each guarded by the unchanged user.
         let removals: Vec<_> = outcome.remove_from.iter().zip(removal_events).collect();
-        for chunk in removals.chunks(chunk_size(1)) {
-            let mut writes = vec![
-                self.directory_check(scope)?,
-                self.user_touch(&pk, &mut guard, -(chunk.len() as i64))?,
-            ];
-            member_items -= chunk.len() as i64;
-            let mut events = Vec::new();
-            for (group, event) in chunk {
-                writes.push(self.delete_item(&pk, &directory_member_sk(group))?);
-                events.push((*event).clone());
+        // A user created, deleted, activated or deactivated moves the directory's counts in
+        // the same transaction as its own write.
+        let after = outcome.user.apply(before.user.as_ref());
+        let counts = self.user_state_change(
+            &scope_directory(scope)?,
+            state_delta(before.user.as_ref(), after.as_ref()),
+        )?;
+        let own_fixed = 1 + own_events.len() + usize::from(counts.is_some());
+        // Removals and orphan deletes ride in the user's own transaction when they fit: one
+        // head read and one head write fewer, and the user item (with its index entries) is
+        // written once instead of once more per removal chunk.
+        let left = (removals.len() + before.orphans.len()) as i64;
+        let merged =
+            2 + own_fixed + 2 * removals.len() + before.orphans.len() <= MAX_TRANSACTION_ITEMS;
+        let mut leave_writes = Vec::new();
+        let mut leave_events = Vec::new();
+        if merged {
+            for (group, event) in &removals {
+                leave_writes.push(self.delete_item(&pk, &directory_member_sk(group))?);
+                leave_events.push((*event).clone());
             }
-            committed.extend(self.commit_with_events(scope, writes, &events, now).await?);
-        }
+            for orphan in &before.orphans {
+                leave_writes.push(self.delete_item(&pk, &directory_member_sk(orphan))?);
+            }
+            member_items -= left;
+        } else {
+            // Too many to commit at once: leave groups first, a chunk per transaction, each
+            // guarded by the unchanged user, then the orphans.
+            for chunk in removals.chunks(chunk_size(1)) {
+                let mut writes = vec![
+                    self.directory_check(scope)?,
+                    self.user_touch(&pk, &mut guard, -(chunk.len() as i64))?,
+                ];
+                member_items -= chunk.len() as i64;
+                let mut events = Vec::new();
+                for (group, event) in chunk {
+                    writes.push(self.delete_item(&pk, &directory_member_sk(group))?);
+                    events.push((*event).clone());
+                }
+                committed.extend(self.commit_with_events(scope, writes, &events, now).await?);
+            }
 
-        // Memberships of groups that no longer exist go silently, a chunk at a time: a user
-        // can hold any number of them (say after many group deletions).
-        for chunk in before.orphans.chunks(MAX_TRANSACTION_ITEMS - 2) {
-            let mut writes = vec![
-                self.directory_check(scope)?,
-                self.user_touch(&pk, &mut guard, -(chunk.len() as i64))?,
-            ];
-            member_items -= chunk.len() as i64;
-            for orphan in chunk {
-                writes.push(self.delete_item(&pk, &directory_member_sk(orphan))?);
+            // Memberships of groups that no longer exist go silently, a chunk at a time: a
+            // user can hold any number of them (say after many group deletions).
+            for chunk in before.orphans.chunks(MAX_TRANSACTION_ITEMS - 2) {
+                let mut writes = vec![
+                    self.directory_check(scope)?,
+                    self.user_touch(&pk, &mut guard, -(chunk.len() as i64))?,
+                ];
+                member_items -= chunk.len() as i64;
+                for orphan in chunk {
+                    writes.push(self.delete_item(&pk, &directory_member_sk(orphan))?);
+                }
+                self.transact(writes).await?;
             }
-            self.transact(writes).await?;
         }
 
         // The user's own write, its events and the first additions.
@@ -350,17 +379,12 @@ impl Store {
             provider_user,
         };
         let additions: Vec<_> = outcome.add_to.iter().zip(addition_events).collect();
-        // A user created, deleted, activated or deactivated moves the directory's counts in
-        // the same transaction as its own write.
-        let after = outcome.user.apply(before.user.as_ref());
-        let counts = self.user_state_change(
-            &scope_directory(scope)?,
-            state_delta(before.user.as_ref(), after.as_ref()),
-        )?;
-        let fixed = 1 + own_events.len() + usize::from(counts.is_some());
-        let room = chunk_size(fixed).min(additions.len());
+        // Merged removals take two items each (the delete and its event), orphans one.
+        let room =
+            chunk_size(own_fixed + leave_writes.len() + leave_events.len()).min(additions.len());
         let (first, later) = additions.split_at(room);
-        let delta = first.len() as i64;
+        // The stored count moves by what this transaction adds and, merged, what it removes.
+        let delta = first.len() as i64 - if merged { left } else { 0 };
         let mut writes = vec![self.directory_check(scope)?];
         writes.extend(counts);
         match &outcome.user {
@@ -370,7 +394,7 @@ impl Store {
                     user_ref,
                     user,
                     &guard,
-                    member_items + delta,
+                    member_items + first.len() as i64,
                 )?);
                 guard = Guard::new(guard.revision + 1, Some(user.id.to_string()));
                 user_id = Some(user.id);
@@ -380,12 +404,17 @@ impl Store {
                 user_id = None;
             }
         }
-        let mut events: Vec<EventDraft> = own_events.to_vec();
+        writes.extend(leave_writes);
+        let mut events = leave_events;
+        events.extend(own_events.iter().cloned());
         for (group, event) in first {
             writes.push(self.put_membership(user_ref, user_id, group, joined)?);
             events.push((*event).clone());
         }
-        if !(matches!(outcome.user, UserWrite::Unchanged) && events.is_empty()) {
+        // Orphans merged here are deletes without events: they alone are worth a commit.
+        let orphans_here = merged && !before.orphans.is_empty();
+        let changes = !matches!(outcome.user, UserWrite::Unchanged) || !events.is_empty();
+        if changes || orphans_here {
             committed.extend(self.commit_with_events(scope, writes, &events, now).await?);
         }
 
@@ -708,8 +737,9 @@ struct UserRef<'a> {
 
 /// How many membership changes (one write and one event each) fit in a transaction beside
 /// the log head, the directory check and `fixed` other items (writes and events):
-/// `2 + fixed + 2 * chunk ≤ 100`. `fixed` is at most the user's write, its own events and the
-/// user counter (four), so a chunk is never empty.
+/// `2 + fixed + 2 * chunk ≤ 100`. A chunk of its own (`fixed` at most the user's write, its
+/// own events and the user counter: four) is never empty; beside removals merged into the
+/// user's transaction it may be, and the additions then take transactions of their own.
 fn chunk_size(fixed: usize) -> usize {
     (MAX_TRANSACTION_ITEMS - 2 - fixed) / 2
 }

@@ -5,6 +5,10 @@
 //! its previous value. Two writers cannot both commit the same numbers, and a number is only
 //! ever visible once its transaction committed, so a reader paging with `after` never skips
 //! an event that commits later with a smaller number.
+//!
+//! The number a commit is made after comes from a consistent read of the head, or, when this
+//! process committed or read it last and nobody else was seen committing lately, from memory
+//! (event_heads.rs). Either way it is only the expected value in that condition.
 
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
@@ -15,6 +19,7 @@ use dsync_domain::time::{format_millis, now_millis};
 use serde_json::{json, Value};
 
 use crate::error::backend;
+use crate::event_heads::Head;
 use crate::item::{n, s, Item, ItemExt};
 use crate::keys::*;
 use crate::provider_users::build_error;
@@ -92,15 +97,22 @@ impl Store {
                 "a transaction of {items} items exceeds DynamoDB's {MAX_TRANSACTION_ITEMS}"
             )));
         }
+        let environment = &scope.environment_id;
         let mut attempt = 0u32;
         loop {
-            let (head, last_at) = self.event_head_and_time(&scope.environment_id).await?;
-            let now = now_millis().max(not_before).max(last_at);
+            // This process's last known head saves a consistent read; a stale one fails the
+            // head's condition below and is replaced (see event_heads.rs).
+            let guessed = self.event_heads.guess(environment);
+            let head = match guessed {
+                Some(head) => head,
+                None => self.read_event_head(environment).await?,
+            };
+            let now = now_millis().max(not_before).max(head.created_at);
             let stored: Vec<StoredEvent> = events
                 .iter()
                 .enumerate()
                 .map(|(i, draft)| {
-                    let sequence = head + 1 + i as u64;
+                    let sequence = head.sequence + 1 + i as u64;
                     StoredEvent {
                         id: EventId::for_sequence(sequence, now),
                         sequence,
@@ -112,11 +124,11 @@ impl Store {
                     }
                 })
                 .collect();
-            let next = head + events.len() as u64;
-            let mut items = vec![self.head_update(&scope.environment_id, head, next, now)?];
+            let next = head.sequence + events.len() as u64;
+            let mut items = vec![self.head_update(environment, head.sequence, next, now)?];
             items.extend(writes.iter().cloned());
             for event in &stored {
-                items.push(self.event_put(&scope.environment_id, event)?);
+                items.push(self.event_put(environment, event)?);
             }
             match self
                 .client
@@ -125,31 +137,46 @@ impl Store {
                 .send()
                 .await
             {
-                Ok(_) => return Ok(stored),
-                Err(e) => match failed_item(&e) {
-                    // Another writer took these numbers: take the next ones.
-                    Some(0) | None if is_cancelled(&e) && attempt < 50 => {
-                        attempt += 1;
-                        backoff(attempt).await;
+                Ok(_) => {
+                    let committed = Head {
+                        sequence: next,
+                        created_at: now,
+                    };
+                    self.event_heads.remember(environment, committed);
+                    return Ok(stored);
+                }
+                Err(e) => {
+                    let failed = failed_item(&e);
+                    match (failed, guessed) {
+                        // Numbered after a remembered head that was not the head.
+                        (Some(0), Some(guessed)) => self.event_heads.missed(environment, guessed),
+                        // The head is unknown: a lost race, or a lost answer.
+                        (Some(0) | None, _) => self.event_heads.forget(environment),
+                        // The head held; another item's condition failed.
+                        (Some(_), _) => {}
                     }
-                    Some(_) | None if is_cancelled(&e) => return Err(StoreError::Conflict),
-                    _ => return Err(backend(e)),
-                },
+                    match failed {
+                        // Another writer took these numbers: take the next ones.
+                        Some(0) | None if is_cancelled(&e) && attempt < 50 => {
+                            attempt += 1;
+                            backoff(attempt).await;
+                        }
+                        Some(_) | None if is_cancelled(&e) => return Err(StoreError::Conflict),
+                        _ => return Err(backend(e)),
+                    }
+                }
             }
         }
     }
 
-    /// The environment's last sequence number (0 before its first event).
+    /// The environment's last sequence number (0 before its first event), read now.
     pub async fn event_head(&self, environment: &EnvironmentId) -> Result<u64, StoreError> {
-        Ok(self.event_head_and_time(environment).await?.0)
+        Ok(self.read_event_head(environment).await?.sequence)
     }
 
     /// The last sequence number and the time of the last event (0 when unknown: a head
-    /// written before it kept the time).
-    async fn event_head_and_time(
-        &self,
-        environment: &EnvironmentId,
-    ) -> Result<(u64, i64), StoreError> {
+    /// written before it kept the time), read consistently and remembered.
+    async fn read_event_head(&self, environment: &EnvironmentId) -> Result<Head, StoreError> {
         let output = self
             .client
             .get_item()
@@ -161,10 +188,12 @@ impl Store {
             .await
             .map_err(backend)?;
         let item = output.item.unwrap_or_default();
-        Ok((
-            item.opt_num_attr("sequence").unwrap_or(0),
-            item.opt_num_attr("created_at").unwrap_or(0),
-        ))
+        let head = Head {
+            sequence: item.opt_num_attr("sequence").unwrap_or(0),
+            created_at: item.opt_num_attr("created_at").unwrap_or(0),
+        };
+        self.event_heads.remember(environment, head);
+        Ok(head)
     }
 
     pub(crate) async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), StoreError> {

@@ -12,6 +12,7 @@ mod count_backfill;
 mod directory_cache;
 mod directory_state;
 mod error;
+mod event_heads;
 mod event_log;
 pub mod faults;
 mod google;
@@ -30,6 +31,7 @@ mod record_counts;
 mod scim_paging;
 mod sync_failures;
 pub mod tables;
+mod user_inputs;
 mod user_state_counts;
 mod webhooks;
 
@@ -61,6 +63,7 @@ pub use reconciliations::{
 pub use record_counts::RecordKind;
 pub use sync_failures::{FailedRecordKey, SyncFailure};
 pub use tables::{TableNames, TableSpec, TABLES};
+pub use user_inputs::UserInputs;
 pub use user_state_counts::DirectoryMetadata;
 pub use webhooks::{DeliveryPage, DueScan};
 
@@ -73,6 +76,8 @@ pub struct Store {
     tables: TableNames,
     /// Shared by clones: see [`Store::directory_within`].
     directories: directory_cache::DirectoryCache,
+    /// Shared by clones: see event_heads.rs.
+    event_heads: event_heads::EventHeads,
 }
 
 impl Store {
@@ -81,6 +86,16 @@ impl Store {
             client,
             tables,
             directories: Default::default(),
+            event_heads: Default::default(),
+        }
+    }
+
+    /// The same tables and this process's caches over another client (a metered or faulty
+    /// one beside the plain one, as tests build them).
+    pub fn with_client(&self, client: Client) -> Self {
+        Self {
+            client,
+            ..self.clone()
         }
     }
 

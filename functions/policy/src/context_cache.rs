@@ -1,0 +1,98 @@
+//! Directory contexts remembered across stream batches for a bounded time.
+//!
+//! A stream batch needs its directory and the environment's settings: two consistent reads.
+//! A Lambda instance serves batch after batch of the same few directories, so it keeps what
+//! it read for [`App::context_max_age`](crate::App) (5 s on Lambda, `DSYNC_POLICY_CONTEXT_CACHE_MS`).
+//!
+//! What a copy up to that old can do wrong, and why it is bounded:
+//! - a change to the environment's settings (inactive-user policy, retention, roles) or the
+//!   directory's role and attribute mappings applies to changes projected up to that long
+//!   after it, as it already did to the rest of a batch that had read the context before;
+//! - a deleted directory is seen at once all the same: every projection commit checks, in
+//!   its transaction, that the directory still exists, and a failed check re-reads it.
+//!
+//! Reconciliation and the settings preview never use these copies: they read the context
+//! when they start.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use dsync_domain::ids::DirectoryId;
+
+use crate::project::DirectoryContext;
+
+/// Past this many directories the cache starts over (an instance serves a few).
+const MAX_ENTRIES: usize = 10_000;
+
+#[derive(Clone, Default)]
+pub struct ContextCache {
+    entries: Arc<Mutex<HashMap<DirectoryId, (Instant, DirectoryContext)>>>,
+}
+
+impl ContextCache {
+    pub(crate) fn get(&self, id: &DirectoryId, max_age: Duration) -> Option<DirectoryContext> {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let (read_at, context) = entries.get(id)?;
+        (read_at.elapsed() < max_age).then(|| context.clone())
+    }
+
+    /// Forgets a directory's context: this process changed its settings or mappings.
+    pub fn forget(&self, id: &DirectoryId) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries.remove(id);
+    }
+
+    /// `read_at` is taken before the reads, so a copy is never older than it claims.
+    pub(crate) fn put(&self, context: DirectoryContext, read_at: Instant) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if entries.len() >= MAX_ENTRIES {
+            entries.clear();
+        }
+        entries.insert(context.directory.id, (read_at, context));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dsync_domain::ids::EnvironmentId;
+    use dsync_domain::model::{Directory, DirectoryMappings, EnvironmentSettings, ProviderKind};
+    use dsync_domain::secrets::SecretHash;
+
+    fn context() -> DirectoryContext {
+        DirectoryContext {
+            directory: Directory {
+                id: DirectoryId::generate(),
+                environment_id: EnvironmentId::generate(),
+                name: "Cached".into(),
+                kind: ProviderKind::OktaScimV2,
+                organization_id: None,
+                token_hash: SecretHash::of("token"),
+                created_at: 0,
+                mappings: DirectoryMappings::default(),
+            },
+            settings: EnvironmentSettings::default(),
+        }
+    }
+
+    #[test]
+    fn a_copy_is_served_only_while_younger_than_the_bound_and_until_forgotten() {
+        let cache = ContextCache::default();
+        let fresh = context();
+        let id = fresh.directory.id;
+        cache.put(fresh, Instant::now());
+        assert!(cache.get(&id, Duration::from_secs(5)).is_some());
+        assert!(cache.get(&id, Duration::ZERO).is_none());
+        cache.forget(&id);
+        assert!(cache.get(&id, Duration::from_secs(5)).is_none());
+
+        let old = context();
+        let id = old.directory.id;
+        let long_ago = Instant::now()
+            .checked_sub(Duration::from_secs(6))
+            .expect("the clock is past 6 s");
+        cache.put(old, long_ago);
+        assert!(cache.get(&id, Duration::from_secs(5)).is_none());
+    }
+}

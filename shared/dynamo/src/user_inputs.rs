@@ -1,0 +1,144 @@
+//! Everything projecting one provider user reads, in as few requests as its state allows.
+
+use aws_sdk_dynamodb::types::KeysAndAttributes;
+use dsync_domain::directory::DirectoryGroup;
+use dsync_domain::ids::{DirectoryGroupId, DirectoryId, ProviderGroupId, ProviderUserId};
+use dsync_domain::model::ProviderUser;
+
+use crate::directory_state::{decode_json, ProjectedUser};
+use crate::error::backend;
+use crate::item::{id_attr, s, Item, ItemExt};
+use crate::keys::*;
+use crate::provider_users::{build_error, decode_user};
+use crate::{Store, StoreError};
+
+/// A provider user and what the directory holds for it, read for one projection.
+#[derive(Debug, Clone, Default)]
+pub struct UserInputs {
+    pub provider: Option<ProviderUser>,
+    /// The directory groups of the provider's memberships (those projected so far).
+    pub groups: Vec<DirectoryGroup>,
+    pub before: ProjectedUser,
+}
+
+impl Store {
+    /// Reads consistently, in order: the provider user and its directory user item together
+    /// (one BatchGetItem over both tables); the provider's memberships (a Query, only if the
+    /// provider user exists); the directory user's memberships (a Query of its partition,
+    /// only if its item counts any); and every group either names (one BatchGetItem). A new
+    /// user is three requests fewer than reading each part on its own would be.
+    ///
+    /// Each part is as fresh as its read: the projection's commit is guarded by the
+    /// directory user's revision, so a change between the reads fails the commit and the
+    /// projection starts over.
+    pub async fn load_user_inputs(
+        &self,
+        directory: &DirectoryId,
+        user: &ProviderUserId,
+    ) -> Result<UserInputs, StoreError> {
+        let (provider_item, user_item) = self.provider_and_directory_user(directory, user).await?;
+        let provider = provider_item.as_ref().map(decode_user).transpose()?;
+        let provider_groups = match provider {
+            Some(_) => self.groups_of_user(directory, user).await?,
+            None => Vec::new(),
+        };
+
+        let mut before = ProjectedUser::default();
+        let mut member_of: Vec<(DirectoryGroupId, ProviderGroupId)> = Vec::new();
+        let partition = match &user_item {
+            // No membership without a counted one; an item from before the count was kept
+            // is read with its partition.
+            Some(item) if item.opt_num_attr::<i64>("member_count") != Some(0) => {
+                self.query_partition(&self.tables.directory, &projected_user_pk(user))
+                    .await?
+            }
+            Some(item) => vec![item.clone()],
+            None => Vec::new(),
+        };
+        for item in &partition {
+            match item.opt_str_attr(SK) {
+                Some(DIRECTORY_USER_SK) => {
+                    before.user = Some(decode_json(item, "user")?);
+                    before.revision = item.num_attr("revision")?;
+                }
+                Some(sk) if sk.starts_with(DIRECTORY_MEMBER_PREFIX) => member_of.push((
+                    id_attr(item, "directory_group_id", DirectoryGroupId::parse)?,
+                    id_attr(item, "provider_group_id", ProviderGroupId::parse)?,
+                )),
+                _ => {}
+            }
+        }
+
+        let mut wanted: Vec<ProviderGroupId> = provider_groups.clone();
+        wanted.extend(member_of.iter().map(|(_, pg)| *pg));
+        wanted.sort();
+        wanted.dedup();
+        let loaded = self.load_projected_groups(&wanted).await?;
+        let groups = loaded
+            .iter()
+            .filter(|g| provider_groups.contains(&g.provider_group_id))
+            .cloned()
+            .collect();
+        for (group_id, _) in member_of {
+            match loaded.iter().find(|g| g.id == group_id) {
+                Some(group) => before.groups.push(group.clone()),
+                None => before.orphans.push(group_id),
+            }
+        }
+        before.groups.sort_by_key(|g| g.id);
+        Ok(UserInputs {
+            provider,
+            groups,
+            before,
+        })
+    }
+
+    /// The provider user's item and its directory user item, in one BatchGetItem.
+    async fn provider_and_directory_user(
+        &self,
+        directory: &DirectoryId,
+        user: &ProviderUserId,
+    ) -> Result<(Option<Item>, Option<Item>), StoreError> {
+        let provider_key = Item::from([
+            (PK.to_owned(), s(provider_pk(directory))),
+            (SK.to_owned(), s(user_sk(user))),
+        ]);
+        let user_key = Item::from([
+            (PK.to_owned(), s(projected_user_pk(user))),
+            (SK.to_owned(), s(DIRECTORY_USER_SK)),
+        ]);
+        let one = |key: Item| {
+            KeysAndAttributes::builder()
+                .keys(key)
+                .consistent_read(true)
+                .build()
+                .map_err(build_error)
+        };
+        let records = &self.tables.provider_records;
+        let state = &self.tables.directory;
+        let mut pending = Some(std::collections::HashMap::from([
+            (records.clone(), one(provider_key)?),
+            (state.clone(), one(user_key)?),
+        ]));
+        let (mut provider_item, mut user_item) = (None, None);
+        while let Some(request) = pending.take().filter(|r| !r.is_empty()) {
+            let output = self
+                .client
+                .batch_get_item()
+                .set_request_items(Some(request))
+                .send()
+                .await
+                .map_err(backend)?;
+            for (table, items) in output.responses.unwrap_or_default() {
+                let item = items.into_iter().next();
+                if table == *records {
+                    provider_item = provider_item.or(item);
+                } else if table == *state {
+                    user_item = user_item.or(item);
+                }
+            }
+            pending = output.unprocessed_keys;
+        }
+        Ok((provider_item, user_item))
+    }
+}
