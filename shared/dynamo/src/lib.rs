@@ -11,6 +11,7 @@ mod control;
 mod count_backfill;
 mod directory_cache;
 mod directory_state;
+mod env_config;
 mod error;
 mod event_log;
 pub mod faults;
@@ -38,14 +39,14 @@ pub use api_reads::{
     DirectoryToken, EventCursor, EventPage, EventQuery, ListCursor, ListOrder, ListWindow, Page,
     PurgeProgress, StoredDirectory, EVENT_SCAN_PAGES,
 };
-pub use client::{
-    client_from, connect, default_region, https_client, is_local_endpoint, sdk_config,
-    ConnectOptions, SdkConfig,
-};
+pub use client::{client_from, https_client, is_local_endpoint, ConnectOptions, SdkConfig};
+#[cfg(feature = "standard-chain")]
+pub use client::{connect, default_region, sdk_config};
 pub use control::NewDirectory;
 pub use count_backfill::Backfill;
 pub use directory_state::{ProjectedGroup, ProjectedUser};
 pub use dsync_seal::{SealError, Sealer, SEALING_KEY_VARIABLE};
+pub use env_config::{connect_from_env, env_config, EnvConfigError, ENDPOINT_VARIABLE};
 pub use error::StoreError;
 pub use event_log::{decode_event, EventScope, StoredEvent, EVENT_RETENTION_DAYS};
 pub use google::PullLease;
