@@ -7,7 +7,7 @@ use lambda_http::{service_fn, Body, Error, Request, RequestExt, Response};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    lambda_http::tracing::init_default_subscriber();
+    dsync_dynamo::init_lambda_logging();
     let config = Config::from_env()?;
     let client = connect_from_env()?;
     let mut app = App::new(Store::new(client, TableNames::from_env()), config);

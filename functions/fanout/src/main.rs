@@ -15,7 +15,7 @@ const SAFETY_MARGIN: Duration = Duration::from_secs(25);
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    lambda_runtime::tracing::init_default_subscriber();
+    dsync_dynamo::init_lambda_logging();
     let config = Config::from_env()?;
     let client = connect_from_env()?;
     let app = App::new(Store::new(client, TableNames::from_env()), config);

@@ -21,7 +21,7 @@ const SAFETY_MARGIN: Duration = Duration::from_secs(30);
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    lambda_runtime::tracing::init_default_subscriber();
+    dsync_dynamo::init_lambda_logging();
     let client = connect_from_env()?;
     let app = App::new(Store::new(client, TableNames::from_env()));
     let google = dsync_google::from_env()?;

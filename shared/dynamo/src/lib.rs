@@ -22,6 +22,7 @@ mod hr_sources;
 mod item;
 mod keys;
 mod lease;
+mod logging;
 pub mod metering;
 mod provider_groups;
 mod provider_users;
@@ -53,6 +54,7 @@ pub use google::PullLease;
 pub use google_push::GoogleChannel;
 pub use hr_resync::{ResyncCheckpoint, ResyncState};
 pub use hr_sources::{HrCredentials, HrSyncReport};
+pub use logging::{init_lambda_logging, log_filter};
 pub use provider_groups::{GroupState, MemberPage, MembershipDiff, MEMBER_WRITE_LEASE_MS};
 pub use provider_users::UserPage;
 pub use reconciliations::{
