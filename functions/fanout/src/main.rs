@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use dsync_domain::time::stop_before;
-use dsync_dynamo::{connect, ConnectOptions, Store, TableNames};
+use dsync_dynamo::{connect_from_env, Store, TableNames};
 use dsync_fanout::{stream, sweep, App, Config};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::{json, Value};
@@ -15,13 +15,9 @@ const SAFETY_MARGIN: Duration = Duration::from_secs(25);
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    lambda_runtime::tracing::init_default_subscriber();
+    dsync_dynamo::init_lambda_logging();
     let config = Config::from_env()?;
-    let client = connect(ConnectOptions {
-        endpoint: std::env::var("DSYNC_DYNAMODB_ENDPOINT").ok(),
-        region: std::env::var("AWS_REGION").ok(),
-    })
-    .await;
+    let client = connect_from_env()?;
     let app = App::new(Store::new(client, TableNames::from_env()), config);
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
         let app = app.clone();

@@ -11,7 +11,7 @@
 use std::time::Duration;
 
 use dsync_domain::time::stop_before;
-use dsync_dynamo::{connect, ConnectOptions, Store, TableNames};
+use dsync_dynamo::{connect_from_env, Store, TableNames};
 use dsync_policy::{reconcile, stream, App};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::{json, Value};
@@ -21,12 +21,8 @@ const SAFETY_MARGIN: Duration = Duration::from_secs(30);
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    lambda_runtime::tracing::init_default_subscriber();
-    let client = connect(ConnectOptions {
-        endpoint: std::env::var("DSYNC_DYNAMODB_ENDPOINT").ok(),
-        region: std::env::var("AWS_REGION").ok(),
-    })
-    .await;
+    dsync_dynamo::init_lambda_logging();
+    let client = connect_from_env()?;
     let app = App::new(Store::new(client, TableNames::from_env()))
         .with_context_cache(context_cache_from_env()?);
     let google = dsync_google::from_env()?;

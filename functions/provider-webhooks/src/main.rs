@@ -1,18 +1,14 @@
 //! Lambda entry point: API Gateway HTTP API (payload v2) → the SCIM handler.
 
-use dsync_dynamo::{connect, ConnectOptions, Store, TableNames};
+use dsync_dynamo::{connect_from_env, Store, TableNames};
 use dsync_provider_webhooks::{handle, App, Config};
 use lambda_http::{service_fn, Body, Error, Request, Response};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    lambda_http::tracing::init_default_subscriber();
+    dsync_dynamo::init_lambda_logging();
     let config = Config::from_env()?;
-    let client = connect(ConnectOptions {
-        endpoint: std::env::var("DSYNC_DYNAMODB_ENDPOINT").ok(),
-        region: std::env::var("AWS_REGION").ok(),
-    })
-    .await;
+    let client = connect_from_env()?;
     let mut app = App::new(Store::new(client, TableNames::from_env()), config);
     // HR webhook secrets are sealed at rest with the key Google credentials are sealed with.
     app.sealer = dsync_dynamo::Sealer::from_env()?;

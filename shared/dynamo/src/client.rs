@@ -1,20 +1,25 @@
-//! Building the DynamoDB client: the standard AWS chain (Lambda's role, a profile, SSO,
-//! environment variables) for AWS and any endpoint that is not on this machine, or static
-//! `local` credentials for an endpoint on loopback (the embedded engine, DynamoDB Local).
+//! Building the DynamoDB client. The functions read region and credentials from the
+//! environment Lambda gives them ([`crate::env_config`]); the local tools, with the
+//! `standard-chain` feature, use the standard AWS chain (a profile, SSO, environment
+//! variables, instance metadata) for any endpoint that is not on this machine. An endpoint on
+//! loopback (the embedded engine, DynamoDB Local) gets static `local` credentials either way.
 
 use std::net::IpAddr;
 
-use aws_config::{BehaviorVersion, Region};
 use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_credential_types::Credentials;
+use aws_sdk_dynamodb::config::{BehaviorVersion, Region};
 use aws_sdk_dynamodb::Client;
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
-use aws_smithy_runtime_api::client::http::SharedHttpClient;
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 
-pub use aws_config::SdkConfig;
+pub use aws_types::SdkConfig;
 
 /// The region a local endpoint is given when none is named (a local engine ignores it).
-const LOCAL_REGION: &str = "us-east-1";
+pub(crate) const LOCAL_REGION: &str = "us-east-1";
 
 #[derive(Debug, Clone, Default)]
 pub struct ConnectOptions {
@@ -26,6 +31,7 @@ pub struct ConnectOptions {
 
 /// The region the standard AWS chain names (`AWS_REGION`, `AWS_DEFAULT_REGION`, the profile in
 /// `~/.aws/config`, instance metadata), if any.
+#[cfg(feature = "standard-chain")]
 pub async fn default_region() -> Option<String> {
     use aws_config::environment::region::EnvironmentVariableRegionProvider;
     use aws_config::meta::region::RegionProviderChain;
@@ -65,33 +71,65 @@ pub fn is_local_endpoint(endpoint: &str) -> bool {
 
 /// The HTTPS client every AWS SDK client of the process is given: the SDK's own hyper
 /// client on rustls with ring, the crypto reqwest already links, so no function also carries
-/// aws-lc. Building it does no I/O; the SDK client it is given to reads the system's root
-/// certificates once, when that client is constructed (at start-up: the first request needs
-/// them anyway).
+/// aws-lc. It is built lazily: its TLS set-up reads and parses the system's root certificates
+/// (about 150 files on a Linux host, several milliseconds), and the SDK would do that when a
+/// client is constructed, before a Lambda function first asks the Runtime API for an event.
+/// Deferred, the first DynamoDB call pays it once per process instead. This was preferred to
+/// a compiled-in root store: the SDK's trust store takes only PEM (a bundle to embed and parse,
+/// which costs size and still runs at start-up), and a connector of our own would duplicate
+/// the SDK's TLS settings.
 pub fn https_client() -> SharedHttpClient {
-    aws_smithy_http_client::Builder::new()
-        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
-        .build_https()
+    SharedHttpClient::new(Deferred(
+        aws_smithy_http_client::Builder::new()
+            .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+            .build_https(),
+    ))
+}
+
+/// An HTTP client that builds its connector on the first request. The SDK's hyper client
+/// builds one in `validate_base_client_config` (at client construction, to load the root
+/// certificates early); not passing that call on is what defers it. Its connectors are still
+/// made and cached by `http_connector`, on first use.
+#[derive(Debug)]
+struct Deferred(SharedHttpClient);
+
+impl HttpClient for Deferred {
+    fn http_connector(
+        &self,
+        settings: &HttpConnectorSettings,
+        components: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        self.0.http_connector(settings, components)
+    }
+
+    fn connector_metadata(
+        &self,
+    ) -> Option<aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata> {
+        self.0.connector_metadata()
+    }
+}
+
+/// Settings for a local engine, which accepts any signature: real credentials would only
+/// leak into its logs.
+pub(crate) fn local_config(endpoint: String, region: Option<String>) -> SdkConfig {
+    let region = region.unwrap_or_else(|| LOCAL_REGION.to_owned());
+    SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .http_client(https_client())
+        .region(Region::new(region))
+        .endpoint_url(endpoint)
+        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+            "local", "local", None, None, "dsync",
+        )))
+        .build()
 }
 
 /// The shared AWS configuration every client of the process is built from (the DynamoDB
 /// client here, the streams client of the local runner).
+#[cfg(feature = "standard-chain")]
 pub async fn sdk_config(options: ConnectOptions) -> SdkConfig {
     match options.endpoint {
-        Some(endpoint) if is_local_endpoint(&endpoint) => {
-            // A local engine accepts any signature; real credentials would only leak into
-            // its logs.
-            let region = options.region.unwrap_or_else(|| LOCAL_REGION.to_owned());
-            SdkConfig::builder()
-                .behavior_version(BehaviorVersion::latest())
-                .http_client(https_client())
-                .region(Region::new(region))
-                .endpoint_url(endpoint)
-                .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
-                    "local", "local", None, None, "dsync",
-                )))
-                .build()
-        }
+        Some(endpoint) if is_local_endpoint(&endpoint) => local_config(endpoint, options.region),
         endpoint => {
             let region = match options.region {
                 Some(region) => region,
@@ -110,6 +148,7 @@ pub async fn sdk_config(options: ConnectOptions) -> SdkConfig {
     }
 }
 
+#[cfg(feature = "standard-chain")]
 pub async fn connect(options: ConnectOptions) -> Client {
     client_from(&sdk_config(options).await)
 }
@@ -121,6 +160,7 @@ pub fn client_from(config: &SdkConfig) -> Client {
 
 #[cfg(test)]
 mod tests {
+    #[cfg(feature = "standard-chain")]
     use aws_credential_types::provider::ProvideCredentials;
 
     use super::*;
@@ -153,6 +193,7 @@ mod tests {
         }
     }
 
+    #[cfg(feature = "standard-chain")]
     async fn access_key_of(options: ConnectOptions) -> String {
         let provider = sdk_config(options)
             .await
@@ -166,6 +207,7 @@ mod tests {
             .to_owned()
     }
 
+    #[cfg(feature = "standard-chain")]
     // The only test of this crate that touches the process environment: it sets the
     // standard chain's variables and checks which endpoints read them.
     #[tokio::test]

@@ -11,6 +11,7 @@ mod control;
 mod count_backfill;
 mod directory_cache;
 mod directory_state;
+mod env_config;
 mod error;
 mod event_heads;
 mod event_log;
@@ -22,6 +23,7 @@ mod hr_sources;
 mod item;
 mod keys;
 mod lease;
+mod logging;
 pub mod metering;
 mod provider_groups;
 mod provider_users;
@@ -40,20 +42,21 @@ pub use api_reads::{
     DirectoryToken, EventCursor, EventPage, EventQuery, ListCursor, ListOrder, ListWindow, Page,
     PurgeProgress, StoredDirectory, EVENT_SCAN_PAGES,
 };
-pub use client::{
-    client_from, connect, default_region, https_client, is_local_endpoint, sdk_config,
-    ConnectOptions, SdkConfig,
-};
+pub use client::{client_from, https_client, is_local_endpoint, ConnectOptions, SdkConfig};
+#[cfg(feature = "standard-chain")]
+pub use client::{connect, default_region, sdk_config};
 pub use control::NewDirectory;
 pub use count_backfill::Backfill;
 pub use directory_state::{ProjectedGroup, ProjectedUser};
 pub use dsync_seal::{SealError, Sealer, SEALING_KEY_VARIABLE};
+pub use env_config::{connect_from_env, env_config, EnvConfigError, ENDPOINT_VARIABLE};
 pub use error::StoreError;
 pub use event_log::{decode_event, EventScope, StoredEvent, EVENT_RETENTION_DAYS};
 pub use google::PullLease;
 pub use google_push::GoogleChannel;
 pub use hr_resync::{ResyncCheckpoint, ResyncState};
 pub use hr_sources::{HrCredentials, HrSyncReport};
+pub use logging::{init_lambda_logging, log_filter};
 pub use provider_groups::{GroupState, MemberPage, MembershipDiff, MEMBER_WRITE_LEASE_MS};
 pub use provider_users::UserPage;
 pub use reconciliations::{
