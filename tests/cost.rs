@@ -660,3 +660,63 @@ async fn the_meter_counts_requests_and_units() {
     assert_eq!(report.failed_requests, 1);
     assert_eq!(report.write_units, 0.0);
 }
+
+/// Sequential paging, as Okta's and Entra's imports page (`startIndex` 1, 101, 201, …):
+/// every page costs the same reads whatever the directory's size, and `totalResults` is exact
+/// without reading the directory. Counted, so the machine's load cannot blur it (the scale
+/// benchmark, `benches/scim-scale.sh`, times the same at 100,000 users).
+#[tokio::test]
+async fn a_list_page_costs_the_same_reads_at_any_directory_size() {
+    let bench = bench().await;
+    let mut created = 0;
+    let mut costs = Vec::new();
+    for size in [250, 1_250] {
+        while created < size {
+            let user = okta_user(&format!("pager{created:05}@example.com"));
+            let reply = bench.setup(http::Method::POST, "/Users", Some(&user)).await;
+            assert_eq!(reply.status, 201, "{:?}", reply.body);
+            created += 1;
+        }
+        let (mut most_requests, mut most_reads, mut seen) = (0, 0.0_f64, 0);
+        let mut start = 1;
+        loop {
+            bench.meter.reset();
+            let page = bench
+                .metered(
+                    http::Method::GET,
+                    &format!("/Users?startIndex={start}&count=100"),
+                    None,
+                )
+                .await;
+            let report = bench.meter.take();
+            assert_eq!(page.status, 200, "{:?}", page.body);
+            assert_eq!(page.body["totalResults"], size, "exact at every page");
+            let got = page.body["Resources"].as_array().expect("Resources").len();
+            seen += got;
+            // The last, shorter page says where the listing ends; the full pages are the
+            // figure (a partial page reads less).
+            if got == 100 {
+                most_requests = most_requests.max(report.total_requests);
+                most_reads = most_reads.max(report.read_units);
+            }
+            if got < 100 {
+                break;
+            }
+            start += 100;
+        }
+        assert_eq!(seen, size, "every user listed once");
+        println!(
+            "{size} users: a full page costs at most {most_requests} requests, {most_reads} RCU"
+        );
+        costs.push((most_requests, most_reads));
+    }
+    let (small, large) = (costs[0], costs[1]);
+    assert_eq!(
+        large.0, small.0,
+        "requests per page grew with the directory"
+    );
+    assert!(
+        large.1 <= small.1 + 1.0,
+        "read units per page grew with the directory: {small:?} → {large:?}"
+    );
+}
