@@ -710,10 +710,13 @@ async fn a_list_page_costs_the_same_reads_at_any_directory_size() {
         );
         costs.push((most_requests, most_reads));
     }
+    // The SCIM function re-reads its directory (one GetItem, 1 RCU) when its 5 s copy
+    // expires, which a slow machine reaches while creating the second set of users: that one
+    // read is allowed. A page that read the directory would cost ten times more at 1,250.
     let (small, large) = (costs[0], costs[1]);
-    assert_eq!(
-        large.0, small.0,
-        "requests per page grew with the directory"
+    assert!(
+        large.0 <= small.0 + 1,
+        "requests per page grew with the directory: {small:?} → {large:?}"
     );
     assert!(
         large.1 <= small.1 + 1.0,
