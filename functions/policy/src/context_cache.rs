@@ -14,42 +14,31 @@
 //! Reconciliation and the settings preview never use these copies: they read the context
 //! when they start.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use dsync_domain::ids::DirectoryId;
+use dsync_dynamo::AgedCache;
 
 use crate::project::DirectoryContext;
 
-/// Past this many directories the cache starts over (an instance serves a few).
-const MAX_ENTRIES: usize = 10_000;
-
 #[derive(Clone, Default)]
 pub struct ContextCache {
-    entries: Arc<Mutex<HashMap<DirectoryId, (Instant, DirectoryContext)>>>,
+    contexts: AgedCache<DirectoryId, DirectoryContext>,
 }
 
 impl ContextCache {
     pub(crate) fn get(&self, id: &DirectoryId, max_age: Duration) -> Option<DirectoryContext> {
-        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        let (read_at, context) = entries.get(id)?;
-        (read_at.elapsed() < max_age).then(|| context.clone())
+        self.contexts.get(id, max_age)
     }
 
     /// Forgets a directory's context: this process changed its settings or mappings.
     pub fn forget(&self, id: &DirectoryId) {
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        entries.remove(id);
+        self.contexts.forget(id);
     }
 
     /// `read_at` is taken before the reads, so a copy is never older than it claims.
     pub(crate) fn put(&self, context: DirectoryContext, read_at: Instant) {
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        if entries.len() >= MAX_ENTRIES {
-            entries.clear();
-        }
-        entries.insert(context.directory.id, (read_at, context));
+        self.contexts.put(context.directory.id, context, read_at);
     }
 }
 

@@ -8,49 +8,15 @@
 //! one process (the local runner, where the management API and the SCIM function share one
 //! `Store`) a rotation or deletion forgets the copy at once.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use dsync_domain::ids::DirectoryId;
 use dsync_domain::model::Directory;
 
+use crate::aged_cache::AgedCache;
 use crate::{Store, StoreError};
 
-/// Past this many remembered directories the cache starts over (a process serves a few).
-const MAX_ENTRIES: usize = 10_000;
-
-#[derive(Clone, Default)]
-pub(crate) struct DirectoryCache {
-    entries: Arc<Mutex<HashMap<DirectoryId, (Instant, Directory)>>>,
-}
-
-impl std::fmt::Debug for DirectoryCache {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DirectoryCache").finish_non_exhaustive()
-    }
-}
-
-impl DirectoryCache {
-    fn get(&self, id: &DirectoryId, max_age: Duration) -> Option<Directory> {
-        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        let (read_at, directory) = entries.get(id)?;
-        (read_at.elapsed() < max_age).then(|| directory.clone())
-    }
-
-    fn put(&self, directory: Directory, read_at: Instant) {
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        if entries.len() >= MAX_ENTRIES {
-            entries.clear();
-        }
-        entries.insert(directory.id, (read_at, directory));
-    }
-
-    pub(crate) fn forget(&self, id: &DirectoryId) {
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        entries.remove(id);
-    }
-}
+pub(crate) type DirectoryCache = AgedCache<DirectoryId, Directory>;
 
 impl Store {
     /// The directory as read at most `max_age` ago by this process (a zero `max_age` always
@@ -67,7 +33,8 @@ impl Store {
         let read_at = Instant::now();
         let directory = self.get_directory(id).await?;
         if !max_age.is_zero() {
-            self.directories.put(directory.clone(), read_at);
+            self.directories
+                .put(directory.id, directory.clone(), read_at);
         }
         Ok(directory)
     }
@@ -97,7 +64,7 @@ mod tests {
     fn a_copy_is_served_only_while_younger_than_the_bound() {
         let cache = DirectoryCache::default();
         let fresh = directory();
-        cache.put(fresh.clone(), Instant::now());
+        cache.put(fresh.id, fresh.clone(), Instant::now());
         assert_eq!(
             cache.get(&fresh.id, Duration::from_secs(5)).map(|d| d.id),
             Some(fresh.id)
@@ -108,7 +75,7 @@ mod tests {
         let long_ago = Instant::now()
             .checked_sub(Duration::from_secs(6))
             .expect("the clock is past 6 s");
-        cache.put(old.clone(), long_ago);
+        cache.put(old.id, old.clone(), long_ago);
         assert!(cache.get(&old.id, Duration::from_secs(5)).is_none());
     }
 
@@ -116,7 +83,7 @@ mod tests {
     fn a_forgotten_directory_is_read_again() {
         let cache = DirectoryCache::default();
         let directory = directory();
-        cache.put(directory.clone(), Instant::now());
+        cache.put(directory.id, directory.clone(), Instant::now());
         cache.forget(&directory.id);
         assert!(cache.get(&directory.id, Duration::from_secs(5)).is_none());
     }

@@ -4,6 +4,7 @@
 //! (`ProviderUser`, `Directory`, …) on one side and items, keys and conditional writes on the
 //! other. The key design and the access pattern each key serves are in `ARCHITECTURE.md`.
 
+mod aged_cache;
 mod api_keys;
 mod api_reads;
 mod client;
@@ -37,6 +38,7 @@ mod user_inputs;
 mod user_state_counts;
 mod webhooks;
 
+pub use aged_cache::AgedCache;
 pub use api_keys::{obfuscate as obfuscate_api_key, ApiKey, NewApiKey};
 pub use api_reads::{
     DirectoryToken, EventCursor, EventPage, EventQuery, ListCursor, ListOrder, ListWindow, Page,
