@@ -81,6 +81,10 @@ def create_user(i):
         "emails": [{"value": f"user{i:06}@example.com", "primary": True, "type": "work"}],
     })["id"]
 
+def progress(message):
+    # Long phases (the full run takes over an hour) say where they are, on stderr.
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
 def wait_for_log_idle():
     """Until the newest event has not changed for 5 s; returns when it last changed. Pages
     are timed with the log idle, so the projection's backlog (which shares the engine) does
@@ -96,12 +100,15 @@ def wait_for_log_idle():
             last, stable_since = newest, now
         time.sleep(1)
 
+progress(f"creating the first {min(1000, users_n):,} users")
 started = time.perf_counter()
 with ThreadPoolExecutor(clients) as pool:
     ids = list(pool.map(create_user, range(min(1000, users_n))))
 creating_small = time.perf_counter() - started
+progress("waiting for the event log to go idle, then timing pages")
 wait_for_log_idle()
 page_small = page_times()
+progress(f"creating users up to {users_n:,}")
 resumed = time.perf_counter()
 with ThreadPoolExecutor(clients) as pool:
     ids += list(pool.map(create_user, range(len(ids), users_n)))
@@ -114,9 +121,11 @@ def create_group(i):
         "displayName": f"Group {i:05}", "members": members if i else [],
     })["id"]
 
+progress(f"creating {groups_n:,} groups")
 with ThreadPoolExecutor(clients) as pool:
     groups = list(pool.map(create_group, range(groups_n)))
 big = groups[0]
+progress(f"adding {min(big_n, len(ids)):,} members to one group, 1,000 per PATCH")
 t = time.perf_counter()
 for chunk in range(0, min(big_n, len(ids)), 1000):
     scim_call("PATCH", f"/Groups/{big}?excludedAttributes=members", {
@@ -127,6 +136,7 @@ for chunk in range(0, min(big_n, len(ids)), 1000):
 big_time = time.perf_counter() - t
 provisioned = time.perf_counter()
 
+progress("importing every user, 100 per page")
 t = time.perf_counter()
 seen, start = 0, 1
 while True:
@@ -141,6 +151,7 @@ assert seen == users_n, (seen, users_n)
 big_get = scim_call("GET", f"/Groups/{big}")
 
 # The log is complete once its newest event stops changing.
+progress("waiting for the event log to go idle (the projection's backlog), then timing pages")
 log_done = wait_for_log_idle() - provisioned
 page_large = page_times()
 
