@@ -303,7 +303,8 @@ mod tests {
 
     #[test]
     fn a_malformed_url_is_refused_before_sending() {
-        let call = Outbound::new(Duration::from_secs(1)).get("not a url");
+        let client = Outbound::new(Duration::from_secs(1));
+        let call = client.get("not a url");
         assert!(matches!(call.request, Err(OutboundError::Request(_))));
     }
 }
