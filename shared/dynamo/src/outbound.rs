@@ -1,7 +1,7 @@
 //! HTTPS calls to services other than AWS (Google's APIs, BambooHR), through the same hyper
 //! client the DynamoDB SDK already links. A second HTTP stack (reqwest, with its own hyper
 //! client instance, HTTP/2 and a compiled-in root store) cost the API function about
-//! 0.5 MB for a handful of GETs and POSTs; see docs/BENCHMARKS.md.
+//! 0.6 MB (x86_64) for a handful of GETs and POSTs; see docs/BENCHMARKS.md.
 //!
 //! What callers relied on from reqwest and keep: redirects are never followed (a credential
 //! must not be replayed to another host), one bound covers a whole call, the body included,
