@@ -26,6 +26,7 @@ mod keys;
 mod lease;
 mod logging;
 pub mod metering;
+mod outbound;
 mod provider_groups;
 mod provider_users;
 mod query;
@@ -59,6 +60,7 @@ pub use google_push::GoogleChannel;
 pub use hr_resync::{ResyncCheckpoint, ResyncState};
 pub use hr_sources::{HrCredentials, HrSyncReport};
 pub use logging::{init_lambda_logging, log_filter};
+pub use outbound::{Call, Outbound, OutboundError, Reply};
 pub use provider_groups::{GroupState, MemberPage, MembershipDiff, MEMBER_WRITE_LEASE_MS};
 pub use provider_users::UserPage;
 pub use reconciliations::{

@@ -4,6 +4,7 @@
 use std::time::{Duration, Instant};
 
 use dsync_domain::providers::google::{GoogleGroup, GoogleMember, GoogleUser, SCOPES};
+use dsync_dynamo::{Outbound, OutboundError, Reply};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
@@ -104,7 +105,7 @@ struct MembersPage {
 /// One pull's session with Google: an access token for the admin, and the deadline no retry
 /// may wait past.
 pub struct Session<'a> {
-    http: &'a reqwest::Client,
+    http: &'a Outbound,
     endpoints: &'a Endpoints,
     backoff: Backoff,
     token: String,
@@ -113,7 +114,7 @@ pub struct Session<'a> {
 
 /// Exchanges a signed assertion for an access token.
 pub async fn open_session<'a>(
-    http: &'a reqwest::Client,
+    http: &'a Outbound,
     endpoints: &'a Endpoints,
     backoff: Backoff,
     credentials: &Credentials,
@@ -128,19 +129,14 @@ pub async fn open_session<'a>(
         .finish();
     let mut retry = 0;
     loop {
-        let response = http
+        let reply = http
             .post(&endpoints.token_url)
             .header("content-type", "application/x-www-form-urlencoded")
             .body(form.clone())
             .send()
             .await
-            .map_err(|e| ApiError::Transport(e.without_url().to_string()))?;
-        let status = response.status().as_u16();
-        let told = retry_after(&response);
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| ApiError::Transport(e.without_url().to_string()))?;
+            .map_err(transport)?;
+        let (status, told, body) = (reply.status, reply.retry_after(), reply.body);
         if status == 200 {
             #[derive(Deserialize)]
             struct Token {
@@ -168,10 +164,19 @@ pub async fn open_session<'a>(
     }
 }
 
-/// `Retry-After` in seconds, when Google (or a proxy) says how long to wait.
-fn retry_after(response: &reqwest::Response) -> Option<Duration> {
-    let seconds = response.headers().get("retry-after")?.to_str().ok()?;
-    seconds.trim().parse::<u64>().ok().map(Duration::from_secs)
+fn transport(error: OutboundError) -> ApiError {
+    ApiError::Transport(error.to_string())
+}
+
+/// `url` with `query` appended, encoded as a form (what Google's query parameters take).
+fn with_query(url: &str, query: &[(&str, &str)]) -> String {
+    if query.is_empty() {
+        return url.to_owned();
+    }
+    let mut pairs = form_urlencoded::Serializer::new(String::new());
+    pairs.extend_pairs(query);
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}{}", pairs.finish())
 }
 
 /// Sleeps before the next retry (as long as `Retry-After` says, else the backoff's next
@@ -260,20 +265,16 @@ impl Session<'_> {
     ) -> Result<T, ApiError> {
         let mut retry = 0;
         loop {
-            let mut request = self.http.get(url).bearer_auth(&self.token).query(query);
-            if let Some(token) = page_token {
-                request = request.query(&[("pageToken", token)]);
-            }
-            let response = request
+            let mut pairs = query.to_vec();
+            pairs.extend(page_token.map(|token| ("pageToken", token)));
+            let reply = self
+                .http
+                .get(&with_query(url, &pairs))
+                .header("authorization", format!("Bearer {}", self.token))
                 .send()
                 .await
-                .map_err(|e| ApiError::Transport(e.without_url().to_string()))?;
-            let status = response.status().as_u16();
-            let told = retry_after(&response);
-            let body = response
-                .bytes()
-                .await
-                .map_err(|e| ApiError::Transport(e.without_url().to_string()))?;
+                .map_err(transport)?;
+            let (status, told, body) = (reply.status, reply.retry_after(), reply.body);
             if status == 200 {
                 return serde_json::from_slice(&body).map_err(|e| ApiError::Decode(e.to_string()));
             }
@@ -372,24 +373,19 @@ impl Session<'_> {
     ) -> Result<Vec<u8>, ApiError> {
         let mut retry = 0;
         loop {
-            let response = self
+            let reply: Reply = self
                 .http
-                .post(url)
-                .bearer_auth(&self.token)
-                .query(query)
-                .json(body)
+                .post(&with_query(url, query))
+                .header("authorization", format!("Bearer {}", self.token))
+                .header("content-type", "application/json")
+                .body(body.to_string())
                 .send()
                 .await
-                .map_err(|e| ApiError::Transport(e.without_url().to_string()))?;
-            let status = response.status().as_u16();
-            let told = retry_after(&response);
-            let bytes = response
-                .bytes()
-                .await
-                .map_err(|e| ApiError::Transport(e.without_url().to_string()))?;
-            if (200..300).contains(&status) {
-                return Ok(bytes.to_vec());
+                .map_err(transport)?;
+            if reply.is_success() {
+                return Ok(reply.body);
             }
+            let (status, told, bytes) = (reply.status, reply.retry_after(), reply.body);
             let reason = error_reason(&bytes);
             if status == 429 || status >= 500 || (status == 403 && reason.contains("RateLimit")) {
                 wait(&self.backoff, &mut retry, self.deadline, status, told).await?;

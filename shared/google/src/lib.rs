@@ -94,18 +94,15 @@ pub struct Google {
     pub endpoints: Endpoints,
     pub sealer: Arc<Sealer>,
     pub backoff: Backoff,
-    pub http: reqwest::Client,
+    pub http: dsync_dynamo::Outbound,
     /// The origin Google delivers push notifications to; `None`: no push, pulls only.
     pub push_base_url: Option<String>,
 }
 
 impl Google {
     pub fn new(endpoints: Endpoints, sealer: Sealer) -> Self {
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(std::time::Duration::from_secs(30))
-            .build()
-            .unwrap_or_default();
+        // No redirects followed (a token must not go to another host), 30 s per call.
+        let http = dsync_dynamo::Outbound::new(std::time::Duration::from_secs(30));
         Self {
             endpoints,
             sealer: Arc::new(sealer),

@@ -4,6 +4,9 @@
 
 use std::time::{Duration, Instant};
 
+use base64::Engine;
+use dsync_dynamo::Outbound;
+
 /// BambooHR's API origin; tests point it at a local fake.
 pub const DEFAULT_BASE_URL: &str = "https://api.bamboohr.com";
 
@@ -40,7 +43,7 @@ pub enum FetchError {
 /// The listing's body. Retries 429, 5xx and transport failures under `backoff`, never past
 /// `deadline`; any other refusal (401, 403, 404) is final at once.
 pub async fn fetch_directory(
-    http: &reqwest::Client,
+    http: &Outbound,
     base_url: &str,
     company: &str,
     api_key: &str,
@@ -76,39 +79,27 @@ enum Refusal {
     Retryable(FetchError, Option<Duration>),
 }
 
-async fn once(http: &reqwest::Client, url: &str, api_key: &str) -> Result<Vec<u8>, Refusal> {
-    let unreachable = || Refusal::Retryable(FetchError::Unreachable, None);
-    let response = http
+async fn once(http: &Outbound, url: &str, api_key: &str) -> Result<Vec<u8>, Refusal> {
+    let credentials = base64::engine::general_purpose::STANDARD.encode(format!("{api_key}:x"));
+    let reply = http
         .get(url)
-        .basic_auth(api_key, Some("x"))
-        .header(reqwest::header::ACCEPT, "application/json")
+        .header("authorization", format!("Basic {credentials}"))
+        .header("accept", "application/json")
         .send()
         .await
-        .map_err(|_| unreachable())?;
-    let status = response.status();
-    if status.is_success() {
-        let body = response.bytes().await.map_err(|_| unreachable())?;
-        return Ok(body.to_vec());
+        .map_err(|_| Refusal::Retryable(FetchError::Unreachable, None))?;
+    if reply.is_success() {
+        return Ok(reply.body);
     }
-    let error = FetchError::Upstream(status.as_u16());
-    if status.as_u16() == 429 || status.is_server_error() {
-        let retry_after = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
-        return Err(Refusal::Retryable(error, retry_after));
+    let error = FetchError::Upstream(reply.status);
+    if reply.status == 429 || reply.status >= 500 {
+        return Err(Refusal::Retryable(error, reply.retry_after()));
     }
     Err(Refusal::Final(error))
 }
 
 /// The client the re-sync reads with: no redirects (an API key must not follow one
 /// elsewhere), a bounded wait per request.
-pub fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap_or_default()
+pub fn client() -> Outbound {
+    Outbound::new(Duration::from_secs(30))
 }

@@ -47,7 +47,7 @@ pub struct ResyncConfig {
     pub budget: Option<usize>,
     /// The schedule starts a directory's next run this long after its last one started.
     pub every: Duration,
-    pub http: reqwest::Client,
+    pub http: dsync_dynamo::Outbound,
 }
 
 impl ResyncConfig {
