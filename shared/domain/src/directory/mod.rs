@@ -22,8 +22,8 @@ pub use attributes::{group_from_provider, user_attributes};
 pub use events::EventDraft;
 pub use model::{DirectoryGroup, DirectoryUser, Email, UserAttributes, UserState};
 pub use projection::{
-    project_group, project_user, GroupInput, GroupOutcome, GroupWrite, UserInput, UserOutcome,
-    UserWrite,
+    project_group, project_user, GroupInput, GroupOutcome, GroupWrite, MembershipChange, UserInput,
+    UserOutcome, UserWrite,
 };
 
 #[cfg(test)]
