@@ -580,15 +580,15 @@ fn each_membership_change_carries_its_own_event() {
         T0,
     );
     let mut sim = Sim::new(settings(Retain, None));
-    let created = sim.step(Some(&provider), &[g1.clone()], T0);
+    let created = sim.step(Some(&provider), std::slice::from_ref(&g1), T0);
     assert_eq!(
         created.own_event.as_ref().map(|e| e.name),
         Some(USER_CREATED)
     );
     let deactivated = Described::inactive("Engineer");
     let inactive = provider_user(directory_id, provider.id, &deactivated, T1);
-    let moved = sim.step(Some(&provider), &[g2.clone()], T1);
-    let left = sim.step(Some(&inactive), &[g2.clone()], T1 + 1);
+    let moved = sim.step(Some(&provider), std::slice::from_ref(&g2), T1);
+    let left = sim.step(Some(&inactive), std::slice::from_ref(&g2), T1 + 1);
     for (change, group, name) in [
         (&moved.removals[0], &g1, GROUP_USER_REMOVED),
         (&moved.additions[0], &g2, GROUP_USER_ADDED),
