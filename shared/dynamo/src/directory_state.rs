@@ -63,30 +63,10 @@ impl Store {
     ) -> Result<ProjectedUser, StoreError> {
         let pk = projected_user_pk(provider_user);
         let items = self.query_partition(&self.tables.directory, &pk).await?;
-        let mut projected = ProjectedUser::default();
-        let mut member_of = Vec::new();
-        for item in &items {
-            match item.opt_str_attr(SK) {
-                Some(DIRECTORY_USER_SK) => {
-                    projected.user = Some(decode_json(item, "user")?);
-                    projected.revision = item.num_attr("revision")?;
-                }
-                Some(sk) if sk.starts_with(DIRECTORY_MEMBER_PREFIX) => member_of.push((
-                    id_attr(item, "directory_group_id", DirectoryGroupId::parse)?,
-                    id_attr(item, "provider_group_id", ProviderGroupId::parse)?,
-                )),
-                _ => {}
-            }
-        }
-        let provider_groups: Vec<_> = member_of.iter().map(|(_, pg)| *pg).collect();
+        let partition = UserPartition::decode(&items)?;
+        let provider_groups: Vec<_> = partition.provider_groups().collect();
         let groups = self.load_projected_groups(&provider_groups).await?;
-        for (group_id, _) in member_of {
-            match groups.iter().find(|g| g.id == group_id) {
-                Some(group) => projected.groups.push(group.clone()),
-                None => projected.orphans.push(group_id),
-            }
-        }
-        Ok(projected)
+        Ok(partition.resolve(&groups))
     }
 
     /// The projections of many provider users: one BatchGetItem for the user items, and a
@@ -690,6 +670,61 @@ impl Store {
     }
 }
 
+/// A directory user's partition as read: its user item and the memberships it holds, whose
+/// groups are still to be looked up.
+pub(crate) struct UserPartition {
+    projected: ProjectedUser,
+    /// Each membership's directory group and the provider group it projects.
+    member_of: Vec<(DirectoryGroupId, ProviderGroupId)>,
+}
+
+impl UserPartition {
+    /// Decodes the partition's items (in any order; other kinds of item are ignored).
+    pub(crate) fn decode(items: &[Item]) -> Result<Self, StoreError> {
+        let mut projected = ProjectedUser::default();
+        let mut member_of = Vec::new();
+        for item in items {
+            match item.opt_str_attr(SK) {
+                Some(DIRECTORY_USER_SK) => {
+                    projected.user = Some(decode_json(item, "user")?);
+                    projected.revision = item.num_attr("revision")?;
+                }
+                Some(sk) if sk.starts_with(DIRECTORY_MEMBER_PREFIX) => member_of.push((
+                    id_attr(item, "directory_group_id", DirectoryGroupId::parse)?,
+                    id_attr(item, "provider_group_id", ProviderGroupId::parse)?,
+                )),
+                _ => {}
+            }
+        }
+        Ok(Self {
+            projected,
+            member_of,
+        })
+    }
+
+    /// The provider groups its memberships name: whose directory groups to load.
+    pub(crate) fn provider_groups(&self) -> impl Iterator<Item = ProviderGroupId> + '_ {
+        self.member_of
+            .iter()
+            .map(|(_, provider_group)| *provider_group)
+    }
+
+    /// The projection, each membership resolved among `groups` (the directory groups
+    /// loaded); a membership whose group is not among them is an orphan, dropped on the next
+    /// write.
+    pub(crate) fn resolve(self, groups: &[DirectoryGroup]) -> ProjectedUser {
+        let mut projected = self.projected;
+        for (group_id, _) in self.member_of {
+            match groups.iter().find(|g| g.id == group_id) {
+                Some(group) => projected.groups.push(group.clone()),
+                None => projected.orphans.push(group_id),
+            }
+        }
+        projected.groups.sort_by_key(|g| g.id);
+        projected
+    }
+}
+
 /// What a projection read of a stored user or group: the condition its writes commit under.
 /// The revision alone is not enough: a deleted item's key can be written again (a user
 /// deleted by the policy and re-created on reactivation), and its revision restarts at 1.
@@ -761,6 +796,65 @@ pub(crate) fn decode_json<T: serde::de::DeserializeOwned>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn group(name: &str) -> DirectoryGroup {
+        DirectoryGroup {
+            id: DirectoryGroupId::generate(),
+            directory_id: DirectoryId::generate(),
+            provider_group_id: ProviderGroupId::generate(),
+            name: name.to_owned(),
+            idp_id: name.to_owned(),
+            raw_attributes: serde_json::Value::Null,
+            created_at: 1,
+            updated_at: 1,
+        }
+    }
+
+    fn membership(group: &DirectoryGroup) -> Item {
+        Item::from([
+            (SK.to_owned(), s(directory_member_sk(&group.id))),
+            ("directory_group_id".to_owned(), s(group.id.to_string())),
+            (
+                "provider_group_id".to_owned(),
+                s(group.provider_group_id.to_string()),
+            ),
+        ])
+    }
+
+    /// Both readers of a user's partition (the stream path's inputs and a lone projection
+    /// read) decode it here: a membership whose group is gone must come back as an orphan,
+    /// or the user's next write would never delete its item.
+    #[test]
+    fn a_partition_resolves_memberships_and_finds_orphans() {
+        let (kept, other, gone) = (group("kept"), group("other"), group("gone"));
+        let items = [
+            membership(&other),
+            membership(&gone),
+            membership(&kept),
+            Item::from([(SK.to_owned(), s("SOMETHING#ELSE"))]),
+        ];
+        let partition = UserPartition::decode(&items).unwrap();
+        let mut named: Vec<_> = partition.provider_groups().collect();
+        named.sort();
+        let mut expected = vec![
+            kept.provider_group_id,
+            other.provider_group_id,
+            gone.provider_group_id,
+        ];
+        expected.sort();
+        assert_eq!(named, expected);
+
+        let projected = partition.resolve(&[other.clone(), kept.clone()]);
+        let mut both = vec![kept.id, other.id];
+        both.sort();
+        assert_eq!(
+            projected.groups.iter().map(|g| g.id).collect::<Vec<_>>(),
+            both,
+            "sorted by id"
+        );
+        assert_eq!(projected.orphans, [gone.id]);
+        assert!(projected.user.is_none() && projected.revision == 0);
+    }
 
     #[test]
     fn every_membership_chunk_fits_one_transaction_with_the_log_head() {
