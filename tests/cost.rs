@@ -14,9 +14,14 @@ use dsync_domain::ids::{DirectoryId, EnvironmentId, ProviderGroupId, ProviderUse
 use dsync_domain::model::{Environment, EnvironmentSettings, InactiveUserPolicy, ProviderKind};
 use dsync_domain::secrets;
 use dsync_dynamo::metering::{metered_client, Meter, MeterReport};
-use dsync_dynamo::{connect, tables, ConnectOptions, NewDirectory, Store, TableNames};
+use dsync_dynamo::{connect, tables, ConnectOptions, NewDirectory, Store, StoredEvent, TableNames};
 use dsync_policy::project::{project_group, project_user, Contexts, DirectoryContext};
 use serde_json::{json, Value};
+
+/// The two steps of a stream batch for one record, each metered on its own: the directory
+/// context (read once per batch, or taken from the process's copy) and the projection.
+const CONTEXT_STEP: &str = "stream batch: directory context";
+const PROJECTION_STEP: &str = "projection (project_user)";
 
 /// The service's functions over one engine, twice: plainly (setup) and metered.
 struct Bench {
@@ -161,6 +166,32 @@ impl Bench {
             .await
             .expect("context read")
             .expect("the directory exists")
+    }
+
+    /// The stream batch a write of `user` triggers, through the metered policy function:
+    /// one row for the context and one for the projection (the meter counts from its last
+    /// take). Returns the events committed.
+    async fn stream_batch(
+        &self,
+        scenario: &'static str,
+        user: &ProviderUserId,
+        rows: &mut Vec<Row>,
+    ) -> Vec<StoredEvent> {
+        let context = self.context(&self.policy).await;
+        rows.push(Row {
+            scenario,
+            step: CONTEXT_STEP,
+            report: self.meter.take(),
+        });
+        let events = project_user(&self.policy, &context, user)
+            .await
+            .expect("projected");
+        rows.push(Row {
+            scenario,
+            step: PROJECTION_STEP,
+            report: self.meter.take(),
+        });
+        events
     }
 
     async fn set_policy(&mut self, policy: InactiveUserPolicy) {
@@ -390,25 +421,11 @@ async fn scim_create_and_deactivation_cost() {
             report: meter.take(),
         });
 
-        let context = bench.context(&bench.policy).await;
-        rows.push(Row {
-            scenario,
-            step: "stream batch: directory context",
-            report: meter.take(),
-        });
-        let events = project_user(&bench.policy, &context, &user)
-            .await
-            .expect("projected");
-        let projection = meter.take();
+        let events = bench.stream_batch(scenario, &user, &mut rows).await;
         assert_eq!(
             events.iter().map(|e| e.name.as_str()).collect::<Vec<_>>(),
             ["dsync.user.created"]
         );
-        rows.push(Row {
-            scenario,
-            step: "projection (project_user)",
-            report: projection,
-        });
     }
 
     // ── Deactivation, under each inactive-user policy ───────────────────────────────────
@@ -443,20 +460,7 @@ async fn scim_create_and_deactivation_cost() {
             report: meter.take(),
         });
 
-        let context = bench.context(&bench.policy).await;
-        rows.push(Row {
-            scenario,
-            step: "stream batch: directory context",
-            report: meter.take(),
-        });
-        let events = project_user(&bench.policy, &context, &user)
-            .await
-            .expect("projected");
-        rows.push(Row {
-            scenario,
-            step: "projection (project_user)",
-            report: meter.take(),
-        });
+        let events = bench.stream_batch(scenario, &user, &mut rows).await;
         let names: Vec<&str> = events.iter().map(|e| e.name.as_str()).collect();
         let after = bench
             .plain_policy
@@ -502,16 +506,13 @@ async fn scim_create_and_deactivation_cost() {
     let miss = meter.take();
     rows.push(Row {
         scenario,
-        step: "projection (project_user)",
+        step: PROJECTION_STEP,
         report: miss.clone(),
     });
 
     print_table(&rows);
-    let handler_and_projection = ["SCIM POST /Users", "projection (project_user)"];
-    let deactivation_steps = [
-        "SCIM PATCH /Users/{id} active=false",
-        "projection (project_user)",
-    ];
+    let handler_and_projection = ["SCIM POST /Users", PROJECTION_STEP];
+    let deactivation_steps = ["SCIM PATCH /Users/{id} active=false", PROJECTION_STEP];
     for (scenario, steps) in [
         ("create (cold instance)", &handler_and_projection),
         ("create", &handler_and_projection),
@@ -545,14 +546,9 @@ async fn scim_create_and_deactivation_cost() {
             0.0,
         );
         assert_at_most(step(scenario, "SCIM POST /Users"), 1, 0.0, 7.0);
+        assert_at_most(step(scenario, CONTEXT_STEP), context.0, context.1, 0.0);
         assert_at_most(
-            step(scenario, "stream batch: directory context"),
-            context.0,
-            context.1,
-            0.0,
-        );
-        assert_at_most(
-            step(scenario, "projection (project_user)"),
+            step(scenario, PROJECTION_STEP),
             projection.0,
             projection.1,
             18.0,
@@ -573,14 +569,9 @@ async fn scim_create_and_deactivation_cost() {
             3.0,
             2.0,
         );
-        assert_at_most(
-            step(scenario, "stream batch: directory context"),
-            0,
-            0.0,
-            0.0,
-        );
+        assert_at_most(step(scenario, CONTEXT_STEP), 0, 0.0, 0.0);
         // Removals and the user's own write in one transaction, after the remembered head.
-        let projection = step(scenario, "projection (project_user)");
+        let projection = step(scenario, PROJECTION_STEP);
         assert_at_most(projection, 5, 6.0, 32.0);
         assert_eq!(
             projection

@@ -57,7 +57,7 @@ async fn a_stale_plan_never_lands_on_a_user_deleted_and_recreated_meanwhile() {
     );
     let stale = plan_user(&policy, &context, &user).await.unwrap();
     assert!(
-        !stale.outcome.events.is_empty(),
+        !stale.outcome.events().is_empty(),
         "the stale plan would update the first user"
     );
 
@@ -182,7 +182,7 @@ async fn a_projection_in_flight_while_its_directory_is_deleted_writes_nothing() 
     let user = ProviderUserId::parse(&scim_id).unwrap();
     let planned = plan_user(&policy, &context, &user).await.unwrap();
     assert!(
-        !planned.outcome.events.is_empty(),
+        !planned.outcome.events().is_empty(),
         "the plan creates the user"
     );
 

@@ -182,6 +182,7 @@ pub fn directory_is_the_projection(
             organization_id: None,
             now,
         });
+        let added = outcome.add_to();
         let UserWrite::Put(expected) = outcome.user else {
             if stored.users.contains_key(&user.id) {
                 violations.push(format!(
@@ -193,7 +194,7 @@ pub fn directory_is_the_projection(
         };
         expected_users.insert(user.id);
         for group in &joined {
-            if outcome.add_to.contains(&group.id) {
+            if added.contains(&group.id) {
                 expected_memberships.insert((user.id, group.provider_group_id));
             }
         }

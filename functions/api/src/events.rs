@@ -12,6 +12,7 @@
 
 use bytes::Bytes;
 use dsync_domain::directory::events::ALL;
+use dsync_domain::directory::EventFilter;
 use dsync_domain::ids::{DirectoryId, EventId};
 use dsync_dynamo::{EventCursor, EventQuery, ListOrder};
 use http::Response;
@@ -88,11 +89,13 @@ fn parse(ctx: &Context<'_>) -> Result<EventQuery, ApiError> {
         .transpose()?;
     let organization_id = q.single("organization_id")?.map(str::to_owned);
     Ok(EventQuery {
-        names,
-        directory_id,
-        organization_id,
-        range_start,
-        range_end,
+        filter: EventFilter {
+            names,
+            directory_id,
+            organization_id,
+            range_start,
+            range_end,
+        },
         order: q.order(ListOrder::Asc)?,
         cursor,
         limit: q.limit()?,

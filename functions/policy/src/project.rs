@@ -116,8 +116,6 @@ pub async fn project_user(
 pub struct UserPlan {
     pub before: dsync_dynamo::ProjectedUser,
     pub outcome: directory::UserOutcome,
-    /// The directory groups the provider says the user belongs to.
-    pub groups: Vec<directory::DirectoryGroup>,
     pub now: i64,
 }
 
@@ -159,7 +157,6 @@ pub async fn plan_user(
     Ok(UserPlan {
         before,
         outcome,
-        groups,
         now,
     })
 }
@@ -206,14 +203,14 @@ pub async fn plan_users(
     let now = app.now();
     let mut plans = Vec::with_capacity(users.len());
     for user in users {
-        let joined = joined_by_user.get(&user.id).cloned().unwrap_or_default();
+        let joined = joined_by_user.get(&user.id).map_or(&[][..], Vec::as_slice);
         let before = projected.remove(&user.id).unwrap_or_default();
         let outcome = directory::project_user(&UserInput {
             provider: Some(user),
             settings: &context.settings,
             mappings: &context.directory.mappings,
             current: before.user.as_ref(),
-            provider_groups: &joined,
+            provider_groups: joined,
             current_groups: &before.groups,
             organization_id: context.directory.organization_id.as_deref(),
             now,
@@ -223,7 +220,6 @@ pub async fn plan_users(
             UserPlan {
                 before,
                 outcome,
-                groups: joined,
                 now,
             },
         ));
@@ -267,7 +263,6 @@ async fn commit_once(
             user,
             &plan.before,
             &plan.outcome,
-            &plan.groups,
             plan.now,
         )
         .await

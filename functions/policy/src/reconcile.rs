@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
 
 use dsync_domain::ids::{DirectoryId, ProviderGroupId, ProviderUserId, ReconciliationId};
+use dsync_domain::reconciliation::{ResumePoint, PHASES};
 use dsync_dynamo::{
     Checkpoint, FailedRecordKey, LeaseAfterSave, Reconciliation, ReconciliationState, StoreError,
     StoredEvent,
@@ -19,9 +20,6 @@ use crate::App;
 
 /// Progress is saved (and visible through the API) every this many pages.
 const SAVE_EVERY_PAGES: u32 = 10;
-
-/// The phases, in order: groups before users, so users join groups that exist.
-const PHASES: [&str; 4] = ["groups", "gone_groups", "users", "gone_users"];
 
 /// How an invocation shares its time between environments' runs.
 #[derive(Debug, Clone, Copy)]
@@ -233,9 +231,7 @@ async fn walk(
     };
     directories.sort();
     let resume = run.checkpoint.clone().unwrap_or_default();
-    if let Some(at) = resume.directory_id {
-        directories.retain(|d| *d >= at);
-    }
+    directories.retain(|d| resume.still_to_walk(d));
     let mut contexts = Contexts::default();
     let mut pages = 0u32;
     for directory in directories {
@@ -245,12 +241,15 @@ async fn walk(
         if context.directory.environment_id != run.environment_id {
             continue;
         }
-        let resuming_here = resume.directory_id == Some(directory);
-        let first_phase = if resuming_here {
-            PHASES.iter().position(|p| *p == resume.phase).unwrap_or(0)
-        } else {
-            0
-        };
+        let resumed = resume.resume_in(&directory);
+        let resuming_here = resumed.is_some();
+        let ResumePoint {
+            phase: first_phase,
+            after: mut resume_after,
+        } = resumed.unwrap_or(ResumePoint {
+            phase: 0,
+            after: None,
+        });
         if !resuming_here {
             run.counts.directories += 1;
             // A directory from before its counters existed is counted once; afterwards this
@@ -270,8 +269,9 @@ async fn walk(
         // `quarantined` after a whole walk names a record no phase met.
         let mut failed: HashSet<FailedRecordKey> = HashSet::new();
         for (index, phase) in PHASES.iter().enumerate().skip(first_phase) {
-            let mut after = if resuming_here && index == first_phase {
-                resume.after.clone()
+            // Only the phase the run stopped in continues after a key.
+            let mut after = if index == first_phase {
+                resume_after.take()
             } else {
                 None
             };

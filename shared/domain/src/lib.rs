@@ -6,12 +6,14 @@
 //! - [`model`]: environments, directories and provider records as the service stores them.
 //! - [`providers`]: sources other than SCIM: HR systems' signed webhooks (BambooHR, the generic HR
 //!   format) and Google Workspace's Directory API, as provider records.
+//! - [`reconciliation`]: reconciliation runs, their checkpoints and where a run resumes.
 //! - [`webhooks`]: webhook endpoints, delivery signing, address checks and the retry schedule.
 
 pub mod directory;
 pub mod ids;
 pub mod model;
 pub mod providers;
+pub mod reconciliation;
 pub mod scim;
 pub mod secrets;
 pub mod time;

@@ -5,7 +5,8 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{ConditionCheck, Delete, Put, TransactWriteItem, Update};
 use dsync_domain::directory::{
-    DirectoryGroup, DirectoryUser, GroupOutcome, GroupWrite, UserOutcome, UserWrite,
+    DirectoryGroup, DirectoryUser, GroupOutcome, GroupWrite, MembershipChange, UserOutcome,
+    UserWrite,
 };
 use dsync_domain::ids::{DirectoryGroupId, DirectoryId, ProviderGroupId, ProviderUserId};
 
@@ -62,30 +63,10 @@ impl Store {
     ) -> Result<ProjectedUser, StoreError> {
         let pk = projected_user_pk(provider_user);
         let items = self.query_partition(&self.tables.directory, &pk).await?;
-        let mut projected = ProjectedUser::default();
-        let mut member_of = Vec::new();
-        for item in &items {
-            match item.opt_str_attr(SK) {
-                Some(DIRECTORY_USER_SK) => {
-                    projected.user = Some(decode_json(item, "user")?);
-                    projected.revision = item.num_attr("revision")?;
-                }
-                Some(sk) if sk.starts_with(DIRECTORY_MEMBER_PREFIX) => member_of.push((
-                    id_attr(item, "directory_group_id", DirectoryGroupId::parse)?,
-                    id_attr(item, "provider_group_id", ProviderGroupId::parse)?,
-                )),
-                _ => {}
-            }
-        }
-        let provider_groups: Vec<_> = member_of.iter().map(|(_, pg)| *pg).collect();
+        let partition = UserPartition::decode(&items)?;
+        let provider_groups: Vec<_> = partition.provider_groups().collect();
         let groups = self.load_projected_groups(&provider_groups).await?;
-        for (group_id, _) in member_of {
-            match groups.iter().find(|g| g.id == group_id) {
-                Some(group) => projected.groups.push(group.clone()),
-                None => projected.orphans.push(group_id),
-            }
-        }
-        Ok(projected)
+        Ok(partition.resolve(&groups))
     }
 
     /// The projections of many provider users: one BatchGetItem for the user items, and a
@@ -281,10 +262,10 @@ impl Store {
         Ok((ids, next))
     }
 
-    /// Commits a user's projection and its events. Removals, the user's own write and
-    /// additions commit in that order, each transaction whole with its events; usually all in
-    /// one transaction, but a user leaving or joining more groups than one transaction holds
-    /// takes several, each guarded by the user's revision.
+    /// Commits a user's projection and its events, as the outcome structures them: removals,
+    /// the user's own write and additions commit in that order, each transaction whole with
+    /// its events; usually all in one transaction, but a user leaving or joining more groups
+    /// than one transaction holds takes several, each guarded by the user's revision.
     /// `Conflict` means another writer changed this user: re-read and re-project.
     pub async fn commit_user_projection(
         &self,
@@ -292,20 +273,9 @@ impl Store {
         provider_user: &ProviderUserId,
         before: &ProjectedUser,
         outcome: &UserOutcome,
-        joined: &[DirectoryGroup],
         now: i64,
     ) -> Result<Vec<StoredEvent>, StoreError> {
-        let removed = outcome
-            .events
-            .iter()
-            .take_while(|e| e.name == dsync_domain::directory::events::GROUP_USER_REMOVED)
-            .count();
-        let added = outcome.add_to.len();
-        let (removal_events, rest) = outcome
-            .events
-            .split_at(removed.min(outcome.remove_from.len()));
-        let (own_events, addition_events) = rest.split_at(rest.len() - added.min(rest.len()));
-
+        let directory = scope_directory(scope)?;
         let pk = projected_user_pk(provider_user);
         let mut committed = Vec::new();
         let mut member_items = before.member_items();
@@ -315,15 +285,16 @@ impl Store {
         // plan made from the old one must not land on it (ABA).
         let mut guard = Guard::new(before.revision, user_id.map(|id| id.to_string()));
 
-        let removals: Vec<_> = outcome.remove_from.iter().zip(removal_events).collect();
+        let removals = &outcome.removals;
+        let own_event = outcome.own_event.as_ref();
         // A user created, deleted, activated or deactivated moves the directory's counts in
         // the same transaction as its own write.
         let after = outcome.user.apply(before.user.as_ref());
         let counts = self.user_state_change(
-            &scope_directory(scope)?,
+            &directory,
             state_delta(before.user.as_ref(), after.as_ref()),
         )?;
-        let own_fixed = 1 + own_events.len() + usize::from(counts.is_some());
+        let own_fixed = 1 + usize::from(own_event.is_some()) + usize::from(counts.is_some());
         // Removals and orphan deletes ride in the user's own transaction when they fit: one
         // head read and one head write fewer, and the user item (with its index entries) is
         // written once instead of once more per removal chunk.
@@ -333,9 +304,9 @@ impl Store {
         let mut leave_writes = Vec::new();
         let mut leave_events = Vec::new();
         if merged {
-            for (group, event) in &removals {
-                leave_writes.push(self.delete_item(&pk, &directory_member_sk(group))?);
-                leave_events.push((*event).clone());
+            for removal in removals {
+                leave_writes.push(self.delete_item(&pk, &directory_member_sk(&removal.group))?);
+                leave_events.push(removal.event.clone());
             }
             for orphan in &before.orphans {
                 leave_writes.push(self.delete_item(&pk, &directory_member_sk(orphan))?);
@@ -351,9 +322,9 @@ impl Store {
                 ];
                 member_items -= chunk.len() as i64;
                 let mut events = Vec::new();
-                for (group, event) in chunk {
-                    writes.push(self.delete_item(&pk, &directory_member_sk(group))?);
-                    events.push((*event).clone());
+                for removal in chunk {
+                    writes.push(self.delete_item(&pk, &directory_member_sk(&removal.group))?);
+                    events.push(removal.event.clone());
                 }
                 committed.extend(self.commit_with_events(scope, writes, &events, now).await?);
             }
@@ -373,12 +344,13 @@ impl Store {
             }
         }
 
-        // The user's own write, its events and the first additions.
+        // The user's own write, its event and the first additions.
         let user_ref = UserRef {
             pk: &pk,
             provider_user,
+            directory: &directory,
         };
-        let additions: Vec<_> = outcome.add_to.iter().zip(addition_events).collect();
+        let additions = &outcome.additions;
         // Merged removals take two items each (the delete and its event), orphans one.
         let room =
             chunk_size(own_fixed + leave_writes.len() + leave_events.len()).min(additions.len());
@@ -406,10 +378,10 @@ impl Store {
         }
         writes.extend(leave_writes);
         let mut events = leave_events;
-        events.extend(own_events.iter().cloned());
-        for (group, event) in first {
-            writes.push(self.put_membership(user_ref, user_id, group, joined)?);
-            events.push((*event).clone());
+        events.extend(own_event.cloned());
+        for addition in first {
+            writes.push(self.put_membership(user_ref, user_id, addition)?);
+            events.push(addition.event.clone());
         }
         // Orphans merged here are deletes without events: they alone are worth a commit.
         let orphans_here = merged && !before.orphans.is_empty();
@@ -424,9 +396,9 @@ impl Store {
                 self.user_touch(&pk, &mut guard, chunk.len() as i64)?,
             ];
             let mut events = Vec::new();
-            for (group, event) in chunk {
-                writes.push(self.put_membership(user_ref, user_id, group, joined)?);
-                events.push((*event).clone());
+            for addition in chunk {
+                writes.push(self.put_membership(user_ref, user_id, addition)?);
+                events.push(addition.event.clone());
             }
             committed.extend(self.commit_with_events(scope, writes, &events, now).await?);
         }
@@ -616,31 +588,32 @@ impl Store {
         &self,
         at: UserRef<'_>,
         user: Option<dsync_domain::ids::DirectoryUserId>,
-        group: &DirectoryGroupId,
-        joined: &[DirectoryGroup],
+        addition: &MembershipChange,
     ) -> Result<TransactWriteItem, StoreError> {
         let user =
             user.ok_or_else(|| StoreError::corrupt("a membership needs a directory user"))?;
-        let group = joined
-            .iter()
-            .find(|g| g.id == *group)
-            .ok_or_else(|| StoreError::corrupt("a membership names a group that was not given"))?;
         let item = Item::from([
             (PK.to_owned(), s(at.pk)),
-            (SK.to_owned(), s(directory_member_sk(&group.id))),
+            (SK.to_owned(), s(directory_member_sk(&addition.group))),
             ("type".to_owned(), s("directory_membership")),
-            ("directory_id".to_owned(), s(group.directory_id.to_string())),
+            ("directory_id".to_owned(), s(at.directory.to_string())),
             ("directory_user_id".to_owned(), s(user.to_string())),
-            ("directory_group_id".to_owned(), s(group.id.to_string())),
+            (
+                "directory_group_id".to_owned(),
+                s(addition.group.to_string()),
+            ),
             (
                 "provider_group_id".to_owned(),
-                s(group.provider_group_id.to_string()),
+                s(addition.provider_group.to_string()),
             ),
             (
                 "provider_user_id".to_owned(),
                 s(at.provider_user.to_string()),
             ),
-            (GSI1PK.to_owned(), s(directory_group_members(&group.id))),
+            (
+                GSI1PK.to_owned(),
+                s(directory_group_members(&addition.group)),
+            ),
             (GSI1SK.to_owned(), s(user.to_string())),
         ]);
         let put = Put::builder()
@@ -697,6 +670,61 @@ impl Store {
     }
 }
 
+/// A directory user's partition as read: its user item and the memberships it holds, whose
+/// groups are still to be looked up.
+pub(crate) struct UserPartition {
+    projected: ProjectedUser,
+    /// Each membership's directory group and the provider group it projects.
+    member_of: Vec<(DirectoryGroupId, ProviderGroupId)>,
+}
+
+impl UserPartition {
+    /// Decodes the partition's items (in any order; other kinds of item are ignored).
+    pub(crate) fn decode(items: &[Item]) -> Result<Self, StoreError> {
+        let mut projected = ProjectedUser::default();
+        let mut member_of = Vec::new();
+        for item in items {
+            match item.opt_str_attr(SK) {
+                Some(DIRECTORY_USER_SK) => {
+                    projected.user = Some(decode_json(item, "user")?);
+                    projected.revision = item.num_attr("revision")?;
+                }
+                Some(sk) if sk.starts_with(DIRECTORY_MEMBER_PREFIX) => member_of.push((
+                    id_attr(item, "directory_group_id", DirectoryGroupId::parse)?,
+                    id_attr(item, "provider_group_id", ProviderGroupId::parse)?,
+                )),
+                _ => {}
+            }
+        }
+        Ok(Self {
+            projected,
+            member_of,
+        })
+    }
+
+    /// The provider groups its memberships name: whose directory groups to load.
+    pub(crate) fn provider_groups(&self) -> impl Iterator<Item = ProviderGroupId> + '_ {
+        self.member_of
+            .iter()
+            .map(|(_, provider_group)| *provider_group)
+    }
+
+    /// The projection, each membership resolved among `groups` (the directory groups
+    /// loaded); a membership whose group is not among them is an orphan, dropped on the next
+    /// write.
+    pub(crate) fn resolve(self, groups: &[DirectoryGroup]) -> ProjectedUser {
+        let mut projected = self.projected;
+        for (group_id, _) in self.member_of {
+            match groups.iter().find(|g| g.id == group_id) {
+                Some(group) => projected.groups.push(group.clone()),
+                None => projected.orphans.push(group_id),
+            }
+        }
+        projected.groups.sort_by_key(|g| g.id);
+        projected
+    }
+}
+
 /// What a projection read of a stored user or group: the condition its writes commit under.
 /// The revision alone is not enough: a deleted item's key can be written again (a user
 /// deleted by the policy and re-created on reactivation), and its revision restarts at 1.
@@ -733,6 +761,8 @@ fn key_item(pk: String, sk: String) -> Item {
 struct UserRef<'a> {
     pk: &'a str,
     provider_user: &'a ProviderUserId,
+    /// The directory the projection commits in: its groups' and its memberships'.
+    directory: &'a DirectoryId,
 }
 
 /// How many membership changes (one write and one event each) fit in a transaction beside
@@ -766,6 +796,65 @@ pub(crate) fn decode_json<T: serde::de::DeserializeOwned>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn group(name: &str) -> DirectoryGroup {
+        DirectoryGroup {
+            id: DirectoryGroupId::generate(),
+            directory_id: DirectoryId::generate(),
+            provider_group_id: ProviderGroupId::generate(),
+            name: name.to_owned(),
+            idp_id: name.to_owned(),
+            raw_attributes: serde_json::Value::Null,
+            created_at: 1,
+            updated_at: 1,
+        }
+    }
+
+    fn membership(group: &DirectoryGroup) -> Item {
+        Item::from([
+            (SK.to_owned(), s(directory_member_sk(&group.id))),
+            ("directory_group_id".to_owned(), s(group.id.to_string())),
+            (
+                "provider_group_id".to_owned(),
+                s(group.provider_group_id.to_string()),
+            ),
+        ])
+    }
+
+    /// Both readers of a user's partition (the stream path's inputs and a lone projection
+    /// read) decode it here: a membership whose group is gone must come back as an orphan,
+    /// or the user's next write would never delete its item.
+    #[test]
+    fn a_partition_resolves_memberships_and_finds_orphans() {
+        let (kept, other, gone) = (group("kept"), group("other"), group("gone"));
+        let items = [
+            membership(&other),
+            membership(&gone),
+            membership(&kept),
+            Item::from([(SK.to_owned(), s("SOMETHING#ELSE"))]),
+        ];
+        let partition = UserPartition::decode(&items).unwrap();
+        let mut named: Vec<_> = partition.provider_groups().collect();
+        named.sort();
+        let mut expected = vec![
+            kept.provider_group_id,
+            other.provider_group_id,
+            gone.provider_group_id,
+        ];
+        expected.sort();
+        assert_eq!(named, expected);
+
+        let projected = partition.resolve(&[other.clone(), kept.clone()]);
+        let mut both = vec![kept.id, other.id];
+        both.sort();
+        assert_eq!(
+            projected.groups.iter().map(|g| g.id).collect::<Vec<_>>(),
+            both,
+            "sorted by id"
+        );
+        assert_eq!(projected.orphans, [gone.id]);
+        assert!(projected.user.is_none() && projected.revision == 0);
+    }
 
     #[test]
     fn every_membership_chunk_fits_one_transaction_with_the_log_head() {

@@ -14,9 +14,9 @@ use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
 use dsync_domain::directory::EventDraft;
+pub use dsync_domain::directory::{EventScope, StoredEvent};
 use dsync_domain::ids::{DirectoryId, EnvironmentId, EventId};
-use dsync_domain::time::{format_millis, now_millis};
-use serde_json::{json, Value};
+use dsync_domain::time::now_millis;
 
 use crate::error::backend;
 use crate::event_heads::Head;
@@ -30,40 +30,6 @@ pub const EVENT_RETENTION_DAYS: i64 = 30;
 
 /// A transaction holds at most 100 items.
 pub(crate) const MAX_TRANSACTION_ITEMS: usize = 100;
-
-/// An event as committed to the log.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StoredEvent {
-    pub id: EventId,
-    pub sequence: u64,
-    pub name: String,
-    pub data: Value,
-    pub created_at: i64,
-    pub directory_id: Option<DirectoryId>,
-    pub organization_id: Option<String>,
-}
-
-impl StoredEvent {
-    /// `{"object":"event","id","event","data","created_at"}`, as the Events API and webhooks
-    /// deliver it.
-    pub fn envelope(&self) -> Value {
-        json!({
-            "object": "event",
-            "id": self.id.to_string(),
-            "event": self.name,
-            "data": self.data,
-            "created_at": format_millis(self.created_at),
-        })
-    }
-}
-
-/// Where a batch of events comes from: stamped on each event for filtering.
-#[derive(Debug, Clone)]
-pub struct EventScope {
-    pub environment_id: EnvironmentId,
-    pub directory_id: Option<DirectoryId>,
-    pub organization_id: Option<String>,
-}
 
 impl Store {
     /// Commits `writes` and `events` in one transaction, the events numbered after the

@@ -11,7 +11,9 @@
 //!   stops renewing, its lease runs out, and the next invocation resumes from the checkpoint.
 
 use dsync_domain::ids::{DirectoryId, EnvironmentId, ReconciliationId};
-use serde::{Deserialize, Serialize};
+pub use dsync_domain::reconciliation::{
+    Checkpoint, Reconciliation, ReconciliationCounts, ReconciliationState, RECONCILIATION_LEASE_MS,
+};
 
 use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem};
 
@@ -20,50 +22,6 @@ use crate::error::{backend, is_conditional_failure};
 use crate::item::{n, s, Item};
 use crate::keys::*;
 use crate::{Store, StoreError};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ReconciliationState {
-    Pending,
-    Running,
-    Completed,
-    Failed,
-}
-
-impl ReconciliationState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Running => "running",
-            Self::Completed => "completed",
-            Self::Failed => "failed",
-        }
-    }
-}
-
-/// Where a run resumes: the directory it was in, the phase and the last key it finished.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Checkpoint {
-    pub directory_id: Option<DirectoryId>,
-    pub phase: String,
-    pub after: Option<String>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ReconciliationCounts {
-    pub directories: u64,
-    pub users: u64,
-    pub groups: u64,
-    pub events: u64,
-    /// Records that could not be projected in this run: quarantined as sync failures and
-    /// skipped (the next run retries them).
-    #[serde(default)]
-    pub failed: u64,
-}
-
-/// How long a claim holds without a save: longer than one Lambda invocation (15 minutes), so
-/// a live holder never loses it; saves renew it.
-pub const RECONCILIATION_LEASE_MS: i64 = 16 * 60 * 1000;
 
 /// What a save does with the saver's lease.
 #[derive(Debug, Clone, Copy)]
@@ -82,20 +40,6 @@ pub struct RequestedRun {
     pub created: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Reconciliation {
-    pub id: ReconciliationId,
-    pub environment_id: EnvironmentId,
-    /// `None`: every directory of the environment.
-    pub directory_id: Option<DirectoryId>,
-    pub state: ReconciliationState,
-    pub counts: ReconciliationCounts,
-    pub checkpoint: Option<Checkpoint>,
-    pub error: Option<String>,
-    pub created_at: i64,
-    pub updated_at: i64,
-}
-
 impl Store {
     /// A run of the environment (of one directory, or all when `None`), unless one is
     /// already pending or running: then that one, whatever its scope. At most one run per
@@ -106,17 +50,7 @@ impl Store {
         directory: Option<DirectoryId>,
         now: i64,
     ) -> Result<RequestedRun, StoreError> {
-        let run = Reconciliation {
-            id: ReconciliationId::generate(),
-            environment_id: environment,
-            directory_id: directory,
-            state: ReconciliationState::Pending,
-            counts: ReconciliationCounts::default(),
-            checkpoint: None,
-            error: None,
-            created_at: now,
-            updated_at: now,
-        };
+        let run = Reconciliation::pending(environment, directory, now);
         let mut replacing: Option<ReconciliationId> = None;
         for _ in 0..5 {
             let active = Item::from([
@@ -379,14 +313,5 @@ impl Store {
         Ok(TransactWriteItem::builder()
             .put(put.build().map_err(crate::provider_users::build_error)?)
             .build())
-    }
-}
-
-impl Reconciliation {
-    pub fn is_unfinished(&self) -> bool {
-        matches!(
-            self.state,
-            ReconciliationState::Pending | ReconciliationState::Running
-        )
     }
 }

@@ -2,12 +2,12 @@
 
 use aws_sdk_dynamodb::types::KeysAndAttributes;
 use dsync_domain::directory::DirectoryGroup;
-use dsync_domain::ids::{DirectoryGroupId, DirectoryId, ProviderGroupId, ProviderUserId};
+use dsync_domain::ids::{DirectoryId, ProviderGroupId, ProviderUserId};
 use dsync_domain::model::ProviderUser;
 
-use crate::directory_state::{decode_json, ProjectedUser};
+use crate::directory_state::{ProjectedUser, UserPartition};
 use crate::error::backend;
-use crate::item::{id_attr, s, Item, ItemExt};
+use crate::item::{s, Item, ItemExt};
 use crate::keys::*;
 use crate::provider_users::{build_error, decode_user};
 use crate::{Store, StoreError};
@@ -43,9 +43,7 @@ impl Store {
             None => Vec::new(),
         };
 
-        let mut before = ProjectedUser::default();
-        let mut member_of: Vec<(DirectoryGroupId, ProviderGroupId)> = Vec::new();
-        let partition = match &user_item {
+        let items = match &user_item {
             // No membership without a counted one; an item from before the count was kept
             // is read with its partition.
             Some(item) if item.opt_num_attr::<i64>("member_count") != Some(0) => {
@@ -55,22 +53,10 @@ impl Store {
             Some(item) => vec![item.clone()],
             None => Vec::new(),
         };
-        for item in &partition {
-            match item.opt_str_attr(SK) {
-                Some(DIRECTORY_USER_SK) => {
-                    before.user = Some(decode_json(item, "user")?);
-                    before.revision = item.num_attr("revision")?;
-                }
-                Some(sk) if sk.starts_with(DIRECTORY_MEMBER_PREFIX) => member_of.push((
-                    id_attr(item, "directory_group_id", DirectoryGroupId::parse)?,
-                    id_attr(item, "provider_group_id", ProviderGroupId::parse)?,
-                )),
-                _ => {}
-            }
-        }
+        let partition = UserPartition::decode(&items)?;
 
         let mut wanted: Vec<ProviderGroupId> = provider_groups.clone();
-        wanted.extend(member_of.iter().map(|(_, pg)| *pg));
+        wanted.extend(partition.provider_groups());
         wanted.sort();
         wanted.dedup();
         let loaded = self.load_projected_groups(&wanted).await?;
@@ -79,13 +65,7 @@ impl Store {
             .filter(|g| provider_groups.contains(&g.provider_group_id))
             .cloned()
             .collect();
-        for (group_id, _) in member_of {
-            match loaded.iter().find(|g| g.id == group_id) {
-                Some(group) => before.groups.push(group.clone()),
-                None => before.orphans.push(group_id),
-            }
-        }
-        before.groups.sort_by_key(|g| g.id);
+        let before = partition.resolve(&loaded);
         Ok(UserInputs {
             provider,
             groups,

@@ -6,12 +6,14 @@
 //! - [`attribute_mapping`]: a directory's provider attribute paths → `custom_attributes`.
 //! - [`roles`]: the environment's roles and a directory's group → role mapping.
 //! - [`events`]: event names and their public payloads.
+//! - [`event_log`]: events as the log holds them, their envelope and the Events API's filter.
 //! - [`limits`]: record and event payload sizes that keep every item and transaction in
 //!   DynamoDB's limits.
 //! - [`projection`]: the projection rule, shared by the stream path and reconciliation.
 
 pub mod attribute_mapping;
 pub mod attributes;
+pub mod event_log;
 pub mod events;
 pub mod limits;
 pub mod model;
@@ -19,11 +21,12 @@ pub mod projection;
 pub mod roles;
 
 pub use attributes::{group_from_provider, user_attributes};
+pub use event_log::{EventFilter, EventScope, StoredEvent};
 pub use events::EventDraft;
 pub use model::{DirectoryGroup, DirectoryUser, Email, UserAttributes, UserState};
 pub use projection::{
-    project_group, project_user, GroupInput, GroupOutcome, GroupWrite, UserInput, UserOutcome,
-    UserWrite,
+    project_group, project_user, GroupInput, GroupOutcome, GroupWrite, MembershipChange, UserInput,
+    UserOutcome, UserWrite,
 };
 
 #[cfg(test)]

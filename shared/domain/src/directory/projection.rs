@@ -6,7 +6,7 @@
 //! newly created users and groups, and they write nothing when nothing changed, which is what
 //! makes re-projection (at-least-once delivery, reconciliation runs) free of effects.
 
-use crate::ids::{DirectoryGroupId, DirectoryUserId};
+use crate::ids::{DirectoryGroupId, DirectoryUserId, ProviderGroupId};
 use crate::model::{
     DirectoryMappings, EnvironmentSettings, InactiveUserPolicy, ProviderGroup, ProviderUser,
 };
@@ -60,12 +60,47 @@ impl UserWrite {
 #[derive(Debug, Clone, PartialEq)]
 pub struct UserOutcome {
     pub user: UserWrite,
-    /// Memberships to add, sorted by group id.
-    pub add_to: Vec<DirectoryGroupId>,
-    /// Memberships to drop, sorted by group id.
-    pub remove_from: Vec<DirectoryGroupId>,
-    /// In commit order: removals, then the user's own event, then additions.
-    pub events: Vec<EventDraft>,
+    /// Memberships to drop, sorted by group id. They commit first: a user leaves its groups
+    /// (described as it was) before it is deleted, deactivated or changed.
+    pub removals: Vec<MembershipChange>,
+    /// The event of the user's own write (`created`, `updated` or `deleted`), committed with
+    /// it; `None` when the write changes nothing a consumer sees.
+    pub own_event: Option<EventDraft>,
+    /// Memberships to add, sorted by group id. They commit last: a user joins a group as it
+    /// now is, and only once it exists.
+    pub additions: Vec<MembershipChange>,
+}
+
+/// One membership a projection drops or adds, and the event that announces it. Storage
+/// commits each with its event, so a consumer never sees one without the other.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MembershipChange {
+    pub group: DirectoryGroupId,
+    /// The provider group the directory group projects (the membership item names it).
+    pub provider_group: ProviderGroupId,
+    pub event: EventDraft,
+}
+
+impl UserOutcome {
+    /// Every event, in commit order: removals, the user's own event, additions.
+    pub fn events(&self) -> Vec<&EventDraft> {
+        let removals = self.removals.iter().map(|change| &change.event);
+        let additions = self.additions.iter().map(|change| &change.event);
+        removals
+            .chain(self.own_event.as_ref())
+            .chain(additions)
+            .collect()
+    }
+
+    /// The groups the user leaves, sorted by id.
+    pub fn remove_from(&self) -> Vec<DirectoryGroupId> {
+        self.removals.iter().map(|change| change.group).collect()
+    }
+
+    /// The groups the user joins, sorted by id.
+    pub fn add_to(&self) -> Vec<DirectoryGroupId> {
+        self.additions.iter().map(|change| change.group).collect()
+    }
 }
 
 /// Projects one provider user. Event order follows the rule that a user is created before it
@@ -98,32 +133,33 @@ pub fn project_user(input: &UserInput) -> UserOutcome {
         .filter(|g| held.binary_search_by_key(&g.id, |h| h.id).is_err())
         .collect();
 
-    // At most: each membership change and the user's own event.
-    let mut events = Vec::with_capacity(leaving.len() + 1 + joining.len());
-    if let Some(old) = current {
-        events.extend(EventDraft::users_removed(old, leaving.iter().copied(), org));
-    }
+    let removals = match current {
+        Some(old) => changes(
+            &leaving,
+            EventDraft::users_removed(old, leaving.iter().copied(), org),
+        ),
+        None => Vec::new(),
+    };
     // A created user's event holds exactly the object its joining events carry: they copy it
     // rather than build it again.
     let mut member_object = None;
-    let user = match (current, next) {
-        (None, None) => UserWrite::Unchanged,
-        (Some(old), None) => {
-            events.push(EventDraft::user_deleted(old, org));
-            UserWrite::Delete(old.id)
-        }
+    let (user, own_event) = match (current, next) {
+        (None, None) => (UserWrite::Unchanged, None),
+        (Some(old), None) => (
+            UserWrite::Delete(old.id),
+            Some(EventDraft::user_deleted(old, org)),
+        ),
         (None, Some(new)) => {
             let created = EventDraft::user_created(&new, org);
             if !joining.is_empty() {
                 member_object = Some(created.data.clone());
             }
-            events.push(created);
-            UserWrite::Put(new)
+            (UserWrite::Put(new), Some(created))
         }
-        (Some(old), Some(new)) if *old == new => UserWrite::Unchanged,
+        (Some(old), Some(new)) if *old == new => (UserWrite::Unchanged, None),
         (Some(old), Some(new)) => {
-            events.extend(EventDraft::user_updated(old, &new, org));
-            UserWrite::Put(new)
+            let updated = EventDraft::user_updated(old, &new, org);
+            (UserWrite::Put(new), updated)
         }
     };
     let member = match &user {
@@ -131,22 +167,35 @@ pub fn project_user(input: &UserInput) -> UserOutcome {
         UserWrite::Put(new) => Some(new),
         UserWrite::Delete(_) => None,
     };
-    if let Some(member) = member.filter(|_| !joining.is_empty()) {
-        let object = member_object.unwrap_or_else(|| capped_user_payload(member, org));
-        events.extend(memberships(
-            GROUP_USER_ADDED,
-            object,
-            joining.iter().copied(),
-            org,
-        ));
-    }
+    let additions = match member.filter(|_| !joining.is_empty()) {
+        Some(member) => {
+            let object = member_object.unwrap_or_else(|| capped_user_payload(member, org));
+            let events = memberships(GROUP_USER_ADDED, object, joining.iter().copied(), org);
+            changes(&joining, events)
+        }
+        None => Vec::new(),
+    };
 
     UserOutcome {
         user,
-        add_to: joining.iter().map(|g| g.id).collect(),
-        remove_from: leaving.iter().map(|g| g.id).collect(),
-        events,
+        removals,
+        own_event,
+        additions,
     }
+}
+
+/// Pairs each group with its event (built in the same order, one per group).
+fn changes(groups: &[&DirectoryGroup], events: Vec<EventDraft>) -> Vec<MembershipChange> {
+    debug_assert_eq!(groups.len(), events.len());
+    groups
+        .iter()
+        .zip(events)
+        .map(|(group, event)| MembershipChange {
+            group: group.id,
+            provider_group: group.provider_group_id,
+            event,
+        })
+        .collect()
 }
 
 /// The directory user that should exist after this projection, if any. It keeps the current

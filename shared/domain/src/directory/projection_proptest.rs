@@ -196,7 +196,7 @@ fn view(sim: &Sim) -> (Option<(UserState, UserAttributes)>, Vec<String>) {
 }
 
 fn assert_event_order(outcome: &UserOutcome) -> Result<(), TestCaseError> {
-    let names: Vec<&str> = outcome.events.iter().map(|e| e.name).collect();
+    let names: Vec<&str> = outcome.events().iter().map(|e| e.name).collect();
     let first = |name: &str| names.iter().position(|n| *n == name);
     let last = |name: &str| names.iter().rposition(|n| *n == name);
     if let (Some(created), Some(added)) = (first(USER_CREATED), first(GROUP_USER_ADDED)) {
@@ -260,7 +260,7 @@ proptest! {
             prop_assert!(!inactive || sim.groups.is_empty(), "an inactive user is in no group");
             let again = sim.project(user.as_ref(), &groups, now);
             prop_assert_eq!(&again.user, &UserWrite::Unchanged);
-            prop_assert!(again.events.is_empty() && again.add_to.is_empty() && again.remove_from.is_empty());
+            prop_assert!(again.events().is_empty() && again.add_to().is_empty() && again.remove_from().is_empty());
         }
 
         let mut scratch = Sim::new(sim.settings.clone());

@@ -27,7 +27,7 @@ fn catalog() -> RoleCatalog {
 
 fn user_data(outcome: &super::projection::UserOutcome, name: &str) -> Value {
     outcome
-        .events
+        .events()
         .iter()
         .find(|e| e.name == name)
         .map(|e| e.data.clone())
@@ -83,7 +83,7 @@ fn a_user_gets_the_highest_priority_role_of_its_groups_and_loses_it_with_the_gro
     assert_eq!(updated["roles"], json!([]));
 
     // Projected again, nothing changes and nothing is announced.
-    assert!(sim.step(Some(&jane), &[], T1 + 2).events.is_empty());
+    assert!(sim.step(Some(&jane), &[], T1 + 2).events().is_empty());
 }
 
 #[test]
@@ -159,5 +159,5 @@ fn a_custom_attribute_mapping_change_announces_only_changed_values() {
         json!({"custom_attributes": {"job_title": null}})
     );
     // The same mapping again changes nothing.
-    assert!(sim.step(Some(&jane), &[], T1 + 1).events.is_empty());
+    assert!(sim.step(Some(&jane), &[], T1 + 1).events().is_empty());
 }

@@ -133,7 +133,7 @@ fn put(outcome: &UserOutcome) -> &DirectoryUser {
 
 fn membership_ids(outcome: &UserOutcome, name: &str) -> Vec<(String, String)> {
     let id = |v: &Value, key: &str| v[key]["id"].as_str().unwrap_or_default().to_owned();
-    let events = outcome.events.iter().filter(|e| e.name == name);
+    let events = outcome.events().into_iter().filter(|e| e.name == name);
     events
         .map(|e| (id(&e.data, "user"), id(&e.data, "group")))
         .collect()
@@ -143,8 +143,8 @@ fn check_new_active(case: &Case, outcome: &UserOutcome) {
     let user = put(outcome);
     assert_eq!(user.state, UserState::Active);
     assert_eq!((user.created_at, user.updated_at), (T1, T1));
-    assert_eq!(outcome.add_to, case.both());
-    let created = &outcome.events[0].data;
+    assert_eq!(outcome.add_to(), case.both());
+    let created = &outcome.events()[0].data;
     assert_eq!(created["state"], "active");
     assert_eq!(created["id"], user.id.to_string());
     assert_eq!(created["organization_id"], ORG);
@@ -156,15 +156,18 @@ fn check_new_active(case: &Case, outcome: &UserOutcome) {
 
 fn check_nothing(_: &Case, outcome: &UserOutcome) {
     assert_eq!(outcome.user, UserWrite::Unchanged);
-    assert!(outcome.add_to.is_empty() && outcome.remove_from.is_empty());
+    assert!(outcome.add_to().is_empty() && outcome.remove_from().is_empty());
 }
 
 fn check_new_inactive_retained(_: &Case, outcome: &UserOutcome) {
     let user = put(outcome);
     assert_eq!(user.state, UserState::Inactive);
     assert_eq!(user.inactive_since, Some(T1));
-    assert!(outcome.add_to.is_empty(), "an inactive user is in no group");
-    assert_eq!(outcome.events[0].data["state"], "inactive");
+    assert!(
+        outcome.add_to().is_empty(),
+        "an inactive user is in no group"
+    );
+    assert_eq!(outcome.events()[0].data["state"], "inactive");
 }
 
 fn check_change_active(case: &Case, outcome: &UserOutcome) {
@@ -176,17 +179,17 @@ fn check_change_active(case: &Case, outcome: &UserOutcome) {
         previous(outcome, USER_UPDATED),
         json!({"job_title": "Engineer"})
     );
-    assert!(outcome.add_to.is_empty() && outcome.remove_from.is_empty());
+    assert!(outcome.add_to().is_empty() && outcome.remove_from().is_empty());
 }
 
 fn check_deactivated_deleted(case: &Case, outcome: &UserOutcome) {
     assert_eq!(outcome.user, UserWrite::Delete(case.before_id()));
-    assert_eq!(outcome.remove_from, case.both());
+    assert_eq!(outcome.remove_from(), case.both());
     let removed = membership_ids(outcome, GROUP_USER_REMOVED);
     let user_id = case.before_id().to_string();
     let expected = [&case.g1, &case.g2].map(|g| (user_id.clone(), g.id.to_string()));
     assert_eq!(removed, expected);
-    assert_eq!(outcome.events[2].data["id"], user_id);
+    assert_eq!(outcome.events()[2].data["id"], user_id);
 }
 
 fn check_deactivated_retained(case: &Case, outcome: &UserOutcome) {
@@ -194,10 +197,10 @@ fn check_deactivated_retained(case: &Case, outcome: &UserOutcome) {
     assert_eq!(user.id, case.before_id());
     assert_eq!(user.state, UserState::Inactive);
     assert_eq!(user.inactive_since, Some(T1));
-    assert_eq!(outcome.remove_from, case.both());
+    assert_eq!(outcome.remove_from(), case.both());
     // Removals describe the user as it was when it left: still active.
-    assert_eq!(outcome.events[0].data["user"]["state"], "active");
-    assert_eq!(outcome.events[2].data["state"], "inactive");
+    assert_eq!(outcome.events()[0].data["user"]["state"], "active");
+    assert_eq!(outcome.events()[2].data["state"], "inactive");
     assert_eq!(previous(outcome, USER_UPDATED), json!({"state": "active"}));
 }
 
@@ -211,7 +214,7 @@ fn check_change_while_inactive_retained(case: &Case, outcome: &UserOutcome) {
         previous(outcome, USER_UPDATED),
         json!({"job_title": "Engineer"})
     );
-    assert!(outcome.add_to.is_empty() && outcome.remove_from.is_empty());
+    assert!(outcome.add_to().is_empty() && outcome.remove_from().is_empty());
 }
 
 fn check_reactivated_deleted(case: &Case, outcome: &UserOutcome) {
@@ -223,8 +226,8 @@ fn check_reactivated_deleted(case: &Case, outcome: &UserOutcome) {
         "a returning user gets a new id"
     );
     assert_eq!((user.created_at, user.state), (T1, UserState::Active));
-    assert_eq!(outcome.add_to, case.both());
-    assert_eq!(outcome.events[1].data["user"]["id"], user.id.to_string());
+    assert_eq!(outcome.add_to(), case.both());
+    assert_eq!(outcome.events()[1].data["user"]["id"], user.id.to_string());
 }
 
 fn check_reactivated_retained(case: &Case, outcome: &UserOutcome) {
@@ -236,8 +239,8 @@ fn check_reactivated_retained(case: &Case, outcome: &UserOutcome) {
         previous(outcome, USER_UPDATED),
         json!({"state": "inactive"})
     );
-    assert_eq!(outcome.add_to, case.both());
-    assert_eq!(outcome.events[1].data["user"]["state"], "active");
+    assert_eq!(outcome.add_to(), case.both());
+    assert_eq!(outcome.events()[1].data["user"]["state"], "active");
 }
 
 fn check_hard_delete(case: &Case, outcome: &UserOutcome) {
@@ -338,8 +341,8 @@ fn every_row_of_the_flow_table() {
                 .sim
                 .project(case.provider.as_ref(), &case.provider_groups, now);
             assert_eq!(again.user, UserWrite::Unchanged, "{label}");
-            assert!(again.events.is_empty(), "{label}: {:?}", names(&again));
-            assert!(again.add_to.is_empty() && again.remove_from.is_empty());
+            assert!(again.events().is_empty(), "{label}: {:?}", names(&again));
+            assert!(again.add_to().is_empty() && again.remove_from().is_empty());
         }
     }
 }
@@ -362,18 +365,18 @@ fn retention_expires_after_n_days_and_not_at_n_days() {
     let (mut sim, provider) = retained_inactive(30);
     let exactly = sim.project(Some(&provider), &[], DEACTIVATED_AT + 30 * DAY_MS);
     assert_eq!(exactly.user, UserWrite::Unchanged);
-    assert!(exactly.events.is_empty());
+    assert!(exactly.events().is_empty());
 
     let id = sim.user.as_ref().map(|u| u.id).expect("retained");
     let expired = sim.step(Some(&provider), &[], DEACTIVATED_AT + 30 * DAY_MS + 1);
     assert_eq!(expired.user, UserWrite::Delete(id));
     assert_eq!(names(&expired), [USER_DELETED]);
-    assert!(expired.remove_from.is_empty());
+    assert!(expired.remove_from().is_empty());
 
     // Once expired, the unchanged provider record does not bring the user back.
     let later = sim.step(Some(&provider), &[], DEACTIVATED_AT + 90 * DAY_MS);
     assert_eq!(later.user, UserWrite::Unchanged);
-    assert!(later.events.is_empty());
+    assert!(later.events().is_empty());
 }
 
 #[test]
@@ -406,9 +409,9 @@ fn attribute_changes_while_inactive_do_not_restart_retention() {
     let later = scim_write(&provider, &Described::inactive("Principal"), later_at);
     let quiet = sim.step(Some(&later), &[], later_at);
     assert_eq!(quiet.user, UserWrite::Unchanged);
-    assert!(quiet.events.is_empty(), "{:?}", names(&quiet));
+    assert!(quiet.events().is_empty(), "{:?}", names(&quiet));
     let scratch = Sim::new(sim.settings.clone()).project(Some(&later), &[], later_at);
-    assert!(scratch.events.is_empty(), "{:?}", names(&scratch));
+    assert!(scratch.events().is_empty(), "{:?}", names(&scratch));
 
     // Reactivation creates a new directory user.
     let back_at = later_at + DAY_MS;
@@ -454,7 +457,7 @@ fn policy_switch_retain_to_delete_deletes_inactive_users() {
     let outcome = sim.step(Some(&provider), &[], T1);
     assert_eq!(outcome.user, UserWrite::Delete(id));
     assert_eq!(names(&outcome), [USER_DELETED]);
-    assert_eq!(outcome.events[0].data["state"], "inactive");
+    assert_eq!(outcome.events()[0].data["state"], "inactive");
 }
 
 #[test]
@@ -463,7 +466,7 @@ fn policy_switch_delete_to_retain_creates_inactive_users() {
     let inactive = Described::inactive("Engineer");
     let provider = provider_user(directory_id, ProviderUserId::generate(), &inactive, T0);
     let mut sim = Sim::new(settings(Delete, None));
-    assert!(sim.step(Some(&provider), &[], T0).events.is_empty());
+    assert!(sim.step(Some(&provider), &[], T0).events().is_empty());
 
     sim.settings = settings(Retain, None);
     let outcome = sim.step(Some(&provider), &[], T1);
@@ -477,7 +480,7 @@ fn policy_switch_delete_to_retain_creates_inactive_users() {
     let mut sim = Sim::new(settings(Retain, Some(1)));
     let outcome = sim.step(Some(&provider), &[], T0 + DAY_MS + 1);
     assert_eq!(outcome.user, UserWrite::Unchanged);
-    assert!(outcome.events.is_empty());
+    assert!(outcome.events().is_empty());
 }
 
 #[test]
@@ -503,7 +506,7 @@ fn custom_attribute_changes_list_previous_values() {
         json!({"custom_attributes": {"department": null}})
     );
     assert_eq!(
-        first.events[0].data["custom_attributes"]["department"],
+        first.events()[0].data["custom_attributes"]["department"],
         "R&D"
     );
 
@@ -537,7 +540,7 @@ fn a_change_only_in_raw_attributes_is_stored_without_an_event() {
         44
     );
     assert_eq!(user.updated_at, T1);
-    assert!(outcome.events.is_empty());
+    assert!(outcome.events().is_empty());
 }
 
 #[test]
@@ -555,10 +558,54 @@ fn membership_changes_alone_remove_before_adding() {
     assert_eq!(outcome.user, UserWrite::Unchanged);
     assert_eq!(names(&outcome), [GROUP_USER_REMOVED, GROUP_USER_ADDED]);
     assert_eq!(
-        (outcome.remove_from, outcome.add_to),
+        (outcome.remove_from(), outcome.add_to()),
         (vec![g1.id], vec![g3.id])
     );
     assert_eq!(sim.group_ids(), [g2.id, g3.id]);
+}
+
+/// Storage commits each membership item with the event in the same change: the event must
+/// name that change's group and the provider group the item records.
+#[test]
+fn each_membership_change_carries_its_own_event() {
+    let directory_id = DirectoryId::generate();
+    let (g1, g2) = (
+        directory_group(directory_id, "a"),
+        directory_group(directory_id, "b"),
+    );
+    let provider = provider_user(
+        directory_id,
+        ProviderUserId::generate(),
+        &Described::active("Engineer"),
+        T0,
+    );
+    let mut sim = Sim::new(settings(Retain, None));
+    let created = sim.step(Some(&provider), std::slice::from_ref(&g1), T0);
+    assert_eq!(
+        created.own_event.as_ref().map(|e| e.name),
+        Some(USER_CREATED)
+    );
+    let deactivated = Described::inactive("Engineer");
+    let inactive = provider_user(directory_id, provider.id, &deactivated, T1);
+    let moved = sim.step(Some(&provider), std::slice::from_ref(&g2), T1);
+    let left = sim.step(Some(&inactive), std::slice::from_ref(&g2), T1 + 1);
+    for (change, group, name) in [
+        (&moved.removals[0], &g1, GROUP_USER_REMOVED),
+        (&moved.additions[0], &g2, GROUP_USER_ADDED),
+        (&left.removals[0], &g2, GROUP_USER_REMOVED),
+    ] {
+        assert_eq!(
+            (change.group, change.provider_group),
+            (group.id, group.provider_group_id)
+        );
+        assert_eq!(change.event.name, name);
+        assert_eq!(change.event.data["group"]["id"], group.id.to_string());
+    }
+    assert_eq!(
+        moved.own_event, None,
+        "a move changes no attribute of the user"
+    );
+    assert_eq!(left.own_event.as_ref().map(|e| e.name), Some(USER_UPDATED));
 }
 
 #[test]
@@ -567,7 +614,7 @@ fn drifted_memberships_of_an_inactive_user_are_dropped() {
     let group = directory_group(provider.directory_id, "stale");
     sim.groups.push(group.clone());
     let outcome = sim.step(Some(&provider), std::slice::from_ref(&group), T1);
-    assert_eq!(outcome.remove_from, [group.id]);
+    assert_eq!(outcome.remove_from(), [group.id]);
     assert_eq!(names(&outcome), [GROUP_USER_REMOVED]);
 }
 
@@ -576,7 +623,7 @@ fn nothing_to_delete_is_nothing() {
     let sim = Sim::new(settings(Delete, None));
     let outcome = sim.project(None, &[], T0);
     assert_eq!(outcome.user, UserWrite::Unchanged);
-    assert!(outcome.events.is_empty());
+    assert!(outcome.events().is_empty());
 }
 
 #[test]
@@ -587,7 +634,7 @@ fn user_payload_has_the_public_shape() {
     let mut sim = Sim::new(settings(Delete, None));
     let outcome = sim.step(Some(&provider), &[], T0);
     let user = put(&outcome);
-    let data = &outcome.events[0].data;
+    let data = &outcome.events()[0].data;
     assert_eq!(data, &user_payload(user, Some(ORG)));
     let mut keys: Vec<&str> = data
         .as_object()

@@ -122,8 +122,9 @@ impl Sim {
     ) -> UserOutcome {
         let outcome = self.project(provider, provider_groups, now);
         self.user = outcome.user.apply(self.user.as_ref());
-        self.groups.retain(|g| !outcome.remove_from.contains(&g.id));
-        for id in &outcome.add_to {
+        let leaving = outcome.remove_from();
+        self.groups.retain(|g| !leaving.contains(&g.id));
+        for id in &outcome.add_to() {
             if let Some(group) = provider_groups.iter().find(|g| g.id == *id) {
                 self.groups.push(group.clone());
             }
@@ -158,13 +159,13 @@ impl Sim {
 }
 
 pub fn names(outcome: &UserOutcome) -> Vec<&'static str> {
-    outcome.events.iter().map(|e| e.name).collect()
+    outcome.events().iter().map(|e| e.name).collect()
 }
 
 /// `data.previous_attributes`, or `Value::Null` when there is none.
 pub fn previous(outcome: &UserOutcome, name: &str) -> Value {
     outcome
-        .events
+        .events()
         .iter()
         .find(|e| e.name == name)
         .and_then(|e| e.data.get("previous_attributes").cloned())

@@ -7,7 +7,8 @@
 //! ([`EVENT_SCAN_PAGES`]) and says where it stopped, so a reader continues from there.
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use dsync_domain::ids::{DirectoryId, EnvironmentId, EventId};
+use dsync_domain::directory::EventFilter;
+use dsync_domain::ids::{EnvironmentId, EventId};
 
 use super::paging::ListOrder;
 use crate::error::backend;
@@ -36,13 +37,8 @@ pub enum EventCursor {
 
 #[derive(Debug, Clone, Default)]
 pub struct EventQuery {
-    /// Event names; empty means every name.
-    pub names: Vec<String>,
-    pub directory_id: Option<DirectoryId>,
-    pub organization_id: Option<String>,
-    /// Milliseconds, inclusive.
-    pub range_start: Option<i64>,
-    pub range_end: Option<i64>,
+    /// Which events are returned (the domain's rule; this read only applies it).
+    pub filter: EventFilter,
     pub order: ListOrder,
     pub cursor: Option<EventCursor>,
     /// Validated by the caller (1–100).
@@ -50,19 +46,6 @@ pub struct EventQuery {
 }
 
 impl EventQuery {
-    fn matches(&self, event: &StoredEvent) -> bool {
-        (self.names.is_empty() || self.names.contains(&event.name))
-            && self
-                .directory_id
-                .is_none_or(|d| event.directory_id == Some(d))
-            && self
-                .organization_id
-                .as_ref()
-                .is_none_or(|o| event.organization_id.as_ref() == Some(o))
-            && self.range_start.is_none_or(|t| event.created_at >= t)
-            && self.range_end.is_none_or(|t| event.created_at <= t)
-    }
-
     /// Whether the log is read in ascending sequence order.
     fn ascending(&self) -> bool {
         let before = matches!(self.cursor, Some(EventCursor::Before(_)));
@@ -73,9 +56,11 @@ impl EventQuery {
     fn past_range(&self, event: &StoredEvent) -> bool {
         match self.ascending() {
             true => self
+                .filter
                 .range_end
                 .is_some_and(|t| event.created_at > t.saturating_add(CLOCK_SLACK_MS)),
             false => self
+                .filter
                 .range_start
                 .is_some_and(|t| event.created_at < t.saturating_sub(CLOCK_SLACK_MS)),
         }
@@ -137,7 +122,7 @@ impl Store {
                 if query.past_range(&event) {
                     break 'scan;
                 }
-                if query.matches(&event) {
+                if query.filter.matches(&event) {
                     found.push(event);
                     if found.len() >= query.limit {
                         break 'scan;
@@ -170,7 +155,7 @@ impl Store {
         query: &EventQuery,
     ) -> Result<Option<(&'static str, u64)>, StoreError> {
         if query.ascending() {
-            let Some(t) = query.range_start else {
+            let Some(t) = query.filter.range_start else {
                 return Ok(None);
             };
             let first = self
@@ -178,7 +163,7 @@ impl Store {
                 .await?;
             Ok(Some((">=", first)))
         } else {
-            let Some(t) = query.range_end else {
+            let Some(t) = query.filter.range_end else {
                 return Ok(None);
             };
             let past = self
