@@ -18,7 +18,8 @@
 //!   dead-letter callback and processing continues after it.
 //! - Positions live in memory. Without `checkpoint_path` a new pump reads every shard from
 //!   `TRIM_HORIZON`, i.e. a restarted runner replays what the engine still holds; with it, it
-//!   resumes after the last record processed. Handlers are idempotent, so a replay is correct.
+//!   resumes after the last position written there (at most a second behind while records
+//!   flow, exact once the pump is idle). Handlers are idempotent, so a replay is correct.
 //!
 //! One pump is one event source mapping: two handlers on one table need two pumps, and two
 //! checkpoint files.
