@@ -18,7 +18,8 @@
 //!   dead-letter callback and processing continues after it.
 //! - Positions live in memory. Without `checkpoint_path` a new pump reads every shard from
 //!   `TRIM_HORIZON`, i.e. a restarted runner replays what the engine still holds; with it, it
-//!   resumes after the last record processed. Handlers are idempotent, so a replay is correct.
+//!   resumes after the last position written there (at most a second behind while records
+//!   flow, exact once the pump is idle). Handlers are idempotent, so a replay is correct.
 //!
 //! One pump is one event source mapping: two handlers on one table need two pumps, and two
 //! checkpoint files.
@@ -34,7 +35,7 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use aws_credential_types::Credentials;
 use aws_sdk_dynamodbstreams::config::{BehaviorVersion, Region};
@@ -50,6 +51,9 @@ use reader::Reader;
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// The pause after a failed read of the stream, before polling again.
 const ERROR_PAUSE: Duration = Duration::from_secs(1);
+/// How long a pump that keeps finding records goes on reading the shards it knows before
+/// listing the stream's shards again (a pass that finds nothing always lists them).
+const RELIST_EVERY: Duration = Duration::from_secs(1);
 
 /// A streams client built from the same AWS settings as the DynamoDB client
 /// (`dsync_dynamo::sdk_config`): the standard credential chain for a remote endpoint, static
@@ -155,6 +159,9 @@ pub struct StreamPump {
     handler: Arc<dyn StreamHandler>,
     dead_letter: DeadLetter,
     reader: Reader,
+    /// The next pass lists the stream's shards whatever the time.
+    relist: bool,
+    listed_at: Instant,
 }
 
 /// What one pass over the shards did.
@@ -188,6 +195,8 @@ impl StreamPump {
             handler: Arc::new(handler),
             dead_letter: Box::new(dead_letter),
             reader,
+            relist: true,
+            listed_at: Instant::now(),
         }
     }
 
@@ -233,7 +242,22 @@ impl StreamPump {
     }
 
     async fn round(&mut self) -> anyhow::Result<Round> {
-        self.reader.refresh().await?;
+        // Listing the stream and its shards is two requests; while records keep coming it is
+        // done every `RELIST_EVERY`, not per batch, where it was a third of the engine's
+        // requests when batches were small.
+        let listed = self.relist || self.listed_at.elapsed() >= RELIST_EVERY;
+        let round = self.pass(listed).await;
+        // A failed read may mean the shard or the stream is gone.
+        self.relist |= round.is_err();
+        round
+    }
+
+    async fn pass(&mut self, listed: bool) -> anyhow::Result<Round> {
+        if listed {
+            self.reader.refresh().await?;
+            self.relist = false;
+            self.listed_at = Instant::now();
+        }
         let mut round = Round::default();
         for index in 0..self.reader.shards.len() {
             if !self.reader.ready(index) {
@@ -245,6 +269,15 @@ impl StreamPump {
                 round.busy = true;
             }
         }
+        if !round.busy {
+            // Nothing new: the next pass lists the shards, as a quiet pump's every pass does,
+            // and only a pass that listed them may call the pump idle (a new shard or stream
+            // may hold records).
+            round.busy = !listed;
+            self.relist = true;
+        }
+        // An idle pump's file is exact, so a runner stopped while quiet replays nothing.
+        self.reader.save(!round.busy).await;
         Ok(round)
     }
 

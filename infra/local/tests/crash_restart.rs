@@ -4,9 +4,9 @@
 //! twice: every user created over SCIM gets exactly one `dsync.user.created`, the log's
 //! sequence numbers stay gap-free, and the directory holds each user once.
 //!
-//! The restarted runner resumes the stream after its checkpoint (saved after each batch), so
-//! the batch in flight at the crash is delivered again; the projection re-reads state, so the
-//! redelivery finds its work done and writes nothing.
+//! The restarted runner resumes the stream after its checkpoint (saved at most once a second
+//! while records flow), so up to a second of batches before the crash is delivered again; the
+//! projection re-reads state, so the redelivery finds its work done and writes nothing.
 
 use std::collections::BTreeSet;
 use std::io::{Read, Write};

@@ -42,7 +42,7 @@ pub(super) fn load(path: &Path, stream_arn: &str) -> Positions {
 }
 
 /// Writes beside the file and renames over it, so a crash mid-write leaves the old checkpoint.
-/// Blocking I/O on purpose: the file is tiny and written once per processed batch.
+/// Blocking: the caller runs it off the runtime's threads.
 pub(super) fn save(path: &Path, stream_arn: &str, shards: &Positions) {
     let file = File {
         stream_arn: stream_arn.to_owned(),

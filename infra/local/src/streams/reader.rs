@@ -3,6 +3,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context};
 use aws_lambda_events::event::dynamodb::EventRecord;
@@ -13,6 +14,12 @@ use super::{checkpoint, convert};
 
 /// DynamoDB Streams' ceiling on `GetRecords`' `Limit`.
 const MAX_GET_RECORDS: usize = 1000;
+
+/// How often a busy pump writes its checkpoint file at most. Writing it after every batch
+/// (a file replaced by rename, which the filesystem flushes) cost more than the batch when
+/// the pump keeps up with single records; a crash replays at most this much, which idempotent
+/// handlers make harmless.
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 
 pub(super) struct Shard {
     pub(super) id: String,
@@ -48,6 +55,9 @@ pub(super) struct Reader {
     pub(super) stream_arn: String,
     pub(super) shards: Vec<Shard>,
     positions: checkpoint::Positions,
+    /// `positions` moved since the file was last written.
+    unsaved: bool,
+    saved_at: Instant,
 }
 
 impl Reader {
@@ -70,6 +80,8 @@ impl Reader {
             stream_arn: String::new(),
             shards: Vec::new(),
             positions: checkpoint::Positions::new(),
+            unsaved: false,
+            saved_at: Instant::now(),
         }
     }
 
@@ -161,8 +173,8 @@ impl Reader {
         Ok(read)
     }
 
-    /// Drops the first `count` pending records as done and checkpoints after the last of them;
-    /// the next record starts with a clean slate.
+    /// Drops the first `count` pending records as done and moves the checkpoint after the last
+    /// of them (written by [`Reader::save`]); the next record starts with a clean slate.
     pub(super) fn commit(&mut self, index: usize, count: usize) -> Vec<EventRecord> {
         let Some(shard) = self.shards.get_mut(index) else {
             return Vec::new();
@@ -177,10 +189,28 @@ impl Reader {
         shard.attempts = 0;
         shard.limit = self.batch_size;
         self.positions.insert(shard.id.clone(), last);
-        if let Some(path) = &self.checkpoint_path {
-            checkpoint::save(path, &self.stream_arn, &self.positions);
-        }
+        self.unsaved = true;
         done
+    }
+
+    /// Writes the checkpoint file if it is behind and `now` or [`CHECKPOINT_EVERY`] has passed
+    /// since the last write. Off the runtime's threads: the write waits on the filesystem.
+    pub(super) async fn save(&mut self, now: bool) {
+        if !self.unsaved || !(now || self.saved_at.elapsed() >= CHECKPOINT_EVERY) {
+            return;
+        }
+        let Some(path) = self.checkpoint_path.clone() else {
+            return;
+        };
+        self.unsaved = false;
+        self.saved_at = Instant::now();
+        let (arn, positions) = (self.stream_arn.clone(), self.positions.clone());
+        // Awaited, so two writes never overtake each other.
+        let written =
+            tokio::task::spawn_blocking(move || checkpoint::save(&path, &arn, &positions)).await;
+        if let Err(error) = written {
+            tracing::warn!(%error, "stream checkpoint not saved");
+        }
     }
 
     /// Streams are listed per table; a table keeps its disabled streams listed for a while, and
