@@ -61,3 +61,33 @@ impl<K: Eq + Hash, V: Clone> AgedCache<K, V> {
         self.lock().remove(key);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn long_ago() -> Instant {
+        Instant::now()
+            .checked_sub(Duration::from_secs(6))
+            .expect("the clock is past 6 s")
+    }
+
+    #[test]
+    fn a_copy_is_served_only_while_younger_than_the_bound() {
+        let cache = AgedCache::default();
+        cache.put("fresh", 1, Instant::now());
+        assert_eq!(cache.get(&"fresh", Duration::from_secs(5)), Some(1));
+        assert_eq!(cache.get(&"fresh", Duration::ZERO), None);
+
+        cache.put("old", 2, long_ago());
+        assert_eq!(cache.get(&"old", Duration::from_secs(5)), None);
+    }
+
+    #[test]
+    fn a_forgotten_copy_is_not_served() {
+        let cache = AgedCache::default();
+        cache.put("forgotten", 1, Instant::now());
+        cache.forget(&"forgotten");
+        assert_eq!(cache.get(&"forgotten", Duration::from_secs(5)), None);
+    }
+}
