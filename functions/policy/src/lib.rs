@@ -31,6 +31,9 @@ pub struct App {
     pub context_max_age: Duration,
     /// Shared by clones.
     pub contexts: context_cache::ContextCache,
+    /// How many members one projection of a new group re-projects
+    /// ([`project::MEMBER_SWEEP_CHUNK`]; smaller in tests, to see the chunks).
+    pub member_sweep_chunk: i32,
 }
 
 impl App {
@@ -44,6 +47,7 @@ impl App {
             clock,
             context_max_age: Duration::ZERO,
             contexts: Default::default(),
+            member_sweep_chunk: project::MEMBER_SWEEP_CHUNK,
         }
     }
 

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use dsync_domain::directory::{self, GroupInput, GroupWrite, UserInput};
-use dsync_domain::ids::{DirectoryId, ProviderGroupId, ProviderUserId};
+use dsync_domain::ids::{DirectoryGroupId, DirectoryId, ProviderGroupId, ProviderUserId};
 use dsync_domain::model::{Directory, EnvironmentSettings, ProviderUser};
 use dsync_dynamo::{EventScope, StoreError, StoredEvent};
 
@@ -268,18 +268,42 @@ async fn commit_once(
         .await
 }
 
+/// How many members one projection of a group re-projects at most. A group's first
+/// projection re-projects its members (their memberships may have been projected before the
+/// group was); a chunk of this size is about 1,500 DynamoDB calls, well inside one Lambda
+/// invocation, whatever the group's size, and its memory is one chunk's ids.
+pub const MEMBER_SWEEP_CHUNK: i32 = 500;
+
+/// What one projection of a group did.
+#[derive(Debug, Default)]
+pub struct GroupProjection {
+    /// The group's own events.
+    pub events: Vec<StoredEvent>,
+    /// How many events the members it re-projected made (counted, not kept).
+    pub member_events: usize,
+    /// Members are left to re-project: a wake-up record continues the sweep.
+    pub sweep_unfinished: bool,
+}
+
+impl GroupProjection {
+    pub fn event_count(&self) -> usize {
+        self.events.len() + self.member_events
+    }
+}
+
 /// Re-projects a provider group. A group that has just come into existence also re-projects
-/// its members: their memberships may have been projected before the group was. The group
-/// is stored marked until that is done, so a retry after a crash between the group's commit
-/// and its members' finishes the members instead of finding the group and skipping them.
+/// its members, a chunk per call ([`App::member_sweep_chunk`]). The group is stored marked until
+/// that is done, with the position reached, so a retry after a crash resumes the sweep
+/// instead of finding the group and skipping its members; an unfinished sweep puts a
+/// wake-up mark whose stream record projects the group again, for the next chunk.
 pub async fn project_group(
     app: &App,
     context: &DirectoryContext,
     group: &ProviderGroupId,
-) -> Result<Vec<StoredEvent>, StoreError> {
+) -> Result<GroupProjection, StoreError> {
     let directory = &context.directory.id;
     let mut attempt = 0;
-    let (events, members_pending, gone) = loop {
+    let (events, members_pending, swept_to, gone) = loop {
         let provider = match app.store.get_group(directory, group).await {
             Ok(provider) => Some(provider),
             Err(StoreError::NotFound) => None,
@@ -302,32 +326,77 @@ pub async fn project_group(
             }
             _ => None,
         };
+        let swept_to = before.members_after().map(str::to_owned);
         match app
             .store
             .commit_group_projection(&context.scope(), group, &before, &outcome, now)
             .await
         {
-            Ok(events) => break (events, members_pending, provider.is_none()),
+            Ok(events) => break (events, members_pending, swept_to, provider.is_none()),
             Err(StoreError::Conflict) if directory_gone(app, context).await? => {
-                return Ok(Vec::new())
+                return Ok(GroupProjection::default())
             }
             Err(StoreError::Conflict) if attempt < MAX_ATTEMPTS => attempt += 1,
             Err(e) => return Err(e),
         }
     };
-    let mut all = events;
+    let mut done = GroupProjection {
+        events,
+        ..GroupProjection::default()
+    };
     // A group whose deletion stopped half-way is finished here: its mark's stream record is
     // retried until this succeeds, so no membership of a deleted group stays behind.
     if gone {
         app.store.finish_group_deletion(directory, group).await?;
     }
-    if let Some(directory_group) = members_pending {
-        for (member, _) in app.store.all_members(directory, group).await? {
-            all.extend(project_user(app, context, &member).await?);
+    match members_pending {
+        Some(directory_group) => {
+            sweep_members(app, context, group, &directory_group, swept_to, &mut done).await?
         }
-        app.store
-            .clear_group_members_pending(group, &directory_group)
-            .await?;
+        // Deleted mid-sweep: its wake-up goes too.
+        None if swept_to.is_some() => app.store.end_member_sweep(directory, group).await?,
+        None => {}
     }
-    Ok(all)
+    Ok(done)
+}
+
+/// Re-projects the next chunk of a pending group's members, then records how far it got and
+/// wakes the next chunk, or clears the mark when none is left.
+async fn sweep_members(
+    app: &App,
+    context: &DirectoryContext,
+    group: &ProviderGroupId,
+    directory_group: &DirectoryGroupId,
+    after: Option<String>,
+    done: &mut GroupProjection,
+) -> Result<(), StoreError> {
+    let directory = &context.directory.id;
+    let page = app
+        .store
+        .list_members(directory, group, after.clone(), app.member_sweep_chunk)
+        .await?;
+    for (member, _) in &page.members {
+        done.member_events += project_user(app, context, member).await?.len();
+    }
+    let Some(next) = page.next else {
+        app.store
+            .clear_group_members_pending(group, directory_group)
+            .await?;
+        // Only a sweep that went past its first chunk ever put a wake-up.
+        if after.is_some() {
+            app.store.end_member_sweep(directory, group).await?;
+        }
+        return Ok(());
+    };
+    // Not advanced: another projection of the group moved the sweep on first, and wakes
+    // the chunk after it.
+    if app
+        .store
+        .advance_group_members_pending(group, directory_group, after.as_deref(), &next)
+        .await?
+    {
+        app.store.wake_member_sweep(directory, group, &next).await?;
+        done.sweep_unfinished = true;
+    }
+    Ok(())
 }

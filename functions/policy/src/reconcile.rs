@@ -10,7 +10,6 @@ use dsync_domain::ids::{DirectoryId, ProviderGroupId, ProviderUserId, Reconcilia
 use dsync_domain::reconciliation::{ResumePoint, PHASES};
 use dsync_dynamo::{
     Checkpoint, FailedRecordKey, LeaseAfterSave, Reconciliation, ReconciliationState, StoreError,
-    StoredEvent,
 };
 
 use crate::project::{
@@ -385,7 +384,9 @@ impl Page<'_> {
                     .list_groups(directory, after.as_deref(), self.page_size)
                     .await?;
                 for group in &groups {
-                    let result = project_group(app, context, &group.id).await;
+                    let result = project_group(app, context, &group.id)
+                        .await
+                        .map(|p| p.event_count());
                     self.settle(FailedRecordKey::Group(group.id.to_string()), result)
                         .await?;
                 }
@@ -397,7 +398,9 @@ impl Page<'_> {
                     .projected_groups_page(directory, after, self.page_size)
                     .await?;
                 for group in &groups {
-                    let result = project_group(app, context, group).await;
+                    let result = project_group(app, context, group)
+                        .await
+                        .map(|p| p.event_count());
                     self.settle(FailedRecordKey::Group(group.to_string()), result)
                         .await?;
                 }
@@ -415,7 +418,9 @@ impl Page<'_> {
                 match plan_users(app, context, &page.users).await {
                     Ok(plans) => {
                         for (user, plan) in plans {
-                            let result = commit_plan(app, context, &user, &plan).await;
+                            let result = commit_plan(app, context, &user, &plan)
+                                .await
+                                .map(|events| events.len());
                             self.settle(FailedRecordKey::User(user.to_string()), result)
                                 .await?;
                         }
@@ -426,7 +431,9 @@ impl Page<'_> {
                         tracing::warn!(reconciliation_id = %self.run.id, %error,
                             "batched planning failed; projecting the page user by user");
                         for user in &page.users {
-                            let result = project_user(app, context, &user.id).await;
+                            let result = project_user(app, context, &user.id)
+                                .await
+                                .map(|events| events.len());
                             self.settle(FailedRecordKey::User(user.id.to_string()), result)
                                 .await?;
                         }
@@ -442,7 +449,9 @@ impl Page<'_> {
                 // Directory users whose provider record is gone: deleted under every policy.
                 let present = store.existing_users(directory, &users).await?;
                 for user in users.iter().filter(|u| !present.contains(u)) {
-                    let result = project_user(app, context, user).await;
+                    let result = project_user(app, context, user)
+                        .await
+                        .map(|events| events.len());
                     self.settle(FailedRecordKey::User(user.to_string()), result)
                         .await?;
                 }
@@ -457,13 +466,13 @@ impl Page<'_> {
     async fn settle(
         &mut self,
         record: FailedRecordKey,
-        result: Result<Vec<StoredEvent>, StoreError>,
+        result: Result<usize, StoreError>,
     ) -> Result<(), StoreError> {
         let store = &self.app.store;
         let directory = &self.context.directory.id;
         match result {
             Ok(events) => {
-                self.run.counts.events += events.len() as u64;
+                self.run.counts.events += events as u64;
                 if self.quarantined.remove(&record) {
                     store.clear_sync_failure(directory, &record).await?;
                 }

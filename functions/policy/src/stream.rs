@@ -83,11 +83,11 @@ async fn process(app: &App, contexts: &mut Contexts, target: Target) -> Result<(
         return Ok(());
     };
     let events = match target {
-        Target::User(_, user) => project_user(app, &context, &user).await?,
-        Target::Group(_, group) => project_group(app, &context, &group).await?,
+        Target::User(_, user) => project_user(app, &context, &user).await?.len(),
+        Target::Group(_, group) => project_group(app, &context, &group).await?.event_count(),
     };
-    if !events.is_empty() {
-        tracing::info!(?target, events = events.len(), "projected");
+    if events > 0 {
+        tracing::info!(?target, events, "projected");
     }
     Ok(())
 }
@@ -185,6 +185,10 @@ pub fn target_of(record: &EventRecord) -> Option<Target> {
             directory,
             ProviderGroupId::parse(text("id")?).ok()?,
         )),
+        // The next chunk of a group's member sweep (a mark's removal asks for nothing).
+        dsync_dynamo::MEMBER_SWEEP_MARK_TYPE if !record.change.new_image.is_empty() => Some(
+            Target::Group(directory, ProviderGroupId::parse(text("group_id")?).ok()?),
+        ),
         _ => None,
     }
 }

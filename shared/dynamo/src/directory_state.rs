@@ -19,6 +19,9 @@ use crate::{Store, StoreError};
 
 /// The directory group attribute that marks its members' projection as unfinished.
 const MEMBERS_PENDING: &str = "members_pending";
+/// The last provider user id whose projection a pending group's member sweep finished: the
+/// sweep goes in chunks, in member order, and resumes after it.
+const MEMBERS_AFTER: &str = "members_after";
 
 /// What the directory holds now for one provider user, read consistently in one Query.
 #[derive(Debug, Clone, Default)]
@@ -48,11 +51,18 @@ pub struct ProjectedGroup {
     /// creation and the members' projections are separate commits, so a crash between them
     /// leaves this for the retry (which would otherwise see the group and skip them).
     members_pending: bool,
+    /// Where the pending members' sweep resumes (`None`: from the first member).
+    members_after: Option<String>,
 }
 
 impl ProjectedGroup {
     pub fn members_pending(&self) -> bool {
         self.members_pending
+    }
+
+    /// The member after which the pending sweep resumes, if an earlier chunk got that far.
+    pub fn members_after(&self) -> Option<&str> {
+        self.members_after.as_deref()
     }
 }
 
@@ -209,6 +219,7 @@ impl Store {
                 group: Some(decode_json(&item, "group")?),
                 revision: item.num_attr("revision")?,
                 members_pending: item.bool_attr(MEMBERS_PENDING).unwrap_or(false),
+                members_after: item.opt_str_attr(MEMBERS_AFTER).map(str::to_owned),
             }),
         }
     }
@@ -439,6 +450,10 @@ impl Store {
                 item.insert(GSI2SK.to_owned(), s(DIRECTORY_GROUP_SK));
                 if members_pending {
                     item.insert(MEMBERS_PENDING.to_owned(), crate::item::b(true));
+                    // A rewrite of the group mid-sweep keeps the sweep's progress.
+                    if let Some(after) = &before.members_after {
+                        item.insert(MEMBERS_AFTER.to_owned(), s(after));
+                    }
                 }
                 self.conditional_put(item, &guard)?
             }
@@ -468,9 +483,10 @@ impl Store {
             .table_name(&self.tables.directory)
             .key(PK, s(projected_group_pk(provider_group)))
             .key(SK, s(DIRECTORY_GROUP_SK))
-            .update_expression("REMOVE #pending")
+            .update_expression("REMOVE #pending, #after")
             .condition_expression("attribute_exists(pk) AND #id = :id")
             .expression_attribute_names("#pending", MEMBERS_PENDING)
+            .expression_attribute_names("#after", MEMBERS_AFTER)
             .expression_attribute_names("#id", "id")
             .expression_attribute_values(":id", s(group.to_string()))
             .send()
@@ -479,6 +495,45 @@ impl Store {
             Ok(_) => Ok(()),
             // Deleted or re-created meanwhile: nothing of this group is left to finish.
             Err(e) if crate::error::is_conditional_failure(&e) => Ok(()),
+            Err(e) => Err(crate::error::backend(e)),
+        }
+    }
+
+    /// Records that a pending group's members up to `to` are projected, if the sweep is
+    /// still where this writer found it (`from`). `false`: another writer moved it first (a
+    /// concurrent sweep of the same chunk, which carries on from there), or the group was
+    /// finished, deleted or re-created meanwhile.
+    pub async fn advance_group_members_pending(
+        &self,
+        provider_group: &ProviderGroupId,
+        group: &DirectoryGroupId,
+        from: Option<&str>,
+        to: &str,
+    ) -> Result<bool, StoreError> {
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.tables.directory)
+            .key(PK, s(projected_group_pk(provider_group)))
+            .key(SK, s(DIRECTORY_GROUP_SK))
+            .update_expression("SET #after = :to")
+            .expression_attribute_names("#pending", MEMBERS_PENDING)
+            .expression_attribute_names("#after", MEMBERS_AFTER)
+            .expression_attribute_names("#id", "id")
+            .expression_attribute_values(":id", s(group.to_string()))
+            .expression_attribute_values(":true", crate::item::b(true))
+            .expression_attribute_values(":to", s(to));
+        update = match from {
+            None => update.condition_expression(
+                "#id = :id AND #pending = :true AND attribute_not_exists(#after)",
+            ),
+            Some(from) => update
+                .condition_expression("#id = :id AND #pending = :true AND #after = :from")
+                .expression_attribute_values(":from", s(from)),
+        };
+        match update.send().await {
+            Ok(_) => Ok(true),
+            Err(e) if crate::error::is_conditional_failure(&e) => Ok(false),
             Err(e) => Err(crate::error::backend(e)),
         }
     }
