@@ -1,7 +1,7 @@
 //! The embedded DynamoDB engine (dynoxide) served over HTTP on a loopback port, so every
 //! function talks to it through the real `aws-sdk-dynamodb` client.
 //!
-//! Four settings make it fast enough to keep up with a provider:
+//! Five settings make it fast enough to keep up with a provider:
 //!
 //! - **Stream indexes.** The engine keeps every stream record in one SQLite table without an
 //!   index on the sequence number, so each write (which takes the next number as `MAX + 1`)
@@ -23,9 +23,13 @@
 //!   engine's own rarely comes due, and at least every quarter of a second while writes come
 //!   in, which also bounds what a power cut can lose.
 //!
+//! - **Caches.** [`caches`] gives the persistent engine's connection a 64 MiB page cache and
+//!   memory-mapped reads, so reads do not slow down as the data file grows.
+//!
 //! A throwaway engine (`--in-memory`, tests) lives in a temporary file deleted when it stops,
 //! with `synchronous=OFF` and no checkpointer: nothing of it is meant to survive.
 
+mod caches;
 mod wal;
 
 use std::net::SocketAddr;
@@ -59,6 +63,9 @@ impl Engine {
                 (path.clone(), Some(path))
             }
         };
+        if scratch.is_none() {
+            caches::apply_to_connections_opened_from_now()?;
+        }
         let database = dynoxide::Database::new(&path.to_string_lossy())?;
         index_streams(&path)?;
         let checkpointer = if scratch.is_some() {
@@ -66,8 +73,7 @@ impl Engine {
             database.enable_bulk_loading()?;
             None
         } else {
-            // Despite its name: WAL with synchronous=NORMAL and default caches.
-            database.disable_bulk_loading()?;
+            // WAL with synchronous=NORMAL and larger caches, set as the connection opened.
             Some(wal::Checkpointer::start(&path)?)
         };
         let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
