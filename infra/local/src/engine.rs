@@ -24,7 +24,7 @@
 //!   in, which also bounds what a power cut can lose.
 //!
 //! - **Caches.** [`caches`] gives the persistent engine's connection a 64 MiB page cache and
-//!   memory-mapped reads, so reads do not slow down as the data file grows.
+//!   memory-mapped reads, so more of a large data file's B-tree is read from memory.
 //!
 //! A throwaway engine (`--in-memory`, tests) lives in a temporary file deleted when it stops,
 //! with `synchronous=OFF` and no checkpointer: nothing of it is meant to survive.

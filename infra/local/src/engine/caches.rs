@@ -2,7 +2,8 @@
 //! defaults (a 2 MB page cache, no memory-mapped reads), and its only setting that changes
 //! them (`enable_bulk_loading`) also turns syncing off. With a data file of gigabytes (a
 //! 100,000-user directory is about 2.3 GB) every read then walks the B-tree through `read`
-//! calls, and a SCIM list page got slower as the directory grew though its work did not. An
+//! calls (a SCIM list page took 1.4–1.6× as long at 100,000 users as at 1,000 though its
+//! work is the same; docs/BENCHMARKS.md, "Enterprise-size SCIM"). An
 //! auto-extension, which SQLite runs on every connection it opens, gives the engine's
 //! connection a 64 MiB page cache and 256 MiB of memory-mapped reads, and keeps
 //! `synchronous=NORMAL`: durability is what it was (see the module above).
