@@ -10,12 +10,28 @@ pub fn now_millis() -> i64 {
 
 /// `2026-11-28T16:24:53.123Z`
 pub fn format_millis(millis: i64) -> String {
+    format_millis_into(millis, &mut [0; MILLIS_TEXT_MAX]).to_owned()
+}
+
+/// Room for any timestamp [`format_millis_into`] writes (RFC 3339 has four-digit years).
+pub const MILLIS_TEXT_MAX: usize = 32;
+
+/// [`format_millis`] into the caller's buffer: event payloads write their timestamps straight
+/// into the payload's text, without a string of their own each.
+pub fn format_millis_into(millis: i64, buffer: &mut [u8; MILLIS_TEXT_MAX]) -> &str {
     let t = OffsetDateTime::from_unix_timestamp_nanos(millis as i128 * 1_000_000)
         .unwrap_or(OffsetDateTime::UNIX_EPOCH);
     let t = t
         .replace_nanosecond((millis.rem_euclid(1000) as u32) * 1_000_000)
         .unwrap_or(t);
-    t.format(&Rfc3339).unwrap_or_default()
+    // A year RFC 3339 cannot write gives "", as `format` then `unwrap_or_default` did.
+    let mut rest = &mut buffer[..];
+    let written = match t.format_into(&mut rest, &Rfc3339) {
+        // What the slice advanced by: `format_into`'s own count can fall short of it.
+        Ok(_) => MILLIS_TEXT_MAX - rest.len(),
+        Err(_) => 0,
+    };
+    std::str::from_utf8(&buffer[..written]).unwrap_or_default()
 }
 
 /// The moment to stop starting new work, as an `Instant`: `margin` before a deadline given in

@@ -20,9 +20,12 @@
 //! item, its event and 48 membership events) ≤ 372 KB + 72 KB + 2.4 MB ≈ 2.9 MB; DynamoDB
 //! allows 4 MB.
 
+use std::borrow::Cow;
+
+use serde::Serialize;
 use serde_json::{json, Map, Value};
 
-use super::events::user_payload;
+use super::event_data::UserObject;
 use super::model::{DirectoryUser, UserState};
 use super::user_attributes;
 use crate::ids::{DirectoryId, DirectoryUserId, ProviderUserId};
@@ -58,7 +61,7 @@ impl std::fmt::Display for TooLarge {
 
 /// The size of `value` as compact JSON, counted as it is written rather than by building
 /// the text: every event measures its `raw_attributes` this way.
-fn json_len(value: &Value) -> usize {
+fn json_len<T: Serialize + ?Sized>(value: &T) -> usize {
     let mut counter = ByteCounter(0);
     match serde_json::to_writer(&mut counter, value) {
         Ok(()) => counter.0,
@@ -113,7 +116,7 @@ pub fn check_user_resource(resource: &Value, id: &ProviderUserId) -> Result<(), 
         created_at: 0,
         updated_at: 0,
     };
-    let bytes = json_len(&user_payload(&user, None));
+    let bytes = json_len(&UserObject::new(&user, None, Cow::Borrowed(&Value::Null), None));
     if bytes > MAX_EXPOSED_BYTES {
         return Err(TooLarge {
             what: "the user's names, emails, title and enterprise attributes",
@@ -143,6 +146,17 @@ fn cap_raw_in(object: &mut Value) {
 
 fn marker(bytes: usize) -> Value {
     json!({ TRUNCATED_MARKER: { "bytes": bytes } })
+}
+
+/// `raw` as an event carries it: borrowed when within [`MAX_EVENT_RAW_BYTES`] (nearly
+/// always, so the record is not copied), else a capped copy (see [`cap_raw_attributes`]).
+pub fn capped_raw_attributes(raw: &Value) -> Cow<'_, Value> {
+    if json_len(raw) <= MAX_EVENT_RAW_BYTES {
+        return Cow::Borrowed(raw);
+    }
+    let mut capped = raw.clone();
+    cap_raw_attributes(&mut capped);
+    Cow::Owned(capped)
 }
 
 /// Large top-level entries become markers; if the rest is still too large, so does the whole.
