@@ -19,6 +19,9 @@ pub const MILLIS_TEXT_MAX: usize = 32;
 /// [`format_millis`] into the caller's buffer: event payloads write their timestamps straight
 /// into the payload's text, without a string of their own each.
 pub fn format_millis_into(millis: i64, buffer: &mut [u8; MILLIS_TEXT_MAX]) -> &str {
+    if (0..YEAR_10000_MS).contains(&millis) {
+        return format_common(millis, buffer);
+    }
     let t = OffsetDateTime::from_unix_timestamp_nanos(millis as i128 * 1_000_000)
         .unwrap_or(OffsetDateTime::UNIX_EPOCH);
     let t = t
@@ -32,6 +35,63 @@ pub fn format_millis_into(millis: i64, buffer: &mut [u8; MILLIS_TEXT_MAX]) -> &s
         Err(_) => 0,
     };
     std::str::from_utf8(&buffer[..written]).unwrap_or_default()
+}
+
+/// 10000-01-01T00:00:00Z: RFC 3339 writes four-digit years only.
+const YEAR_10000_MS: i64 = 253_402_300_800_000;
+
+/// Every instant from 1970 to the year 9999, written without the `time` crate's general
+/// formatting (several hundred instructions a timestamp, and events write many): the same
+/// text, milliseconds with trailing zeros trimmed and none when zero, as a test checks.
+fn format_common(millis: i64, buffer: &mut [u8; MILLIS_TEXT_MAX]) -> &str {
+    let (days, in_day) = (millis / DAY_MS, millis % DAY_MS);
+    let (year, month, day) = civil_from_days(days);
+    let seconds = in_day / 1000;
+    let mut digits = |at: usize, value: i64, width: usize| {
+        let mut value = value;
+        for i in (0..width).rev() {
+            buffer[at + i] = b'0' + (value % 10) as u8;
+            value /= 10;
+        }
+    };
+    digits(0, year, 4);
+    digits(5, month, 2);
+    digits(8, day, 2);
+    digits(11, seconds / 3600, 2);
+    digits(14, seconds / 60 % 60, 2);
+    digits(17, seconds % 60, 2);
+    let mut end = 19;
+    let fraction = in_day % 1000;
+    if fraction != 0 {
+        digits(20, fraction, 3);
+        end = 23;
+        while buffer[end - 1] == b'0' {
+            end -= 1;
+        }
+        buffer[19] = b'.';
+    }
+    for (at, separator) in [(4, b'-'), (7, b'-'), (10, b'T'), (13, b':'), (16, b':')] {
+        buffer[at] = separator;
+    }
+    buffer[end] = b'Z';
+    std::str::from_utf8(&buffer[..=end]).unwrap_or_default()
+}
+
+const DAY_MS: i64 = 86_400_000;
+
+/// Year, month and day of a day count since 1970-01-01 (Howard Hinnant's `civil_from_days`,
+/// for days ≥ 0).
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let day_of_era = z - era * 146_097;
+    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let shifted_month = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
+    let month = if shifted_month < 10 { shifted_month + 3 } else { shifted_month - 9 };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    (year, month, day)
 }
 
 /// The moment to stop starting new work, as an `Instant`: `margin` before a deadline given in
@@ -55,6 +115,42 @@ mod tests {
         assert!(left <= Duration::from_secs(35) && left >= Duration::from_secs(34));
         let past = stop_before(0, Duration::from_secs(25));
         assert!(past <= Instant::now());
+    }
+
+    /// What `format_millis` wrote through the `time` crate alone, to hold [`format_common`] to.
+    fn by_the_time_crate(millis: i64) -> String {
+        let t = OffsetDateTime::from_unix_timestamp_nanos(millis as i128 * 1_000_000)
+            .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+        let t = t
+            .replace_nanosecond((millis.rem_euclid(1000) as u32) * 1_000_000)
+            .unwrap_or(t);
+        t.format(&Rfc3339).unwrap_or_default()
+    }
+
+    #[test]
+    fn the_common_range_is_written_as_the_time_crate_writes_it() {
+        let edges = [
+            0,
+            1,
+            10,
+            100,
+            120,
+            999,
+            1000,
+            DAY_MS - 1,
+            951_782_400_000,     // 2000-02-29
+            4_107_542_400_000,   // 2100-03-01
+            1_700_000_000_123,
+            YEAR_10000_MS - 1,
+        ];
+        // A prime step visits every millisecond remainder and day of the cycle.
+        let walk = (0..20_000).map(|i| i * 12_676_799_999_983 % YEAR_10000_MS);
+        for millis in edges.into_iter().chain(walk) {
+            assert_eq!(format_millis(millis), by_the_time_crate(millis), "{millis}");
+        }
+        for outside in [-1, -DAY_MS, YEAR_10000_MS, i64::MAX, i64::MIN] {
+            assert_eq!(format_millis(outside), by_the_time_crate(outside), "{outside}");
+        }
     }
 
     #[test]

@@ -4,21 +4,24 @@
 //! and a user's membership events would each carry a tree of their own: for a user joining
 //! ten groups, allocation was most of a projection's CPU. Here each event is one string, the
 //! user object is written once, and its text is spliced into every membership event of that
-//! user. The text is exactly what serializing the `Value` payloads gave (keys in the same
-//! sorted order: `serde_json`'s maps are sorted, so the views below declare their fields
-//! sorted), and storage keeps `data` as text anyway.
+//! user. Objects are written by hand rather than through `Serialize`: their keys are constant
+//! text, and ids and timestamps never need escaping, which the serializer would check byte by
+//! byte; only provider-given strings and values go through `serde_json`.
+//!
+//! The text is exactly what serializing the `Value` payloads gave, keys in the same sorted
+//! order (`serde_json`'s maps are sorted); tests hold it to payloads built as before.
 
-use std::borrow::Cow;
 use std::fmt;
 
-use serde::{Serialize, Serializer};
+use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::ids::{DirectoryGroupId, DirectoryId, DirectoryUserId};
+use crate::ids::ID_TEXT_MAX;
 use crate::time::{format_millis_into, MILLIS_TEXT_MAX};
 
-use super::limits::capped_raw_attributes;
-use super::model::{DirectoryGroup, DirectoryUser, Email, UserState};
+use super::events::EventDraft;
+use super::limits::write_capped_raw;
+use super::model::{DirectoryGroup, DirectoryUser, Email};
 
 /// An event's `data`: one JSON object as compact text.
 #[derive(Clone, PartialEq, Eq)]
@@ -38,9 +41,9 @@ impl EventData {
         self.0
     }
 
-    /// The payload parsed, for readers that look inside it (tests, previews).
+    /// The payload parsed, for readers that look inside it.
     pub fn to_value(&self) -> Value {
-        // Only valid JSON is ever held: every constructor serializes.
+        // Only valid JSON is ever held: see `finish`.
         serde_json::from_str(&self.0).unwrap_or(Value::Null)
     }
 
@@ -51,57 +54,31 @@ impl EventData {
         organization_id: Option<&str>,
         previous: Option<&Map<String, Value>>,
     ) -> Self {
-        let raw = capped_raw_attributes(&user.attributes.raw_attributes);
-        let object = UserObject::new(user, organization_id, raw, previous);
-        Self::written(&object, Vec::with_capacity(1024))
+        let mut out = Vec::with_capacity(1024);
+        let written = write_user(&mut out, user, organization_id, previous, Raw::Capped);
+        Self::finish(written.map(|()| out))
     }
 
     /// The Directory Group object with its `raw_attributes` capped.
     pub(crate) fn group(group: &DirectoryGroup, organization_id: Option<&str>) -> Self {
-        let raw = capped_raw_attributes(&group.raw_attributes);
-        let object = GroupObject::new(group, organization_id, raw);
-        Self::written(&object, Vec::with_capacity(512))
+        let mut out = Vec::with_capacity(512);
+        let written = write_group(&mut out, group, organization_id, Raw::Capped);
+        Self::finish(written.map(|()| out))
     }
 
-    /// `{"directory_id", "group", "user"}` of a membership event: the group's object (capped)
-    /// written here, the user's object (see [`user`](Self::user)) copied in as text.
-    pub(crate) fn membership(
-        user_object: &EventData,
-        group: &DirectoryGroup,
-        organization_id: Option<&str>,
-    ) -> Self {
-        let raw = capped_raw_attributes(&group.raw_attributes);
-        let object = GroupObject::new(group, organization_id, raw);
-        let mut out = Vec::with_capacity(user_object.0.len() + 512);
-        let written = write_membership(&mut out, &object, user_object);
-        Self::text(written.map(|()| out))
+    /// Only text that `serde_json` or this module wrote is kept: writing into memory cannot
+    /// fail and is UTF-8, but were either ever untrue, the payload is `null` (the event
+    /// still commits, and says nothing wrong) rather than a panic.
+    fn finish(written: serde_json::Result<Vec<u8>>) -> Self {
+        match written.ok().and_then(|bytes| String::from_utf8(bytes).ok()) {
+            Some(text) => Self(text),
+            None => Self::unwritable(),
+        }
     }
 
-    fn written<T: Serialize>(value: &T, mut out: Vec<u8>) -> Self {
-        Self::text(serde_json::to_writer(&mut out, value).map(|()| out))
+    fn unwritable() -> Self {
+        Self("null".to_owned())
     }
-
-    /// Writing these views into memory cannot fail (every map key is a string) and writes
-    /// UTF-8; were either ever untrue, the payload is `null` rather than a panic.
-    fn text(written: serde_json::Result<Vec<u8>>) -> Self {
-        let text = written.ok().and_then(|bytes| String::from_utf8(bytes).ok());
-        Self(text.unwrap_or_else(|| "null".to_owned()))
-    }
-}
-
-fn write_membership(
-    out: &mut Vec<u8>,
-    group: &GroupObject,
-    user_object: &EventData,
-) -> serde_json::Result<()> {
-    out.extend_from_slice(b"{\"directory_id\":");
-    serde_json::to_writer(&mut *out, &group.directory_id)?;
-    out.extend_from_slice(b",\"group\":");
-    serde_json::to_writer(&mut *out, group)?;
-    out.extend_from_slice(b",\"user\":");
-    out.extend_from_slice(user_object.0.as_bytes());
-    out.push(b'}');
-    Ok(())
 }
 
 impl From<Value> for EventData {
@@ -116,106 +93,198 @@ impl fmt::Debug for EventData {
     }
 }
 
-/// A timestamp as the APIs print it ([`crate::time::format_millis`]), written in place.
-#[derive(Clone, Copy)]
-struct Millis(i64);
-
-impl Serialize for Millis {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(format_millis_into(self.0, &mut [0; MILLIS_TEXT_MAX]))
+/// Membership events of one user, one per group, in order: `{"directory_id", "group",
+/// "user"}`, each group's object (capped) written into a buffer the events share and the
+/// user's object ([`EventData::user`], written once) copied in as text.
+pub(crate) fn memberships<'a>(
+    name: &'static str,
+    user_object: &EventData,
+    groups: impl IntoIterator<Item = &'a DirectoryGroup>,
+    organization_id: Option<&str>,
+) -> Vec<EventDraft> {
+    let groups = groups.into_iter();
+    let mut events = Vec::with_capacity(groups.size_hint().0);
+    let mut scratch = Vec::with_capacity(512);
+    for group in groups {
+        events.push(membership_event(name, user_object, group, organization_id, &mut scratch));
     }
+    events
 }
 
-/// The Directory User object, borrowing from the user. Fields in sorted key order (see the
-/// module's documentation).
-#[derive(Serialize)]
-pub(crate) struct UserObject<'a> {
-    created_at: Millis,
-    custom_attributes: &'a Map<String, Value>,
-    directory_id: DirectoryId,
-    email: &'a Option<String>,
-    emails: &'a [Email],
-    first_name: &'a Option<String>,
-    id: DirectoryUserId,
-    idp_id: &'a str,
-    job_title: &'a Option<String>,
-    last_name: &'a Option<String>,
-    name: &'a Option<String>,
-    object: &'static str,
-    organization_id: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    previous_attributes: Option<&'a Map<String, Value>>,
-    raw_attributes: Cow<'a, Value>,
-    role: &'a Value,
-    roles: &'a [Value],
-    state: UserState,
-    updated_at: Millis,
-    username: &'a str,
+/// One membership event; `scratch` holds the group's object while it is written.
+pub(crate) fn membership_event(
+    name: &'static str,
+    user_object: &EventData,
+    group: &DirectoryGroup,
+    organization_id: Option<&str>,
+    scratch: &mut Vec<u8>,
+) -> EventDraft {
+    scratch.clear();
+    let written = write_group(scratch, group, organization_id, Raw::Capped);
+    let data = match written.ok().and_then(|()| std::str::from_utf8(scratch).ok()) {
+        Some(group_text) => membership(user_object.as_str(), group, group_text),
+        None => EventData::unwritable(),
+    };
+    EventDraft { name, data }
 }
 
-impl<'a> UserObject<'a> {
-    pub(crate) fn new(
-        user: &'a DirectoryUser,
-        organization_id: Option<&'a str>,
-        raw_attributes: Cow<'a, Value>,
-        previous_attributes: Option<&'a Map<String, Value>>,
-    ) -> Self {
-        let attributes = &user.attributes;
-        Self {
-            created_at: Millis(user.created_at),
-            custom_attributes: &attributes.custom_attributes,
-            directory_id: user.directory_id,
-            email: &attributes.email,
-            emails: &attributes.emails,
-            first_name: &attributes.first_name,
-            id: user.id,
-            idp_id: &attributes.idp_id,
-            job_title: &attributes.job_title,
-            last_name: &attributes.last_name,
-            name: &attributes.name,
-            object: "directory_user",
-            organization_id,
-            previous_attributes,
-            raw_attributes,
-            role: attributes.role.as_ref().unwrap_or(&Value::Null),
-            roles: &attributes.roles,
-            state: user.state,
-            updated_at: Millis(user.updated_at),
-            username: &attributes.username,
+fn membership(user: &str, group: &DirectoryGroup, group_text: &str) -> EventData {
+    let mut text = String::with_capacity(user.len() + group_text.len() + 96);
+    text.push_str("{\"directory_id\":\"");
+    text.push_str(group.directory_id.text(&mut [0; ID_TEXT_MAX]));
+    text.push_str("\",\"group\":");
+    text.push_str(group_text);
+    text.push_str(",\"user\":");
+    text.push_str(user);
+    text.push('}');
+    EventData(text)
+}
+
+/// Whether an object's `raw_attributes` are capped as events carry them, or whole (the
+/// directory's read API).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Raw {
+    Capped,
+    Whole,
+}
+
+fn json<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) -> serde_json::Result<()> {
+    serde_json::to_writer(out, value)
+}
+
+fn optional(out: &mut Vec<u8>, value: Option<&str>) -> serde_json::Result<()> {
+    match value {
+        Some(text) => json(out, text),
+        None => {
+            out.extend_from_slice(b"null");
+            Ok(())
         }
     }
 }
 
-/// The Directory Group object, borrowing from the group; fields in sorted key order.
-#[derive(Serialize)]
-pub(crate) struct GroupObject<'a> {
-    created_at: Millis,
-    directory_id: DirectoryId,
-    id: DirectoryGroupId,
-    idp_id: &'a str,
-    name: &'a str,
-    object: &'static str,
-    organization_id: Option<&'a str>,
-    raw_attributes: Cow<'a, Value>,
-    updated_at: Millis,
+fn millis(out: &mut Vec<u8>, millis: i64) {
+    out.push(b'"');
+    out.extend_from_slice(format_millis_into(millis, &mut [0; MILLIS_TEXT_MAX]).as_bytes());
+    out.push(b'"');
 }
 
-impl<'a> GroupObject<'a> {
-    pub(crate) fn new(
-        group: &'a DirectoryGroup,
-        organization_id: Option<&'a str>,
-        raw_attributes: Cow<'a, Value>,
-    ) -> Self {
-        Self {
-            created_at: Millis(group.created_at),
-            directory_id: group.directory_id,
-            id: group.id,
-            idp_id: &group.idp_id,
-            name: &group.name,
-            object: "directory_group",
-            organization_id,
-            raw_attributes,
-            updated_at: Millis(group.updated_at),
+macro_rules! id {
+    ($out:expr, $id:expr) => {{
+        $out.push(b'"');
+        $out.extend_from_slice($id.text(&mut [0; ID_TEXT_MAX]).as_bytes());
+        $out.push(b'"');
+    }};
+}
+
+/// The Directory User object; keys in sorted order.
+pub(crate) fn write_user(
+    out: &mut Vec<u8>,
+    user: &DirectoryUser,
+    organization_id: Option<&str>,
+    previous: Option<&Map<String, Value>>,
+    raw: Raw,
+) -> serde_json::Result<()> {
+    let a = &user.attributes;
+    out.extend_from_slice(b"{\"created_at\":");
+    millis(out, user.created_at);
+    out.extend_from_slice(b",\"custom_attributes\":");
+    json(out, &a.custom_attributes)?;
+    out.extend_from_slice(b",\"directory_id\":");
+    id!(out, user.directory_id);
+    out.extend_from_slice(b",\"email\":");
+    optional(out, a.email.as_deref())?;
+    out.extend_from_slice(b",\"emails\":[");
+    for (i, email) in a.emails.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
         }
+        write_email(out, email)?;
     }
+    out.extend_from_slice(b"],\"first_name\":");
+    optional(out, a.first_name.as_deref())?;
+    out.extend_from_slice(b",\"id\":");
+    id!(out, user.id);
+    out.extend_from_slice(b",\"idp_id\":");
+    json(out, &a.idp_id)?;
+    out.extend_from_slice(b",\"job_title\":");
+    optional(out, a.job_title.as_deref())?;
+    out.extend_from_slice(b",\"last_name\":");
+    optional(out, a.last_name.as_deref())?;
+    out.extend_from_slice(b",\"name\":");
+    optional(out, a.name.as_deref())?;
+    out.extend_from_slice(b",\"object\":\"directory_user\",\"organization_id\":");
+    optional(out, organization_id)?;
+    if let Some(previous) = previous {
+        out.extend_from_slice(b",\"previous_attributes\":");
+        json(out, previous)?;
+    }
+    out.extend_from_slice(b",\"raw_attributes\":");
+    write_raw(out, &a.raw_attributes, raw)?;
+    out.extend_from_slice(b",\"role\":");
+    json(out, a.role.as_ref().unwrap_or(&Value::Null))?;
+    out.extend_from_slice(b",\"roles\":");
+    json(out, &a.roles)?;
+    out.extend_from_slice(b",\"state\":\"");
+    out.extend_from_slice(user.state.as_str().as_bytes());
+    out.extend_from_slice(b"\",\"updated_at\":");
+    millis(out, user.updated_at);
+    out.extend_from_slice(b",\"username\":");
+    json(out, &a.username)?;
+    out.push(b'}');
+    Ok(())
+}
+
+fn write_email(out: &mut Vec<u8>, email: &Email) -> serde_json::Result<()> {
+    out.extend_from_slice(if email.primary {
+        b"{\"primary\":true,\"type\":"
+    } else {
+        b"{\"primary\":false,\"type\":"
+    });
+    optional(out, email.r#type.as_deref())?;
+    out.extend_from_slice(b",\"value\":");
+    json(out, &email.value)?;
+    out.push(b'}');
+    Ok(())
+}
+
+/// The Directory Group object; keys in sorted order.
+pub(crate) fn write_group(
+    out: &mut Vec<u8>,
+    group: &DirectoryGroup,
+    organization_id: Option<&str>,
+    raw: Raw,
+) -> serde_json::Result<()> {
+    out.extend_from_slice(b"{\"created_at\":");
+    millis(out, group.created_at);
+    out.extend_from_slice(b",\"directory_id\":");
+    id!(out, group.directory_id);
+    out.extend_from_slice(b",\"id\":");
+    id!(out, group.id);
+    out.extend_from_slice(b",\"idp_id\":");
+    json(out, &group.idp_id)?;
+    out.extend_from_slice(b",\"name\":");
+    json(out, &group.name)?;
+    out.extend_from_slice(b",\"object\":\"directory_group\",\"organization_id\":");
+    optional(out, organization_id)?;
+    out.extend_from_slice(b",\"raw_attributes\":");
+    write_raw(out, &group.raw_attributes, raw)?;
+    out.extend_from_slice(b",\"updated_at\":");
+    millis(out, group.updated_at);
+    out.push(b'}');
+    Ok(())
+}
+
+fn write_raw(out: &mut Vec<u8>, raw: &Value, how: Raw) -> serde_json::Result<()> {
+    match how {
+        Raw::Capped => write_capped_raw(out, raw),
+        Raw::Whole => json(out, raw),
+    }
+}
+
+/// An object written here, parsed: the directory's read API serves the same objects.
+pub(crate) fn parsed(write: impl FnOnce(&mut Vec<u8>) -> serde_json::Result<()>) -> Value {
+    let mut out = Vec::with_capacity(1024);
+    write(&mut out)
+        .and_then(|()| serde_json::from_slice(&out))
+        .unwrap_or(Value::Null)
 }

@@ -4,14 +4,12 @@
 //! Only the `data` is built here: the event id, sequence number and `created_at` are assigned
 //! by the event log when the event commits.
 
-use std::borrow::Cow;
-
 use serde_json::{json, Map, Value};
 
 use crate::time::format_millis;
 
 pub use super::event_data::EventData;
-use super::event_data::{GroupObject, UserObject};
+use super::event_data::{membership_event, memberships, parsed, write_group, write_user, Raw};
 use super::model::{DirectoryGroup, DirectoryUser, Email};
 
 pub const DIRECTORY_ACTIVATED: &str = "dsync.activated";
@@ -94,8 +92,7 @@ impl EventDraft {
         organization_id: Option<&str>,
     ) -> Option<Self> {
         let data = group_payload(new, organization_id);
-        // `raw_attributes` is never diffed.
-        let before = group_object(old, organization_id, &Value::Null);
+        let before = group_payload(old, organization_id);
         let previous = previous_attributes(&before, &data);
         with_previous(GROUP_UPDATED, previous, data)
     }
@@ -110,10 +107,13 @@ impl EventDraft {
         organization_id: Option<&str>,
     ) -> Self {
         let user_object = EventData::user(user, organization_id, None);
-        Self {
-            name: GROUP_USER_ADDED,
-            data: EventData::membership(&user_object, group, organization_id),
-        }
+        membership_event(
+            GROUP_USER_ADDED,
+            &user_object,
+            group,
+            organization_id,
+            &mut Vec::new(),
+        )
     }
 
     pub fn user_removed(
@@ -122,10 +122,13 @@ impl EventDraft {
         organization_id: Option<&str>,
     ) -> Self {
         let user_object = EventData::user(user, organization_id, None);
-        Self {
-            name: GROUP_USER_REMOVED,
-            data: EventData::membership(&user_object, group, organization_id),
-        }
+        membership_event(
+            GROUP_USER_REMOVED,
+            &user_object,
+            group,
+            organization_id,
+            &mut Vec::new(),
+        )
     }
 
     /// `dsync.group.user_added` for each of `groups`, in order. The user's object is written
@@ -196,10 +199,7 @@ fn memberships_of<'a>(
 
 /// The Directory User object (with `raw_attributes` uncapped), for readers of the directory.
 pub fn user_payload(user: &DirectoryUser, organization_id: Option<&str>) -> Value {
-    let raw = Cow::Borrowed(&user.attributes.raw_attributes);
-    let object = UserObject::new(user, organization_id, raw, None);
-    // Only string keys: turning the view into a value cannot fail.
-    serde_json::to_value(object).unwrap_or_default()
+    parsed(|out| write_user(out, user, organization_id, None, Raw::Whole))
 }
 
 /// For each visible attribute of the Directory User object that differs between `old` and
@@ -277,13 +277,7 @@ fn text(value: &Option<String>) -> Value {
 
 /// The Directory Group object (with `raw_attributes` uncapped).
 pub fn group_payload(group: &DirectoryGroup, organization_id: Option<&str>) -> Value {
-    group_object(group, organization_id, &group.raw_attributes)
-}
-
-fn group_object(group: &DirectoryGroup, organization_id: Option<&str>, raw: &Value) -> Value {
-    let object = GroupObject::new(group, organization_id, Cow::Borrowed(raw));
-    // Only string keys: turning the view into a value cannot fail.
-    serde_json::to_value(object).unwrap_or_default()
+    parsed(|out| write_group(out, group, organization_id, Raw::Whole))
 }
 
 /// The data of `dsync.token.created` and `dsync.token.revoked`: the token's id and last
@@ -332,24 +326,6 @@ fn membership_data(
         ("user", user_object),
         ("group", group_payload(group, organization_id)),
     ])
-}
-
-/// Membership events of one user, given its object as events carry it
-/// ([`EventData::user`], capped): each event is written with its group's object (capped) and
-/// a copy of the user's text, rather than the user's object rebuilt per group.
-pub(crate) fn memberships<'a>(
-    name: &'static str,
-    user_object: &EventData,
-    groups: impl IntoIterator<Item = &'a DirectoryGroup>,
-    organization_id: Option<&str>,
-) -> Vec<EventDraft> {
-    groups
-        .into_iter()
-        .map(|group| EventDraft {
-            name,
-            data: EventData::membership(user_object, group, organization_id),
-        })
-        .collect()
 }
 
 /// For each changed top-level attribute its old value, and under `custom_attributes` the old

@@ -12,7 +12,8 @@ use crate::model::{
 };
 
 use super::attributes::{group_from_provider, user_attributes};
-use super::events::{memberships, EventData, EventDraft, GROUP_USER_ADDED};
+use super::event_data::memberships;
+use super::events::{EventData, EventDraft, GROUP_USER_ADDED};
 use super::model::{DirectoryGroup, DirectoryUser, UserState};
 use super::roles::user_roles;
 
