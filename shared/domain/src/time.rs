@@ -85,11 +85,16 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
     let z = days + 719_468;
     let era = z / 146_097;
     let day_of_era = z - era * 146_097;
-    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
     let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
     let shifted_month = (5 * day_of_year + 2) / 153;
     let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
-    let month = if shifted_month < 10 { shifted_month + 3 } else { shifted_month - 9 };
+    let month = if shifted_month < 10 {
+        shifted_month + 3
+    } else {
+        shifted_month - 9
+    };
     let year = year_of_era + era * 400 + i64::from(month <= 2);
     (year, month, day)
 }
@@ -138,8 +143,8 @@ mod tests {
             999,
             1000,
             DAY_MS - 1,
-            951_782_400_000,     // 2000-02-29
-            4_107_542_400_000,   // 2100-03-01
+            951_782_400_000,   // 2000-02-29
+            4_107_542_400_000, // 2100-03-01
             1_700_000_000_123,
             YEAR_10000_MS - 1,
         ];
@@ -149,7 +154,11 @@ mod tests {
             assert_eq!(format_millis(millis), by_the_time_crate(millis), "{millis}");
         }
         for outside in [-1, -DAY_MS, YEAR_10000_MS, i64::MAX, i64::MIN] {
-            assert_eq!(format_millis(outside), by_the_time_crate(outside), "{outside}");
+            assert_eq!(
+                format_millis(outside),
+                by_the_time_crate(outside),
+                "{outside}"
+            );
         }
     }
 

@@ -106,7 +106,13 @@ pub(crate) fn memberships<'a>(
     let mut events = Vec::with_capacity(groups.size_hint().0);
     let mut scratch = Vec::with_capacity(512);
     for group in groups {
-        events.push(membership_event(name, user_object, group, organization_id, &mut scratch));
+        events.push(membership_event(
+            name,
+            user_object,
+            group,
+            organization_id,
+            &mut scratch,
+        ));
     }
     events
 }
@@ -121,7 +127,10 @@ pub(crate) fn membership_event(
 ) -> EventDraft {
     scratch.clear();
     let written = write_group(scratch, group, organization_id, Raw::Capped);
-    let data = match written.ok().and_then(|()| std::str::from_utf8(scratch).ok()) {
+    let data = match written
+        .ok()
+        .and_then(|()| std::str::from_utf8(scratch).ok())
+    {
         Some(group_text) => membership(user_object.as_str(), group, group_text),
         None => EventData::unwritable(),
     };

@@ -154,15 +154,24 @@ fn membership_events_splice_the_same_user_object_into_each() {
         }
     }
     let one = EventDraft::user_added(&user, &groups[1], Some(ORG));
-    assert_eq!(one.data, EventDraft::users_added(&user, &groups[1..], Some(ORG))[0].data);
+    assert_eq!(
+        one.data,
+        EventDraft::users_added(&user, &groups[1..], Some(ORG))[0].data
+    );
 }
 
 #[test]
 fn group_events_are_the_objects_text() {
     let group = directory_group(DirectoryId::generate(), "Eng");
     let expected = reference_group(&group, Some(ORG)).to_string();
-    assert_eq!(EventDraft::group_created(&group, Some(ORG)).data.as_str(), expected);
-    assert_eq!(EventDraft::group_deleted(&group, Some(ORG)).data.as_str(), expected);
+    assert_eq!(
+        EventDraft::group_created(&group, Some(ORG)).data.as_str(),
+        expected
+    );
+    assert_eq!(
+        EventDraft::group_deleted(&group, Some(ORG)).data.as_str(),
+        expected
+    );
 }
 
 #[test]

@@ -214,9 +214,11 @@ fn previous_user_attributes(old: &DirectoryUser, new: &DirectoryUser) -> Map<Str
             previous.insert(key.to_owned(), value());
         }
     };
-    changed("directory_id", old.directory_id != new.directory_id, &|| {
-        Value::String(old.directory_id.into())
-    });
+    changed(
+        "directory_id",
+        old.directory_id != new.directory_id,
+        &|| Value::String(old.directory_id.into()),
+    );
     changed("idp_id", before.idp_id != after.idp_id, &|| {
         Value::String(before.idp_id.clone())
     });
@@ -226,7 +228,9 @@ fn previous_user_attributes(old: &DirectoryUser, new: &DirectoryUser) -> Map<Str
     changed("state", old.state != new.state, &|| {
         Value::from(old.state.as_str())
     });
-    changed("email", before.email != after.email, &|| text(&before.email));
+    changed("email", before.email != after.email, &|| {
+        text(&before.email)
+    });
     changed("first_name", before.first_name != after.first_name, &|| {
         text(&before.first_name)
     });
@@ -252,8 +256,8 @@ fn previous_user_attributes(old: &DirectoryUser, new: &DirectoryUser) -> Map<Str
     );
     // The object shows a missing role as `null`.
     let role = |user: &DirectoryUser| user.attributes.role.clone().unwrap_or(Value::Null);
-    let roles_differ = before.role.as_ref().unwrap_or(&Value::Null)
-        != after.role.as_ref().unwrap_or(&Value::Null);
+    let roles_differ =
+        before.role.as_ref().unwrap_or(&Value::Null) != after.role.as_ref().unwrap_or(&Value::Null);
     changed("role", roles_differ, &|| role(old));
     changed("roles", before.roles != after.roles, &|| {
         Value::Array(before.roles.clone())
@@ -472,9 +476,17 @@ mod tests {
             &user_payload(&new, Some("org_1")),
         );
         let event = EventDraft::user_updated(&old, &new, Some("org_1")).expect("an update");
-        assert_eq!(event.data.to_value()["previous_attributes"], Value::Object(expected));
-        assert_eq!(event.data.to_value()["previous_attributes"]["username"], "jane");
-        assert!(event.data.to_value()["previous_attributes"].get("role").is_none());
+        assert_eq!(
+            event.data.to_value()["previous_attributes"],
+            Value::Object(expected)
+        );
+        assert_eq!(
+            event.data.to_value()["previous_attributes"]["username"],
+            "jane"
+        );
+        assert!(event.data.to_value()["previous_attributes"]
+            .get("role")
+            .is_none());
 
         let mut same = old.clone();
         same.updated_at = 9;

@@ -135,7 +135,12 @@ fn membership_ids(outcome: &UserOutcome, name: &str) -> Vec<(String, String)> {
     let id = |v: &Value, key: &str| v[key]["id"].as_str().unwrap_or_default().to_owned();
     let events = outcome.events().into_iter().filter(|e| e.name == name);
     events
-        .map(|e| (id(&e.data.to_value(), "user"), id(&e.data.to_value(), "group")))
+        .map(|e| {
+            (
+                id(&e.data.to_value(), "user"),
+                id(&e.data.to_value(), "group"),
+            )
+        })
         .collect()
 }
 
@@ -199,7 +204,10 @@ fn check_deactivated_retained(case: &Case, outcome: &UserOutcome) {
     assert_eq!(user.inactive_since, Some(T1));
     assert_eq!(outcome.remove_from(), case.both());
     // Removals describe the user as it was when it left: still active.
-    assert_eq!(outcome.events()[0].data.to_value()["user"]["state"], "active");
+    assert_eq!(
+        outcome.events()[0].data.to_value()["user"]["state"],
+        "active"
+    );
     assert_eq!(outcome.events()[2].data.to_value()["state"], "inactive");
     assert_eq!(previous(outcome, USER_UPDATED), json!({"state": "active"}));
 }
@@ -227,7 +235,10 @@ fn check_reactivated_deleted(case: &Case, outcome: &UserOutcome) {
     );
     assert_eq!((user.created_at, user.state), (T1, UserState::Active));
     assert_eq!(outcome.add_to(), case.both());
-    assert_eq!(outcome.events()[1].data.to_value()["user"]["id"], user.id.to_string());
+    assert_eq!(
+        outcome.events()[1].data.to_value()["user"]["id"],
+        user.id.to_string()
+    );
 }
 
 fn check_reactivated_retained(case: &Case, outcome: &UserOutcome) {
@@ -240,7 +251,10 @@ fn check_reactivated_retained(case: &Case, outcome: &UserOutcome) {
         json!({"state": "inactive"})
     );
     assert_eq!(outcome.add_to(), case.both());
-    assert_eq!(outcome.events()[1].data.to_value()["user"]["state"], "active");
+    assert_eq!(
+        outcome.events()[1].data.to_value()["user"]["state"],
+        "active"
+    );
 }
 
 fn check_hard_delete(case: &Case, outcome: &UserOutcome) {
@@ -599,7 +613,10 @@ fn each_membership_change_carries_its_own_event() {
             (group.id, group.provider_group_id)
         );
         assert_eq!(change.event.name, name);
-        assert_eq!(change.event.data.to_value()["group"]["id"], group.id.to_string());
+        assert_eq!(
+            change.event.data.to_value()["group"]["id"],
+            group.id.to_string()
+        );
     }
     assert_eq!(
         moved.own_event, None,
