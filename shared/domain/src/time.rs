@@ -47,35 +47,51 @@ fn format_common(millis: i64, buffer: &mut [u8; MILLIS_TEXT_MAX]) -> &str {
     let (days, in_day) = (millis / DAY_MS, millis % DAY_MS);
     let (year, month, day) = civil_from_days(days);
     let seconds = in_day / 1000;
-    let mut digits = |at: usize, value: i64, width: usize| {
-        let mut value = value;
-        for i in (0..width).rev() {
-            buffer[at + i] = b'0' + (value % 10) as u8;
-            value /= 10;
-        }
-    };
-    digits(0, year, 4);
-    digits(5, month, 2);
-    digits(8, day, 2);
-    digits(11, seconds / 3600, 2);
-    digits(14, seconds / 60 % 60, 2);
-    digits(17, seconds % 60, 2);
-    let mut end = 19;
     let fraction = in_day % 1000;
-    if fraction != 0 {
-        digits(20, fraction, 3);
-        end = 23;
-        while buffer[end - 1] == b'0' {
-            end -= 1;
-        }
-        buffer[19] = b'.';
+    let fields = [
+        (year / 100, 0),
+        (year % 100, 2),
+        (month, 5),
+        (day, 8),
+        (seconds / 3600, 11),
+        (seconds / 60 % 60, 14),
+        (seconds % 60, 17),
+        (fraction / 10, 20),
+    ];
+    for (value, at) in fields {
+        let digits = &TWO_DIGITS[value as usize * 2..][..2];
+        buffer[at..at + 2].copy_from_slice(digits);
     }
-    for (at, separator) in [(4, b'-'), (7, b'-'), (10, b'T'), (13, b':'), (16, b':')] {
+    buffer[22] = b'0' + (fraction % 10) as u8;
+    for (at, separator) in [
+        (4, b'-'),
+        (7, b'-'),
+        (10, b'T'),
+        (13, b':'),
+        (16, b':'),
+        (19, b'.'),
+    ] {
         buffer[at] = separator;
+    }
+    let mut end = if fraction == 0 { 19 } else { 23 };
+    while end > 20 && buffer[end - 1] == b'0' {
+        end -= 1;
     }
     buffer[end] = b'Z';
     std::str::from_utf8(&buffer[..=end]).unwrap_or_default()
 }
+
+/// "00" to "99", two bytes each.
+const TWO_DIGITS: [u8; 200] = {
+    let mut digits = [0; 200];
+    let mut i = 0;
+    while i < 100 {
+        digits[2 * i] = b'0' + (i / 10) as u8;
+        digits[2 * i + 1] = b'0' + (i % 10) as u8;
+        i += 1;
+    }
+    digits
+};
 
 const DAY_MS: i64 = 86_400_000;
 

@@ -35,7 +35,8 @@ fn user(directory_id: DirectoryId) -> DirectoryUser {
                 },
             ],
             first_name: Some("Zoë \"Q\" </script>\n".into()),
-            last_name: None,
+            // DEL is not escaped, by `serde_json` or here.
+            last_name: Some("Dœ\u{7f}".into()),
             job_title: Some("Engineer\u{1F600}\u{7f}\u{1}".into()),
             custom_attributes: json!({"department": "R&D", "cost_center": 12.5, "z": [1, null]})
                 .as_object()
