@@ -153,8 +153,9 @@ impl EventDraft {
         memberships_of(GROUP_USER_REMOVED, user, groups, organization_id)
     }
 
-    /// Every event's `raw_attributes` are capped (see [`super::limits`]): the log's items and
-    /// transactions stay bounded whatever the provider sent.
+    /// A payload built as a value (a group's update), capped like every event's (see
+    /// [`super::limits`]): the log's items and transactions stay bounded whatever the
+    /// provider sent.
     fn new(name: &'static str, mut data: Value) -> Self {
         super::limits::cap_event_data(&mut data);
         Self {
