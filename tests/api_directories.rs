@@ -334,7 +334,7 @@ async fn an_interrupted_purge_is_finished_later() {
     let directory = store.get_directory(&id).await.unwrap();
     let draft = EventDraft {
         name: "dsync.deleted",
-        data: json!({"id": id.to_string()}),
+        data: json!({"id": id.to_string()}).into(),
     };
     store
         .delete_directory_with_event(&directory, draft, 0)

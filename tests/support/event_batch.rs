@@ -70,7 +70,7 @@ pub async fn committed_events(
         };
         let draft = EventDraft {
             name: "dsync.activated",
-            data: serde_json::json!({"object": "directory", "id": directory.id.to_string()}),
+            data: serde_json::json!({"object": "directory", "id": directory.id.to_string()}).into(),
         };
         store
             .create_directory_with_event(&directory, draft)

@@ -12,7 +12,7 @@ use dsync_domain::directory::events::{
     token_payload, token_suffix, DIRECTORY_ACTIVATED, DIRECTORY_DELETED, TOKEN_CREATED,
     TOKEN_REVOKED,
 };
-use dsync_domain::directory::EventDraft;
+use dsync_domain::directory::{EventData, EventDraft};
 use dsync_domain::ids::DirectoryId;
 use dsync_domain::model::{Directory, ProviderKind};
 use dsync_domain::secrets;
@@ -132,7 +132,7 @@ async fn create(ctx: &Context<'_>) -> Result<Response<Bytes>, ApiError> {
     };
     let activated = EventDraft {
         name: DIRECTORY_ACTIVATED,
-        data: objects::activated_payload(&directory),
+        data: objects::activated_payload(&directory).into(),
     };
     let stamp = token_stamp(&token.plain, now);
     let created = token_event(TOKEN_CREATED, &directory, &stamp);
@@ -245,7 +245,8 @@ fn token_event(name: &'static str, directory: &Directory, token: &DirectoryToken
             directory.organization_id.as_deref(),
             &token.suffix,
             token.created_at,
-        ),
+        )
+        .into(),
     }
 }
 
@@ -258,7 +259,7 @@ async fn delete(ctx: &Context<'_>, id: &str) -> Result<Response<Bytes>, ApiError
     let payload = objects::deleted_payload(&stored);
     let mut events = vec![EventDraft {
         name: DIRECTORY_DELETED,
-        data: payload.clone(),
+        data: EventData::from_value(&payload),
     }];
     // The directory's SCIM token dies with it. A token issued before tokens had ids has
     // nothing to name in a revocation event.

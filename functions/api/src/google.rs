@@ -112,7 +112,7 @@ pub async fn create(
         .map_err(|_| ApiError::unprocessable("the credentials could not be sealed"))?;
     let activated = EventDraft {
         name: DIRECTORY_ACTIVATED,
-        data: objects::activated_payload(&directory),
+        data: objects::activated_payload(&directory).into(),
     };
     // One transaction: never a directory without credentials, nor credentials (which the
     // schedule would try to pull) without a directory.

@@ -71,7 +71,7 @@ pub async fn create(
     };
     let activated = EventDraft {
         name: DIRECTORY_ACTIVATED,
-        data: objects::activated_payload(&directory),
+        data: objects::activated_payload(&directory).into(),
     };
     stored(
         ctx.app

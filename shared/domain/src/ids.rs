@@ -16,6 +16,12 @@ pub struct InvalidId {
     pub kind: &'static str,
 }
 
+/// Room for any prefixed id's text: the longest prefix, `_` and the 26 ULID characters.
+pub const ID_TEXT_MAX: usize = 48;
+
+/// A buffer for [`ID_TEXT_MAX`] bytes of id text.
+pub type IdText = [u8; ID_TEXT_MAX];
+
 macro_rules! prefixed_id {
     ($(#[$doc:meta])* $name:ident, $prefix:literal) => {
         $(#[$doc])*
@@ -41,6 +47,20 @@ macro_rules! prefixed_id {
             pub fn ulid(&self) -> Ulid {
                 self.0
             }
+
+            /// The id's text (as `to_string` writes it) in the caller's buffer: event
+            /// payloads copy several ids each straight into their text.
+            pub fn text<'b>(&self, buffer: &'b mut IdText) -> &'b str {
+                let (prefix, rest) = buffer.split_at_mut(Self::PREFIX.len());
+                prefix.copy_from_slice(Self::PREFIX.as_bytes());
+                rest[0] = b'_';
+                let mut ulid = [0; ulid::ULID_LEN];
+                let ulid = self.0.array_to_str(&mut ulid);
+                let end = Self::PREFIX.len() + 1 + ulid.len();
+                buffer[Self::PREFIX.len() + 1..end].copy_from_slice(ulid.as_bytes());
+                // ASCII throughout: the prefix, '_' and the ULID's base 32 digits.
+                std::str::from_utf8(&buffer[..end]).unwrap_or_default()
+            }
         }
 
         impl fmt::Display for $name {
@@ -53,13 +73,7 @@ macro_rules! prefixed_id {
         /// carry several ids each, and formatting grows a string two or three times.
         impl From<$name> for String {
             fn from(id: $name) -> String {
-                let mut ulid = [0; ulid::ULID_LEN];
-                let ulid = id.0.array_to_str(&mut ulid);
-                let mut text = String::with_capacity($name::PREFIX.len() + 1 + ulid.len());
-                text.push_str($name::PREFIX);
-                text.push('_');
-                text.push_str(ulid);
-                text
+                id.text(&mut [0; ID_TEXT_MAX]).to_owned()
             }
         }
 
@@ -239,6 +253,16 @@ fn next_ulid() -> Ulid {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn text_in_a_buffer_is_to_string() {
+        let mut buffer = [0; ID_TEXT_MAX];
+        let group = DirectoryGroupId::generate();
+        assert_eq!(group.text(&mut buffer), group.to_string());
+        let key = ApiKeyId::generate();
+        assert_eq!(key.text(&mut buffer), key.to_string());
+        assert_eq!(String::from(group), group.to_string());
+    }
 
     #[test]
     fn round_trips_through_text() {

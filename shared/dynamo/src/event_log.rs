@@ -83,7 +83,7 @@ impl Store {
                         id: EventId::for_sequence(sequence, now),
                         sequence,
                         name: draft.name.to_owned(),
-                        data: draft.data.clone(),
+                        data: draft.data.to_value(),
                         created_at: now,
                         directory_id: scope.directory_id,
                         organization_id: scope.organization_id.clone(),
@@ -93,8 +93,8 @@ impl Store {
             let next = head.sequence + events.len() as u64;
             let mut items = vec![self.head_update(environment, head.sequence, next, now)?];
             items.extend(writes.iter().cloned());
-            for event in &stored {
-                items.push(self.event_put(environment, event)?);
+            for (event, draft) in stored.iter().zip(events) {
+                items.push(self.event_put(environment, event, draft.data.as_str())?);
             }
             match self
                 .client
@@ -207,6 +207,8 @@ impl Store {
         &self,
         environment: &EnvironmentId,
         event: &StoredEvent,
+        // The draft's text, stored as written (`event.data` is the same JSON, parsed).
+        data: &str,
     ) -> Result<TransactWriteItem, StoreError> {
         let mut item = Item::from([
             (PK.to_owned(), s(environment_pk(environment))),
@@ -216,7 +218,7 @@ impl Store {
             ("environment_id".to_owned(), s(environment.to_string())),
             ("sequence".to_owned(), n(event.sequence)),
             ("event".to_owned(), s(&event.name)),
-            ("data".to_owned(), s(event.data.to_string())),
+            ("data".to_owned(), s(data)),
             ("created_at".to_owned(), n(event.created_at)),
             (
                 "expires_at".to_owned(),

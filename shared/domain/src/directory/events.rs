@@ -8,6 +8,8 @@ use serde_json::{json, Map, Value};
 
 use crate::time::format_millis;
 
+pub use super::event_data::EventData;
+use super::event_data::{membership_event, memberships, parsed, write_group, write_user, Raw};
 use super::model::{DirectoryGroup, DirectoryUser, Email};
 
 pub const DIRECTORY_ACTIVATED: &str = "dsync.activated";
@@ -50,12 +52,12 @@ const NOT_DIFFED: [&str; 5] = ["object", "id", "created_at", "updated_at", "raw_
 #[derive(Debug, Clone, PartialEq)]
 pub struct EventDraft {
     pub name: &'static str,
-    pub data: Value,
+    pub data: EventData,
 }
 
 impl EventDraft {
     pub fn user_created(user: &DirectoryUser, organization_id: Option<&str>) -> Self {
-        Self::new(USER_CREATED, user_payload(user, organization_id))
+        Self::user_event(USER_CREATED, user, organization_id)
     }
 
     /// `None` when no visible attribute changed: a change only in `raw_attributes` (say an
@@ -65,17 +67,22 @@ impl EventDraft {
         new: &DirectoryUser,
         organization_id: Option<&str>,
     ) -> Option<Self> {
-        let data = user_payload(new, organization_id);
-        let previous = previous_user_attributes(old, &data, organization_id);
-        with_previous(USER_UPDATED, previous, data)
+        let previous = previous_user_attributes(old, new);
+        if previous.is_empty() {
+            return None;
+        }
+        Some(Self {
+            name: USER_UPDATED,
+            data: EventData::user(new, organization_id, Some(&previous)),
+        })
     }
 
     pub fn user_deleted(user: &DirectoryUser, organization_id: Option<&str>) -> Self {
-        Self::new(USER_DELETED, user_payload(user, organization_id))
+        Self::user_event(USER_DELETED, user, organization_id)
     }
 
     pub fn group_created(group: &DirectoryGroup, organization_id: Option<&str>) -> Self {
-        Self::new(GROUP_CREATED, group_payload(group, organization_id))
+        Self::group_event(GROUP_CREATED, group, organization_id)
     }
 
     /// `None` when no visible attribute changed, as for users.
@@ -85,13 +92,13 @@ impl EventDraft {
         organization_id: Option<&str>,
     ) -> Option<Self> {
         let data = group_payload(new, organization_id);
-        let before = group_object(old, organization_id, false);
+        let before = group_payload(old, organization_id);
         let previous = previous_attributes(&before, &data);
         with_previous(GROUP_UPDATED, previous, data)
     }
 
     pub fn group_deleted(group: &DirectoryGroup, organization_id: Option<&str>) -> Self {
-        Self::new(GROUP_DELETED, group_payload(group, organization_id))
+        Self::group_event(GROUP_DELETED, group, organization_id)
     }
 
     pub fn user_added(
@@ -99,9 +106,13 @@ impl EventDraft {
         group: &DirectoryGroup,
         organization_id: Option<&str>,
     ) -> Self {
-        Self::new(
+        let user_object = EventData::user(user, organization_id, None);
+        membership_event(
             GROUP_USER_ADDED,
-            membership_payload(user, group, organization_id),
+            &user_object,
+            group,
+            organization_id,
+            &mut Vec::new(),
         )
     }
 
@@ -110,14 +121,18 @@ impl EventDraft {
         group: &DirectoryGroup,
         organization_id: Option<&str>,
     ) -> Self {
-        Self::new(
+        let user_object = EventData::user(user, organization_id, None);
+        membership_event(
             GROUP_USER_REMOVED,
-            membership_payload(user, group, organization_id),
+            &user_object,
+            group,
+            organization_id,
+            &mut Vec::new(),
         )
     }
 
-    /// `dsync.group.user_added` for each of `groups`, in order. The user's object is built
-    /// (and capped) once and copied into every event: the same events as
+    /// `dsync.group.user_added` for each of `groups`, in order. The user's object is written
+    /// (and capped) once and its text copied into every event: the same events as
     /// [`user_added`](Self::user_added) one by one, for a fraction of the work when a user
     /// joins many groups.
     pub fn users_added<'a>(
@@ -138,15 +153,37 @@ impl EventDraft {
         memberships_of(GROUP_USER_REMOVED, user, groups, organization_id)
     }
 
-    /// Every event's `raw_attributes` are capped (see [`super::limits`]): the log's items and
-    /// transactions stay bounded whatever the provider sent.
+    /// A payload built as a value (a group's update), capped like every event's (see
+    /// [`super::limits`]): the log's items and transactions stay bounded whatever the
+    /// provider sent.
     fn new(name: &'static str, mut data: Value) -> Self {
         super::limits::cap_event_data(&mut data);
-        Self { name, data }
+        Self {
+            name,
+            data: EventData::from_value(&data),
+        }
+    }
+
+    fn user_event(name: &'static str, user: &DirectoryUser, organization_id: Option<&str>) -> Self {
+        Self {
+            name,
+            data: EventData::user(user, organization_id, None),
+        }
+    }
+
+    fn group_event(
+        name: &'static str,
+        group: &DirectoryGroup,
+        organization_id: Option<&str>,
+    ) -> Self {
+        Self {
+            name,
+            data: EventData::group(group, organization_id),
+        }
     }
 }
 
-/// [`memberships`], building the user's object only when there is a group to put it in.
+/// [`memberships`], writing the user's object only when there is a group to put it in.
 fn memberships_of<'a>(
     name: &'static str,
     user: &DirectoryUser,
@@ -157,107 +194,80 @@ fn memberships_of<'a>(
     if groups.peek().is_none() {
         return Vec::new();
     }
-    let user_object = capped_user_payload(user, organization_id);
-    memberships(name, user_object, groups, organization_id)
+    let user_object = EventData::user(user, organization_id, None);
+    memberships(name, &user_object, groups, organization_id)
 }
 
-/// The Directory User object.
+/// The Directory User object (with `raw_attributes` uncapped), for readers of the directory.
 pub fn user_payload(user: &DirectoryUser, organization_id: Option<&str>) -> Value {
-    user_object(user, organization_id)
+    parsed(|out| write_user(out, user, organization_id, None, Raw::Whole))
 }
 
-/// The Directory User object with its `raw_attributes`.
-fn user_object(user: &DirectoryUser, organization_id: Option<&str>) -> Value {
-    let mut object = Map::new();
-    for (key, field) in &USER_FIELDS {
-        object.insert((*key).to_owned(), field(user, organization_id));
-    }
-    object.insert(
-        "raw_attributes".to_owned(),
-        user.attributes.raw_attributes.clone(),
-    );
-    Value::Object(object)
-}
-
-/// One attribute of the Directory User object and how it is computed.
-type UserField = (&'static str, fn(&DirectoryUser, Option<&str>) -> Value);
-
-/// The Directory User object's attributes but `raw_attributes`, as one list: the object is
-/// built from it, and an update's previous values are computed from it for the old user
-/// alone, without building (and dropping) a whole object that is only compared.
-const USER_FIELDS: [UserField; 18] = [
-    ("object", |_, _| Value::from("directory_user")),
-    ("id", |user, _| Value::String(user.id.into())),
-    ("directory_id", |user, _| {
-        Value::String(user.directory_id.into())
-    }),
-    ("organization_id", |_, organization_id| {
-        organization_id.into()
-    }),
-    ("idp_id", |user, _| {
-        Value::String(user.attributes.idp_id.clone())
-    }),
-    ("email", |user, _| text(&user.attributes.email)),
-    ("first_name", |user, _| text(&user.attributes.first_name)),
-    ("last_name", |user, _| text(&user.attributes.last_name)),
-    ("name", |user, _| text(&user.attributes.name)),
-    ("username", |user, _| {
-        Value::String(user.attributes.username.clone())
-    }),
-    ("state", |user, _| Value::from(user.state.as_str())),
-    ("emails", |user, _| {
-        Value::Array(user.attributes.emails.iter().map(email_payload).collect())
-    }),
-    ("job_title", |user, _| text(&user.attributes.job_title)),
-    ("custom_attributes", |user, _| {
-        Value::Object(user.attributes.custom_attributes.clone())
-    }),
-    ("role", |user, _| {
-        user.attributes.role.clone().unwrap_or(Value::Null)
-    }),
-    ("roles", |user, _| {
-        Value::Array(user.attributes.roles.clone())
-    }),
-    ("created_at", |user, _| {
-        Value::String(format_millis(user.created_at))
-    }),
-    ("updated_at", |user, _| {
-        Value::String(format_millis(user.updated_at))
-    }),
-];
-
-/// [`previous_attributes`] of the old user's object against `new` (the new user's object),
-/// computing only the old user's diffed attributes.
-fn previous_user_attributes(
-    old: &DirectoryUser,
-    new: &Value,
-    organization_id: Option<&str>,
-) -> Map<String, Value> {
+/// For each visible attribute of the Directory User object that differs between `old` and
+/// `new`, its old value (see [`previous_attributes`], whose result this equals for the two
+/// users' objects), compared on the users themselves: no object is built for either side.
+/// `organization_id` is left out: both objects carry the directory's.
+fn previous_user_attributes(old: &DirectoryUser, new: &DirectoryUser) -> Map<String, Value> {
+    let (before, after) = (&old.attributes, &new.attributes);
     let mut previous = Map::new();
-    for (key, field) in &USER_FIELDS {
-        if NOT_DIFFED.contains(key) {
-            continue;
+    let mut changed = |key: &str, differs: bool, value: &dyn Fn() -> Value| {
+        if differs {
+            previous.insert(key.to_owned(), value());
         }
-        let before = field(old, organization_id);
-        let value = new.get(key).unwrap_or(&Value::Null);
-        if before == *value {
-            continue;
-        }
-        let entry = if *key == "custom_attributes" {
-            Value::Object(previous_custom(&before, value))
-        } else {
-            before
-        };
-        previous.insert((*key).to_owned(), entry);
-    }
+    };
+    changed(
+        "directory_id",
+        old.directory_id != new.directory_id,
+        &|| Value::String(old.directory_id.into()),
+    );
+    changed("idp_id", before.idp_id != after.idp_id, &|| {
+        Value::String(before.idp_id.clone())
+    });
+    changed("username", before.username != after.username, &|| {
+        Value::String(before.username.clone())
+    });
+    changed("state", old.state != new.state, &|| {
+        Value::from(old.state.as_str())
+    });
+    changed("email", before.email != after.email, &|| {
+        text(&before.email)
+    });
+    changed("first_name", before.first_name != after.first_name, &|| {
+        text(&before.first_name)
+    });
+    changed("last_name", before.last_name != after.last_name, &|| {
+        text(&before.last_name)
+    });
+    changed("name", before.name != after.name, &|| text(&before.name));
+    changed("job_title", before.job_title != after.job_title, &|| {
+        text(&before.job_title)
+    });
+    changed("emails", before.emails != after.emails, &|| {
+        Value::Array(before.emails.iter().map(email_payload).collect())
+    });
+    changed(
+        "custom_attributes",
+        before.custom_attributes != after.custom_attributes,
+        &|| {
+            Value::Object(previous_custom(
+                &before.custom_attributes,
+                &after.custom_attributes,
+            ))
+        },
+    );
+    // The object shows a missing role as `null`.
+    let role = |user: &DirectoryUser| user.attributes.role.clone().unwrap_or(Value::Null);
+    let roles_differ =
+        before.role.as_ref().unwrap_or(&Value::Null) != after.role.as_ref().unwrap_or(&Value::Null);
+    changed("role", roles_differ, &|| role(old));
+    changed("roles", before.roles != after.roles, &|| {
+        Value::Array(before.roles.clone())
+    });
     previous
 }
 
-/// A JSON object of owned values. Payloads are built this way rather than with `json!`,
-/// which turns every interpolated value into a `Value` by serializing it: a second deep copy
-/// of `raw_attributes` and of every string. Entries are inserted one by one: collecting them
-/// into the map (which gathers and sorts them in a vector first) measured about 10 % more
-/// instructions per projection under callgrind.
+/// A JSON object of owned values, inserted one by one (collecting them into the map gathers
+/// and sorts them in a vector first).
 fn object<const N: usize>(entries: [(&str, Value); N]) -> Value {
     let mut object = Map::new();
     for (key, value) in entries {
@@ -270,28 +280,9 @@ fn text(value: &Option<String>) -> Value {
     value.clone().map_or(Value::Null, Value::String)
 }
 
-/// The Directory Group object.
+/// The Directory Group object (with `raw_attributes` uncapped).
 pub fn group_payload(group: &DirectoryGroup, organization_id: Option<&str>) -> Value {
-    group_object(group, organization_id, true)
-}
-
-fn group_object(group: &DirectoryGroup, organization_id: Option<&str>, with_raw: bool) -> Value {
-    let raw = if with_raw {
-        group.raw_attributes.clone()
-    } else {
-        Value::Null
-    };
-    object([
-        ("object", Value::from("directory_group")),
-        ("id", Value::String(group.id.into())),
-        ("idp_id", Value::String(group.idp_id.clone())),
-        ("directory_id", Value::String(group.directory_id.into())),
-        ("organization_id", organization_id.into()),
-        ("name", Value::String(group.name.clone())),
-        ("raw_attributes", raw),
-        ("created_at", Value::String(format_millis(group.created_at))),
-        ("updated_at", Value::String(format_millis(group.updated_at))),
-    ])
+    parsed(|out| write_group(out, group, organization_id, Raw::Whole))
 }
 
 /// The data of `dsync.token.created` and `dsync.token.revoked`: the token's id and last
@@ -342,40 +333,6 @@ fn membership_data(
     ])
 }
 
-/// The user's object as its events carry it: [`user_payload`] with `raw_attributes` capped.
-pub(crate) fn capped_user_payload(user: &DirectoryUser, organization_id: Option<&str>) -> Value {
-    let mut object = user_payload(user, organization_id);
-    super::limits::cap_event_data(&mut object);
-    object
-}
-
-/// Membership events of one user, given its capped object (see [`capped_user_payload`]):
-/// each group's object is capped in its own event, exactly as [`EventDraft::new`] caps a
-/// [`membership_payload`]. The user's object is built once and copied into each event (the
-/// last one takes it), rather than rebuilt per group.
-pub(crate) fn memberships<'a>(
-    name: &'static str,
-    mut user_object: Value,
-    groups: impl IntoIterator<Item = &'a DirectoryGroup>,
-    organization_id: Option<&str>,
-) -> Vec<EventDraft> {
-    let mut groups = groups.into_iter().peekable();
-    let mut events = Vec::with_capacity(groups.size_hint().0);
-    while let Some(group) = groups.next() {
-        let user = if groups.peek().is_some() {
-            user_object.clone()
-        } else {
-            std::mem::take(&mut user_object)
-        };
-        let mut data = membership_data(user, group, organization_id);
-        if let Some(group_object) = data.get_mut("group") {
-            super::limits::cap_event_data(group_object);
-        }
-        events.push(EventDraft { name, data });
-    }
-    events
-}
-
 /// For each changed top-level attribute its old value, and under `custom_attributes` the old
 /// value of each changed custom attribute (`null` where it did not exist). Empty when nothing
 /// visible changed.
@@ -390,7 +347,11 @@ pub fn previous_attributes(old: &Value, new: &Value) -> Map<String, Value> {
             continue;
         }
         let entry = if key == "custom_attributes" {
-            Value::Object(previous_custom(before, value))
+            let (before, value) = (before.as_object(), value.as_object());
+            Value::Object(previous_custom(
+                before.unwrap_or(&empty),
+                value.unwrap_or(&empty),
+            ))
         } else {
             before.clone()
         };
@@ -399,10 +360,7 @@ pub fn previous_attributes(old: &Value, new: &Value) -> Map<String, Value> {
     previous
 }
 
-fn previous_custom(old: &Value, new: &Value) -> Map<String, Value> {
-    let empty = Map::new();
-    let old = old.as_object().unwrap_or(&empty);
-    let new = new.as_object().unwrap_or(&empty);
+fn previous_custom(old: &Map<String, Value>, new: &Map<String, Value>) -> Map<String, Value> {
     let removed = old.keys().filter(|key| !new.contains_key(*key));
     new.keys()
         .chain(removed)
@@ -519,9 +477,17 @@ mod tests {
             &user_payload(&new, Some("org_1")),
         );
         let event = EventDraft::user_updated(&old, &new, Some("org_1")).expect("an update");
-        assert_eq!(event.data["previous_attributes"], Value::Object(expected));
-        assert_eq!(event.data["previous_attributes"]["username"], "jane");
-        assert!(event.data["previous_attributes"].get("role").is_none());
+        assert_eq!(
+            event.data.to_value()["previous_attributes"],
+            Value::Object(expected)
+        );
+        assert_eq!(
+            event.data.to_value()["previous_attributes"]["username"],
+            "jane"
+        );
+        assert!(event.data.to_value()["previous_attributes"]
+            .get("role")
+            .is_none());
 
         let mut same = old.clone();
         same.updated_at = 9;

@@ -20,9 +20,10 @@
 //! item, its event and 48 membership events) ≤ 372 KB + 72 KB + 2.4 MB ≈ 2.9 MB; DynamoDB
 //! allows 4 MB.
 
+use serde::Serialize;
 use serde_json::{json, Map, Value};
 
-use super::events::user_payload;
+use super::event_data::{write_user, Raw};
 use super::model::{DirectoryUser, UserState};
 use super::user_attributes;
 use crate::ids::{DirectoryId, DirectoryUserId, ProviderUserId};
@@ -58,7 +59,7 @@ impl std::fmt::Display for TooLarge {
 
 /// The size of `value` as compact JSON, counted as it is written rather than by building
 /// the text: every event measures its `raw_attributes` this way.
-fn json_len(value: &Value) -> usize {
+fn json_len<T: Serialize + ?Sized>(value: &T) -> usize {
     let mut counter = ByteCounter(0);
     match serde_json::to_writer(&mut counter, value) {
         Ok(()) => counter.0,
@@ -113,7 +114,11 @@ pub fn check_user_resource(resource: &Value, id: &ProviderUserId) -> Result<(), 
         created_at: 0,
         updated_at: 0,
     };
-    let bytes = json_len(&user_payload(&user, None));
+    let mut object = Vec::new();
+    let bytes = match write_user(&mut object, &user, None, None, Raw::Whole) {
+        Ok(()) => object.len(),
+        Err(_) => usize::MAX,
+    };
     if bytes > MAX_EXPOSED_BYTES {
         return Err(TooLarge {
             what: "the user's names, emails, title and enterprise attributes",
@@ -143,6 +148,21 @@ fn cap_raw_in(object: &mut Value) {
 
 fn marker(bytes: usize) -> Value {
     json!({ TRUNCATED_MARKER: { "bytes": bytes } })
+}
+
+/// Writes `raw` as an event carries it: measured as it is written, so the usual small one
+/// is written once and never copied; one over [`MAX_EVENT_RAW_BYTES`] is written again,
+/// capped (see [`cap_raw_attributes`]).
+pub(crate) fn write_capped_raw(out: &mut Vec<u8>, raw: &Value) -> serde_json::Result<()> {
+    let start = out.len();
+    serde_json::to_writer(&mut *out, raw)?;
+    if out.len() - start <= MAX_EVENT_RAW_BYTES {
+        return Ok(());
+    }
+    out.truncate(start);
+    let mut capped = raw.clone();
+    cap_raw_attributes(&mut capped);
+    serde_json::to_writer(out, &capped)
 }
 
 /// Large top-level entries become markers; if the rest is still too large, so does the whole.

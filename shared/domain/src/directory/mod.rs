@@ -5,7 +5,8 @@
 //! - [`attributes`]: mapping SCIM resources to directory attributes.
 //! - [`attribute_mapping`]: a directory's provider attribute paths → `custom_attributes`.
 //! - [`roles`]: the environment's roles and a directory's group → role mapping.
-//! - [`events`]: event names and their public payloads.
+//! - [`events`]: event names and their public payloads, carried as JSON text
+//!   ([`EventData`]).
 //! - [`event_log`]: events as the log holds them, their envelope and the Events API's filter.
 //! - [`limits`]: record and event payload sizes that keep every item and transaction in
 //!   DynamoDB's limits.
@@ -13,6 +14,7 @@
 
 pub mod attribute_mapping;
 pub mod attributes;
+mod event_data;
 pub mod event_log;
 pub mod events;
 pub mod limits;
@@ -22,13 +24,15 @@ pub mod roles;
 
 pub use attributes::{group_from_provider, user_attributes};
 pub use event_log::{EventFilter, EventScope, StoredEvent};
-pub use events::EventDraft;
+pub use events::{EventData, EventDraft};
 pub use model::{DirectoryGroup, DirectoryUser, Email, UserAttributes, UserState};
 pub use projection::{
     project_group, project_user, GroupInput, GroupOutcome, GroupWrite, MembershipChange, UserInput,
     UserOutcome, UserWrite,
 };
 
+#[cfg(test)]
+mod event_data_tests;
 #[cfg(test)]
 mod projection_proptest;
 #[cfg(test)]

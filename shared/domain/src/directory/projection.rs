@@ -12,7 +12,8 @@ use crate::model::{
 };
 
 use super::attributes::{group_from_provider, user_attributes};
-use super::events::{capped_user_payload, memberships, EventDraft, GROUP_USER_ADDED};
+use super::event_data::memberships;
+use super::events::{EventData, EventDraft, GROUP_USER_ADDED};
 use super::model::{DirectoryGroup, DirectoryUser, UserState};
 use super::roles::user_roles;
 
@@ -140,9 +141,6 @@ pub fn project_user(input: &UserInput) -> UserOutcome {
         ),
         None => Vec::new(),
     };
-    // A created user's event holds exactly the object its joining events carry: they copy it
-    // rather than build it again.
-    let mut member_object = None;
     let (user, own_event) = match (current, next) {
         (None, None) => (UserWrite::Unchanged, None),
         (Some(old), None) => (
@@ -151,9 +149,6 @@ pub fn project_user(input: &UserInput) -> UserOutcome {
         ),
         (None, Some(new)) => {
             let created = EventDraft::user_created(&new, org);
-            if !joining.is_empty() {
-                member_object = Some(created.data.clone());
-            }
             (UserWrite::Put(new), Some(created))
         }
         (Some(old), Some(new)) if *old == new => (UserWrite::Unchanged, None),
@@ -169,7 +164,16 @@ pub fn project_user(input: &UserInput) -> UserOutcome {
     };
     let additions = match member.filter(|_| !joining.is_empty()) {
         Some(member) => {
-            let object = member_object.unwrap_or_else(|| capped_user_payload(member, org));
+            // A created user's event holds exactly the object its joining events carry:
+            // they copy its text rather than write it again.
+            let written;
+            let object = match (current, &own_event) {
+                (None, Some(created)) => &created.data,
+                _ => {
+                    written = EventData::user(member, org, None);
+                    &written
+                }
+            };
             let events = memberships(GROUP_USER_ADDED, object, joining.iter().copied(), org);
             changes(&joining, events)
         }

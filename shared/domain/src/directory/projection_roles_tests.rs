@@ -30,7 +30,7 @@ fn user_data(outcome: &super::projection::UserOutcome, name: &str) -> Value {
         .events()
         .iter()
         .find(|e| e.name == name)
-        .map(|e| e.data.clone())
+        .map(|e| e.data.to_value())
         .unwrap_or(Value::Null)
 }
 

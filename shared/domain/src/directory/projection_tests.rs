@@ -135,7 +135,12 @@ fn membership_ids(outcome: &UserOutcome, name: &str) -> Vec<(String, String)> {
     let id = |v: &Value, key: &str| v[key]["id"].as_str().unwrap_or_default().to_owned();
     let events = outcome.events().into_iter().filter(|e| e.name == name);
     events
-        .map(|e| (id(&e.data, "user"), id(&e.data, "group")))
+        .map(|e| {
+            (
+                id(&e.data.to_value(), "user"),
+                id(&e.data.to_value(), "group"),
+            )
+        })
         .collect()
 }
 
@@ -144,7 +149,7 @@ fn check_new_active(case: &Case, outcome: &UserOutcome) {
     assert_eq!(user.state, UserState::Active);
     assert_eq!((user.created_at, user.updated_at), (T1, T1));
     assert_eq!(outcome.add_to(), case.both());
-    let created = &outcome.events()[0].data;
+    let created = &outcome.events()[0].data.to_value();
     assert_eq!(created["state"], "active");
     assert_eq!(created["id"], user.id.to_string());
     assert_eq!(created["organization_id"], ORG);
@@ -167,7 +172,7 @@ fn check_new_inactive_retained(_: &Case, outcome: &UserOutcome) {
         outcome.add_to().is_empty(),
         "an inactive user is in no group"
     );
-    assert_eq!(outcome.events()[0].data["state"], "inactive");
+    assert_eq!(outcome.events()[0].data.to_value()["state"], "inactive");
 }
 
 fn check_change_active(case: &Case, outcome: &UserOutcome) {
@@ -189,7 +194,7 @@ fn check_deactivated_deleted(case: &Case, outcome: &UserOutcome) {
     let user_id = case.before_id().to_string();
     let expected = [&case.g1, &case.g2].map(|g| (user_id.clone(), g.id.to_string()));
     assert_eq!(removed, expected);
-    assert_eq!(outcome.events()[2].data["id"], user_id);
+    assert_eq!(outcome.events()[2].data.to_value()["id"], user_id);
 }
 
 fn check_deactivated_retained(case: &Case, outcome: &UserOutcome) {
@@ -199,8 +204,11 @@ fn check_deactivated_retained(case: &Case, outcome: &UserOutcome) {
     assert_eq!(user.inactive_since, Some(T1));
     assert_eq!(outcome.remove_from(), case.both());
     // Removals describe the user as it was when it left: still active.
-    assert_eq!(outcome.events()[0].data["user"]["state"], "active");
-    assert_eq!(outcome.events()[2].data["state"], "inactive");
+    assert_eq!(
+        outcome.events()[0].data.to_value()["user"]["state"],
+        "active"
+    );
+    assert_eq!(outcome.events()[2].data.to_value()["state"], "inactive");
     assert_eq!(previous(outcome, USER_UPDATED), json!({"state": "active"}));
 }
 
@@ -227,7 +235,10 @@ fn check_reactivated_deleted(case: &Case, outcome: &UserOutcome) {
     );
     assert_eq!((user.created_at, user.state), (T1, UserState::Active));
     assert_eq!(outcome.add_to(), case.both());
-    assert_eq!(outcome.events()[1].data["user"]["id"], user.id.to_string());
+    assert_eq!(
+        outcome.events()[1].data.to_value()["user"]["id"],
+        user.id.to_string()
+    );
 }
 
 fn check_reactivated_retained(case: &Case, outcome: &UserOutcome) {
@@ -240,7 +251,10 @@ fn check_reactivated_retained(case: &Case, outcome: &UserOutcome) {
         json!({"state": "inactive"})
     );
     assert_eq!(outcome.add_to(), case.both());
-    assert_eq!(outcome.events()[1].data["user"]["state"], "active");
+    assert_eq!(
+        outcome.events()[1].data.to_value()["user"]["state"],
+        "active"
+    );
 }
 
 fn check_hard_delete(case: &Case, outcome: &UserOutcome) {
@@ -457,7 +471,7 @@ fn policy_switch_retain_to_delete_deletes_inactive_users() {
     let outcome = sim.step(Some(&provider), &[], T1);
     assert_eq!(outcome.user, UserWrite::Delete(id));
     assert_eq!(names(&outcome), [USER_DELETED]);
-    assert_eq!(outcome.events()[0].data["state"], "inactive");
+    assert_eq!(outcome.events()[0].data.to_value()["state"], "inactive");
 }
 
 #[test]
@@ -506,7 +520,7 @@ fn custom_attribute_changes_list_previous_values() {
         json!({"custom_attributes": {"department": null}})
     );
     assert_eq!(
-        first.events()[0].data["custom_attributes"]["department"],
+        first.events()[0].data.to_value()["custom_attributes"]["department"],
         "R&D"
     );
 
@@ -599,7 +613,10 @@ fn each_membership_change_carries_its_own_event() {
             (group.id, group.provider_group_id)
         );
         assert_eq!(change.event.name, name);
-        assert_eq!(change.event.data["group"]["id"], group.id.to_string());
+        assert_eq!(
+            change.event.data.to_value()["group"]["id"],
+            group.id.to_string()
+        );
     }
     assert_eq!(
         moved.own_event, None,
@@ -634,7 +651,7 @@ fn user_payload_has_the_public_shape() {
     let mut sim = Sim::new(settings(Delete, None));
     let outcome = sim.step(Some(&provider), &[], T0);
     let user = put(&outcome);
-    let data = &outcome.events()[0].data;
+    let data = &outcome.events()[0].data.to_value();
     assert_eq!(data, &user_payload(user, Some(ORG)));
     let mut keys: Vec<&str> = data
         .as_object()
@@ -709,7 +726,7 @@ fn group_step(
         now,
     });
     let names = outcome.events.iter().map(|e| e.name).collect();
-    let data = outcome.events.into_iter().map(|e| e.data).collect();
+    let data = outcome.events.iter().map(|e| e.data.to_value()).collect();
     (outcome.group, names, data)
 }
 

@@ -168,6 +168,6 @@ pub fn previous(outcome: &UserOutcome, name: &str) -> Value {
         .events()
         .iter()
         .find(|e| e.name == name)
-        .and_then(|e| e.data.get("previous_attributes").cloned())
+        .and_then(|e| e.data.to_value().get("previous_attributes").cloned())
         .unwrap_or(Value::Null)
 }
