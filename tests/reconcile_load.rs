@@ -403,3 +403,126 @@ async fn the_settings_preview_is_paged_and_its_slices_add_up() {
     .await;
     assert_eq!(reply.status, 400, "{:?}", reply.body);
 }
+
+/// An unchanged directory is reconciled in one walk of its users: nothing written but the
+/// run's own record, and each further page of users costs the three reads of its records
+/// (the provider users, their memberships, their directory users), whatever the users. A
+/// second walk to find directory users whose provider record is gone is skipped, since the
+/// directory's user counters prove there are none.
+#[tokio::test]
+async fn an_unchanged_directory_reconciles_without_writes_in_three_reads_per_page_of_users() {
+    use dsync_domain::ids::{ProviderGroupId, ProviderUserId};
+    use dsync_domain::model::{ProviderGroup, ProviderUser};
+    use dsync_dynamo::metering::{metered_client, Meter, MeterReport};
+
+    let app = spawn_app_without_stream_processing().await;
+    let store = app.store().clone();
+    let directory = DirectoryId::parse(&app.running.bootstrap.directory_id).unwrap();
+    let meter = Meter::new();
+    let metered = dsync_dynamo::Store::new(
+        metered_client(&app.running.endpoint, &meter),
+        store.tables().clone(),
+    );
+    let add_users = |from: usize, count: usize| {
+        let store = store.clone();
+        async move {
+            let mut ids = Vec::new();
+            for i in from..from + count {
+                let name = format!("steady{i:04}@example.com");
+                let user = ProviderUser {
+                    id: ProviderUserId::generate(),
+                    directory_id: directory,
+                    version: 1,
+                    user_name: name.clone(),
+                    external_id: None,
+                    active: i % 10 != 0,
+                    inactive_since: (i % 10 == 0).then_some(1),
+                    resource: json!({"userName": name, "active": i % 10 != 0}),
+                    created_at: 1,
+                    updated_at: 1,
+                };
+                store.create_user(&user).await.unwrap();
+                ids.push(user.id);
+            }
+            ids
+        }
+    };
+    // Reconciles once to project what changed, then meters a second, unchanged run.
+    let reconcile_twice = || async {
+        let policy = dsync_policy::App::new(store.clone());
+        let run = store
+            .create_reconciliation(environment(&app), Some(directory), policy.now())
+            .await
+            .unwrap();
+        assert_eq!(
+            run_one(&policy, run, None).await.unwrap().1,
+            RunEnd::Completed
+        );
+        let head = store.event_head(&environment(&app)).await.unwrap();
+        let policy = dsync_policy::App::new(metered.clone());
+        let run = metered
+            .create_reconciliation(environment(&app), Some(directory), policy.now())
+            .await
+            .unwrap();
+        meter.reset();
+        let (run, end) = run_one(&policy, run, None).await.unwrap();
+        let report = meter.take();
+        assert_eq!(end, RunEnd::Completed);
+        assert_eq!(run.counts.events, 0, "an unchanged directory: {run:?}");
+        assert_eq!(store.event_head(&environment(&app)).await.unwrap(), head);
+        eprintln!("{} users: {}", run.counts.users, report.requests_summary());
+        (run.counts.users, report)
+    };
+    let writes = |report: &MeterReport| -> u64 {
+        [
+            "PutItem",
+            "UpdateItem",
+            "DeleteItem",
+            "BatchWriteItem",
+            "TransactWriteItems",
+        ]
+        .iter()
+        .filter_map(|op| report.requests_by_operation.get(*op))
+        .sum()
+    };
+
+    // One page of 100 users, 30 of them in three groups.
+    let first = add_users(0, 100).await;
+    for members in first.chunks(10).take(3) {
+        let group = ProviderGroup {
+            id: ProviderGroupId::generate(),
+            directory_id: directory,
+            version: 1,
+            display_name: format!("Team {}", members[0]),
+            external_id: None,
+            resource: json!({"displayName": format!("Team {}", members[0])}),
+            created_at: 1,
+            updated_at: 1,
+        };
+        let diff = dsync_dynamo::MembershipDiff {
+            add: members.iter().map(|m| (*m, None)).collect(),
+            remove: Vec::new(),
+        };
+        store.create_group(&group, &diff, 1).await.unwrap();
+    }
+    let (users, small) = reconcile_twice().await;
+    assert_eq!(users, 100);
+    // Two more pages, of users created later (so after the first page in id order).
+    add_users(100, 200).await;
+    let (users, large) = reconcile_twice().await;
+    assert_eq!(users, 300);
+
+    // The run's own record (its lease claimed, saved when it starts and when it ends) is all
+    // it writes.
+    assert_eq!(writes(&small), 3, "{}", small.requests_summary());
+    assert_eq!(writes(&large), 3, "{}", large.requests_summary());
+    assert_eq!(small.write_units, large.write_units);
+    let per_page = 3;
+    assert!(
+        large.total_requests <= small.total_requests + 2 * per_page,
+        "200 users more cost {} requests more: {} then {}",
+        large.total_requests - small.total_requests,
+        small.requests_summary(),
+        large.requests_summary()
+    );
+}

@@ -161,6 +161,21 @@ pub async fn plan_user(
     })
 }
 
+impl UserPlan {
+    /// Whether a directory user of `directory` stands once this plan is committed.
+    pub fn leaves_user_in(&self, directory: &DirectoryId) -> bool {
+        match &self.outcome.user {
+            directory::UserWrite::Unchanged => self
+                .before
+                .user
+                .as_ref()
+                .is_some_and(|u| u.directory_id == *directory),
+            directory::UserWrite::Put(user) => user.directory_id == *directory,
+            directory::UserWrite::Delete(_) => false,
+        }
+    }
+}
+
 /// Plans a page of provider users (in id order, as listed) with batched reads: one ranged
 /// Query for their memberships, one BatchGetItem for their directory users, one for the
 /// groups. Reconciliation and the preview use this; each plan is the same projection rule.

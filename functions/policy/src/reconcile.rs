@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
 
 use dsync_domain::ids::{DirectoryId, ProviderGroupId, ProviderUserId, ReconciliationId};
-use dsync_domain::reconciliation::{ResumePoint, PHASES};
+use dsync_domain::reconciliation::{ResumePoint, UserTally, PHASES};
 use dsync_dynamo::{
     Checkpoint, FailedRecordKey, LeaseAfterSave, Reconciliation, ReconciliationState, StoreError,
 };
@@ -245,9 +245,11 @@ async fn walk(
         let ResumePoint {
             phase: first_phase,
             after: mut resume_after,
+            tally: resume_tally,
         } = resumed.unwrap_or(ResumePoint {
             phase: 0,
             after: None,
+            tally: None,
         });
         if !resuming_here {
             run.counts.directories += 1;
@@ -274,12 +276,25 @@ async fn walk(
             } else {
                 None
             };
+            let users_phase = *phase == "users";
+            // Started afresh, the users phase tallies from the counters as they are now;
+            // resumed, from where its checkpoint left the tally (if it kept one).
+            let mut tally = match (users_phase, &after) {
+                (false, _) => None,
+                (true, None) => app
+                    .store
+                    .user_counts(&directory)
+                    .await?
+                    .map(UserTally::start),
+                (true, Some(_)) => resume_tally,
+            };
             loop {
                 if out_of_time(deadline) || pages >= limits.pages_per_turn {
                     run.checkpoint = Some(Checkpoint {
                         directory_id: Some(directory),
                         phase: phase.to_string(),
                         after,
+                        tally,
                     });
                     return Ok(RunEnd::Suspended);
                 }
@@ -290,6 +305,7 @@ async fn walk(
                     run: &mut *run,
                     quarantined: &mut quarantined,
                     failed: &mut failed,
+                    tally: &mut tally,
                 };
                 let next = page.reconcile(phase, after.clone()).await?;
                 pages += 1;
@@ -298,6 +314,7 @@ async fn walk(
                         directory_id: Some(directory),
                         phase: phase.to_string(),
                         after: next.clone(),
+                        tally,
                     });
                     saver.save(app, run, true).await?;
                     tracing::info!(reconciliation_id = %run.id, users = run.counts.users, groups = run.counts.groups, "reconciliation progress");
@@ -306,6 +323,9 @@ async fn walk(
                     Some(next) => after = Some(next),
                     None => break,
                 }
+            }
+            if users_phase && none_gone(app, &directory, tally).await? {
+                break;
             }
         }
         // Walked whole in this turn: an entry no phase met names a record that is neither at
@@ -320,6 +340,24 @@ async fn walk(
         }
     }
     Ok(RunEnd::Completed)
+}
+
+/// Whether the users phase just finished proved that no directory user is left without a
+/// provider record: then the gone-users phase (a second walk of the whole directory, which
+/// would find nothing) is skipped. See [`UserTally`].
+async fn none_gone(
+    app: &App,
+    directory: &DirectoryId,
+    tally: Option<UserTally>,
+) -> Result<bool, StoreError> {
+    let Some(tally) = tally else {
+        return Ok(false);
+    };
+    Ok(app
+        .store
+        .user_counts(directory)
+        .await?
+        .is_some_and(|counts| tally.proves_none_gone(counts)))
 }
 
 /// Whether a quarantined record no longer exists, at the provider or in the directory.
@@ -364,6 +402,9 @@ struct Page<'a> {
     quarantined: &'a mut HashSet<FailedRecordKey>,
     /// The records that failed in this invocation.
     failed: &'a mut HashSet<FailedRecordKey>,
+    /// The users phase's tally; `None` once it cannot prove anything (a record failed, or
+    /// the page was projected user by user, so who has a directory user is not known).
+    tally: &'a mut Option<UserTally>,
 }
 
 impl Page<'_> {
@@ -412,6 +453,7 @@ impl Page<'_> {
                     .await?;
                 // A provider record that does not decode is quarantined, not the page.
                 for (user, error) in undecodable {
+                    *self.tally = None;
                     self.run.counts.users += 1;
                     self.settle(FailedRecordKey::User(user), Err(error)).await?;
                 }
@@ -421,6 +463,12 @@ impl Page<'_> {
                             let result = commit_plan(app, context, &user, &plan)
                                 .await
                                 .map(|events| events.len());
+                            // A commit that lost a race re-projected from fresh state, which
+                            // may differ from the plan; it then moved the counters' `changes`
+                            // if it created or deleted the user, so the tally cannot lie.
+                            if let (Some(tally), Ok(_)) = (self.tally.as_mut(), &result) {
+                                tally.matched += u64::from(plan.leaves_user_in(directory));
+                            }
                             self.settle(FailedRecordKey::User(user.to_string()), result)
                                 .await?;
                         }
@@ -430,6 +478,7 @@ impl Page<'_> {
                     Err(error) => {
                         tracing::warn!(reconciliation_id = %self.run.id, %error,
                             "batched planning failed; projecting the page user by user");
+                        *self.tally = None;
                         for user in &page.users {
                             let result = project_user(app, context, &user.id)
                                 .await
@@ -478,6 +527,7 @@ impl Page<'_> {
                 }
             }
             Err(error) => {
+                *self.tally = None;
                 tracing::warn!(reconciliation_id = %self.run.id, record_type = record.kind(),
                     record_id = record.id(), %error, "record quarantined");
                 let reason = error.to_string();

@@ -44,6 +44,11 @@ pub struct Checkpoint {
     pub directory_id: Option<DirectoryId>,
     pub phase: String,
     pub after: Option<String>,
+    /// In the users phase: what it has tallied so far, so a resumed walk can still skip the
+    /// gone-users phase. Absent (a run saved before tallies, or one that lost certainty):
+    /// the gone-users phase runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tally: Option<UserTally>,
 }
 
 /// Where the walk of the directory a run stopped in starts again.
@@ -53,6 +58,45 @@ pub struct ResumePoint {
     pub phase: usize,
     /// The last key that phase finished; `None`: from its start.
     pub after: Option<String>,
+    pub tally: Option<UserTally>,
+}
+
+/// The users phase's proof that the gone-users phase would find nothing, so an unchanged
+/// directory is walked once instead of twice. The directory's user counters move in the
+/// same transaction as every commit that creates or deletes a directory user, and count
+/// every such commit in `changes`. If `changes` is the same after the walk as before it, the
+/// set of directory users did not change meanwhile; if their number then equals the provider
+/// users walked that have one, every directory user has a provider record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserTally {
+    /// The counters' `changes` when the phase started.
+    pub changes: u64,
+    /// Provider users walked so far whose directory user (of this directory) exists.
+    pub matched: u64,
+}
+
+/// The directory's user counters as read at one moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UserCounts {
+    /// Every counted commit so far.
+    pub changes: u64,
+    /// Directory users, active and inactive.
+    pub users: u64,
+}
+
+impl UserTally {
+    pub fn start(counts: UserCounts) -> Self {
+        Self {
+            changes: counts.changes,
+            matched: 0,
+        }
+    }
+
+    /// Whether the directory, with these counts after the walk, has no directory user
+    /// without a provider record.
+    pub fn proves_none_gone(&self, after: UserCounts) -> bool {
+        after.changes == self.changes && after.users == self.matched
+    }
 }
 
 impl Checkpoint {
@@ -68,6 +112,7 @@ impl Checkpoint {
         (self.directory_id == Some(*directory)).then(|| ResumePoint {
             phase: PHASES.iter().position(|p| *p == self.phase).unwrap_or(0),
             after: self.after.clone(),
+            tally: self.tally,
         })
     }
 }
@@ -150,6 +195,7 @@ mod tests {
             directory_id: Some(dirs[1]),
             phase: "users".to_owned(),
             after: Some("user_42".to_owned()),
+            tally: None,
         };
         assert!(!checkpoint.still_to_walk(&dirs[0]));
         assert!(checkpoint.still_to_walk(&dirs[1]) && checkpoint.still_to_walk(&dirs[2]));
@@ -157,7 +203,8 @@ mod tests {
             checkpoint.resume_in(&dirs[1]),
             Some(ResumePoint {
                 phase: 2,
-                after: Some("user_42".to_owned())
+                after: Some("user_42".to_owned()),
+                tally: None,
             })
         );
         assert_eq!(PHASES[2], "users");
@@ -172,8 +219,37 @@ mod tests {
             directory_id: Some(directory),
             phase: "renamed".to_owned(),
             after: None,
+            tally: None,
         };
         assert_eq!(checkpoint.resume_in(&directory).map(|at| at.phase), Some(0));
+    }
+
+    /// The skip of the gone-users walk rests on this: any counted commit during the walk, or
+    /// one directory user more than the walk matched, and the gone-users phase runs.
+    #[test]
+    fn a_tally_proves_nothing_gone_only_when_nothing_moved_and_every_user_matched() {
+        let before = UserCounts {
+            changes: 7,
+            users: 3,
+        };
+        let mut tally = UserTally::start(before);
+        tally.matched = 3;
+        assert!(tally.proves_none_gone(before));
+        let one_more = UserCounts { users: 4, ..before };
+        assert!(!tally.proves_none_gone(one_more), "a user no page matched");
+        // A delete and a create meanwhile leave the number as it was, not `changes`.
+        let moved = UserCounts {
+            changes: 9,
+            ..before
+        };
+        assert!(!tally.proves_none_gone(moved));
+    }
+
+    #[test]
+    fn a_checkpoint_saved_before_tallies_still_reads() {
+        let checkpoint: Checkpoint =
+            serde_json::from_str(r#"{"directory_id":null,"phase":"users","after":"x"}"#).unwrap();
+        assert_eq!(checkpoint.tally, None);
     }
 
     #[test]

@@ -8,6 +8,7 @@
 use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
 use dsync_domain::directory::{DirectoryUser, UserState};
 use dsync_domain::ids::DirectoryId;
+use dsync_domain::reconciliation::UserCounts;
 
 use crate::item::{n, s, Item, ItemExt};
 use crate::keys::{PK, SK};
@@ -80,19 +81,50 @@ impl Store {
         Ok(Some(TransactWriteItem::builder().update(update).build()))
     }
 
-    /// Active and inactive directory users (one BatchGetItem of the shards and the base) and groups (the provider group
-    /// count, one more): no scan, whatever the directory's size.
-    pub async fn directory_metadata(
+    /// The directory's user counters as one consistent read (one BatchGetItem): how many
+    /// counted commits there have been, and how many directory users there are. `None` while
+    /// the counters are incomplete (no base yet): their sum then proves nothing.
+    pub async fn user_counts(
         &self,
         directory: &DirectoryId,
-    ) -> Result<DirectoryMetadata, StoreError> {
+    ) -> Result<Option<UserCounts>, StoreError> {
+        let items = self.user_count_items(directory).await?;
+        if !items
+            .iter()
+            .any(|item| item.opt_str_attr(SK) == Some(USER_COUNTS_BASE))
+        {
+            return Ok(None);
+        }
+        let sum = |name: &str| -> u64 {
+            let total: i64 = items
+                .iter()
+                .map(|item| item.opt_num_attr::<i64>(name).unwrap_or(0))
+                .sum();
+            total.max(0) as u64
+        };
+        Ok(Some(UserCounts {
+            changes: sum(crate::count_backfill::CHANGES),
+            users: sum("active") + sum("inactive"),
+        }))
+    }
+
+    async fn user_count_items(&self, directory: &DirectoryId) -> Result<Vec<Item>, StoreError> {
         let pk = user_counts_pk(directory);
         let keys = user_counts_keys()
             .into_iter()
             .chain([USER_COUNTS_BASE.to_owned()])
             .map(|sk| Item::from([(PK.to_owned(), s(&pk)), (SK.to_owned(), s(sk))]))
             .collect();
-        let items = self.batch_get_items(&self.tables.directory, keys).await?;
+        self.batch_get_items(&self.tables.directory, keys).await
+    }
+
+    /// Active and inactive directory users (one BatchGetItem of the shards and the base) and groups (the provider group
+    /// count, one more): no scan, whatever the directory's size.
+    pub async fn directory_metadata(
+        &self,
+        directory: &DirectoryId,
+    ) -> Result<DirectoryMetadata, StoreError> {
+        let items = self.user_count_items(directory).await?;
         let sum = |name: &str| -> u64 {
             let total: i64 = items
                 .iter()
