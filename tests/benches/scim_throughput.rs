@@ -100,6 +100,7 @@ async fn runner(users: usize, persistent: bool, baseline: f64) -> Vec<Row> {
         data_dir: data_dir.clone(),
         in_memory: !persistent,
         dynamodb_endpoint: None,
+        dynamodb_latency: Duration::ZERO,
         table_prefix: "dsync".into(),
         listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
         reconcile_every: None,

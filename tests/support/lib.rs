@@ -202,6 +202,7 @@ async fn spawn_with(
         data_dir: data_dir.clone(),
         in_memory: true,
         dynamodb_endpoint: endpoint,
+        dynamodb_latency: std::time::Duration::ZERO,
         table_prefix: format!("t{}", &unique[unique.len() - 12..]),
         listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
         reconcile_every: None,
