@@ -19,6 +19,7 @@ pub use serde_json::json;
 
 pub mod event_batch;
 pub mod google_fake;
+pub mod load;
 
 /// A fresh embedded engine with the service's tables and a store on it: no pipeline, no
 /// bootstrap, for tests and benchmarks that call the functions directly. The engine stops
