@@ -77,8 +77,8 @@ async fn main() {
 
     println!("## Event log of one environment ({users} users per run, stream batches of {batch})");
     println!();
-    println!("| latency per request | projectors | events | seconds | events/s | cancelled transactions/s | requests per event |");
-    println!("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    println!("| latency per request | projectors | events | seconds | events/s | cancelled transactions/s | requests per event | CPU s (engine included) |");
+    println!("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     for &latency in &latencies {
         for &projectors in &projector_counts {
             let row = projector_run(
@@ -91,12 +91,13 @@ async fn main() {
             )
             .await;
             println!(
-                "| {latency} ms | {projectors} | {} | {:.1} | {:.0} | {:.1} | {:.1} |",
+                "| {latency} ms | {projectors} | {} | {:.1} | {:.0} | {:.1} | {:.1} | {:.1} |",
                 row.events,
                 row.took.as_secs_f64(),
                 row.events as f64 / row.took.as_secs_f64(),
                 row.cancelled as f64 / row.took.as_secs_f64(),
                 row.requests as f64 / row.events as f64,
+                row.cpu,
             );
         }
     }
@@ -106,8 +107,8 @@ async fn main() {
         println!();
         println!("## SCIM creates to the log through the local runner ({scim_users} users, {SCIM_CLIENTS} clients)");
         println!();
-        println!("| latency per request | SCIM creates/s | users/s reaching the log | last event after the last response |");
-        println!("| ---: | ---: | ---: | ---: |");
+        println!("| latency per request | SCIM creates/s | users/s reaching the log | last event after the last response | CPU s (runner included) |");
+        println!("| ---: | ---: | ---: | ---: | ---: |");
         for &latency in &latencies {
             scim_run(Duration::from_millis(latency), scim_users).await;
         }
@@ -141,6 +142,10 @@ fn client(endpoint: &str, latency: Duration, meter: Option<&Meter>) -> aws_sdk_d
 struct RunFigures {
     events: usize,
     took: Duration,
+    /// CPU seconds the process (projectors and engine) used: well under `took` at 10 ms
+    /// means the run waited on round trips, near it (or near the cores) that it was short of
+    /// CPU, as on a loaded machine.
+    cpu: f64,
     cancelled: u64,
     requests: u64,
 }
@@ -161,6 +166,7 @@ async fn projector_run(
     );
     let meter = Meter::new();
     let next = Arc::new(AtomicUsize::new(0));
+    let cpu_before = cpu_seconds();
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..projectors {
@@ -190,15 +196,39 @@ async fn projector_run(
         task.await.expect("a projector");
     }
     let took = started.elapsed();
+    let cpu = cpu_seconds() - cpu_before;
     let report = meter.snapshot();
     let events = read_log(setup, &environment).await;
     check_log(&events, &ids);
     RunFigures {
         events: events.len(),
         took,
+        cpu,
         cancelled: report.failed_requests,
         requests: report.total_requests,
     }
+}
+
+/// User and system CPU time of this process so far (Linux: `/proc/self/stat`, in the
+/// kernel's fixed 100 ticks per second; 0 elsewhere).
+fn cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    // The fields after the command name (which is in parentheses and may hold spaces).
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    // utime and stime: fields 14 and 15 of the line, so 11 and 12 counted from 0 here.
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
 }
 
 /// A fresh environment and directory (a log starting at 0) holding `users` provider users,
@@ -350,6 +380,7 @@ async fn scim_run(latency: Duration, users: usize) {
     .expect("the runner starts");
     let token = running.bootstrap.scim_token.clone();
     let path = format!("/scim/v2/{}/Users", running.bootstrap.directory_id);
+    let cpu_before = cpu_seconds();
     let started = Instant::now();
     let (took, _) = dsync_tests::load::load(running.addr, users, SCIM_CLIENTS, move |i| {
         (
@@ -364,6 +395,7 @@ async fn scim_run(latency: Duration, users: usize) {
     running.settle().await.expect("the pipeline settles");
     let lag = last_response.elapsed();
     let to_log = started.elapsed();
+    let cpu = cpu_seconds() - cpu_before;
     let events = read_log(&running.store, &running.bootstrap.environment_id).await;
     let created = events
         .iter()
@@ -373,7 +405,7 @@ async fn scim_run(latency: Duration, users: usize) {
     drop(running);
     let _ = std::fs::remove_dir_all(&data_dir);
     println!(
-        "| {} ms | {:.0} | {:.0} | {:.1} s |",
+        "| {} ms | {:.0} | {:.0} | {:.1} s | {cpu:.1} |",
         latency.as_millis(),
         users as f64 / took.as_secs_f64(),
         users as f64 / to_log.as_secs_f64(),
