@@ -77,8 +77,8 @@ async fn main() {
 
     println!("## Event log of one environment ({users} users per run, stream batches of {batch})");
     println!();
-    println!("| latency per request | projectors | events | seconds | events/s | cancelled transactions/s | requests per event | CPU s (engine included) |");
-    println!("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    println!("| latency per request | projectors | events | seconds | events/s | cancelled transactions/s | requests per event | CPU s (engine included) | requests |");
+    println!("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |");
     for &latency in &latencies {
         for &projectors in &projector_counts {
             let row = projector_run(
@@ -91,13 +91,14 @@ async fn main() {
             )
             .await;
             println!(
-                "| {latency} ms | {projectors} | {} | {:.1} | {:.0} | {:.1} | {:.1} | {:.1} |",
+                "| {latency} ms | {projectors} | {} | {:.1} | {:.0} | {:.1} | {:.1} | {:.1} | {} |",
                 row.events,
                 row.took.as_secs_f64(),
                 row.events as f64 / row.took.as_secs_f64(),
                 row.cancelled as f64 / row.took.as_secs_f64(),
                 row.requests as f64 / row.events as f64,
                 row.cpu,
+                row.by_operation,
             );
         }
     }
@@ -146,6 +147,8 @@ struct RunFigures {
     /// means the run waited on round trips, near it (or near the cores) that it was short of
     /// CPU, as on a loaded machine.
     cpu: f64,
+    /// `GetItem×3 Query×400 …`: where the requests per event go.
+    by_operation: String,
     cancelled: u64,
     requests: u64,
 }
@@ -204,6 +207,7 @@ async fn projector_run(
         events: events.len(),
         took,
         cpu,
+        by_operation: report.requests_summary(),
         cancelled: report.failed_requests,
         requests: report.total_requests,
     }
