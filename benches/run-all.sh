@@ -8,14 +8,17 @@
 #      ratio to raw HTTP POSTs to the same receiver;
 #   4. reconciliation of an unchanged directory as a ratio to a raw paginated Query of the same
 #      items, its writes and peak memory;
-#   5. each Lambda binary's size (stripped, arm64, release profile) and init time (process
+#   5. one environment's event log under 0 and 10 ms injected DynamoDB latency: events/s with
+#      1, 4 and 16 projectors, and SCIM creates to the log with 32 clients
+#      (benches/log-throughput.sh; about two minutes);
+#   6. each Lambda binary's size (stripped, arm64, release profile) and init time (process
 #      start -> first request to a local stub of the Lambda Runtime API, x86_64 release build
 #      of the same code: this machine cannot run arm64 binaries natively).
 # Optimized builds (cargo's bench and release profiles); the first run compiles for a long
 # while (the release builds link with LTO).
 # DSYNC_BENCH_USERS (default 2000) sets how many users the SCIM run creates and patches;
 # DSYNC_BENCH_RECONCILE_USERS (default 10000; e.g. 10000,100000) the reconciliation sizes.
-# SKIP_LAMBDAS=1 leaves out step 5 (its two release builds).
+# SKIP_LOG=1 leaves out step 5; SKIP_LAMBDAS=1 leaves out step 6 (its two release builds).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,6 +32,10 @@ echo
 cargo bench --quiet -p dsync-tests --bench webhook_fanout
 echo
 cargo bench --quiet -p dsync-tests --bench reconcile_vs_query
+if [ "${SKIP_LOG:-}" != 1 ]; then
+    echo
+    cargo bench --quiet -p dsync-tests --bench log_throughput
+fi
 if [ "${SKIP_LAMBDAS:-}" != 1 ]; then
     echo
     echo "## Lambda binaries: size (arm64, stripped)"

@@ -12,6 +12,7 @@ fn options(data_dir: &Path, in_memory: bool) -> Options {
         data_dir: data_dir.to_owned(),
         in_memory,
         dynamodb_endpoint: None,
+        dynamodb_latency: std::time::Duration::ZERO,
         table_prefix: "dsync".into(),
         listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
         reconcile_every: None,

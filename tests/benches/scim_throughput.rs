@@ -9,7 +9,6 @@
 
 use std::convert::Infallible;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -100,6 +99,7 @@ async fn runner(users: usize, persistent: bool, baseline: f64) -> Vec<Row> {
         data_dir: data_dir.clone(),
         in_memory: !persistent,
         dynamodb_endpoint: None,
+        dynamodb_latency: Duration::ZERO,
         table_prefix: "dsync".into(),
         listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
         reconcile_every: None,
@@ -215,19 +215,8 @@ async fn count_events(running: &dsync_local::Running) -> usize {
 const DEACTIVATE: &str = r#"{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","value":{"active":false}}]}"#;
 
 fn create_body(i: usize) -> Vec<u8> {
-    serde_json::json!({
-        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
-        "userName": format!("user{i}@example.com"),
-        "externalId": format!("ext-{i}"),
-        "name": {"givenName": "Bench", "familyName": format!("User{i}")},
-        "emails": [{"value": format!("user{i}@example.com"), "primary": true, "type": "work"}],
-        "active": true
-    })
-    .to_string()
-    .into_bytes()
+    dsync_tests::load::scim_create_body(i)
 }
-
-type Request = (http::Method, String, Vec<u8>, String);
 
 async fn load(
     addr: SocketAddr,
@@ -241,68 +230,10 @@ async fn load(
     .await
 }
 
-/// `requests` requests over `CLIENTS` keep-alive connections, each sending its next request
-/// when the previous answer is read; returns the wall time and the bodies in request order.
-/// Any answer but 2xx stops the benchmark: a fast error is not throughput.
 async fn load_authorized(
     addr: SocketAddr,
     requests: usize,
-    make: impl Fn(usize) -> Request + Send + Sync + 'static,
+    make: impl Fn(usize) -> dsync_tests::load::Request + Send + Sync + 'static,
 ) -> (Duration, Vec<Bytes>) {
-    let make = Arc::new(make);
-    let next = Arc::new(AtomicUsize::new(0));
-    let started = Instant::now();
-    let mut workers = Vec::new();
-    for _ in 0..CLIENTS {
-        let (make, next) = (make.clone(), next.clone());
-        workers.push(tokio::spawn(async move {
-            let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
-            stream.set_nodelay(true).expect("nodelay");
-            let (mut sender, connection) =
-                hyper::client::conn::http1::handshake(TokioIo::new(stream))
-                    .await
-                    .expect("handshake");
-            tokio::spawn(connection);
-            let mut answers = Vec::new();
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= requests {
-                    return answers;
-                }
-                let (method, path, body, token) = make(i);
-                let mut request = http::Request::builder()
-                    .method(method)
-                    .uri(path)
-                    .header(http::header::HOST, addr.to_string())
-                    .header(http::header::CONTENT_TYPE, "application/scim+json");
-                if !token.is_empty() {
-                    request =
-                        request.header(http::header::AUTHORIZATION, format!("Bearer {token}"));
-                }
-                let request = request.body(Full::new(Bytes::from(body))).expect("request");
-                sender.ready().await.expect("connection ready");
-                let response = sender.send_request(request).await.expect("response");
-                let status = response.status();
-                let body = response
-                    .into_body()
-                    .collect()
-                    .await
-                    .expect("body")
-                    .to_bytes();
-                assert!(
-                    status.is_success(),
-                    "request {i} answered {status}: {}",
-                    String::from_utf8_lossy(&body)
-                );
-                answers.push((i, body));
-            }
-        }));
-    }
-    let mut all = Vec::with_capacity(requests);
-    for worker in workers {
-        all.extend(worker.await.expect("a client"));
-    }
-    let took = started.elapsed();
-    all.sort_by_key(|(i, _)| *i);
-    (took, all.into_iter().map(|(_, body)| body).collect())
+    dsync_tests::load::load(addr, requests, CLIENTS, make).await
 }

@@ -19,6 +19,7 @@ pub use serde_json::json;
 
 pub mod event_batch;
 pub mod google_fake;
+pub mod load;
 
 /// A fresh embedded engine with the service's tables and a store on it: no pipeline, no
 /// bootstrap, for tests and benchmarks that call the functions directly. The engine stops
@@ -202,6 +203,7 @@ async fn spawn_with(
         data_dir: data_dir.clone(),
         in_memory: true,
         dynamodb_endpoint: endpoint,
+        dynamodb_latency: std::time::Duration::ZERO,
         table_prefix: format!("t{}", &unique[unique.len() - 12..]),
         listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
         reconcile_every: None,

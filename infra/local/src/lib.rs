@@ -14,7 +14,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use dsync_dynamo::{client_from, sdk_config, tables, ConnectOptions, Store, TableNames};
+use dsync_dynamo::{
+    client_from, sdk_config, tables, with_latency, ConnectOptions, Store, TableNames,
+};
 
 pub use bootstrap::{Bootstrap, StoreKind};
 pub use engine::Engine;
@@ -28,6 +30,9 @@ pub struct Options {
     pub in_memory: bool,
     /// Use this DynamoDB endpoint instead of the embedded engine.
     pub dynamodb_endpoint: Option<String>,
+    /// Added to every DynamoDB and DynamoDB Streams request of the run, as a network round
+    /// trip to DynamoDB would (zero: none); see `dsync_dynamo::with_latency`.
+    pub dynamodb_latency: Duration,
     pub table_prefix: String,
     /// `127.0.0.1:8787`; port 0 picks a free one.
     pub listen: SocketAddr,
@@ -117,6 +122,7 @@ pub async fn start(options: Options) -> anyhow::Result<Running> {
         region: None,
     })
     .await;
+    let aws = with_latency(&aws, options.dynamodb_latency);
     let client = client_from(&aws);
     let names = TableNames::with_prefix(&options.table_prefix);
     tables::create_tables(&client, &names).await?;

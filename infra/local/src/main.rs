@@ -24,6 +24,11 @@ struct Args {
     /// the standard AWS credential and region chain (profile, SSO, AWS_* variables).
     #[arg(long, env = "DSYNC_DYNAMODB_ENDPOINT")]
     dynamodb_endpoint: Option<String>,
+    /// Delay every DynamoDB request by this many milliseconds, a network round trip to
+    /// DynamoDB (half before the request, half after the answer), to see locally what round
+    /// trips cost. 0: none.
+    #[arg(long, default_value_t = 0, env = "DSYNC_DYNAMODB_LATENCY_MS")]
+    dynamodb_latency_ms: u64,
     #[arg(long, default_value = "dsync", env = "DSYNC_TABLE_PREFIX")]
     table_prefix: String,
     /// Port on 127.0.0.1 to serve the HTTP functions on.
@@ -47,6 +52,7 @@ async fn main() -> anyhow::Result<()> {
         data_dir: args.data_dir.clone(),
         in_memory: args.in_memory,
         dynamodb_endpoint: args.dynamodb_endpoint,
+        dynamodb_latency: Duration::from_millis(args.dynamodb_latency_ms),
         table_prefix: args.table_prefix,
         listen: SocketAddr::from((Ipv4Addr::LOCALHOST, args.port)),
         reconcile_every: (args.reconcile_every > 0)
