@@ -482,7 +482,7 @@ pub async fn run_seed(seed: u64, operations: usize) -> RunReport {
 
     let provider = checks::read_provider(&world.clean, &world.directory).await;
     let stored = checks::read_directory(&world.clean, &world.directory).await;
-    let log = checks::read_log(&world.clean, &world.environment).await;
+    let log = dsync_tests::read_log(&world.clean, &world.environment).await;
     let now = dsync_domain::time::now_millis();
     let divergent = checks::directory_is_the_projection(&provider, &world.settings, &stored, now);
     let (replayed, duplicated) = checks::replay(&log);

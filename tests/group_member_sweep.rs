@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use dsync_domain::ids::ProviderGroupId;
 use dsync_local::streams::{streams_client, Event, StreamPump, StreamSource};
-use dsync_policy::project::{project_group, Contexts};
+use dsync_policy::project::project_group;
 use dsync_tests::{json, spawn_app_without_stream_processing, TestApp};
 use serde_dynamo::AttributeValue;
 
@@ -119,12 +119,7 @@ async fn a_new_groups_members_are_projected_a_chunk_per_invocation() {
     let events_before = app.event_names_after(None).await.len();
 
     // The group's own record: the group and its first chunk of members.
-    let directory = app.running.bootstrap.directory_id.parse().unwrap();
-    let context = Contexts::for_stream()
-        .get(&policy, &directory)
-        .await
-        .unwrap()
-        .unwrap();
+    let context = app.policy_context(&policy).await;
     let first = project_group(&policy, &context, &group).await.unwrap();
     assert_eq!(first.events.len(), 1, "dsync.group.created: {first:?}");
     assert_eq!(first.member_events, CHUNK as usize);
@@ -166,12 +161,7 @@ async fn a_group_deleted_mid_sweep_leaves_no_member_and_no_wake_up() {
     let mut policy = dsync_policy::App::new(app.store().clone());
     policy.member_sweep_chunk = CHUNK;
     let group = users_then_their_group(&app, &policy).await;
-    let directory = app.running.bootstrap.directory_id.parse().unwrap();
-    let context = Contexts::for_stream()
-        .get(&policy, &directory)
-        .await
-        .unwrap()
-        .unwrap();
+    let context = app.policy_context(&policy).await;
     let first = project_group(&policy, &context, &group).await.unwrap();
     assert!(first.sweep_unfinished);
 

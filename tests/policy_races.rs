@@ -1,11 +1,11 @@
 //! Races between a projection planned from one read and the writes that land before it
 //! commits: the commit must notice whatever changed, however it changed.
 
-use dsync_domain::ids::{DirectoryId, ProviderGroupId, ProviderUserId};
+use dsync_domain::ids::{ProviderGroupId, ProviderUserId};
 use dsync_policy::project::{
-    commit_plan, plan_user, project_group, project_user, Contexts, DirectoryContext,
+    commit_plan, plan_user, project_group, project_user, DirectoryContext,
 };
-use dsync_tests::{json, spawn_app_without_stream_processing, TestApp};
+use dsync_tests::{json, spawn_app_without_stream_processing};
 
 fn set_active(active: bool) -> serde_json::Value {
     json!({
@@ -21,15 +21,6 @@ fn rename(name: &str) -> serde_json::Value {
     })
 }
 
-async fn context(app: &TestApp, policy: &dsync_policy::App) -> DirectoryContext {
-    let directory = DirectoryId::parse(&app.running.bootstrap.directory_id).unwrap();
-    Contexts::default()
-        .get(policy, &directory)
-        .await
-        .unwrap()
-        .expect("the bootstrap directory")
-}
-
 /// ABA: a plan read the user at revision 1; the user was then deleted (deactivated under
 /// the `delete` policy) and re-created on reactivation, at revision 1 again under a new id.
 /// The stale plan must not overwrite the new user with the old one.
@@ -37,7 +28,7 @@ async fn context(app: &TestApp, policy: &dsync_policy::App) -> DirectoryContext 
 async fn a_stale_plan_never_lands_on_a_user_deleted_and_recreated_meanwhile() {
     let app = spawn_app_without_stream_processing().await;
     let policy = dsync_policy::App::new(app.store().clone());
-    let context = context(&app, &policy).await;
+    let context = app.policy_context(&policy).await;
     let scim_id = app.create_user("aba@example.com").await;
     let user = ProviderUserId::parse(&scim_id).unwrap();
     project_user(&policy, &context, &user).await.unwrap();
@@ -114,7 +105,7 @@ async fn a_stale_plan_never_lands_on_a_user_deleted_and_recreated_meanwhile() {
 async fn members_of_a_new_group_are_projected_when_the_batch_is_retried_after_a_crash() {
     let app = spawn_app_without_stream_processing().await;
     let policy = dsync_policy::App::new(app.store().clone());
-    let context = context(&app, &policy).await;
+    let context = app.policy_context(&policy).await;
     let scim_id = app.create_user("member@example.com").await;
     let user = ProviderUserId::parse(&scim_id).unwrap();
     // The user's projection ran before the group existed, so it joined nothing.
@@ -186,7 +177,7 @@ async fn members_of_a_new_group_are_projected_when_the_batch_is_retried_after_a_
 async fn a_projection_in_flight_while_its_directory_is_deleted_writes_nothing() {
     let app = spawn_app_without_stream_processing().await;
     let policy = dsync_policy::App::new(app.store().clone());
-    let context = context(&app, &policy).await;
+    let context = app.policy_context(&policy).await;
     let scim_id = app.create_user("late@example.com").await;
     let user = ProviderUserId::parse(&scim_id).unwrap();
     let planned = plan_user(&policy, &context, &user).await.unwrap();

@@ -27,7 +27,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use bytes::Bytes;
 use dsync_domain::ids::{DirectoryId, EnvironmentId, ProviderUserId};
 use dsync_domain::model::{Environment, EnvironmentSettings, ProviderKind};
@@ -35,6 +34,7 @@ use dsync_domain::secrets;
 use dsync_dynamo::metering::Meter;
 use dsync_dynamo::{NewDirectory, Store, StoredEvent, TableNames};
 use dsync_local::streams::Event;
+use dsync_tests::read_log;
 use futures::StreamExt;
 use serde_json::{json, Value};
 
@@ -315,32 +315,6 @@ fn user_batch(directory: &DirectoryId, users: &[ProviderUserId]) -> Event {
         })
         .collect();
     serde_json::from_value(json!({ "Records": records })).expect("a stream event")
-}
-
-/// The environment's whole log, in sequence order, read consistently.
-async fn read_log(store: &Store, environment: &impl std::fmt::Display) -> Vec<StoredEvent> {
-    let mut events = Vec::new();
-    let mut start = None;
-    loop {
-        let page = store
-            .client()
-            .query()
-            .table_name(&store.tables().events)
-            .key_condition_expression("pk = :pk")
-            .expression_attribute_values(":pk", AttributeValue::S(format!("ENV#{environment}")))
-            .consistent_read(true)
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .expect("read the log");
-        for item in page.items() {
-            events.push(dsync_dynamo::decode_event(item).expect("an event"));
-        }
-        start = page.last_evaluated_key().cloned();
-        if start.is_none() {
-            return events;
-        }
-    }
 }
 
 /// Gap-free (1..=N in order) and one `dsync.user.created` per user, none twice.

@@ -10,14 +10,13 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use dsync_domain::directory::{
     self, events as names, DirectoryGroup, DirectoryUser, GroupInput, GroupWrite, UserInput,
     UserWrite,
 };
-use dsync_domain::ids::{DirectoryId, EnvironmentId, ProviderGroupId, ProviderUserId};
+use dsync_domain::ids::{DirectoryId, ProviderGroupId, ProviderUserId};
 use dsync_domain::model::{EnvironmentSettings, ProviderUser};
-use dsync_dynamo::{decode_event, Store, StoredEvent};
+use dsync_dynamo::{Store, StoredEvent};
 use serde_json::Value;
 
 /// Payload attributes a replay cannot be held to: a change only in `raw_attributes` is stored
@@ -229,32 +228,6 @@ pub fn directory_is_the_projection(
         ));
     }
     violations
-}
-
-/// Every event of an environment's log, in log order, read with one paged Query.
-pub async fn read_log(store: &Store, environment: &EnvironmentId) -> Vec<StoredEvent> {
-    let mut events = Vec::new();
-    let mut start = None;
-    loop {
-        let page = store
-            .client()
-            .query()
-            .table_name(&store.tables().events)
-            .key_condition_expression("pk = :pk")
-            .expression_attribute_values(":pk", AttributeValue::S(format!("ENV#{environment}")))
-            .consistent_read(true)
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .expect("the log");
-        for item in page.items() {
-            events.push(decode_event(item).expect("an event"));
-        }
-        start = page.last_evaluated_key().cloned();
-        if start.is_none() {
-            return events;
-        }
-    }
 }
 
 /// The directory a reader of the log builds: objects by id as their last event showed them.

@@ -304,6 +304,20 @@ impl TestApp {
         read(self.api(Method::GET, path)).await
     }
 
+    /// The bootstrap directory's projection context, as the policy function reads it.
+    pub async fn policy_context(
+        &self,
+        policy: &dsync_policy::App,
+    ) -> dsync_policy::project::DirectoryContext {
+        let directory = dsync_domain::ids::DirectoryId::parse(&self.running.bootstrap.directory_id)
+            .expect("the bootstrap directory id");
+        dsync_policy::project::Contexts::default()
+            .get(policy, &directory)
+            .await
+            .expect("the directory context")
+            .expect("the bootstrap directory")
+    }
+
     /// Sets the environment's inactive-user policy through the API.
     pub async fn set_settings(&self, settings: Value) {
         let reply = read(
@@ -439,4 +453,36 @@ pub fn user_body(user_name: &str) -> Value {
         "emails": [{"value": user_name, "type": "work", "primary": true}],
         "active": true
     })
+}
+
+/// Every event of an environment's log, in log order, read with one consistent paged Query.
+pub async fn read_log(
+    store: &Store,
+    environment: &impl std::fmt::Display,
+) -> Vec<dsync_dynamo::StoredEvent> {
+    let mut events = Vec::new();
+    let mut start = None;
+    loop {
+        let page = store
+            .client()
+            .query()
+            .table_name(&store.tables().events)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(
+                ":pk",
+                aws_sdk_dynamodb::types::AttributeValue::S(format!("ENV#{environment}")),
+            )
+            .consistent_read(true)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .expect("the log");
+        for item in page.items() {
+            events.push(dsync_dynamo::decode_event(item).expect("an event"));
+        }
+        start = page.last_evaluated_key().cloned();
+        if start.is_none() {
+            return events;
+        }
+    }
 }
