@@ -14,6 +14,7 @@
 //! to both (the membership items, one per user in a group, have no such partition and stay
 //! out of either floor).
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use dsync_domain::ids::{DirectoryId, EnvironmentId, ProviderGroupId, ProviderUserId};
@@ -166,65 +167,59 @@ async fn seed(store: &Store, directory: DirectoryId, count: usize, groups: usize
 /// Every item of the directory's provider-records partition, 1 MB pages, consistent reads as
 /// reconciliation does; returns the time and how many user items it saw.
 async fn raw_query(store: &Store, directory: DirectoryId) -> (Duration, usize) {
-    let started = Instant::now();
-    let mut users = 0;
-    let mut start = None;
-    loop {
-        let page = store
-            .client()
-            .query()
-            .table_name(&store.tables().provider_records)
-            .key_condition_expression("pk = :pk")
-            .expression_attribute_values(
-                ":pk",
-                aws_sdk_dynamodb::types::AttributeValue::S(format!("DIR#{directory}")),
-            )
-            .consistent_read(true)
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .expect("a page");
-        users += page
-            .items()
-            .iter()
-            .filter(|item| {
-                item.get("sk")
-                    .and_then(|sk| sk.as_s().ok())
-                    .is_some_and(|sk| sk.starts_with("USER#"))
-            })
-            .count();
-        start = page.last_evaluated_key().cloned();
-        if start.is_none() {
-            return (started.elapsed(), users);
-        }
-    }
+    let query = store
+        .client()
+        .query()
+        .table_name(&store.tables().provider_records)
+        .key_condition_expression("pk = :pk")
+        .expression_attribute_values(
+            ":pk",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("DIR#{directory}")),
+        )
+        .consistent_read(true);
+    time_pages(query, |item| {
+        item.get("sk")
+            .and_then(|sk| sk.as_s().ok())
+            .is_some_and(|sk| sk.starts_with("USER#"))
+    })
+    .await
 }
 
 /// Every directory user of the directory, from its index partition in 1 MB pages (an index
 /// cannot be read consistently); returns the time and how many it saw.
 async fn raw_directory_users(store: &Store, directory: DirectoryId) -> (Duration, usize) {
+    let query = store
+        .client()
+        .query()
+        .table_name(&store.tables().directory)
+        .index_name("gsi1")
+        .key_condition_expression("gsi1pk = :pk")
+        .expression_attribute_values(
+            ":pk",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("DIR#{directory}#DUSERS")),
+        );
+    time_pages(query, |_| true).await
+}
+
+/// Reads every page of `query`; returns the time and how many items `counted` accepts.
+async fn time_pages(
+    query: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
+    counted: impl Fn(&HashMap<String, aws_sdk_dynamodb::types::AttributeValue>) -> bool,
+) -> (Duration, usize) {
     let started = Instant::now();
-    let mut users = 0;
+    let mut items = 0;
     let mut start = None;
     loop {
-        let page = store
-            .client()
-            .query()
-            .table_name(&store.tables().directory)
-            .index_name("gsi1")
-            .key_condition_expression("gsi1pk = :pk")
-            .expression_attribute_values(
-                ":pk",
-                aws_sdk_dynamodb::types::AttributeValue::S(format!("DIR#{directory}#DUSERS")),
-            )
+        let page = query
+            .clone()
             .set_exclusive_start_key(start)
             .send()
             .await
             .expect("a page");
-        users += page.items().len();
+        items += page.items().iter().filter(|item| counted(item)).count();
         start = page.last_evaluated_key().cloned();
         if start.is_none() {
-            return (started.elapsed(), users);
+            return (started.elapsed(), items);
         }
     }
 }
