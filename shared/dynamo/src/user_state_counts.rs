@@ -95,13 +95,7 @@ impl Store {
         {
             return Ok(None);
         }
-        let sum = |name: &str| -> u64 {
-            let total: i64 = items
-                .iter()
-                .map(|item| item.opt_num_attr::<i64>(name).unwrap_or(0))
-                .sum();
-            total.max(0) as u64
-        };
+        let sum = |name: &str| sum_over_shards(&items, name);
         Ok(Some(UserCounts {
             changes: sum(crate::count_backfill::CHANGES),
             users: sum("active") + sum("inactive"),
@@ -125,19 +119,23 @@ impl Store {
         directory: &DirectoryId,
     ) -> Result<DirectoryMetadata, StoreError> {
         let items = self.user_count_items(directory).await?;
-        let sum = |name: &str| -> u64 {
-            let total: i64 = items
-                .iter()
-                .map(|item| item.opt_num_attr::<i64>(name).unwrap_or(0))
-                .sum();
-            total.max(0) as u64
-        };
+        let sum = |name: &str| sum_over_shards(&items, name);
         Ok(DirectoryMetadata {
             active_users: sum("active"),
             inactive_users: sum("inactive"),
             groups: self.record_count(directory, RecordKind::Groups).await?,
         })
     }
+}
+
+/// One attribute summed over a directory's counter items (shards and base); a sum below
+/// zero (a decrement whose increment is in another shard) reads as zero.
+fn sum_over_shards(items: &[Item], name: &str) -> u64 {
+    let total: i64 = items
+        .iter()
+        .map(|item| item.opt_num_attr::<i64>(name).unwrap_or(0))
+        .sum();
+    total.max(0) as u64
 }
 
 #[cfg(test)]
