@@ -15,7 +15,9 @@ use dsync_domain::ids::{DirectoryId, ProviderGroupId, ProviderUserId};
 use dsync_dynamo::{FailedRecordKey, StoreError};
 use serde_dynamo::AttributeValue;
 
-use crate::project::{project_group, project_user, Contexts};
+use futures::StreamExt;
+
+use crate::project::{project_group, project_user, Contexts, DirectoryContext};
 use crate::App;
 
 /// What one stream record asks to re-project.
@@ -25,49 +27,60 @@ pub enum Target {
     Group(DirectoryId, ProviderGroupId),
 }
 
+/// How many users of one batch are projected at once. Their commits to the environment's
+/// log share transactions (the store's group commit), so this is also about how many
+/// commits one transaction carries.
+pub const PROJECTION_CONCURRENCY: usize = 32;
+
 pub async fn handle_batch(app: &App, event: Event) -> DynamoDbEventResponse {
     let targets: Vec<(Option<Target>, Option<String>)> = event
         .records
         .iter()
         .map(|record| (target_of(record), record.change.sequence_number.clone()))
         .collect();
+    // Every projection re-reads the current state, so one per target and batch is enough.
+    // A user is projected at its last record; a group at its first, so that a group being
+    // deleted (its `deleting` mark comes first, its memberships' removals after) is
+    // projected away before its members are, and `dsync.group.deleted` comes alone.
+    let chosen: Vec<(usize, Target)> = targets
+        .iter()
+        .enumerate()
+        .filter_map(|(index, (target, _))| {
+            let target = target.as_ref()?;
+            let seen_elsewhere = match target {
+                Target::User(..) => targets[index + 1..]
+                    .iter()
+                    .any(|(other, _)| other.as_ref() == Some(target)),
+                Target::Group(..) => targets[..index]
+                    .iter()
+                    .any(|(other, _)| other.as_ref() == Some(target)),
+            };
+            (!seen_elsewhere).then_some((index, *target))
+        })
+        .collect();
     let mut contexts = Contexts::for_stream();
     let mut quarantined = Quarantined::default();
     let mut response = DynamoDbEventResponse::default();
-    for (index, (target, sequence)) in targets.iter().enumerate() {
-        let Some(target) = target else { continue };
-        // Every projection re-reads the current state, so one per target and batch is enough.
-        // A user is projected at its last record; a group at its first, so that a group being
-        // deleted (its `deleting` mark comes first, its memberships' removals after) is
-        // projected away before its members are, and `dsync.group.deleted` comes alone.
-        let seen_elsewhere = match target {
-            Target::User(..) => targets[index + 1..]
+    let mut rest = &chosen[..];
+    while let Some(&(first, target)) = rest.first() {
+        // A group projects alone (it may re-project its members); the users up to the next
+        // group project together, each a different user.
+        let run = match target {
+            Target::Group(..) => 1,
+            Target::User(..) => rest
                 .iter()
-                .any(|(other, _)| other.as_ref() == Some(target)),
-            Target::Group(..) => targets[..index]
-                .iter()
-                .any(|(other, _)| other.as_ref() == Some(target)),
+                .take_while(|(_, t)| matches!(t, Target::User(..)))
+                .count(),
         };
-        if seen_elsewhere {
-            continue;
-        }
-        let mut result = process(app, &mut contexts, *target).await;
-        if result.is_ok() {
-            result = quarantined.clear(app, *target).await;
-        }
-        if let Err(error) = result {
-            // A record that can never project (its stored state does not decode) is
-            // quarantined and skipped; anything else may pass, so the batch is retried.
-            if matches!(error, StoreError::Corrupt(_))
-                && quarantine(app, *target, &error.to_string(), "stream")
-                    .await
-                    .is_ok()
-            {
-                continue;
-            }
-            tracing::warn!(?target, %error, "projection failed; the batch resumes from this record");
+        let (this_run, after) = rest.split_at(run);
+        rest = after;
+        let failed = match project_run(app, &mut contexts, this_run).await {
+            Ok(results) => settle(app, &mut quarantined, results).await,
+            Err(_) => Some(first),
+        };
+        if let Some(index) = failed {
             let mut failure = DynamoDbBatchItemFailure::default();
-            failure.item_identifier = sequence.clone();
+            failure.item_identifier = targets[index].1.clone();
             response.batch_item_failures.push(failure);
             break;
         }
@@ -75,16 +88,73 @@ pub async fn handle_batch(app: &App, event: Event) -> DynamoDbEventResponse {
     response
 }
 
-async fn process(app: &App, contexts: &mut Contexts, target: Target) -> Result<(), StoreError> {
-    let directory = match target {
+type RunResults = Vec<(usize, Target, Result<(), StoreError>)>;
+
+/// Projects `run`'s targets concurrently, after reading the contexts of their directories
+/// (an error there fails the whole run).
+async fn project_run(
+    app: &App,
+    contexts: &mut Contexts,
+    run: &[(usize, Target)],
+) -> Result<RunResults, StoreError> {
+    let mut known = HashMap::new();
+    for (_, target) in run {
+        let directory = directory_of(*target);
+        if let Entry::Vacant(slot) = known.entry(directory) {
+            slot.insert(contexts.get(app, &directory).await?);
+        }
+    }
+    let known = &known;
+    Ok(futures::stream::iter(run.iter().map(|&(index, target)| async move {
+        let context = known.get(&directory_of(target)).and_then(Option::as_ref);
+        (index, target, process(app, context, target).await)
+    }))
+    .buffered(PROJECTION_CONCURRENCY)
+    .collect()
+    .await)
+}
+
+/// Goes through a run's results in record order: clears the sync failures of targets that
+/// projected, quarantines those that never can, and returns the first record that failed
+/// otherwise (the batch resumes there; the run's later targets project again, harmlessly).
+async fn settle(app: &App, quarantined: &mut Quarantined, results: RunResults) -> Option<usize> {
+    for (index, target, mut result) in results {
+        if result.is_ok() {
+            result = quarantined.clear(app, target).await;
+        }
+        let Err(error) = result else { continue };
+        // A record that can never project (its stored state does not decode) is
+        // quarantined and skipped; anything else may pass, so the batch is retried.
+        if matches!(error, StoreError::Corrupt(_))
+            && quarantine(app, target, &error.to_string(), "stream")
+                .await
+                .is_ok()
+        {
+            continue;
+        }
+        tracing::warn!(?target, %error, "projection failed; the batch resumes from this record");
+        return Some(index);
+    }
+    None
+}
+
+fn directory_of(target: Target) -> DirectoryId {
+    match target {
         Target::User(directory, _) | Target::Group(directory, _) => directory,
-    };
-    let Some(context) = contexts.get(app, &directory).await? else {
+    }
+}
+
+async fn process(
+    app: &App,
+    context: Option<&DirectoryContext>,
+    target: Target,
+) -> Result<(), StoreError> {
+    let Some(context) = context else {
         return Ok(());
     };
     let events = match target {
-        Target::User(_, user) => project_user(app, &context, &user).await?.len(),
-        Target::Group(_, group) => project_group(app, &context, &group).await?.event_count(),
+        Target::User(_, user) => project_user(app, context, &user).await?.len(),
+        Target::Group(_, group) => project_group(app, context, &group).await?.event_count(),
     };
     if events > 0 {
         tracing::info!(?target, events, "projected");

@@ -11,6 +11,7 @@ use dsync_domain::directory::{
 use dsync_domain::ids::{DirectoryGroupId, DirectoryId, ProviderGroupId, ProviderUserId};
 
 use crate::event_log::{EventScope, StoredEvent, MAX_TRANSACTION_ITEMS};
+use crate::group_commit::{Commit, CountChange};
 use crate::item::{id_attr, n, s, Item, ItemExt};
 use crate::keys::*;
 use crate::provider_users::build_error;
@@ -301,10 +302,12 @@ impl Store {
         // A user created, deleted, activated or deactivated moves the directory's counts in
         // the same transaction as its own write.
         let after = outcome.user.apply(before.user.as_ref());
-        let counts = self.user_state_change(
-            &directory,
-            state_delta(before.user.as_ref(), after.as_ref()),
-        )?;
+        let (active, inactive) = state_delta(before.user.as_ref(), after.as_ref());
+        let counts = ((active, inactive) != (0, 0)).then_some(CountChange {
+            directory,
+            active,
+            inactive,
+        });
         let own_fixed = 1 + usize::from(own_event.is_some()) + usize::from(counts.is_some());
         // Removals and orphan deletes ride in the user's own transaction when they fit: one
         // head read and one head write fewer, and the user item (with its index entries) is
@@ -369,7 +372,6 @@ impl Store {
         // The stored count moves by what this transaction adds and, merged, what it removes.
         let delta = first.len() as i64 - if merged { left } else { 0 };
         let mut writes = vec![self.directory_check(scope)?];
-        writes.extend(counts);
         match &outcome.user {
             UserWrite::Unchanged => writes.push(self.user_touch(&pk, &mut guard, delta)?),
             UserWrite::Put(user) => {
@@ -398,7 +400,14 @@ impl Store {
         let orphans_here = merged && !before.orphans.is_empty();
         let changes = !matches!(outcome.user, UserWrite::Unchanged) || !events.is_empty();
         if changes || orphans_here {
-            committed.extend(self.commit_with_events(scope, writes, &events, now).await?);
+            let commit = Commit {
+                scope: scope.clone(),
+                writes,
+                counts,
+                events,
+                not_before: now,
+            };
+            committed.extend(self.commit(commit).await?);
         }
 
         for chunk in later.chunks(chunk_size(1)) {

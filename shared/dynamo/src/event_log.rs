@@ -20,6 +20,7 @@ use dsync_domain::time::now_millis;
 
 use crate::error::backend;
 use crate::event_heads::Head;
+use crate::group_commit::{merged_counts, Commit, GroupedItems, Waiting};
 use crate::item::{n, s, Item, ItemExt};
 use crate::keys::*;
 use crate::provider_users::build_error;
@@ -49,90 +50,188 @@ impl Store {
         events: &[EventDraft],
         not_before: i64,
     ) -> Result<Vec<StoredEvent>, StoreError> {
-        if events.is_empty() {
-            if !writes.is_empty() {
-                self.transact(writes).await?;
-            }
-            return Ok(Vec::new());
-        }
-        // The log head, the writes and one item per event: callers chunk so this always
-        // holds; a plan that breaks it is refused whole rather than half-committed.
-        let items = 1 + writes.len() + events.len();
+        self.commit(Commit {
+            scope: scope.clone(),
+            writes,
+            counts: None,
+            events: events.to_vec(),
+            not_before,
+        })
+        .await
+    }
+
+    /// [`Store::commit_with_events`] for a commit that may also move its directory's user
+    /// counts; concurrent commits of the environment share transactions (group_commit.rs).
+    pub(crate) async fn commit(&self, commit: Commit) -> Result<Vec<StoredEvent>, StoreError> {
+        // The log head and the commit's items: callers chunk so this always holds; a plan
+        // that breaks it is refused whole rather than half-committed.
+        let items = 1 + commit.items();
         if items > MAX_TRANSACTION_ITEMS {
             return Err(StoreError::Backend(format!(
                 "a transaction of {items} items exceeds DynamoDB's {MAX_TRANSACTION_ITEMS}"
             )));
         }
-        let environment = &scope.environment_id;
-        let mut attempt = 0u32;
-        loop {
-            // This process's last known head saves a consistent read; a stale one fails the
-            // head's condition below and is replaced (see event_heads.rs).
-            let guessed = self.event_heads.guess(environment);
-            let head = match guessed {
-                Some(head) => head,
-                None => self.read_event_head(environment).await?,
-            };
-            let now = now_millis().max(not_before).max(head.created_at);
-            let stored: Vec<StoredEvent> = events
-                .iter()
-                .enumerate()
-                .map(|(i, draft)| {
-                    let sequence = head.sequence + 1 + i as u64;
-                    StoredEvent {
-                        id: EventId::for_sequence(sequence, now),
-                        sequence,
-                        name: draft.name.to_owned(),
-                        data: draft.data.to_value(),
-                        created_at: now,
-                        directory_id: scope.directory_id,
-                        organization_id: scope.organization_id.clone(),
-                    }
-                })
-                .collect();
-            let next = head.sequence + events.len() as u64;
-            let mut items = vec![self.head_update(environment, head.sequence, next, now)?];
-            items.extend(writes.iter().cloned());
-            for (event, draft) in stored.iter().zip(events) {
-                items.push(self.event_put(environment, event, draft.data.as_str())?);
+        if commit.events.is_empty() {
+            let mut writes = commit.writes;
+            if let Some(change) = commit.counts {
+                writes.push(self.user_state_change(&change, 1)?);
             }
-            match self
-                .client
-                .transact_write_items()
-                .set_transact_items(Some(items))
-                .send()
-                .await
-            {
-                Ok(_) => {
-                    let committed = Head {
-                        sequence: next,
-                        created_at: now,
-                    };
-                    self.event_heads.remember(environment, committed);
-                    return Ok(stored);
-                }
-                Err(e) => {
-                    let failed = failed_item(&e);
-                    match (failed, guessed) {
-                        // Numbered after a remembered head that was not the head.
-                        (Some(0), Some(guessed)) => self.event_heads.missed(environment, guessed),
-                        // The head is unknown: a lost race, or a lost answer.
-                        (Some(0) | None, _) => self.event_heads.forget(environment),
-                        // The head held; another item's condition failed.
-                        (Some(_), _) => {}
-                    }
-                    match failed {
-                        // Another writer took these numbers: take the next ones.
-                        Some(0) | None if is_cancelled(&e) && attempt < 50 => {
-                            attempt += 1;
-                            backoff(attempt).await;
-                        }
-                        Some(_) | None if is_cancelled(&e) => return Err(StoreError::Conflict),
-                        _ => return Err(backend(e)),
-                    }
-                }
+            if !writes.is_empty() {
+                self.transact(writes).await?;
             }
+            return Ok(Vec::new());
         }
+        let environment = commit.scope.environment_id.clone();
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let waiting = Waiting {
+            commit,
+            attempts: 0,
+            reply,
+        };
+        if self.commit_queues.push(&environment, waiting) {
+            // The drain runs apart from every caller, so a caller that gives up (its future
+            // dropped) strands nobody else's commit.
+            let store = self.clone();
+            tokio::spawn(async move { store.drain_commits(&environment).await });
+        }
+        answer.await.unwrap_or_else(|_| {
+            Err(StoreError::Backend(
+                "the commit's transaction was abandoned".to_owned(),
+            ))
+        })
+    }
+
+    async fn drain_commits(&self, environment: &EnvironmentId) {
+        loop {
+            let group = self.commit_queues.take(environment);
+            if group.is_empty() {
+                return;
+            }
+            self.commit_group(environment, group).await;
+        }
+    }
+
+    /// Sends one transaction for `group` and answers each commit in it, or queues it again.
+    async fn commit_group(&self, environment: &EnvironmentId, mut group: Vec<Waiting>) {
+        // This process's last known head saves a consistent read; a stale one fails the
+        // head's condition below and is replaced (see event_heads.rs).
+        let guessed = self.event_heads.guess(environment);
+        let head = match guessed {
+            Some(head) => head,
+            None => match self.read_event_head(environment).await {
+                Ok(head) => head,
+                Err(error) => return answer_all(group, &error),
+            },
+        };
+        let now = group
+            .iter()
+            .map(|w| w.commit.not_before)
+            .fold(now_millis(), i64::max)
+            .max(head.created_at);
+        let (grouped, stored, next) = match self.group_items(environment, &group, head, now) {
+            Ok(built) => built,
+            Err(error) => return answer_all(group, &error),
+        };
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(grouped.items.clone()))
+            .send()
+            .await;
+        let e = match result {
+            Ok(_) => {
+                let committed = Head {
+                    sequence: next,
+                    created_at: now,
+                };
+                self.event_heads.remember(environment, committed);
+                for (waiting, events) in group.into_iter().zip(stored) {
+                    let _ = waiting.reply.send(Ok(events));
+                }
+                return;
+            }
+            Err(e) => e,
+        };
+        let failed = failed_items(&e);
+        let head_failed = failed.first() == Some(&0);
+        match (head_failed || failed.is_empty(), guessed) {
+            // Numbered after a remembered head that was not the head.
+            (true, Some(guessed)) if head_failed => self.event_heads.missed(environment, guessed),
+            // The head is unknown: a lost race, or a lost answer.
+            (true, _) => self.event_heads.forget(environment),
+            // The head held; another item's condition failed.
+            (false, _) => {}
+        }
+        if !is_cancelled(&e) {
+            return answer_all(group, &backend(e));
+        }
+        // The commits whose own conditions failed answer Conflict; the rest try again.
+        let conflicted = grouped.owners_of(&failed);
+        let lost_head = conflicted.is_empty();
+        let mut again = Vec::new();
+        for (index, mut waiting) in group.drain(..).enumerate() {
+            if conflicted.contains(&index) || (lost_head && waiting.attempts >= 50) {
+                let _ = waiting.reply.send(Err(StoreError::Conflict));
+                continue;
+            }
+            if lost_head {
+                waiting.attempts += 1;
+            }
+            again.push(waiting);
+        }
+        let attempt = again.iter().map(|w| w.attempts).max().unwrap_or(0);
+        self.commit_queues.requeue(environment, again);
+        if lost_head {
+            // Another writer took these numbers: take the next ones, after a pause.
+            backoff(attempt).await;
+        }
+    }
+
+    /// The transaction for `group` after `head`: the head update, each commit's writes (a
+    /// condition check asked for twice sent once), one counter `ADD` per directory, then the
+    /// events numbered in queue order. Returns the items, each commit's stored events and
+    /// the new head.
+    fn group_items(
+        &self,
+        environment: &EnvironmentId,
+        group: &[Waiting],
+        head: Head,
+        now: i64,
+    ) -> Result<(GroupedItems, Vec<Vec<StoredEvent>>, u64), StoreError> {
+        let total: usize = group.iter().map(|w| w.commit.events.len()).sum();
+        let next = head.sequence + total as u64;
+        let mut grouped = GroupedItems::new(self.head_update(environment, head.sequence, next, now)?);
+        for (owner, waiting) in group.iter().enumerate() {
+            grouped.add_writes(owner, &waiting.commit.writes);
+        }
+        let commits: Vec<&Commit> = group.iter().map(|w| &w.commit).collect();
+        for (change, changes, owners) in merged_counts(&commits) {
+            grouped.push(owners, self.user_state_change(&change, changes)?);
+        }
+        let mut sequence = head.sequence;
+        let mut stored = Vec::with_capacity(group.len());
+        for (owner, commit) in commits.iter().enumerate() {
+            let mut events = Vec::with_capacity(commit.events.len());
+            for draft in &commit.events {
+                sequence += 1;
+                let event = StoredEvent {
+                    id: EventId::for_sequence(sequence, now),
+                    sequence,
+                    name: draft.name.to_owned(),
+                    data: draft.data.to_value(),
+                    created_at: now,
+                    directory_id: commit.scope.directory_id,
+                    organization_id: commit.scope.organization_id.clone(),
+                };
+                grouped.push(
+                    vec![owner],
+                    self.event_put(environment, &event, draft.data.as_str())?,
+                );
+                events.push(event);
+            }
+            stored.push(events);
+        }
+        Ok((grouped, stored, next))
     }
 
     /// The environment's last sequence number (0 before its first event), read now.
@@ -266,14 +365,28 @@ fn is_cancelled(e: &TransactError) -> bool {
     )
 }
 
-/// The index of the item whose condition failed, if the engine says.
-fn failed_item(e: &TransactError) -> Option<usize> {
+/// The indices of the items whose conditions failed, in order, as far as the engine says.
+fn failed_items(e: &TransactError) -> Vec<usize> {
     match e.as_service_error() {
         Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => cancelled
             .cancellation_reasons()
             .iter()
-            .position(|reason| reason.code() == Some("ConditionalCheckFailed")),
-        _ => None,
+            .enumerate()
+            .filter(|(_, reason)| reason.code() == Some("ConditionalCheckFailed"))
+            .map(|(index, _)| index)
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Answers every commit of a group with the same failure.
+fn answer_all(group: Vec<Waiting>, error: &StoreError) {
+    for waiting in group {
+        let copy = match error {
+            StoreError::Conflict => StoreError::Conflict,
+            other => StoreError::Backend(other.to_string()),
+        };
+        let _ = waiting.reply.send(Err(copy));
     }
 }
 

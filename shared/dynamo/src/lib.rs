@@ -16,6 +16,7 @@ mod env_config;
 mod error;
 mod event_heads;
 mod event_log;
+mod group_commit;
 pub mod faults;
 mod google;
 mod google_push;
@@ -89,6 +90,8 @@ pub struct Store {
     directories: directory_cache::DirectoryCache,
     /// Shared by clones: see event_heads.rs.
     event_heads: event_heads::EventHeads,
+    /// Shared by clones over the same client: see group_commit.rs.
+    commit_queues: group_commit::CommitQueues,
 }
 
 impl Store {
@@ -98,6 +101,7 @@ impl Store {
             tables,
             directories: Default::default(),
             event_heads: Default::default(),
+            commit_queues: Default::default(),
         }
     }
 
@@ -106,6 +110,7 @@ impl Store {
     pub fn with_client(&self, client: Client) -> Self {
         Self {
             client,
+            commit_queues: Default::default(),
             ..self.clone()
         }
     }

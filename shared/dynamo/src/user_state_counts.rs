@@ -12,6 +12,7 @@ use dsync_domain::reconciliation::UserCounts;
 
 use crate::item::{n, s, Item, ItemExt};
 use crate::keys::{PK, SK};
+use crate::group_commit::CountChange;
 use crate::provider_users::build_error;
 use crate::record_counts::{RecordKind, SHARDS};
 use crate::{Store, StoreError};
@@ -55,15 +56,17 @@ pub(crate) fn state_delta(
 }
 
 impl Store {
-    /// The transaction item that moves the counts, or `None` when they do not move.
+    /// The transaction item that moves the counts by `change`, made by `changes` commits.
     pub(crate) fn user_state_change(
         &self,
-        directory: &DirectoryId,
-        (active, inactive): (i64, i64),
-    ) -> Result<Option<TransactWriteItem>, StoreError> {
-        if (active, inactive) == (0, 0) {
-            return Ok(None);
-        }
+        change: &CountChange,
+        changes: i64,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let CountChange {
+            directory,
+            active,
+            inactive,
+        } = change;
         let shard = rand::random::<u32>() % SHARDS;
         let update = Update::builder()
             .table_name(&self.tables.directory)
@@ -72,13 +75,13 @@ impl Store {
             .update_expression("ADD active :a, inactive :i, #changes :one SET #type = :type")
             .expression_attribute_names("#type", "type")
             .expression_attribute_names("#changes", crate::count_backfill::CHANGES)
-            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":one", n(changes))
             .expression_attribute_values(":a", n(active))
             .expression_attribute_values(":i", n(inactive))
             .expression_attribute_values(":type", s("user_state_count"))
             .build()
             .map_err(build_error)?;
-        Ok(Some(TransactWriteItem::builder().update(update).build()))
+        Ok(TransactWriteItem::builder().update(update).build())
     }
 
     /// The directory's user counters as one consistent read (one BatchGetItem): how many
