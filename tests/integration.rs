@@ -17,6 +17,7 @@ mod fault_model;
 mod google_workspace;
 mod google_workspace_push;
 mod google_workspace_safety;
+mod group_commit;
 mod group_member_sweep;
 mod hr_resync;
 mod hr_webhooks;

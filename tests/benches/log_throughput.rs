@@ -16,8 +16,8 @@
 //! the engine and half after it answers, requests in flight overlapping freely.
 //!
 //! `bash benches/log-throughput.sh`; alone: `cargo bench -p dsync-tests --bench
-//! log_throughput`. `DSYNC_BENCH_LOG_USERS` (default 400): users per projector run;
-//! `DSYNC_BENCH_LOG_BATCH` (default 10): records per stream batch; `DSYNC_BENCH_LOG_LATENCIES`
+//! log_throughput`. `DSYNC_BENCH_LOG_USERS` (default 2000): users per projector run;
+//! `DSYNC_BENCH_LOG_BATCH` (default 100, the template's `BatchSize`): records per stream batch; `DSYNC_BENCH_LOG_LATENCIES`
 //! (default `0,10`, ms); `DSYNC_BENCH_LOG_PROJECTORS` (default `1,4,16`);
 //! `DSYNC_BENCH_SCIM_USERS` (default 1000; 0 skips target 3).
 
@@ -59,8 +59,8 @@ fn number(variable: &str, default: usize) -> usize {
 
 #[tokio::main]
 async fn main() {
-    let users = number("DSYNC_BENCH_LOG_USERS", 400);
-    let batch = number("DSYNC_BENCH_LOG_BATCH", 10).max(1);
+    let users = number("DSYNC_BENCH_LOG_USERS", 2000);
+    let batch = number("DSYNC_BENCH_LOG_BATCH", 100).max(1);
     let latencies: Vec<u64> = list("DSYNC_BENCH_LOG_LATENCIES", "0,10");
     let projector_counts: Vec<usize> = list("DSYNC_BENCH_LOG_PROJECTORS", "1,4,16");
     let scim_users = number("DSYNC_BENCH_SCIM_USERS", 1000);

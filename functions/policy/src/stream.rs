@@ -27,10 +27,11 @@ pub enum Target {
     Group(DirectoryId, ProviderGroupId),
 }
 
-/// How many users of one batch are projected at once. Their commits to the environment's
+/// How many users of one batch are projected at once: a whole batch at the mapping's size
+/// (infra/template.yaml, `BatchSize: 100`). Their commits to the environment's
 /// log share transactions (the store's group commit), so this is also about how many
 /// commits one transaction carries.
-pub const PROJECTION_CONCURRENCY: usize = 32;
+pub const PROJECTION_CONCURRENCY: usize = 100;
 
 pub async fn handle_batch(app: &App, event: Event) -> DynamoDbEventResponse {
     let targets: Vec<(Option<Target>, Option<String>)> = event
@@ -104,14 +105,17 @@ async fn project_run(
             slot.insert(contexts.get(app, &directory).await?);
         }
     }
-    let known = &known;
-    Ok(futures::stream::iter(run.iter().map(|&(index, target)| async move {
-        let context = known.get(&directory_of(target)).and_then(Option::as_ref);
-        (index, target, process(app, context, target).await)
-    }))
-    .buffered(PROJECTION_CONCURRENCY)
-    .collect()
-    .await)
+    let projections: Vec<_> = run
+        .iter()
+        .map(|&(index, target)| {
+            let context = known.get(&directory_of(target)).and_then(Option::as_ref);
+            async move { (index, target, process(app, context, target).await) }
+        })
+        .collect();
+    Ok(futures::stream::iter(projections)
+        .buffered(PROJECTION_CONCURRENCY)
+        .collect()
+        .await)
 }
 
 /// Goes through a run's results in record order: clears the sync failures of targets that

@@ -20,7 +20,7 @@ use dsync_domain::time::now_millis;
 
 use crate::error::backend;
 use crate::event_heads::Head;
-use crate::group_commit::{merged_counts, Commit, GroupedItems, Waiting};
+use crate::group_commit::{merged_counts, Commit, CommitQueues, GroupedItems, Waiting};
 use crate::item::{n, s, Item, ItemExt};
 use crate::keys::*;
 use crate::provider_users::build_error;
@@ -102,13 +102,19 @@ impl Store {
     }
 
     async fn drain_commits(&self, environment: &EnvironmentId) {
+        let mut guard = DrainGuard {
+            queues: &self.commit_queues,
+            environment,
+            finished: false,
+        };
         loop {
             let group = self.commit_queues.take(environment);
             if group.is_empty() {
-                return;
+                break;
             }
             self.commit_group(environment, group).await;
         }
+        guard.finished = true;
     }
 
     /// Sends one transaction for `group` and answers each commit in it, or queues it again.
@@ -208,6 +214,7 @@ impl Store {
         for (change, changes, owners) in merged_counts(&commits) {
             grouped.push(owners, self.user_state_change(&change, changes)?);
         }
+        grouped.start_events();
         let mut sequence = head.sequence;
         let mut stored = Vec::with_capacity(group.len());
         for (owner, commit) in commits.iter().enumerate() {
@@ -376,6 +383,21 @@ fn failed_items(e: &TransactError) -> Vec<usize> {
             .map(|(index, _)| index)
             .collect(),
         _ => Vec::new(),
+    }
+}
+
+/// Abandons the queue of a drain that did not finish (see `CommitQueues::abandon`).
+struct DrainGuard<'a> {
+    queues: &'a CommitQueues,
+    environment: &'a EnvironmentId,
+    finished: bool,
+}
+
+impl Drop for DrainGuard<'_> {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.queues.abandon(self.environment);
+        }
     }
 }
 

@@ -99,6 +99,14 @@ impl CommitQueues {
         !std::mem::replace(&mut queue.draining, true)
     }
 
+    /// Ends a drain that stopped without emptying its queue (its task was cancelled or
+    /// panicked): the waiting commits are dropped, so their callers answer an error instead of
+    /// waiting for a drain that will never come, and the next commit starts a new one.
+    pub(crate) fn abandon(&self, environment: &EnvironmentId) {
+        let abandoned = self.lock().remove(environment);
+        drop(abandoned);
+    }
+
     /// Puts commits back at the front, in their order, for the next transaction.
     pub(crate) fn requeue(&self, environment: &EnvironmentId, commits: Vec<Waiting>) {
         let mut queues = self.lock();
@@ -139,6 +147,7 @@ pub(crate) struct GroupedItems {
     /// For each item, the indices (in the group) of the commits it belongs to; empty for the
     /// head update.
     pub(crate) owners: Vec<Vec<usize>>,
+    events_from: Option<usize>,
 }
 
 impl GroupedItems {
@@ -146,6 +155,7 @@ impl GroupedItems {
         Self {
             items: vec![head_update],
             owners: vec![Vec::new()],
+            events_from: None,
         }
     }
 
@@ -167,10 +177,21 @@ impl GroupedItems {
         self.owners.push(owners);
     }
 
-    /// The commits that own any of the items at `failed`.
+    /// Where the event puts begin: everything from here on is an event.
+    pub(crate) fn start_events(&mut self) {
+        self.events_from = Some(self.items.len());
+    }
+
+    /// The commits whose own conditions failed at `failed` (indices of cancellation
+    /// reasons). When the head's condition failed (`failed` holds 0), the numbers after
+    /// it were taken too, and the event puts' conditions failing says nothing of their
+    /// commits: only the writes count then.
     pub(crate) fn owners_of(&self, failed: &[usize]) -> Vec<usize> {
+        let head_failed = failed.first() == Some(&0);
+        let events_from = self.events_from.unwrap_or(self.items.len());
         let mut owners: Vec<usize> = failed
             .iter()
+            .filter(|&&index| !(head_failed && index >= events_from))
             .filter_map(|&index| self.owners.get(index))
             .flatten()
             .copied()
@@ -379,6 +400,22 @@ mod tests {
         assert_eq!(grouped.owners_of(&[1]), vec![0, 1]);
         assert_eq!(grouped.owners_of(&[3]), vec![1]);
         assert!(grouped.owners_of(&[0]).is_empty());
+    }
+
+    #[test]
+    fn events_numbered_after_a_stale_head_are_no_conflict_of_their_commits() {
+        let mut grouped = GroupedItems::new(put("HEAD"));
+        grouped.add_writes(0, &[put("U1")]);
+        grouped.add_writes(1, &[put("U2")]);
+        grouped.start_events();
+        grouped.push(vec![0], put("E1"));
+        grouped.push(vec![1], put("E2"));
+        // The head lost: its numbers are taken, so the events fail too.
+        assert!(grouped.owners_of(&[0, 3, 4]).is_empty());
+        // ... but a write of its own still fails its commit.
+        assert_eq!(grouped.owners_of(&[0, 2, 3, 4]), vec![1]);
+        // The head held and an event put failed: its commit answers.
+        assert_eq!(grouped.owners_of(&[4]), vec![1]);
     }
 
     #[test]

@@ -1,0 +1,173 @@
+//! Group commit: the projections one process commits to an environment's log at the same time
+//! share transactions, and each keeps its own outcome.
+
+use std::collections::HashSet;
+
+use dsync_domain::ids::ProviderUserId;
+use dsync_dynamo::metering::{metered_client, Meter};
+use dsync_dynamo::{EventScope, StoreError};
+use dsync_policy::project::{plan_user, project_user, DirectoryContext};
+use dsync_tests::{spawn_app_without_stream_processing, TestApp};
+
+fn scope(context: &DirectoryContext) -> EventScope {
+    EventScope {
+        environment_id: context.directory.environment_id,
+        directory_id: Some(context.directory.id),
+        organization_id: context.directory.organization_id.clone(),
+    }
+}
+
+/// A policy function over a metered client of the app's engine (one process: its own caches).
+fn metered_policy(app: &TestApp, meter: &Meter) -> dsync_policy::App {
+    let store = dsync_dynamo::Store::new(
+        metered_client(&app.running.endpoint, meter),
+        app.store().tables().clone(),
+    );
+    dsync_policy::App::new(store)
+}
+
+async fn create_users(app: &TestApp, count: usize) -> Vec<ProviderUserId> {
+    let mut users = Vec::new();
+    for i in 0..count {
+        let id = app.create_user(&format!("grouped{i}@example.com")).await;
+        users.push(ProviderUserId::parse(&id).unwrap());
+    }
+    users
+}
+
+/// The sequence numbers of the log, checked gap-free from 1, and the users created in it.
+async fn created_users(app: &TestApp) -> Vec<String> {
+    let events = app.events_after(None).await;
+    let created: Vec<String> = events
+        .iter()
+        .filter(|e| e["event"] == "dsync.user.created")
+        .map(|e| e["data"]["id"].as_str().unwrap().to_owned())
+        .collect();
+    let unique: HashSet<&String> = created.iter().collect();
+    assert_eq!(unique.len(), created.len(), "a user created twice: {created:?}");
+    created
+}
+
+/// Thirty users' projections committed at once by one process reach the log in one
+/// transaction (one head update, one directory check and one counter update for all),
+/// numbered without gaps, and the directory's counts move by all thirty.
+#[tokio::test]
+async fn concurrent_commits_of_one_process_share_a_transaction() {
+    let app = spawn_app_without_stream_processing().await;
+    let plain = dsync_policy::App::new(app.store().clone());
+    let context = app.policy_context(&plain).await;
+    let users = create_users(&app, 30).await;
+    let mut plans = Vec::new();
+    for user in &users {
+        plans.push(plan_user(&plain, &context, user).await.unwrap());
+    }
+    let meter = Meter::new();
+    let policy = metered_policy(&app, &meter);
+
+    let scope = scope(&context);
+    let committed = futures::future::join_all(users.iter().zip(&plans).map(|(user, plan)| {
+        policy
+            .store
+            .commit_user_projection(&scope, user, &plan.before, &plan.outcome, plan.now)
+    }))
+    .await;
+    for events in committed {
+        assert_eq!(events.unwrap().len(), 1, "each user's own dsync.user.created");
+    }
+
+    let report = meter.take();
+    assert_eq!(report.failed_requests, 0, "{report:?}");
+    // The head's read (this process had not committed yet) and one transaction.
+    assert_eq!(report.requests_summary(), "GetItem×1 TransactWriteItems×1");
+    assert_eq!(created_users(&app).await.len(), 30);
+    let sequences: Vec<u64> = app
+        .events_after(None)
+        .await
+        .iter()
+        .map(|e| dsync_domain::ids::EventId::parse(e["id"].as_str().unwrap()).unwrap())
+        .map(|id| id.sequence())
+        .collect();
+    assert_eq!(sequences, (1..=30).collect::<Vec<u64>>());
+    let metadata = app
+        .api_get(&format!("/directories/{}", context.directory.id))
+        .await;
+    assert_eq!(metadata.body["metadata"]["users"]["active"], 30, "{:?}", metadata.body);
+}
+
+/// One commit of a shared transaction was planned from a state that changed since: the
+/// transaction is cancelled on its condition alone, that commit answers `Conflict` (its
+/// caller re-plans), and the others commit once, in the next transaction.
+#[tokio::test]
+async fn a_stale_commit_conflicts_alone_and_the_others_commit_once() {
+    let app = spawn_app_without_stream_processing().await;
+    let plain = dsync_policy::App::new(app.store().clone());
+    let context = app.policy_context(&plain).await;
+    let users = create_users(&app, 3).await;
+    let mut plans = Vec::new();
+    for user in &users {
+        plans.push(plan_user(&plain, &context, user).await.unwrap());
+    }
+    // The first user is projected meanwhile: its plan is stale.
+    project_user(&plain, &context, &users[0]).await.unwrap();
+
+    let meter = Meter::new();
+    let policy = metered_policy(&app, &meter);
+    let scope = scope(&context);
+    let outcomes = futures::future::join_all(users.iter().zip(&plans).map(|(user, plan)| {
+        policy
+            .store
+            .commit_user_projection(&scope, user, &plan.before, &plan.outcome, plan.now)
+    }))
+    .await;
+    assert!(matches!(outcomes[0], Err(StoreError::Conflict)), "{:?}", outcomes[0]);
+    for outcome in &outcomes[1..] {
+        assert_eq!(outcome.as_ref().unwrap().len(), 1, "{outcome:?}");
+    }
+    let report = meter.take();
+    assert_eq!(
+        (report.requests_by_operation["TransactWriteItems"], report.failed_requests),
+        (2, 1),
+        "one cancelled shared transaction, then the other two together: {}",
+        report.requests_summary()
+    );
+    // Each user created exactly once, the stale one by its own projection.
+    assert_eq!(created_users(&app).await.len(), 3);
+}
+
+/// A directory deleted while its users' commits wait: the shared directory check fails, and
+/// every commit that asked for it answers `Conflict`; nothing of the directory is logged after
+/// `dsync.deleted`.
+#[tokio::test]
+async fn a_failed_shared_directory_check_fails_every_commit_of_that_directory() {
+    let app = spawn_app_without_stream_processing().await;
+    let plain = dsync_policy::App::new(app.store().clone());
+    let context = app.policy_context(&plain).await;
+    let users = create_users(&app, 3).await;
+    let mut plans = Vec::new();
+    for user in &users {
+        plans.push(plan_user(&plain, &context, user).await.unwrap());
+    }
+    let deleted = app
+        .api(
+            reqwest::Method::DELETE,
+            &format!("/directories/{}", context.directory.id),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(deleted.status().is_success(), "{}", deleted.status());
+
+    let scope = scope(&context);
+    let outcomes = futures::future::join_all(users.iter().zip(&plans).map(|(user, plan)| {
+        plain
+            .store
+            .commit_user_projection(&scope, user, &plan.before, &plan.outcome, plan.now)
+    }))
+    .await;
+    for outcome in &outcomes {
+        assert!(matches!(outcome, Err(StoreError::Conflict)), "{outcome:?}");
+    }
+    let names = app.event_names_after(None).await;
+    assert!(names.iter().any(|n| n == "dsync.deleted"), "{names:?}");
+    assert!(!names.iter().any(|n| n == "dsync.user.created"), "{names:?}");
+}
