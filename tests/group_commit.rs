@@ -44,7 +44,11 @@ async fn created_users(app: &TestApp) -> Vec<String> {
         .map(|e| e["data"]["id"].as_str().unwrap().to_owned())
         .collect();
     let unique: HashSet<&String> = created.iter().collect();
-    assert_eq!(unique.len(), created.len(), "a user created twice: {created:?}");
+    assert_eq!(
+        unique.len(),
+        created.len(),
+        "a user created twice: {created:?}"
+    );
     created
 }
 
@@ -72,7 +76,11 @@ async fn concurrent_commits_of_one_process_share_a_transaction() {
     }))
     .await;
     for events in committed {
-        assert_eq!(events.unwrap().len(), 1, "each user's own dsync.user.created");
+        assert_eq!(
+            events.unwrap().len(),
+            1,
+            "each user's own dsync.user.created"
+        );
     }
 
     let report = meter.take();
@@ -91,7 +99,11 @@ async fn concurrent_commits_of_one_process_share_a_transaction() {
     let metadata = app
         .api_get(&format!("/directories/{}", context.directory.id))
         .await;
-    assert_eq!(metadata.body["metadata"]["users"]["active"], 30, "{:?}", metadata.body);
+    assert_eq!(
+        metadata.body["metadata"]["users"]["active"], 30,
+        "{:?}",
+        metadata.body
+    );
 }
 
 /// One commit of a shared transaction was planned from a state that changed since: the
@@ -119,13 +131,20 @@ async fn a_stale_commit_conflicts_alone_and_the_others_commit_once() {
             .commit_user_projection(&scope, user, &plan.before, &plan.outcome, plan.now)
     }))
     .await;
-    assert!(matches!(outcomes[0], Err(StoreError::Conflict)), "{:?}", outcomes[0]);
+    assert!(
+        matches!(outcomes[0], Err(StoreError::Conflict)),
+        "{:?}",
+        outcomes[0]
+    );
     for outcome in &outcomes[1..] {
         assert_eq!(outcome.as_ref().unwrap().len(), 1, "{outcome:?}");
     }
     let report = meter.take();
     assert_eq!(
-        (report.requests_by_operation["TransactWriteItems"], report.failed_requests),
+        (
+            report.requests_by_operation["TransactWriteItems"],
+            report.failed_requests
+        ),
         (2, 1),
         "one cancelled shared transaction, then the other two together: {}",
         report.requests_summary()
@@ -169,5 +188,8 @@ async fn a_failed_shared_directory_check_fails_every_commit_of_that_directory() 
     }
     let names = app.event_names_after(None).await;
     assert!(names.iter().any(|n| n == "dsync.deleted"), "{names:?}");
-    assert!(!names.iter().any(|n| n == "dsync.user.created"), "{names:?}");
+    assert!(
+        !names.iter().any(|n| n == "dsync.user.created"),
+        "{names:?}"
+    );
 }

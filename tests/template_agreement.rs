@@ -602,3 +602,23 @@ fn bamboohr_resync_runs_on_the_policy_functions_schedule() {
         );
     }
 }
+
+/// The local runner delivers the provider-records stream in batches of the size the template's
+/// mapping does, so what is measured locally is what Lambda sees.
+#[test]
+fn the_policy_functions_stream_batches_are_the_runners() {
+    let template = template();
+    let policy = &template["Resources"]["PolicyFunction"];
+    let events = get(&policy["Properties"], "Events").expect("policy events");
+    let stream = get(events, "ProviderRecordsStream").expect("the provider-records stream");
+    let batch = stream["Properties"]["BatchSize"]
+        .as_u64()
+        .expect("a BatchSize");
+    assert_eq!(batch as usize, dsync_policy::stream::BATCH_SIZE);
+    assert!(
+        get(&stream["Properties"], "ParallelizationFactor").is_none(),
+        "one batch per shard at a time: the group commit is per instance"
+    );
+    let pipeline = include_str!("../infra/local/src/pipeline.rs");
+    assert!(pipeline.contains("source.batch_size = stream::BATCH_SIZE"));
+}

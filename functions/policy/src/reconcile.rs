@@ -6,6 +6,8 @@
 use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
 
+use futures::StreamExt;
+
 use dsync_domain::ids::{DirectoryId, ProviderGroupId, ProviderUserId, ReconciliationId};
 use dsync_domain::reconciliation::{ResumePoint, UserTally, PHASES};
 use dsync_dynamo::{
@@ -15,6 +17,7 @@ use dsync_dynamo::{
 use crate::project::{
     commit_plan, plan_users, project_group, project_user, Contexts, DirectoryContext,
 };
+use crate::stream::PROJECTION_CONCURRENCY;
 use crate::App;
 
 /// Progress is saved (and visible through the API) every this many pages.
@@ -459,10 +462,20 @@ impl Page<'_> {
                 }
                 match plan_users(app, context, &page.users).await {
                     Ok(plans) => {
-                        for (user, plan) in plans {
-                            let result = commit_plan(app, context, &user, &plan)
-                                .await
-                                .map(|events| events.len());
+                        // Committed concurrently, so a page's changes share transactions
+                        // (group commit); counted and settled in page order.
+                        let commits: Vec<_> = plans
+                            .into_iter()
+                            .map(|(user, plan)| async move {
+                                let result = commit_plan(app, context, &user, &plan).await;
+                                (user, plan, result.map(|events| events.len()))
+                            })
+                            .collect();
+                        let results: Vec<_> = futures::stream::iter(commits)
+                            .buffered(PROJECTION_CONCURRENCY)
+                            .collect()
+                            .await;
+                        for (user, plan, result) in results {
                             // A commit that lost a race re-projected from fresh state, which
                             // may differ from the plan; it then moved the counters' `changes`
                             // if it created or deleted the user, so the tally cannot lie.

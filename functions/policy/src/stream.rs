@@ -27,10 +27,15 @@ pub enum Target {
     Group(DirectoryId, ProviderGroupId),
 }
 
-/// How many users of one batch are projected at once: a whole batch at the mapping's size
-/// (infra/template.yaml, `BatchSize: 100`). Their commits to the environment's
-/// log share transactions (the store's group commit), so this is also about how many
-/// commits one transaction carries.
+/// Stream records per invocation at most: the template's `BatchSize` for the
+/// provider-records stream, and the local runner's. A SCIM create makes about three records
+/// (the user and its guard and count items), so a full batch holds ~160 users; their commits
+/// share transactions (the store's group commit), and a bigger batch means fuller ones and
+/// fewer round trips per user. Lambda also cuts a batch at 6 MB of records.
+pub const BATCH_SIZE: usize = 500;
+
+/// How many users of one batch are projected at once: each is a few reads and a commit that
+/// waits for a shared transaction, so a hundred in flight keep two transactions of 48 full.
 pub const PROJECTION_CONCURRENCY: usize = 100;
 
 pub async fn handle_batch(app: &App, event: Event) -> DynamoDbEventResponse {
@@ -75,7 +80,7 @@ pub async fn handle_batch(app: &App, event: Event) -> DynamoDbEventResponse {
         };
         let (this_run, after) = rest.split_at(run);
         rest = after;
-        let failed = match project_run(app, &mut contexts, this_run).await {
+        let failed = match project_run(app, &mut contexts, &mut quarantined, this_run).await {
             Ok(results) => settle(app, &mut quarantined, results).await,
             Err(_) => Some(first),
         };
@@ -96,13 +101,19 @@ type RunResults = Vec<(usize, Target, Result<(), StoreError>)>;
 async fn project_run(
     app: &App,
     contexts: &mut Contexts,
+    quarantined: &mut Quarantined,
     run: &[(usize, Target)],
 ) -> Result<RunResults, StoreError> {
     let mut known = HashMap::new();
     for (_, target) in run {
         let directory = directory_of(*target);
         if let Entry::Vacant(slot) = known.entry(directory) {
-            slot.insert(contexts.get(app, &directory).await?);
+            // The directory's sync failures are read meanwhile, for `settle`.
+            let (context, _) = tokio::join!(
+                contexts.get(app, &directory),
+                quarantined.load(app, directory)
+            );
+            slot.insert(context?);
         }
     }
     let projections: Vec<_> = run
@@ -175,6 +186,16 @@ struct Quarantined {
 }
 
 impl Quarantined {
+    /// Reads a directory's sync failures, unless known. A failed read is not kept: `clear`
+    /// reads again and reports it.
+    async fn load(&mut self, app: &App, directory: DirectoryId) {
+        if let Entry::Vacant(slot) = self.known.entry(directory) {
+            if let Ok(on_file) = app.store.sync_failures(&directory).await {
+                slot.insert(on_file.into_iter().map(|f| f.record).collect());
+            }
+        }
+    }
+
     async fn clear(&mut self, app: &App, target: Target) -> Result<(), StoreError> {
         let (directory, record) = failed_record_key(target);
         let entries = match self.known.entry(directory) {

@@ -42,6 +42,8 @@ impl Pipeline {
     ) -> Self {
         let mut source = StreamSource::new(options.provider_table.clone());
         source.checkpoint_path = options.checkpoint.clone();
+        // As the template's mapping delivers them.
+        source.batch_size = stream::BATCH_SIZE;
         let handler_app = policy.clone();
         let pump = StreamPump::new(
             streams_client_from(&options.aws),

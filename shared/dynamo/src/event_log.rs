@@ -206,7 +206,8 @@ impl Store {
     ) -> Result<(GroupedItems, Vec<Vec<StoredEvent>>, u64), StoreError> {
         let total: usize = group.iter().map(|w| w.commit.events.len()).sum();
         let next = head.sequence + total as u64;
-        let mut grouped = GroupedItems::new(self.head_update(environment, head.sequence, next, now)?);
+        let mut grouped =
+            GroupedItems::new(self.head_update(environment, head.sequence, next, now)?);
         for (owner, waiting) in group.iter().enumerate() {
             grouped.add_writes(owner, &waiting.commit.writes);
         }

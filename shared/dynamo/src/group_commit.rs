@@ -87,7 +87,9 @@ impl CommitQueues {
     fn lock(&self) -> MutexGuard<'_, HashMap<EnvironmentId, Queue>> {
         // A panic while holding the lock leaves the map consistent (every change is one
         // statement), so a poisoned lock is still usable.
-        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Queues a commit; `true` when nobody drains the environment's queue yet, and the
@@ -162,9 +164,10 @@ impl GroupedItems {
     /// Adds commit `owner`'s writes, sharing a condition check another commit already asks for.
     pub(crate) fn add_writes(&mut self, owner: usize, writes: &[TransactWriteItem]) {
         for write in writes {
-            let shared = write.condition_check.as_ref().and_then(|_| {
-                self.items.iter().position(|item| item == write)
-            });
+            let shared = write
+                .condition_check
+                .as_ref()
+                .and_then(|_| self.items.iter().position(|item| item == write));
             match shared {
                 Some(index) => self.owners[index].push(owner),
                 None => self.push(vec![owner], write.clone()),
@@ -353,13 +356,26 @@ mod tests {
         }
     }
 
-    fn queue_of(commits: Vec<Commit>) -> (CommitQueues, EnvironmentId, Vec<oneshot::Receiver<Result<Vec<StoredEvent>, StoreError>>>) {
+    fn queue_of(
+        commits: Vec<Commit>,
+    ) -> (
+        CommitQueues,
+        EnvironmentId,
+        Vec<oneshot::Receiver<Result<Vec<StoredEvent>, StoreError>>>,
+    ) {
         let queues = CommitQueues::default();
         let environment = commits[0].scope.environment_id.clone();
         let mut answers = Vec::new();
         for commit in commits {
             let (reply, answer) = oneshot::channel();
-            queues.push(&environment, Waiting { commit, attempts: 0, reply });
+            queues.push(
+                &environment,
+                Waiting {
+                    commit,
+                    attempts: 0,
+                    reply,
+                },
+            );
             answers.push(answer);
         }
         (queues, environment, answers)

@@ -10,9 +10,9 @@ use dsync_domain::directory::{DirectoryUser, UserState};
 use dsync_domain::ids::DirectoryId;
 use dsync_domain::reconciliation::UserCounts;
 
+use crate::group_commit::CountChange;
 use crate::item::{n, s, Item, ItemExt};
 use crate::keys::{PK, SK};
-use crate::group_commit::CountChange;
 use crate::provider_users::build_error;
 use crate::record_counts::{RecordKind, SHARDS};
 use crate::{Store, StoreError};
