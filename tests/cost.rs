@@ -595,6 +595,58 @@ async fn scim_create_and_deactivation_cost() {
     }
 }
 
+/// The creates of one stream batch commit together (group commit): what one user costs then,
+/// the batch's projection metered whole and divided by its users. `-- --nocapture` prints it
+/// for docs/COST.md.
+#[tokio::test]
+async fn creates_of_one_stream_batch_share_their_log_transactions() {
+    const USERS: usize = 96;
+    let bench = bench().await;
+    let mut users = Vec::new();
+    for i in 0..USERS {
+        let created = bench
+            .setup(
+                http::Method::POST,
+                "/Users",
+                Some(&okta_user(&format!("batch{i}@example.com"))),
+            )
+            .await;
+        assert_eq!(created.status, 201, "{:?}", created.body);
+        users.push(ProviderUserId::parse(created.body["id"].as_str().unwrap()).unwrap());
+    }
+    // A warm instance: the context and the log head known, as from the batch before.
+    let context = bench.context(&bench.policy).await;
+    bench.policy.store.event_head(&bench.environment.id).await.unwrap();
+    bench.meter.reset();
+
+    let projected = futures::future::join_all(
+        users
+            .iter()
+            .map(|user| project_user(&bench.policy, &context, user)),
+    )
+    .await;
+    for events in projected {
+        assert_eq!(events.expect("projected").len(), 1);
+    }
+    let report = bench.meter.take();
+    let per_user = |figure: f64| figure / USERS as f64;
+    println!(
+        "{USERS} creates in one batch: {} ({:.2} requests, {:.2} RCU, {:.2} WCU per user)",
+        by_operation(&report),
+        per_user(report.total_requests as f64),
+        per_user(report.read_units),
+        per_user(report.write_units),
+    );
+    assert_eq!(report.failed_requests, 0, "{report:?}");
+    // Two transactions hold 96 commits of two items each beside the shared head, directory
+    // check and counter; the first commit ready may go alone before the others queue.
+    let transactions = report.requests_by_operation["TransactWriteItems"];
+    assert!(transactions <= 4, "{}", by_operation(&report));
+    // Alone, a create's projection is 3 requests and 18 WCU (the test above).
+    assert!(per_user(report.total_requests as f64) <= 2.1, "{report:?}");
+    assert!(per_user(report.write_units) <= 14.0, "{report:?}");
+}
+
 /// The meter's own check: a metered client asks for capacity without the caller asking, and
 /// counts it, on one put and one read of a small item.
 #[tokio::test]
