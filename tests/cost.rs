@@ -616,7 +616,12 @@ async fn creates_of_one_stream_batch_share_their_log_transactions() {
     }
     // A warm instance: the context and the log head known, as from the batch before.
     let context = bench.context(&bench.policy).await;
-    bench.policy.store.event_head(&bench.environment.id).await.unwrap();
+    bench
+        .policy
+        .store
+        .event_head(&bench.environment.id)
+        .await
+        .unwrap();
     bench.meter.reset();
 
     let projected = futures::future::join_all(

@@ -193,3 +193,69 @@ async fn a_failed_shared_directory_check_fails_every_commit_of_that_directory() 
         "{names:?}"
     );
 }
+
+/// Faults on shared transactions: throttles, conflicts, server errors and lost answers (a
+/// transaction of many commits that committed, its caller told it failed). Every commit of
+/// such a transaction answers the error; each user is projected again until it succeeds, as a
+/// retried stream batch does. Each user is then created exactly once, the log has no gap, and
+/// the directory's counts saw each user once.
+#[tokio::test]
+async fn shared_transactions_under_faults_commit_each_user_once() {
+    use dsync_dynamo::faults::{faulty_client, Faults};
+
+    let app = spawn_app_without_stream_processing().await;
+    let plain = dsync_policy::App::new(app.store().clone());
+    let context = app.policy_context(&plain).await;
+    let users = create_users(&app, 40).await;
+    let faults = Faults::new(11, 0.3);
+    let faulty = dsync_policy::App::new(dsync_dynamo::Store::new(
+        faulty_client(&app.running.endpoint, &faults, 1),
+        app.store().tables().clone(),
+    ));
+
+    let mut pending = users.clone();
+    for _ in 0..50 {
+        if pending.is_empty() {
+            break;
+        }
+        let outcomes = futures::future::join_all(
+            pending
+                .iter()
+                .map(|user| project_user(&faulty, &context, user)),
+        )
+        .await;
+        pending = pending
+            .into_iter()
+            .zip(outcomes)
+            .filter_map(|(user, outcome)| outcome.is_err().then_some(user))
+            .collect();
+    }
+    assert!(
+        pending.is_empty(),
+        "{} users never projected",
+        pending.len()
+    );
+    let counts = faults.counts();
+    assert!(
+        counts.ambiguous_commits > 0,
+        "no committed transaction was reported failed: {counts:?}"
+    );
+
+    assert_eq!(created_users(&app).await.len(), 40);
+    let sequences: Vec<u64> = app
+        .events_after(None)
+        .await
+        .iter()
+        .map(|e| dsync_domain::ids::EventId::parse(e["id"].as_str().unwrap()).unwrap())
+        .map(|id| id.sequence())
+        .collect();
+    assert_eq!(sequences, (1..=40).collect::<Vec<u64>>());
+    let metadata = app
+        .api_get(&format!("/directories/{}", context.directory.id))
+        .await;
+    assert_eq!(
+        metadata.body["metadata"]["users"]["active"], 40,
+        "{:?}",
+        metadata.body
+    );
+}

@@ -36,10 +36,16 @@ impl Store {
         directory: &DirectoryId,
         user: &ProviderUserId,
     ) -> Result<UserInputs, StoreError> {
-        let (provider_item, user_item) = self.provider_and_directory_user(directory, user).await?;
+        // Both reads at once: one round trip less per projection, for a Query that is wasted
+        // only when the provider user is gone.
+        let (items, groups) = tokio::join!(
+            self.provider_and_directory_user(directory, user),
+            self.groups_of_user(directory, user)
+        );
+        let (provider_item, user_item) = items?;
         let provider = provider_item.as_ref().map(decode_user).transpose()?;
         let provider_groups = match provider {
-            Some(_) => self.groups_of_user(directory, user).await?,
+            Some(_) => groups?,
             None => Vec::new(),
         };
 
