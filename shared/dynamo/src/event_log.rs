@@ -81,7 +81,7 @@ impl Store {
             }
             return Ok(Vec::new());
         }
-        let environment = commit.scope.environment_id.clone();
+        let environment = commit.scope.environment_id;
         let (reply, answer) = tokio::sync::oneshot::channel();
         let waiting = Waiting {
             commit,

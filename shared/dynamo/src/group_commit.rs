@@ -96,7 +96,7 @@ impl CommitQueues {
     /// caller must start the drain.
     pub(crate) fn push(&self, environment: &EnvironmentId, waiting: Waiting) -> bool {
         let mut queues = self.lock();
-        let queue = queues.entry(environment.clone()).or_default();
+        let queue = queues.entry(*environment).or_default();
         queue.waiting.push_back(waiting);
         !std::mem::replace(&mut queue.draining, true)
     }
@@ -112,7 +112,7 @@ impl CommitQueues {
     /// Puts commits back at the front, in their order, for the next transaction.
     pub(crate) fn requeue(&self, environment: &EnvironmentId, commits: Vec<Waiting>) {
         let mut queues = self.lock();
-        let queue = queues.entry(environment.clone()).or_default();
+        let queue = queues.entry(*environment).or_default();
         for waiting in commits.into_iter().rev() {
             queue.waiting.push_front(waiting);
         }
@@ -122,7 +122,7 @@ impl CommitQueues {
     /// Empty when the queue is, and the drain then ends (the next commit starts another).
     pub(crate) fn take(&self, environment: &EnvironmentId) -> Vec<Waiting> {
         let mut queues = self.lock();
-        let Entry::Occupied(mut slot) = queues.entry(environment.clone()) else {
+        let Entry::Occupied(mut slot) = queues.entry(*environment) else {
             return Vec::new();
         };
         let queue = slot.get_mut();
@@ -341,7 +341,7 @@ mod tests {
         };
         Commit {
             scope: EventScope {
-                environment_id: ENVIRONMENT.with(|e| e.clone()),
+                environment_id: ENVIRONMENT.with(|e| *e),
                 directory_id: None,
                 organization_id: None,
             },
@@ -356,15 +356,11 @@ mod tests {
         }
     }
 
-    fn queue_of(
-        commits: Vec<Commit>,
-    ) -> (
-        CommitQueues,
-        EnvironmentId,
-        Vec<oneshot::Receiver<Result<Vec<StoredEvent>, StoreError>>>,
-    ) {
+    type Answer = oneshot::Receiver<Result<Vec<StoredEvent>, StoreError>>;
+
+    fn queue_of(commits: Vec<Commit>) -> (CommitQueues, EnvironmentId, Vec<Answer>) {
         let queues = CommitQueues::default();
-        let environment = commits[0].scope.environment_id.clone();
+        let environment = commits[0].scope.environment_id;
         let mut answers = Vec::new();
         for commit in commits {
             let (reply, answer) = oneshot::channel();
