@@ -369,17 +369,21 @@ async fn scim_run(latency: Duration, users: usize) {
         )
     })
     .await;
-    let last_response = Instant::now();
+    let started_at = dsync_domain::time::now_millis() - started.elapsed().as_millis() as i64;
+    let responded_at = dsync_domain::time::now_millis();
     running.settle().await.expect("the pipeline settles");
-    let lag = last_response.elapsed();
-    let to_log = started.elapsed();
     let cpu = cpu_seconds() - cpu_before;
     let events = read_log(&running.store, &running.bootstrap.environment_id).await;
-    let created = events
+    let created: Vec<&StoredEvent> = events
         .iter()
         .filter(|e| e.name == "dsync.user.created")
-        .count();
-    assert_eq!(created, users, "every user created reaches the log once");
+        .collect();
+    assert_eq!(created.len(), users, "every user created reaches the log once");
+    // When the last user reached the log: its event's commit time (the pipeline's idle
+    // detection after it, a poll or two, is not part of the figure).
+    let last_event = created.iter().map(|e| e.created_at).max().unwrap_or(responded_at);
+    let lag = Duration::from_millis((last_event - responded_at).max(0) as u64);
+    let to_log = Duration::from_millis((last_event - started_at).max(1) as u64);
     drop(running);
     let _ = std::fs::remove_dir_all(&data_dir);
     println!(
