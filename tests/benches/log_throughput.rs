@@ -378,10 +378,18 @@ async fn scim_run(latency: Duration, users: usize) {
         .iter()
         .filter(|e| e.name == "dsync.user.created")
         .collect();
-    assert_eq!(created.len(), users, "every user created reaches the log once");
+    assert_eq!(
+        created.len(),
+        users,
+        "every user created reaches the log once"
+    );
     // When the last user reached the log: its event's commit time (the pipeline's idle
     // detection after it, a poll or two, is not part of the figure).
-    let last_event = created.iter().map(|e| e.created_at).max().unwrap_or(responded_at);
+    let last_event = created
+        .iter()
+        .map(|e| e.created_at)
+        .max()
+        .unwrap_or(responded_at);
     let lag = Duration::from_millis((last_event - responded_at).max(0) as u64);
     let to_log = Duration::from_millis((last_event - started_at).max(1) as u64);
     drop(running);

@@ -7,6 +7,7 @@ use dsync_domain::directory::{self, GroupInput, GroupWrite, UserInput};
 use dsync_domain::ids::{DirectoryGroupId, DirectoryId, ProviderGroupId, ProviderUserId};
 use dsync_domain::model::{Directory, EnvironmentSettings, ProviderUser};
 use dsync_dynamo::{EventScope, StoreError, StoredEvent};
+use futures::StreamExt;
 
 use crate::App;
 
@@ -390,8 +391,18 @@ async fn sweep_members(
         .store
         .list_members(directory, group, after.clone(), app.member_sweep_chunk)
         .await?;
-    for (member, _) in &page.members {
-        done.member_events += project_user(app, context, member).await?.len();
+    // Concurrently, so their commits share transactions (group commit).
+    let projections: Vec<_> = page
+        .members
+        .iter()
+        .map(|(member, _)| project_user(app, context, member))
+        .collect();
+    let projected: Vec<_> = futures::stream::iter(projections)
+        .buffered(crate::stream::PROJECTION_CONCURRENCY)
+        .collect()
+        .await;
+    for events in projected {
+        done.member_events += events?.len();
     }
     let Some(next) = page.next else {
         app.store
