@@ -4,9 +4,8 @@
 //! and when the last run started and finished (so the schedule knows when one is due).
 
 use aws_sdk_dynamodb::types::{ReturnValue, TransactWriteItem, Update};
-use serde::{Deserialize, Serialize};
-
 use dsync_domain::ids::DirectoryId;
+pub use dsync_domain::providers::resync::ResyncCheckpoint;
 
 use crate::error::{backend, is_conditional_failure};
 use crate::hr_sources::{encode_report, hr_source_pk};
@@ -16,25 +15,6 @@ use crate::provider_users::{build_error, map_transaction};
 use crate::{HrSyncReport, Store, StoreError};
 
 const RESYNC_SK: &str = "RESYNC";
-
-/// Where an unfinished re-sync resumes, and what it has done so far.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ResyncCheckpoint {
-    pub run_id: String,
-    /// Milliseconds.
-    pub started_at: i64,
-    /// `employees` (upserting the listing, in employee id order) or `leavers` (users the
-    /// listing no longer names, in user id order).
-    pub phase: String,
-    /// The last employee id (or provider user id) done in this phase.
-    pub after: Option<String>,
-    pub upserted: u64,
-    pub unchanged: u64,
-    pub removed: u64,
-    pub skipped: u64,
-    pub failed: u64,
-    pub error: Option<String>,
-}
 
 /// The re-sync item as a claim finds it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

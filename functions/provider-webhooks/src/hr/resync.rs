@@ -22,7 +22,8 @@ use std::time::{Duration, Instant};
 use dsync_domain::model::Directory;
 use dsync_domain::providers::bamboohr::parse_directory;
 use dsync_domain::providers::employee::{provider_user_id, EmployeeChange, EmployeeFields};
-use dsync_dynamo::{HrCredentials, HrSyncReport, ResyncCheckpoint, Store, StoreError};
+use dsync_domain::providers::resync::{ResyncCheckpoint, EMPLOYEES, LEAVERS};
+use dsync_dynamo::{HrCredentials, HrSyncReport, Store, StoreError};
 
 use super::apply::{self, ChangeError, Outcome};
 use super::bamboohr_api::{self, FetchError};
@@ -30,8 +31,6 @@ pub use super::bamboohr_api::{Backoff, DEFAULT_BASE_URL};
 
 /// Users read per page while looking for employees the listing no longer names.
 const PAGE: i32 = 100;
-const EMPLOYEES: &str = "employees";
-const LEAVERS: &str = "leavers";
 
 /// How re-syncs run; one per process.
 #[derive(Debug, Clone)]

@@ -7,9 +7,11 @@
 //! - [`hr_webhooks`]: the documented generic HR format, signed with Standard Webhooks.
 //! - [`google`]: Google Workspace's users, groups and members (the pull is `dsync-google`).
 //! - [`replay`]: the window a signed delivery is accepted in, and its replay key.
+//! - [`resync`]: a BambooHR re-sync's checkpoint, resumed across invocations.
 
 pub mod bamboohr;
 pub mod employee;
 pub mod google;
 pub mod hr_webhooks;
 pub mod replay;
+pub mod resync;
