@@ -108,27 +108,43 @@ impl Store {
             finished: false,
         };
         loop {
+            if self.commit_queues.waiting(environment) == 0 {
+                // Ends the drain, unless a commit arrived since.
+                let group = self.commit_queues.take(environment);
+                if group.is_empty() {
+                    break;
+                }
+                self.commit_queues.requeue(environment, group);
+            }
+            // This process's last known head saves a consistent read; a stale one fails the
+            // head's condition and is replaced (see event_heads.rs).
+            let guessed = self.event_heads.guess(environment);
+            let head = match guessed {
+                Some(head) => Ok(head),
+                None => self.read_event_head(environment).await,
+            };
+            // Taken after the head is read, so commits that queued meanwhile ride along.
             let group = self.commit_queues.take(environment);
             if group.is_empty() {
                 break;
             }
-            self.commit_group(environment, group).await;
+            match head {
+                Ok(head) => self.commit_group(environment, group, head, guessed).await,
+                Err(error) => answer_all(group, &error),
+            }
         }
         guard.finished = true;
     }
 
-    /// Sends one transaction for `group` and answers each commit in it, or queues it again.
-    async fn commit_group(&self, environment: &EnvironmentId, mut group: Vec<Waiting>) {
-        // This process's last known head saves a consistent read; a stale one fails the
-        // head's condition below and is replaced (see event_heads.rs).
-        let guessed = self.event_heads.guess(environment);
-        let head = match guessed {
-            Some(head) => head,
-            None => match self.read_event_head(environment).await {
-                Ok(head) => head,
-                Err(error) => return answer_all(group, &error),
-            },
-        };
+    /// Sends one transaction for `group` after `head` and answers each commit in it, or
+    /// queues it again.
+    async fn commit_group(
+        &self,
+        environment: &EnvironmentId,
+        mut group: Vec<Waiting>,
+        head: Head,
+        guessed: Option<Head>,
+    ) {
         let now = group
             .iter()
             .map(|w| w.commit.not_before)

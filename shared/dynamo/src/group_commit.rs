@@ -109,6 +109,13 @@ impl CommitQueues {
         drop(abandoned);
     }
 
+    /// How many commits wait for the environment's next transaction.
+    pub(crate) fn waiting(&self, environment: &EnvironmentId) -> usize {
+        self.lock()
+            .get(environment)
+            .map_or(0, |queue| queue.waiting.len())
+    }
+
     /// Puts commits back at the front, in their order, for the next transaction.
     pub(crate) fn requeue(&self, environment: &EnvironmentId, commits: Vec<Waiting>) {
         let mut queues = self.lock();
