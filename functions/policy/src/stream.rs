@@ -110,8 +110,8 @@ async fn project_run(
         if let Entry::Vacant(slot) = known.entry(directory) {
             // The directory's sync failures are read meanwhile, for `settle`.
             let (context, _) = tokio::join!(
-                contexts.get(app, &directory),
-                quarantined.load(app, directory)
+                Box::pin(contexts.get(app, &directory)),
+                Box::pin(quarantined.load(app, directory))
             );
             slot.insert(context?);
         }

@@ -38,9 +38,11 @@ impl Store {
     ) -> Result<UserInputs, StoreError> {
         // Both reads at once: one round trip less per projection, for a Query that is wasted
         // only when the provider user is gone.
+        // Boxed: two SDK calls side by side would double this future's size, and callers
+        // that hold it on a thread's stack (a test's main future) run out of it.
         let (items, groups) = tokio::join!(
-            self.provider_and_directory_user(directory, user),
-            self.groups_of_user(directory, user)
+            Box::pin(self.provider_and_directory_user(directory, user)),
+            Box::pin(self.groups_of_user(directory, user))
         );
         let (provider_item, user_item) = items?;
         let provider = provider_item.as_ref().map(decode_user).transpose()?;
