@@ -1,6 +1,6 @@
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// A conditional write found another version: someone wrote first.
     #[error("the item changed since it was read")]

@@ -421,11 +421,7 @@ impl Drop for DrainGuard<'_> {
 /// Answers every commit of a group with the same failure.
 fn answer_all(group: Vec<Waiting>, error: &StoreError) {
     for waiting in group {
-        let copy = match error {
-            StoreError::Conflict => StoreError::Conflict,
-            other => StoreError::Backend(other.to_string()),
-        };
-        let _ = waiting.reply.send(Err(copy));
+        let _ = waiting.reply.send(Err(error.clone()));
     }
 }
 
