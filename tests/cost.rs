@@ -652,6 +652,84 @@ async fn creates_of_one_stream_batch_share_their_log_transactions() {
     assert!(per_user(report.write_units) <= 14.0, "{report:?}");
 }
 
+/// Deactivations of one stream batch, each user in two groups, under the secure flow (the
+/// default): the batch's projection metered whole and divided by its users.
+#[tokio::test]
+async fn deactivations_of_one_stream_batch_share_their_log_transactions() {
+    const USERS: usize = 32;
+    let bench = bench().await;
+    let mut users = Vec::new();
+    for i in 0..USERS {
+        users.push(
+            bench
+                .user_in_two_groups(&format!("leaver{i}@example.com"))
+                .await,
+        );
+    }
+    for user in &users {
+        let patched = bench
+            .setup(
+                http::Method::PATCH,
+                &format!("/Users/{user}"),
+                Some(&deactivation()),
+            )
+            .await;
+        assert_eq!(patched.status, 200, "{:?}", patched.body);
+    }
+    let context = bench.context(&bench.policy).await;
+    bench
+        .policy
+        .store
+        .event_head(&bench.environment.id)
+        .await
+        .unwrap();
+    bench.meter.reset();
+
+    let projected = futures::future::join_all(
+        users
+            .iter()
+            .map(|user| project_user(&bench.policy, &context, user)),
+    )
+    .await;
+    for events in projected {
+        let names: Vec<String> = events
+            .expect("projected")
+            .into_iter()
+            .map(|e| e.name)
+            .collect();
+        assert_eq!(
+            names
+                .iter()
+                .filter(|n| *n == "dsync.group.user_removed")
+                .count(),
+            2,
+            "{names:?}"
+        );
+        assert!(names.iter().any(|n| n == "dsync.user.deleted"), "{names:?}");
+    }
+    let report = bench.meter.take();
+    let per_user = |figure: f64| figure / USERS as f64;
+    println!(
+        "{USERS} deactivations (2 groups each) in one batch: {} ({:.2} requests, {:.2} RCU, {:.2} WCU per user)",
+        by_operation(&report),
+        per_user(report.total_requests as f64),
+        per_user(report.read_units),
+        per_user(report.write_units),
+    );
+    assert_eq!(report.failed_requests, 0, "{report:?}");
+    // Each user's commit is 6 items (2 membership deletes, the user's delete, 3 events)
+    // beside the shared head, directory check and counter: 16 fit in a transaction, so 2 for
+    // 32 users, 3 when the first ready goes alone.
+    assert!(
+        report.requests_by_operation["TransactWriteItems"] <= 5,
+        "{}",
+        by_operation(&report)
+    );
+    // Alone: 5 requests and 32 WCU (the test above).
+    assert!(per_user(report.total_requests as f64) <= 4.2, "{report:?}");
+    assert!(per_user(report.write_units) <= 28.0, "{report:?}");
+}
+
 /// The meter's own check: a metered client asks for capacity without the caller asking, and
 /// counts it, on one put and one read of a small item.
 #[tokio::test]
