@@ -226,6 +226,49 @@ impl Bench {
         assert_eq!(context.settings.inactive_user_policy, policy);
     }
 
+    /// The stream batch of `users`' records on a warm instance (context and log head known,
+    /// as after the batch before): their projections run concurrently, as the policy function
+    /// runs a batch's users, and are metered together. Returns each user's event names and the
+    /// report, whose figures per user it prints (`-- --nocapture`) for docs/COST.md.
+    async fn metered_batch(
+        &self,
+        what: &str,
+        users: &[ProviderUserId],
+    ) -> (Vec<Vec<String>>, MeterReport) {
+        let context = self.context(&self.policy).await;
+        self.policy
+            .store
+            .event_head(&self.environment.id)
+            .await
+            .expect("the head read");
+        self.meter.reset();
+        let projected = futures::future::join_all(
+            users
+                .iter()
+                .map(|user| project_user(&self.policy, &context, user)),
+        )
+        .await;
+        let report = self.meter.take();
+        let per_user = |figure: f64| figure / users.len() as f64;
+        println!(
+            "{} {what} in one batch: {} ({:.2} requests, {:.2} RCU, {:.2} WCU per user)",
+            users.len(),
+            by_operation(&report),
+            per_user(report.total_requests as f64),
+            per_user(report.read_units),
+            per_user(report.write_units),
+        );
+        assert_eq!(report.failed_requests, 0, "{report:?}");
+        let names = projected
+            .into_iter()
+            .map(|events| {
+                let events = events.expect("projected");
+                events.into_iter().map(|e| e.name).collect()
+            })
+            .collect();
+        (names, report)
+    }
+
     /// A user in two groups, created and projected without metering. Returns its id.
     async fn user_in_two_groups(&self, user_name: &str) -> ProviderUserId {
         let created = self
@@ -614,35 +657,11 @@ async fn creates_of_one_stream_batch_share_their_log_transactions() {
         assert_eq!(created.status, 201, "{:?}", created.body);
         users.push(ProviderUserId::parse(created.body["id"].as_str().unwrap()).unwrap());
     }
-    // A warm instance: the context and the log head known, as from the batch before.
-    let context = bench.context(&bench.policy).await;
-    bench
-        .policy
-        .store
-        .event_head(&bench.environment.id)
-        .await
-        .unwrap();
-    bench.meter.reset();
-
-    let projected = futures::future::join_all(
-        users
-            .iter()
-            .map(|user| project_user(&bench.policy, &context, user)),
-    )
-    .await;
-    for events in projected {
-        assert_eq!(events.expect("projected").len(), 1);
+    let (names, report) = bench.metered_batch("creates", &users).await;
+    for names in &names {
+        assert_eq!(names, &["dsync.user.created"]);
     }
-    let report = bench.meter.take();
     let per_user = |figure: f64| figure / USERS as f64;
-    println!(
-        "{USERS} creates in one batch: {} ({:.2} requests, {:.2} RCU, {:.2} WCU per user)",
-        by_operation(&report),
-        per_user(report.total_requests as f64),
-        per_user(report.read_units),
-        per_user(report.write_units),
-    );
-    assert_eq!(report.failed_requests, 0, "{report:?}");
     // Two transactions hold 96 commits of two items each beside the shared head, directory
     // check and counter; the first commit ready may go alone before the others queue.
     let transactions = report.requests_by_operation["TransactWriteItems"];
@@ -676,47 +695,15 @@ async fn deactivations_of_one_stream_batch_share_their_log_transactions() {
             .await;
         assert_eq!(patched.status, 200, "{:?}", patched.body);
     }
-    let context = bench.context(&bench.policy).await;
-    bench
-        .policy
-        .store
-        .event_head(&bench.environment.id)
-        .await
-        .unwrap();
-    bench.meter.reset();
-
-    let projected = futures::future::join_all(
-        users
-            .iter()
-            .map(|user| project_user(&bench.policy, &context, user)),
-    )
-    .await;
-    for events in projected {
-        let names: Vec<String> = events
-            .expect("projected")
-            .into_iter()
-            .map(|e| e.name)
-            .collect();
-        assert_eq!(
-            names
-                .iter()
-                .filter(|n| *n == "dsync.group.user_removed")
-                .count(),
-            2,
-            "{names:?}"
-        );
+    let (names, report) = bench
+        .metered_batch("deactivations (2 groups each)", &users)
+        .await;
+    for names in &names {
+        let removed = names.iter().filter(|n| *n == "dsync.group.user_removed");
+        assert_eq!(removed.count(), 2, "{names:?}");
         assert!(names.iter().any(|n| n == "dsync.user.deleted"), "{names:?}");
     }
-    let report = bench.meter.take();
     let per_user = |figure: f64| figure / USERS as f64;
-    println!(
-        "{USERS} deactivations (2 groups each) in one batch: {} ({:.2} requests, {:.2} RCU, {:.2} WCU per user)",
-        by_operation(&report),
-        per_user(report.total_requests as f64),
-        per_user(report.read_units),
-        per_user(report.write_units),
-    );
-    assert_eq!(report.failed_requests, 0, "{report:?}");
     // Each user's commit is 6 items (2 membership deletes, the user's delete, 3 events)
     // beside the shared head, directory check and counter: 16 fit in a transaction, so 2 for
     // 32 users, 3 when the first ready goes alone.

@@ -5,8 +5,8 @@ use std::collections::HashSet;
 
 use dsync_domain::ids::ProviderUserId;
 use dsync_dynamo::metering::{metered_client, Meter};
-use dsync_dynamo::{EventScope, StoreError};
-use dsync_policy::project::{plan_user, project_user, DirectoryContext};
+use dsync_dynamo::{EventScope, StoreError, StoredEvent};
+use dsync_policy::project::{plan_user, project_user, DirectoryContext, UserPlan};
 use dsync_tests::{spawn_app_without_stream_processing, TestApp};
 
 fn scope(context: &DirectoryContext) -> EventScope {
@@ -35,7 +35,7 @@ async fn create_users(app: &TestApp, count: usize) -> Vec<ProviderUserId> {
     users
 }
 
-/// The sequence numbers of the log, checked gap-free from 1, and the users created in it.
+/// The directory users the log says were created, each checked to be created once.
 async fn created_users(app: &TestApp) -> Vec<String> {
     let events = app.events_after(None).await;
     let created: Vec<String> = events
@@ -52,6 +52,57 @@ async fn created_users(app: &TestApp) -> Vec<String> {
     created
 }
 
+/// Each user's projection planned, not committed.
+async fn plan_all(
+    policy: &dsync_policy::App,
+    context: &DirectoryContext,
+    users: &[ProviderUserId],
+) -> Vec<UserPlan> {
+    let mut plans = Vec::new();
+    for user in users {
+        plans.push(plan_user(policy, context, user).await.unwrap());
+    }
+    plans
+}
+
+/// The plans committed at once through `policy`'s store, as a batch's projections commit.
+async fn commit_all(
+    policy: &dsync_policy::App,
+    context: &DirectoryContext,
+    users: &[ProviderUserId],
+    plans: &[UserPlan],
+) -> Vec<Result<Vec<StoredEvent>, StoreError>> {
+    let scope = scope(context);
+    futures::future::join_all(users.iter().zip(plans).map(|(user, plan)| {
+        policy
+            .store
+            .commit_user_projection(&scope, user, &plan.before, &plan.outcome, plan.now)
+    }))
+    .await
+}
+
+/// The log holds exactly `users` creations, each of a different user, numbered 1..=users
+/// without a gap, and the directory counts that many active users.
+async fn assert_only_creates_logged(app: &TestApp, context: &DirectoryContext, users: u64) {
+    assert_eq!(created_users(app).await.len() as u64, users);
+    let sequences: Vec<u64> = app
+        .events_after(None)
+        .await
+        .iter()
+        .map(|e| dsync_domain::ids::EventId::parse(e["id"].as_str().unwrap()).unwrap())
+        .map(|id| id.sequence())
+        .collect();
+    assert_eq!(sequences, (1..=users).collect::<Vec<u64>>());
+    let metadata = app
+        .api_get(&format!("/directories/{}", context.directory.id))
+        .await;
+    assert_eq!(
+        metadata.body["metadata"]["users"]["active"], users,
+        "{:?}",
+        metadata.body
+    );
+}
+
 /// Thirty users' projections committed at once by one process reach the log in one
 /// transaction (one head update, one directory check and one counter update for all),
 /// numbered without gaps, and the directory's counts move by all thirty.
@@ -61,20 +112,11 @@ async fn concurrent_commits_of_one_process_share_a_transaction() {
     let plain = dsync_policy::App::new(app.store().clone());
     let context = app.policy_context(&plain).await;
     let users = create_users(&app, 30).await;
-    let mut plans = Vec::new();
-    for user in &users {
-        plans.push(plan_user(&plain, &context, user).await.unwrap());
-    }
+    let plans = plan_all(&plain, &context, &users).await;
     let meter = Meter::new();
     let policy = metered_policy(&app, &meter);
 
-    let scope = scope(&context);
-    let committed = futures::future::join_all(users.iter().zip(&plans).map(|(user, plan)| {
-        policy
-            .store
-            .commit_user_projection(&scope, user, &plan.before, &plan.outcome, plan.now)
-    }))
-    .await;
+    let committed = commit_all(&policy, &context, &users, &plans).await;
     for events in committed {
         assert_eq!(
             events.unwrap().len(),
@@ -87,23 +129,7 @@ async fn concurrent_commits_of_one_process_share_a_transaction() {
     assert_eq!(report.failed_requests, 0, "{report:?}");
     // The head's read (this process had not committed yet) and one transaction.
     assert_eq!(report.requests_summary(), "GetItem×1 TransactWriteItems×1");
-    assert_eq!(created_users(&app).await.len(), 30);
-    let sequences: Vec<u64> = app
-        .events_after(None)
-        .await
-        .iter()
-        .map(|e| dsync_domain::ids::EventId::parse(e["id"].as_str().unwrap()).unwrap())
-        .map(|id| id.sequence())
-        .collect();
-    assert_eq!(sequences, (1..=30).collect::<Vec<u64>>());
-    let metadata = app
-        .api_get(&format!("/directories/{}", context.directory.id))
-        .await;
-    assert_eq!(
-        metadata.body["metadata"]["users"]["active"], 30,
-        "{:?}",
-        metadata.body
-    );
+    assert_only_creates_logged(&app, &context, 30).await;
 }
 
 /// One commit of a shared transaction was planned from a state that changed since: the
@@ -115,22 +141,13 @@ async fn a_stale_commit_conflicts_alone_and_the_others_commit_once() {
     let plain = dsync_policy::App::new(app.store().clone());
     let context = app.policy_context(&plain).await;
     let users = create_users(&app, 3).await;
-    let mut plans = Vec::new();
-    for user in &users {
-        plans.push(plan_user(&plain, &context, user).await.unwrap());
-    }
+    let plans = plan_all(&plain, &context, &users).await;
     // The first user is projected meanwhile: its plan is stale.
     project_user(&plain, &context, &users[0]).await.unwrap();
 
     let meter = Meter::new();
     let policy = metered_policy(&app, &meter);
-    let scope = scope(&context);
-    let outcomes = futures::future::join_all(users.iter().zip(&plans).map(|(user, plan)| {
-        policy
-            .store
-            .commit_user_projection(&scope, user, &plan.before, &plan.outcome, plan.now)
-    }))
-    .await;
+    let outcomes = commit_all(&policy, &context, &users, &plans).await;
     assert!(
         matches!(outcomes[0], Err(StoreError::Conflict)),
         "{:?}",
@@ -162,10 +179,7 @@ async fn a_failed_shared_directory_check_fails_every_commit_of_that_directory() 
     let plain = dsync_policy::App::new(app.store().clone());
     let context = app.policy_context(&plain).await;
     let users = create_users(&app, 3).await;
-    let mut plans = Vec::new();
-    for user in &users {
-        plans.push(plan_user(&plain, &context, user).await.unwrap());
-    }
+    let plans = plan_all(&plain, &context, &users).await;
     let deleted = app
         .api(
             reqwest::Method::DELETE,
@@ -176,13 +190,7 @@ async fn a_failed_shared_directory_check_fails_every_commit_of_that_directory() 
         .unwrap();
     assert!(deleted.status().is_success(), "{}", deleted.status());
 
-    let scope = scope(&context);
-    let outcomes = futures::future::join_all(users.iter().zip(&plans).map(|(user, plan)| {
-        plain
-            .store
-            .commit_user_projection(&scope, user, &plan.before, &plan.outcome, plan.now)
-    }))
-    .await;
+    let outcomes = commit_all(&plain, &context, &users, &plans).await;
     for outcome in &outcomes {
         assert!(matches!(outcome, Err(StoreError::Conflict)), "{outcome:?}");
     }
@@ -241,21 +249,5 @@ async fn shared_transactions_under_faults_commit_each_user_once() {
         "no committed transaction was reported failed: {counts:?}"
     );
 
-    assert_eq!(created_users(&app).await.len(), 40);
-    let sequences: Vec<u64> = app
-        .events_after(None)
-        .await
-        .iter()
-        .map(|e| dsync_domain::ids::EventId::parse(e["id"].as_str().unwrap()).unwrap())
-        .map(|id| id.sequence())
-        .collect();
-    assert_eq!(sequences, (1..=40).collect::<Vec<u64>>());
-    let metadata = app
-        .api_get(&format!("/directories/{}", context.directory.id))
-        .await;
-    assert_eq!(
-        metadata.body["metadata"]["users"]["active"], 40,
-        "{:?}",
-        metadata.body
-    );
+    assert_only_creates_logged(&app, &context, 40).await;
 }
