@@ -7,7 +7,6 @@ use dsync_domain::directory::{self, GroupInput, GroupWrite, UserInput};
 use dsync_domain::ids::{DirectoryGroupId, DirectoryId, ProviderGroupId, ProviderUserId};
 use dsync_domain::model::{Directory, EnvironmentSettings, ProviderUser};
 use dsync_dynamo::{EventScope, StoreError, StoredEvent};
-use futures::StreamExt;
 
 use crate::App;
 
@@ -397,10 +396,7 @@ async fn sweep_members(
         .iter()
         .map(|(member, _)| project_user(app, context, member))
         .collect();
-    let projected: Vec<_> = futures::stream::iter(projections)
-        .buffered(crate::stream::PROJECTION_CONCURRENCY)
-        .collect()
-        .await;
+    let projected = crate::stream::at_most_concurrently(projections).await;
     for events in projected {
         done.member_events += events?.len();
     }

@@ -6,8 +6,6 @@
 use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
-
 use dsync_domain::ids::{DirectoryId, ProviderGroupId, ProviderUserId, ReconciliationId};
 use dsync_domain::reconciliation::{ResumePoint, UserTally, PHASES};
 use dsync_dynamo::{
@@ -17,7 +15,7 @@ use dsync_dynamo::{
 use crate::project::{
     commit_plan, plan_users, project_group, project_user, Contexts, DirectoryContext,
 };
-use crate::stream::PROJECTION_CONCURRENCY;
+use crate::stream::at_most_concurrently;
 use crate::App;
 
 /// Progress is saved (and visible through the API) every this many pages.
@@ -471,10 +469,7 @@ impl Page<'_> {
                                 (user, plan, result.map(|events| events.len()))
                             })
                             .collect();
-                        let results: Vec<_> = futures::stream::iter(commits)
-                            .buffered(PROJECTION_CONCURRENCY)
-                            .collect()
-                            .await;
+                        let results = at_most_concurrently(commits).await;
                         for (user, plan, result) in results {
                             // A commit that lost a race re-projected from fresh state, which
                             // may differ from the plan; it then moved the counters' `changes`

@@ -38,6 +38,16 @@ pub const BATCH_SIZE: usize = 500;
 /// waits for a shared transaction, so a hundred in flight keep two transactions of 48 full.
 pub const PROJECTION_CONCURRENCY: usize = 100;
 
+/// Runs `projections` [`PROJECTION_CONCURRENCY`] at a time; their outputs in their order.
+pub(crate) async fn at_most_concurrently<F: std::future::Future>(
+    projections: Vec<F>,
+) -> Vec<F::Output> {
+    futures::stream::iter(projections)
+        .buffered(PROJECTION_CONCURRENCY)
+        .collect()
+        .await
+}
+
 pub async fn handle_batch(app: &App, event: Event) -> DynamoDbEventResponse {
     let targets: Vec<(Option<Target>, Option<String>)> = event
         .records
@@ -48,22 +58,19 @@ pub async fn handle_batch(app: &App, event: Event) -> DynamoDbEventResponse {
     // A user is projected at its last record; a group at its first, so that a group being
     // deleted (its `deleting` mark comes first, its memberships' removals after) is
     // projected away before its members are, and `dsync.group.deleted` comes alone.
-    let chosen: Vec<(usize, Target)> = targets
-        .iter()
-        .enumerate()
-        .filter_map(|(index, (target, _))| {
-            let target = target.as_ref()?;
-            let seen_elsewhere = match target {
-                Target::User(..) => targets[index + 1..]
-                    .iter()
-                    .any(|(other, _)| other.as_ref() == Some(target)),
-                Target::Group(..) => targets[..index]
-                    .iter()
-                    .any(|(other, _)| other.as_ref() == Some(target)),
-            };
-            (!seen_elsewhere).then_some((index, *target))
-        })
-        .collect();
+    let mut at: HashMap<Target, usize> = HashMap::new();
+    for (index, target) in targets.iter().enumerate() {
+        let Some(target) = target.0 else { continue };
+        match (at.entry(target), target) {
+            (Entry::Occupied(mut slot), Target::User(..)) => *slot.get_mut() = index,
+            (Entry::Occupied(_), Target::Group(..)) => {}
+            (Entry::Vacant(slot), _) => {
+                slot.insert(index);
+            }
+        }
+    }
+    let mut chosen: Vec<(usize, Target)> = at.into_iter().map(|(t, i)| (i, t)).collect();
+    chosen.sort_unstable_by_key(|&(index, _)| index);
     let mut contexts = Contexts::for_stream();
     let mut quarantined = Quarantined::default();
     let mut response = DynamoDbEventResponse::default();
@@ -123,10 +130,7 @@ async fn project_run(
             async move { (index, target, process(app, context, target).await) }
         })
         .collect();
-    Ok(futures::stream::iter(projections)
-        .buffered(PROJECTION_CONCURRENCY)
-        .collect()
-        .await)
+    Ok(at_most_concurrently(projections).await)
 }
 
 /// Goes through a run's results in record order: clears the sync failures of targets that
@@ -186,26 +190,30 @@ struct Quarantined {
 }
 
 impl Quarantined {
-    /// Reads a directory's sync failures, unless known. A failed read is not kept: `clear`
-    /// reads again and reports it.
-    async fn load(&mut self, app: &App, directory: DirectoryId) {
-        if let Entry::Vacant(slot) = self.known.entry(directory) {
-            if let Ok(on_file) = app.store.sync_failures(&directory).await {
-                slot.insert(on_file.into_iter().map(|f| f.record).collect());
-            }
-        }
-    }
-
-    async fn clear(&mut self, app: &App, target: Target) -> Result<(), StoreError> {
-        let (directory, record) = failed_record_key(target);
-        let entries = match self.known.entry(directory) {
+    /// The directory's sync failures on file, read on first use.
+    async fn entries(
+        &mut self,
+        app: &App,
+        directory: DirectoryId,
+    ) -> Result<&mut HashSet<FailedRecordKey>, StoreError> {
+        Ok(match self.known.entry(directory) {
             Entry::Occupied(entries) => entries.into_mut(),
             Entry::Vacant(slot) => {
                 let on_file = app.store.sync_failures(&directory).await?;
                 slot.insert(on_file.into_iter().map(|f| f.record).collect())
             }
-        };
-        if entries.remove(&record) {
+        })
+    }
+
+    /// Reads a directory's sync failures ahead of `clear`. A failed read is not kept:
+    /// `clear` reads again and reports it.
+    async fn load(&mut self, app: &App, directory: DirectoryId) {
+        let _ = self.entries(app, directory).await;
+    }
+
+    async fn clear(&mut self, app: &App, target: Target) -> Result<(), StoreError> {
+        let (directory, record) = failed_record_key(target);
+        if self.entries(app, directory).await?.remove(&record) {
             app.store.clear_sync_failure(&directory, &record).await?;
             tracing::info!(
                 ?target,

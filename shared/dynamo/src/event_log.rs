@@ -108,13 +108,8 @@ impl Store {
             finished: false,
         };
         loop {
-            if self.commit_queues.waiting(environment) == 0 {
-                // Ends the drain, unless a commit arrived since.
-                let group = self.commit_queues.take(environment);
-                if group.is_empty() {
-                    break;
-                }
-                self.commit_queues.requeue(environment, group);
+            if self.commit_queues.end_if_empty(environment) {
+                break;
             }
             // This process's last known head saves a consistent read; a stale one fails the
             // head's condition and is replaced (see event_heads.rs).

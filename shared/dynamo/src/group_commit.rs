@@ -109,11 +109,17 @@ impl CommitQueues {
         drop(abandoned);
     }
 
-    /// How many commits wait for the environment's next transaction.
-    pub(crate) fn waiting(&self, environment: &EnvironmentId) -> usize {
-        self.lock()
+    /// Ends the environment's drain if no commit waits (`true`); the next commit starts a
+    /// new one.
+    pub(crate) fn end_if_empty(&self, environment: &EnvironmentId) -> bool {
+        let mut queues = self.lock();
+        let empty = queues
             .get(environment)
-            .map_or(0, |queue| queue.waiting.len())
+            .is_none_or(|queue| queue.waiting.is_empty());
+        if empty {
+            queues.remove(environment);
+        }
+        empty
     }
 
     /// Puts commits back at the front, in their order, for the next transaction.
@@ -136,10 +142,9 @@ impl CommitQueues {
         let mut plan = Plan::default();
         let mut taken = Vec::new();
         while let Some(next) = queue.waiting.front() {
-            if !taken.is_empty() && !plan.fits(&next.commit) {
+            if !plan.try_add(&next.commit) {
                 break;
             }
-            plan.add(&next.commit);
             taken.extend(queue.waiting.pop_front());
         }
         if taken.is_empty() {
@@ -248,39 +253,35 @@ struct Plan {
 }
 
 impl Plan {
-    /// Whether `commit` can join: the transaction stays within 100 items and touches no
-    /// item twice (DynamoDB refuses that), identical condition checks aside.
-    fn fits(&self, commit: &Commit) -> bool {
-        let mut extra = commit.events.len();
+    /// Adds `commit` when it can join: the transaction stays within 100 items and touches no
+    /// item twice (DynamoDB refuses that), identical condition checks aside. A commit alone
+    /// always fits (`Store::commit` refuses bigger ones before they queue).
+    fn try_add(&mut self, commit: &Commit) -> bool {
+        let mut new_keys = Vec::new();
         for write in &commit.writes {
-            match self.keys.get(&write_key(write)) {
-                None => extra += 1,
+            let key = write_key(write);
+            match self.keys.get(&key) {
+                None => new_keys.push((key, write)),
                 Some(Some(check)) if check == write => {}
                 Some(_) => return false,
             }
         }
-        if let Some(change) = &commit.counts {
-            if !self.count_directories.contains(&change.directory) {
-                extra += 1;
-            }
+        let new_counter = commit
+            .counts
+            .is_some_and(|change| !self.count_directories.contains(&change.directory));
+        let extra = commit.events.len() + new_keys.len() + usize::from(new_counter);
+        if 1 + self.items + extra > MAX_TRANSACTION_ITEMS {
+            return false;
         }
-        1 + self.items + extra <= MAX_TRANSACTION_ITEMS
-    }
-
-    fn add(&mut self, commit: &Commit) {
-        self.items += commit.events.len();
-        for write in &commit.writes {
-            if let Entry::Vacant(slot) = self.keys.entry(write_key(write)) {
-                slot.insert(write.condition_check.is_some().then(|| write.clone()));
-                self.items += 1;
-            }
+        self.items += extra;
+        for (key, write) in new_keys {
+            let check = write.condition_check.is_some().then(|| write.clone());
+            self.keys.insert(key, check);
         }
-        if let Some(change) = &commit.counts {
-            if !self.count_directories.contains(&change.directory) {
-                self.count_directories.push(change.directory);
-                self.items += 1;
-            }
+        if let (true, Some(change)) = (new_counter, &commit.counts) {
+            self.count_directories.push(change.directory);
         }
+        true
     }
 }
 
