@@ -10,11 +10,10 @@
 
 use bytes::Bytes;
 use dsync_domain::directory::UserState;
-use dsync_domain::ids::{DirectoryId, EnvironmentId, ProviderGroupId, ProviderUserId};
+use dsync_domain::ids::{DirectoryId, ProviderGroupId, ProviderUserId};
 use dsync_domain::model::{Environment, EnvironmentSettings, InactiveUserPolicy, ProviderKind};
-use dsync_domain::secrets;
 use dsync_dynamo::metering::{metered_client, Meter, MeterReport};
-use dsync_dynamo::{connect, tables, ConnectOptions, NewDirectory, Store, StoredEvent, TableNames};
+use dsync_dynamo::{connect, tables, ConnectOptions, Store, StoredEvent, TableNames};
 use dsync_policy::project::{project_group, project_user, Contexts, DirectoryContext};
 use serde_json::{json, Value};
 
@@ -67,30 +66,13 @@ async fn bench() -> Bench {
 
     // As infra/local's bootstrap does it.
     let now = dsync_domain::time::now_millis();
-    let environment = Environment {
-        id: EnvironmentId::generate(),
-        name: "default".into(),
-        settings: EnvironmentSettings::default(),
-        created_at: now,
-    };
-    plain
-        .put_environment(&environment)
-        .await
-        .expect("environment");
-    let token = secrets::generate("dsync_scim_");
-    let directory = plain
-        .create_directory(
-            NewDirectory {
-                environment_id: environment.id,
-                name: "Okta".into(),
-                kind: ProviderKind::OktaScimV2,
-                organization_id: None,
-                token_hash: token.hash,
-            },
-            now,
-        )
-        .await
-        .expect("directory");
+    let (environment, directory, token) = dsync_tests::environment_with_directory(
+        &plain,
+        ("default", "Okta"),
+        ProviderKind::OktaScimV2,
+        now,
+    )
+    .await;
 
     // As the Lambda function is configured.
     let plain_policy =
@@ -103,7 +85,7 @@ async fn bench() -> Bench {
         _engine: engine,
         environment,
         directory: directory.id,
-        token: token.plain,
+        token,
         meter,
         plain_scim: dsync_provider_webhooks::App::new(plain.clone(), steady_scim_config()),
         scim: dsync_provider_webhooks::App::new(metered.clone(), steady_scim_config()),

@@ -24,10 +24,9 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use dsync_domain::ids::{DirectoryId, EnvironmentId};
-use dsync_domain::model::{Environment, EnvironmentSettings, InactiveUserPolicy, ProviderKind};
-use dsync_domain::secrets;
+use dsync_domain::model::{EnvironmentSettings, InactiveUserPolicy, ProviderKind};
 use dsync_dynamo::faults::{faulty_client, FaultCounts, Faults};
-use dsync_dynamo::{NewDirectory, ReconciliationState, Store};
+use dsync_dynamo::{ReconciliationState, Store};
 use dsync_local::streams::{streams_client, FailedRecord, StreamPump, StreamSource};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -96,30 +95,13 @@ struct World {
 async fn world(seed: u64) -> World {
     let (engine, clean) = dsync_tests::bare_store(&format!("fm{seed}")).await;
     let now = dsync_domain::time::now_millis();
-    let environment = Environment {
-        id: EnvironmentId::generate(),
-        name: "model".into(),
-        settings: EnvironmentSettings::default(),
-        created_at: now,
-    };
-    clean
-        .put_environment(&environment)
-        .await
-        .expect("environment");
-    let token = secrets::generate("dsync_scim_");
-    let directory = clean
-        .create_directory(
-            NewDirectory {
-                environment_id: environment.id,
-                name: "Model".into(),
-                kind: ProviderKind::OktaScimV2,
-                organization_id: None,
-                token_hash: token.hash,
-            },
-            now,
-        )
-        .await
-        .expect("directory");
+    let (environment, directory, token) = dsync_tests::environment_with_directory(
+        &clean,
+        ("model", "Model"),
+        ProviderKind::OktaScimV2,
+        now,
+    )
+    .await;
     let faults = Faults::new(seed, 0.0);
     // The SDK's default retry budget (3 attempts), as on Lambda: what gets through it is
     // ours to handle. `DSYNC_FAULT_SDK_ATTEMPTS=1` lets every fault through.
@@ -170,7 +152,7 @@ async fn world(seed: u64) -> World {
         idp: Idp {
             app: dsync_provider_webhooks::App::new(faulty, Default::default()),
             directory: directory.id,
-            token: token.plain,
+            token,
             counts: Default::default(),
         },
         rng: StdRng::seed_from_u64(seed),

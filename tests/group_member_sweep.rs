@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use dsync_domain::ids::ProviderGroupId;
-use dsync_local::streams::{streams_client, Event, StreamPump, StreamSource};
+use dsync_local::streams::Event;
 use dsync_policy::project::project_group;
 use dsync_tests::{json, spawn_app_without_stream_processing, TestApp};
 use serde_dynamo::AttributeValue;
@@ -42,16 +42,7 @@ async fn deliver(app: &TestApp, policy: &dsync_policy::App, only_wake_ups: bool)
             Ok(dsync_policy::stream::handle_batch(&policy, event).await)
         }
     };
-    let source = StreamSource::new(app.store().tables().provider_records.clone());
-    let mut pump = StreamPump::new(
-        streams_client(&app.running.endpoint),
-        source,
-        handler,
-        |_| panic!("no record may be dead-lettered"),
-    );
-    pump.pump_until_idle()
-        .await
-        .expect("the stream is delivered");
+    app.deliver_provider_records(100, handler).await;
     wake_ups.load(Ordering::SeqCst)
 }
 

@@ -5,10 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use dsync_local::streams::{
-    streams_client, DynamoDbBatchItemFailure, DynamoDbEventResponse, Event, StreamPump,
-    StreamSource,
-};
+use dsync_local::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse, Event};
 use dsync_tests::{json, spawn_app_without_stream_processing, TestApp};
 
 #[derive(Clone, Copy, Debug)]
@@ -47,8 +44,6 @@ fn describe(event: &serde_json::Value) -> Described {
 async fn deliver(app: &TestApp, delivery: Delivery) {
     let policy = dsync_policy::App::new(app.store().clone());
     let cut_done = Arc::new(AtomicBool::new(false));
-    let mut source = StreamSource::new(app.store().tables().provider_records.clone());
-    source.batch_size = 3;
     let handler = move |event: Event| {
         let policy = policy.clone();
         let cut_done = cut_done.clone();
@@ -83,15 +78,7 @@ async fn deliver(app: &TestApp, delivery: Delivery) {
             }
         }
     };
-    let mut pump = StreamPump::new(
-        streams_client(&app.running.endpoint),
-        source,
-        handler,
-        |_| panic!("no record may be dead-lettered"),
-    );
-    pump.pump_until_idle()
-        .await
-        .expect("the stream is delivered");
+    app.deliver_provider_records(3, handler).await;
 }
 
 fn patch(operations: serde_json::Value) -> serde_json::Value {

@@ -22,17 +22,15 @@
 //! `DSYNC_BENCH_SCIM_USERS` (default 1000; 0 skips target 3).
 
 use std::collections::HashSet;
-use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use dsync_domain::ids::{DirectoryId, EnvironmentId, ProviderUserId};
-use dsync_domain::model::{Environment, EnvironmentSettings, ProviderKind};
-use dsync_domain::secrets;
+use dsync_domain::model::ProviderKind;
 use dsync_dynamo::metering::Meter;
-use dsync_dynamo::{NewDirectory, Store, StoredEvent, TableNames};
+use dsync_dynamo::{Store, StoredEvent, TableNames};
 use dsync_local::streams::Event;
 use dsync_tests::read_log;
 use futures::StreamExt;
@@ -242,32 +240,15 @@ async fn directory_with_users(
     users: usize,
 ) -> (EnvironmentId, DirectoryId, Vec<ProviderUserId>) {
     let now = dsync_domain::time::now_millis();
-    let environment = Environment {
-        id: EnvironmentId::generate(),
-        name: "bench".into(),
-        settings: EnvironmentSettings::default(),
-        created_at: now,
-    };
-    store
-        .put_environment(&environment)
-        .await
-        .expect("environment");
-    let token = secrets::generate("dsync_scim_");
-    let directory = store
-        .create_directory(
-            NewDirectory {
-                environment_id: environment.id,
-                name: "bench".into(),
-                kind: ProviderKind::GenericScimV2,
-                organization_id: None,
-                token_hash: token.hash,
-            },
-            now,
-        )
-        .await
-        .expect("directory");
+    let (environment, directory, token) = dsync_tests::environment_with_directory(
+        store,
+        ("bench", "bench"),
+        ProviderKind::GenericScimV2,
+        now,
+    )
+    .await;
     let scim = dsync_provider_webhooks::App::new(store.clone(), Default::default());
-    let (scim, token) = (&scim, &token.plain);
+    let (scim, token) = (&scim, &token);
     let ids = futures::stream::iter(0..users)
         .map(|i| async move {
             let request = http::Request::builder()
@@ -336,30 +317,12 @@ fn check_log(events: &[StoredEvent], users: &[ProviderUserId]) {
 }
 
 async fn scim_run(latency: Duration, users: usize) {
-    let unique = dsync_domain::ids::EventId::generate()
-        .to_string()
-        .to_lowercase();
-    let data_dir = std::env::temp_dir().join(format!("dsync-bench-{unique}"));
-    let running = dsync_local::start(dsync_local::Options {
-        data_dir: data_dir.clone(),
-        in_memory: true,
-        dynamodb_endpoint: None,
-        dynamodb_latency: latency,
-        table_prefix: "dsync".into(),
-        listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
-        reconcile_every: None,
-        clock: None,
-        process_streams: true,
-        fanout: dsync_local::Options::local_fanout_config().expect("fan-out settings"),
-        sweep_every: Duration::from_secs(1),
-        google: Default::default(),
-    })
-    .await
-    .expect("the runner starts");
+    let (running, data_dir) = dsync_tests::load::start_runner(true, latency).await;
     let token = running.bootstrap.scim_token.clone();
     let path = format!("/scim/v2/{}/Users", running.bootstrap.directory_id);
     let cpu_before = cpu_seconds();
-    let started = Instant::now();
+    // Wall-clock milliseconds, to compare with the events' commit times.
+    let started_at = dsync_domain::time::now_millis();
     let (took, _) = dsync_tests::load::load(running.addr, users, SCIM_CLIENTS, move |i| {
         (
             http::Method::POST,
@@ -369,7 +332,6 @@ async fn scim_run(latency: Duration, users: usize) {
         )
     })
     .await;
-    let started_at = dsync_domain::time::now_millis() - started.elapsed().as_millis() as i64;
     let responded_at = dsync_domain::time::now_millis();
     running.settle().await.expect("the pipeline settles");
     let cpu = cpu_seconds() - cpu_before;

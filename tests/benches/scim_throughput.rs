@@ -91,26 +91,7 @@ async fn do_nothing_rate(requests: usize) -> f64 {
 }
 
 async fn runner(users: usize, persistent: bool, baseline: f64) -> Vec<Row> {
-    let unique = dsync_domain::ids::EventId::generate()
-        .to_string()
-        .to_lowercase();
-    let data_dir = std::env::temp_dir().join(format!("dsync-bench-{unique}"));
-    let running = dsync_local::start(dsync_local::Options {
-        data_dir: data_dir.clone(),
-        in_memory: !persistent,
-        dynamodb_endpoint: None,
-        dynamodb_latency: Duration::ZERO,
-        table_prefix: "dsync".into(),
-        listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
-        reconcile_every: None,
-        clock: None,
-        process_streams: true,
-        fanout: dsync_local::Options::local_fanout_config().expect("fan-out settings"),
-        sweep_every: Duration::from_secs(1),
-        google: Default::default(),
-    })
-    .await
-    .expect("the runner starts");
+    let (running, data_dir) = dsync_tests::load::start_runner(!persistent, Duration::ZERO).await;
     let kind = if persistent {
         "persistent"
     } else {

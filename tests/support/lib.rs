@@ -319,6 +319,28 @@ impl TestApp {
     }
 
     /// Sets the environment's inactive-user policy through the API.
+    /// Delivers the provider-records stream to `handler` (a stand-in for the policy
+    /// function), `batch_size` records at a time, as the runner's pump does, until nothing is
+    /// left. No record may be dead-lettered.
+    pub async fn deliver_provider_records(
+        &self,
+        batch_size: usize,
+        handler: impl dsync_local::streams::StreamHandler,
+    ) {
+        use dsync_local::streams::{streams_client, StreamPump, StreamSource};
+        let mut source = StreamSource::new(self.store().tables().provider_records.clone());
+        source.batch_size = batch_size;
+        let mut pump = StreamPump::new(
+            streams_client(&self.running.endpoint),
+            source,
+            handler,
+            |_| panic!("no record may be dead-lettered"),
+        );
+        pump.pump_until_idle()
+            .await
+            .expect("the stream is delivered");
+    }
+
     pub async fn set_settings(&self, settings: Value) {
         let reply = read(
             self.api(Method::PUT, "/environment/settings")
@@ -413,35 +435,46 @@ impl TestApp {
     /// Another directory in another environment: its SCIM base URL and token.
     pub async fn other_directory(&self) -> (String, String) {
         let store = self.store();
-        let environment = Environment {
-            id: EnvironmentId::generate(),
-            name: "other".into(),
-            settings: EnvironmentSettings::default(),
-            created_at: 0,
-        };
-        store
-            .put_environment(&environment)
-            .await
-            .expect("environment");
-        let token = secrets::generate("dsync_scim_");
-        let directory = store
-            .create_directory(
-                NewDirectory {
-                    environment_id: environment.id,
-                    name: "Other".into(),
-                    kind: ProviderKind::OktaScimV2,
-                    organization_id: None,
-                    token_hash: token.hash,
-                },
-                0,
-            )
-            .await
-            .expect("directory");
-        (
-            format!("{}/scim/v2/{}", self.base_url, directory.id),
-            token.plain,
-        )
+        let (_, directory, token) =
+            environment_with_directory(store, ("other", "Other"), ProviderKind::OktaScimV2, 0)
+                .await;
+        (format!("{}/scim/v2/{}", self.base_url, directory.id), token)
     }
+}
+
+/// A new environment with one directory in it, written straight to the store as the local
+/// runner's bootstrap writes them; the directory's SCIM token is returned in plain.
+pub async fn environment_with_directory(
+    store: &Store,
+    (environment_name, directory_name): (&str, &str),
+    kind: ProviderKind,
+    now: i64,
+) -> (Environment, dsync_domain::model::Directory, String) {
+    let environment = Environment {
+        id: EnvironmentId::generate(),
+        name: environment_name.into(),
+        settings: EnvironmentSettings::default(),
+        created_at: now,
+    };
+    store
+        .put_environment(&environment)
+        .await
+        .expect("environment");
+    let token = secrets::generate("dsync_scim_");
+    let directory = store
+        .create_directory(
+            NewDirectory {
+                environment_id: environment.id,
+                name: directory_name.into(),
+                kind,
+                organization_id: None,
+                token_hash: token.hash,
+            },
+            now,
+        )
+        .await
+        .expect("directory");
+    (environment, directory, token.plain)
 }
 
 /// A minimal valid user body.

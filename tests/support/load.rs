@@ -13,6 +13,37 @@ use hyper_util::rt::TokioIo;
 /// Method, path, body and bearer token (empty: no `Authorization`).
 pub type Request = (http::Method, String, Vec<u8>, String);
 
+/// The local runner as the benchmarks start it: streams processed, no reconciliation
+/// schedule, a free loopback port, every DynamoDB request delayed by `latency`, and a data
+/// directory of its own under the temp directory (returned, for the caller to remove once
+/// the runner is dropped).
+pub async fn start_runner(
+    in_memory: bool,
+    latency: Duration,
+) -> (dsync_local::Running, std::path::PathBuf) {
+    let unique = dsync_domain::ids::EventId::generate()
+        .to_string()
+        .to_lowercase();
+    let data_dir = std::env::temp_dir().join(format!("dsync-bench-{unique}"));
+    let running = dsync_local::start(dsync_local::Options {
+        data_dir: data_dir.clone(),
+        in_memory,
+        dynamodb_endpoint: None,
+        dynamodb_latency: latency,
+        table_prefix: "dsync".into(),
+        listen: SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, 0)),
+        reconcile_every: None,
+        clock: None,
+        process_streams: true,
+        fanout: dsync_local::Options::local_fanout_config().expect("fan-out settings"),
+        sweep_every: Duration::from_secs(1),
+        google: Default::default(),
+    })
+    .await
+    .expect("the runner starts");
+    (running, data_dir)
+}
+
 /// A SCIM create of user `i`.
 pub fn scim_create_body(i: usize) -> Vec<u8> {
     serde_json::json!({
