@@ -4,6 +4,10 @@
 //! sent. Recording is idempotent (keyed by endpoint and event), so a redelivered batch finds
 //! its deliveries already there and sends nothing again: what is still pending belongs to the
 //! sweep. Only a failure to record fails the batch, from the first event not fully recorded.
+//!
+//! The deliveries of a whole batch go through at once, each recorded and then attempted
+//! (a delivery's write, POST and outcome overlap with the others'), up to the configured
+//! concurrency: a batch costs a few round trips of latency, not one per event.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -20,7 +24,6 @@ use crate::deliver::{self, body_of, Health};
 use crate::App;
 
 pub async fn handle_batch(app: &App, batch: Event) -> DynamoDbEventResponse {
-    let mut response = DynamoDbEventResponse::default();
     let events: Vec<(StoredEvent, EnvironmentId, Option<String>)> = batch
         .records
         .iter()
@@ -35,44 +38,86 @@ pub async fn handle_batch(app: &App, batch: Event) -> DynamoDbEventResponse {
             Some((event, environment, record.change.sequence_number.clone()))
         })
         .collect();
-    let mut endpoints: HashMap<EnvironmentId, Vec<WebhookEndpoint>> = HashMap::new();
-    let mut inline = Vec::new();
-    for (event, environment, sequence) in &events {
-        match record_event(app, &mut endpoints, event, environment).await {
-            Ok(created) => inline.extend(created.into_iter().map(|(e, d)| (e, d, event))),
+    let endpoints = endpoints_of(app, events.iter().map(|(_, environment, _)| environment)).await;
+    let mut not_recorded: Option<usize> = None;
+    let mut planned = Vec::new();
+    let now = app.now();
+    for (index, (event, environment, _)) in events.iter().enumerate() {
+        match &endpoints[environment] {
+            Ok(subscribed) => {
+                planned.extend(
+                    deliveries_of(app, subscribed, event, environment, now)
+                        .map(|(endpoint, delivery)| (index, endpoint, delivery)),
+                );
+            }
             Err(error) => {
-                tracing::warn!(event_id = %event.id, %error, "recording deliveries failed; the batch resumes from this event");
-                let mut failure = DynamoDbBatchItemFailure::default();
-                failure.item_identifier = sequence.clone();
-                response.batch_item_failures.push(failure);
-                break;
+                tracing::warn!(event_id = %event.id, %error, "reading the endpoints failed; the batch resumes from this event");
+                not_recorded.get_or_insert(index);
             }
         }
     }
-    attempt_inline(app, inline).await;
+    let health = &Health::default();
+    let events = &events;
+    let failed = stream::iter(planned)
+        .map(|(index, endpoint, delivery)| async move {
+            let event = &events[index].0;
+            match app.store.record_delivery(&delivery).await {
+                Ok(created) => {
+                    if created && endpoint.failing_since.is_none() {
+                        attempt_inline(app, health, &endpoint, &delivery, event).await;
+                    }
+                    None
+                }
+                Err(error) => {
+                    tracing::warn!(event_id = %event.id, %error, "recording a delivery failed; the batch resumes from this event");
+                    Some(index)
+                }
+            }
+        })
+        .buffer_unordered(app.config.concurrency.max(1))
+        .filter_map(std::future::ready)
+        .collect::<Vec<usize>>()
+        .await;
+    let first_failed = failed.into_iter().chain(not_recorded).min();
+    let mut response = DynamoDbEventResponse::default();
+    if let Some(index) = first_failed {
+        let mut failure = DynamoDbBatchItemFailure::default();
+        failure.item_identifier = events[index].2.clone();
+        response.batch_item_failures.push(failure);
+    }
     response
 }
 
-/// Records the event's delivery to each subscribed endpoint; returns the new ones that should
-/// be attempted now (those to endpoints that currently work).
-async fn record_event(
+/// The enabled endpoints of each environment in the batch, read once per environment.
+async fn endpoints_of<'a>(
     app: &App,
-    cache: &mut HashMap<EnvironmentId, Vec<WebhookEndpoint>>,
-    event: &StoredEvent,
-    environment: &EnvironmentId,
-) -> Result<Vec<(WebhookEndpoint, Delivery)>, StoreError> {
-    if !cache.contains_key(environment) {
-        let found = app.store.webhook_endpoints(environment).await?;
-        cache.insert(*environment, found);
+    environments: impl Iterator<Item = &'a EnvironmentId>,
+) -> HashMap<EnvironmentId, Result<Vec<WebhookEndpoint>, StoreError>> {
+    let mut endpoints = HashMap::new();
+    for environment in environments {
+        if !endpoints.contains_key(environment) {
+            let found = app.store.webhook_endpoints(environment).await;
+            endpoints.insert(*environment, found);
+        }
     }
-    let now = app.now();
+    endpoints
+}
+
+/// The event's delivery to each endpoint that subscribes to it. A failing endpoint's delivery
+/// is due at once, for the sweep (it gets no inline attempt, so it cannot slow this batch
+/// down); the others are leased for the inline attempt.
+fn deliveries_of<'e>(
+    app: &App,
+    endpoints: &'e [WebhookEndpoint],
+    event: &'e StoredEvent,
+    environment: &'e EnvironmentId,
+    now: i64,
+) -> impl Iterator<Item = (WebhookEndpoint, Delivery)> + 'e {
     let lease_until = now + app.config.lease().as_millis() as i64;
-    // A failing endpoint gets no inline attempt: its delivery is due at once, for the sweep,
-    // so it cannot slow this batch down.
-    let planned: Vec<(WebhookEndpoint, Delivery)> = cache[environment]
+    endpoints
         .iter()
         .filter(|e| e.subscribes(&event.name))
-        .map(|endpoint| {
+        .map(move |endpoint| {
             let due = if endpoint.failing_since.is_some() {
                 now
             } else {
@@ -82,45 +127,30 @@ async fn record_event(
                 Delivery::new(endpoint.id, *environment, event.id, &event.name, now, due);
             (endpoint.clone(), delivery)
         })
-        .collect();
-    let store = &app.store;
-    let recorded = stream::iter(planned)
-        .map(|(endpoint, delivery)| async move {
-            let created = store.record_delivery(&delivery).await?;
-            let attempt_now = created && endpoint.failing_since.is_none();
-            Ok::<_, StoreError>(attempt_now.then_some((endpoint, delivery)))
-        })
-        .buffer_unordered(16)
-        .collect::<Vec<_>>()
-        .await;
-    let mut attempt_now = Vec::new();
-    for result in recorded {
-        attempt_now.extend(result?);
-    }
-    Ok(attempt_now)
 }
 
-/// First attempts, concurrently, each cut off at the inline budget. A cut-off attempt is not
-/// counted: its delivery's lease runs out and the sweep sends it again; its endpoint is marked
-/// failing so the next batches leave it to the sweep.
-async fn attempt_inline(app: &App, deliveries: Vec<(WebhookEndpoint, Delivery, &StoredEvent)>) {
+/// The first attempt of a delivery just recorded, cut off at the inline budget. A cut-off
+/// attempt is not counted: its delivery's lease runs out and the sweep sends it again; its
+/// endpoint is marked failing so the next batches leave it to the sweep.
+async fn attempt_inline(
+    app: &App,
+    health: &Health,
+    endpoint: &WebhookEndpoint,
+    delivery: &Delivery,
+    event: &StoredEvent,
+) {
     let budget = app.config.inline_budget;
-    let health = &Health::default();
-    stream::iter(deliveries)
-        .for_each_concurrent(app.config.concurrency, |(endpoint, delivery, event)| async move {
-            let body = body_of(event);
-            // The budget bounds the wait for the receiver; recording its answer always
-            // completes, so an answered attempt is never sent again.
-            let id = delivery.event_id.to_string();
-            let sent = tokio::time::timeout(budget, deliver::send(app, &endpoint, &id, &body));
-            let Ok(result) = sent.await else {
-                return cut_off(app, health, &endpoint, &delivery, budget).await;
-            };
-            if let Err(error) = deliver::record(app, health, &endpoint, &delivery, &result).await {
-                tracing::warn!(delivery_id = %delivery.id, %error, "recording an attempt failed; the sweep retries it");
-            }
-        })
-        .await;
+    let body = body_of(event);
+    // The budget bounds the wait for the receiver; recording its answer always
+    // completes, so an answered attempt is never sent again.
+    let id = delivery.event_id.to_string();
+    let sent = tokio::time::timeout(budget, deliver::send(app, endpoint, &id, &body));
+    let Ok(result) = sent.await else {
+        return cut_off(app, health, endpoint, delivery, budget).await;
+    };
+    if let Err(error) = deliver::record(app, health, endpoint, delivery, &result).await {
+        tracing::warn!(delivery_id = %delivery.id, %error, "recording an attempt failed; the sweep retries it");
+    }
 }
 
 async fn cut_off(
