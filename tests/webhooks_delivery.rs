@@ -467,3 +467,80 @@ async fn a_loopback_endpoint_is_refused_at_delivery_when_not_allowed() {
         "no request reached the receiver"
     );
 }
+
+/// With a third of the store's calls failing (throttles, conflicts, 500s, answers lost after
+/// the write), a batch fails from the first event whose deliveries are not all recorded;
+/// delivered again from there, as Lambda does, until it succeeds, and swept once the leases
+/// of attempts cut short have run out, every event reaches the receiver and has exactly one
+/// delivery, delivered.
+#[tokio::test]
+async fn a_batch_resumed_after_failed_records_loses_no_event() {
+    use dsync_dynamo::faults::{faulty_client, Faults};
+
+    let (engine, store) = dsync_tests::bare_store("fanout_faults").await;
+    let environment = dsync_domain::ids::EnvironmentId::generate();
+    let receiver = Receiver::start().await;
+    let endpoint = WebhookEndpoint::new(environment, receiver.url(), Vec::new(), now());
+    store.create_webhook_endpoint(&endpoint).await.unwrap();
+    let config = dsync_fanout::Config {
+        timeout: Duration::from_millis(100),
+        ..fanout_config()
+    };
+    let faults = Faults::new(23, 0.3);
+    let faulty = dsync_dynamo::Store::new(
+        faulty_client(&engine.endpoint(), &faults, 1),
+        store.tables().clone(),
+    );
+    let fanout = dsync_fanout::App::new(faulty, config.clone());
+    let count = 40;
+    let mut batch = dsync_tests::event_batch::committed_events(&store, &environment, count).await;
+    let expected: std::collections::BTreeSet<String> = batch
+        .records
+        .iter()
+        .map(|r| match &r.change.new_image["id"] {
+            serde_dynamo::AttributeValue::S(id) => id.clone(),
+            other => panic!("an event id, not {other:?}"),
+        })
+        .collect();
+
+    let mut failed_batches = 0;
+    loop {
+        let response = dsync_fanout::stream::handle_batch(&fanout, batch.clone()).await;
+        let Some(failure) = response.batch_item_failures.first() else {
+            break;
+        };
+        let from = batch
+            .records
+            .iter()
+            .position(|r| r.change.sequence_number == failure.item_identifier)
+            .expect("the failure names a record of the batch");
+        batch.records.drain(..from);
+        failed_batches += 1;
+        assert!(failed_batches < 200, "the batch never got through");
+    }
+    assert!(failed_batches > 0, "the faults failed at least one batch");
+    assert!(faults.counts().injected() > 0);
+
+    let lease = dsync_domain::webhooks::attempt::lease_for(config.timeout);
+    tokio::time::sleep(lease + Duration::from_millis(200)).await;
+    let plain = dsync_fanout::App::new(store.clone(), config);
+    dsync_fanout::sweep::run(&plain, None).await.unwrap();
+    let page = store
+        .endpoint_deliveries(&endpoint.id, None, 100)
+        .await
+        .unwrap();
+    assert_eq!(page.deliveries.len(), count, "one delivery per event");
+    assert!(
+        page.deliveries
+            .iter()
+            .all(|d| d.state == DeliveryState::Succeeded),
+        "{:?}",
+        page.deliveries
+    );
+    let received: std::collections::BTreeSet<String> = receiver
+        .received()
+        .iter()
+        .map(|r| r.json()["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(received, expected, "every event reached the receiver");
+}
