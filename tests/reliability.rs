@@ -124,7 +124,17 @@ fn duser_key(user: &str) -> (String, String) {
     (format!("PUSER#{user}"), "DUSER".to_owned())
 }
 
-async fn set_user_document(app: &TestApp, user: &str, document: &str) {
+/// A `user` document that is not JSON.
+fn malformed_document() -> aws_sdk_dynamodb::types::AttributeValue {
+    aws_sdk_dynamodb::types::AttributeValue::S("{not json".to_owned())
+}
+
+/// Replaces the stored `user` document (text or packed) with `document`.
+async fn set_user_document(
+    app: &TestApp,
+    user: &str,
+    document: aws_sdk_dynamodb::types::AttributeValue,
+) {
     use aws_sdk_dynamodb::types::AttributeValue;
     let (pk, sk) = duser_key(user);
     app.store()
@@ -135,13 +145,13 @@ async fn set_user_document(app: &TestApp, user: &str, document: &str) {
         .key("sk", AttributeValue::S(sk))
         .update_expression("SET #user = :doc")
         .expression_attribute_names("#user", "user")
-        .expression_attribute_values(":doc", AttributeValue::S(document.to_owned()))
+        .expression_attribute_values(":doc", document)
         .send()
         .await
         .unwrap();
 }
 
-async fn user_document(app: &TestApp, user: &str) -> String {
+async fn user_document(app: &TestApp, user: &str) -> aws_sdk_dynamodb::types::AttributeValue {
     use aws_sdk_dynamodb::types::AttributeValue;
     let (pk, sk) = duser_key(user);
     let item = app
@@ -156,7 +166,7 @@ async fn user_document(app: &TestApp, user: &str) -> String {
         .unwrap()
         .item
         .expect("a directory user");
-    item["user"].as_s().unwrap().clone()
+    item["user"].clone()
 }
 
 async fn sync_failures(app: &TestApp) -> Vec<serde_json::Value> {
@@ -198,7 +208,7 @@ async fn one_unprojectable_user_is_quarantined_and_never_stops_the_rest() {
     assert_eq!((first.counts.users, first.counts.failed), (3, 0));
     let bad = users[1].clone();
     let good_document = user_document(&app, &bad).await;
-    set_user_document(&app, &bad, "{not json").await;
+    set_user_document(&app, &bad, malformed_document()).await;
     for user in &users {
         let reply = app
             .patch(&format!("/Users/{user}"), &retitle("Changed"))
@@ -243,7 +253,7 @@ async fn one_unprojectable_user_is_quarantined_and_never_stops_the_rest() {
     assert_eq!(api_run["counts"]["failed"], 1);
 
     // Repaired, the next run projects it and clears the entry.
-    set_user_document(&app, &bad, &good_document).await;
+    set_user_document(&app, &bad, good_document).await;
     let run = reconcile(&app).await;
     assert_eq!(run.counts.failed, 0);
     assert!(sync_failures(&app).await.is_empty());
@@ -265,7 +275,7 @@ async fn a_later_stream_projection_clears_the_sync_failure() {
     let user = app.create_user("flaky@example.com").await;
     reconcile(&app).await;
     let good_document = user_document(&app, &user).await;
-    set_user_document(&app, &user, "{not json").await;
+    set_user_document(&app, &user, malformed_document()).await;
     let policy = dsync_policy::App::new(app.store().clone());
     let batch = |sequence| -> dsync_local::streams::Event {
         serde_json::from_value(json!({"Records": [user_record(&app, &user, sequence)]})).unwrap()
@@ -274,7 +284,7 @@ async fn a_later_stream_projection_clears_the_sync_failure() {
     assert!(response.batch_item_failures.is_empty());
     assert_eq!(sync_failures(&app).await.len(), 1);
 
-    set_user_document(&app, &user, &good_document).await;
+    set_user_document(&app, &user, good_document).await;
     let response = dsync_policy::stream::handle_batch(&policy, batch(2)).await;
     assert!(response.batch_item_failures.is_empty());
     assert!(

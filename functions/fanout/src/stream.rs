@@ -189,7 +189,14 @@ fn event_of(record: &EventRecord) -> Option<(StoredEvent, EnvironmentId)> {
         id: EventId::parse(text("id")?).ok()?,
         sequence: number("sequence")? as u64,
         name: text("event")?.to_owned(),
-        data: serde_json::from_str(text("data")?).ok()?,
+        data: match image.get("data")? {
+            AttributeValue::S(text) => serde_json::from_str(text).ok()?,
+            // Packed by the event log (`dsync_dynamo::unpack_document`).
+            AttributeValue::B(packed) => {
+                serde_json::from_str(&dsync_dynamo::unpack_document(packed).ok()?).ok()?
+            }
+            _ => return None,
+        },
         created_at: number("created_at")?,
         directory_id: text("directory_id").and_then(|d| DirectoryId::parse(d).ok()),
         organization_id: text("organization_id").map(str::to_owned),

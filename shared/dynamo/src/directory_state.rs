@@ -639,7 +639,10 @@ impl Store {
             ("state".to_owned(), s(user.state.as_str())),
             ("revision".to_owned(), n(guard.revision + 1)),
             ("member_count".to_owned(), n(member_count.max(0))),
-            ("user".to_owned(), s(encode_json(user)?)),
+            (
+                "user".to_owned(),
+                crate::packed::document(&encode_json(user)?),
+            ),
             (GSI1PK.to_owned(), s(directory_users(&user.directory_id))),
             (GSI1SK.to_owned(), s(user.id.to_string())),
             (GSI2PK.to_owned(), s(by_directory_user_id(&user.id))),
@@ -853,7 +856,7 @@ pub(crate) fn decode_json<T: serde::de::DeserializeOwned>(
     item: &Item,
     name: &str,
 ) -> Result<T, StoreError> {
-    serde_json::from_str(item.str_attr(name)?)
+    serde_json::from_str(&crate::item::document_attr(item, name)?)
         .map_err(|e| StoreError::corrupt(format!("attribute {name}: {e}")))
 }
 

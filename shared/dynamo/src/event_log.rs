@@ -336,7 +336,7 @@ impl Store {
             ("environment_id".to_owned(), s(environment.to_string())),
             ("sequence".to_owned(), n(event.sequence)),
             ("event".to_owned(), s(&event.name)),
-            ("data".to_owned(), s(data)),
+            ("data".to_owned(), crate::packed::document(data)),
             ("created_at".to_owned(), n(event.created_at)),
             (
                 "expires_at".to_owned(),

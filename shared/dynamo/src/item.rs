@@ -64,9 +64,21 @@ impl ItemExt for Item {
     }
 
     fn json_attr(&self, name: &str) -> Result<serde_json::Value, StoreError> {
-        serde_json::from_str(self.str_attr(name)?)
+        serde_json::from_str(&document_attr(self, name)?)
             .map_err(|e| StoreError::corrupt(format!("attribute {name} is not JSON: {e}")))
     }
+}
+
+/// The JSON text of a document attribute, written as text or packed
+/// ([`crate::packed::document`]).
+pub(crate) fn document_attr<'a>(
+    item: &'a Item,
+    name: &str,
+) -> Result<std::borrow::Cow<'a, str>, StoreError> {
+    item.get(name)
+        .and_then(crate::packed::document_text)
+        .ok_or_else(|| StoreError::corrupt(format!("missing document attribute {name}")))?
+        .map_err(|e| StoreError::corrupt(format!("attribute {name}: {e}")))
 }
 
 /// Parses an id attribute with the domain's own parser.
