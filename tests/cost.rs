@@ -587,7 +587,7 @@ async fn scim_create_and_deactivation_cost() {
             step(scenario, PROJECTION_STEP),
             projection.0,
             projection.1,
-            18.0,
+            12.0,
         );
     }
     // The remembered head was stale: one cancelled transaction (billed by DynamoDB, not
@@ -597,7 +597,7 @@ async fn scim_create_and_deactivation_cost() {
         miss.requests_summary(),
         "BatchGetItem×1 GetItem×1 Query×1 TransactWriteItems×2"
     );
-    assert!(miss.write_units <= 18.0, "{miss:?}");
+    assert!(miss.write_units <= 12.0, "{miss:?}");
     for scenario in ["deactivate (secure: delete)", "deactivate (retain)"] {
         assert_at_most(
             step(scenario, "SCIM PATCH /Users/{id} active=false"),
@@ -608,7 +608,7 @@ async fn scim_create_and_deactivation_cost() {
         assert_at_most(step(scenario, CONTEXT_STEP), 0, 0.0, 0.0);
         // Removals and the user's own write in one transaction, after the remembered head.
         let projection = step(scenario, PROJECTION_STEP);
-        assert_at_most(projection, 5, 6.0, 32.0);
+        assert_at_most(projection, 5, 6.0, 22.0);
         assert_eq!(
             projection
                 .report
@@ -648,9 +648,9 @@ async fn creates_of_one_stream_batch_share_their_log_transactions() {
     // check and counter; the first commit ready may go alone before the others queue.
     let transactions = report.requests_by_operation["TransactWriteItems"];
     assert!(transactions <= 4, "{}", by_operation(&report));
-    // Alone, a create's projection is 3 requests and 18 WCU (the test above).
+    // Alone, a create's projection is 3 requests and 12 WCU (the test above).
     assert!(per_user(report.total_requests as f64) <= 2.1, "{report:?}");
-    assert!(per_user(report.write_units) <= 14.0, "{report:?}");
+    assert!(per_user(report.write_units) <= 6.5, "{report:?}");
 }
 
 /// Deactivations of one stream batch, each user in two groups, under the secure flow (the
@@ -694,9 +694,9 @@ async fn deactivations_of_one_stream_batch_share_their_log_transactions() {
         "{}",
         by_operation(&report)
     );
-    // Alone: 5 requests and 32 WCU (the test above).
+    // Alone: 5 requests and 22 WCU (the test above).
     assert!(per_user(report.total_requests as f64) <= 4.2, "{report:?}");
-    assert!(per_user(report.write_units) <= 28.0, "{report:?}");
+    assert!(per_user(report.write_units) <= 17.0, "{report:?}");
 }
 
 /// The meter's own check: a metered client asks for capacity without the caller asking, and

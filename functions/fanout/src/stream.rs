@@ -244,6 +244,22 @@ mod tests {
     }
 
     #[test]
+    fn an_event_whose_data_was_packed_decodes_the_same() {
+        let environment = EnvironmentId::generate();
+        let id = EventId::for_sequence(7, 1_700_000_000_000);
+        let mut image = event_image(&environment, &id);
+        let packed = dsync_dynamo::pack_document("{\"id\":\"directory_user_1\"}");
+        image["data"] = serde_json::json!({ "B": base64_of(&packed) });
+        let (event, _) = event_of(&record("INSERT", image)).unwrap();
+        assert_eq!(event.envelope()["data"]["id"], "directory_user_1");
+    }
+
+    fn base64_of(bytes: &[u8]) -> String {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    }
+
+    #[test]
     fn removals_and_other_items_are_not_events_to_deliver() {
         let environment = EnvironmentId::generate();
         let id = EventId::for_sequence(7, 0);

@@ -67,7 +67,7 @@ pub use latency::{delayed_http_client, with_latency};
 pub use logging::{init_lambda_logging, log_filter};
 pub use member_sweep::MEMBER_SWEEP_MARK_TYPE;
 pub use outbound::{Call, Outbound, OutboundError, Reply};
-pub use packed::unpack as unpack_document;
+pub use packed::{pack as pack_document, unpack as unpack_document};
 pub use provider_groups::{GroupState, MemberPage, MembershipDiff, MEMBER_WRITE_LEASE_MS};
 pub use provider_users::UserPage;
 pub use reconciliations::{

@@ -42,7 +42,8 @@ pub(crate) fn document_text(value: &AttributeValue) -> Option<Result<Cow<'_, str
     }
 }
 
-fn pack(text: &str) -> Vec<u8> {
+/// The packed form of a document, as [`document`] writes it when it is smaller.
+pub fn pack(text: &str) -> Vec<u8> {
     let block = lz4_flex::block::compress_prepend_size_with_dict(text.as_bytes(), DICTIONARY_V1);
     let mut packed = Vec::with_capacity(block.len() + 1);
     packed.push(FORMAT_V1);
