@@ -4,7 +4,9 @@
 //! `bash benches/webhook-throughput.sh` (or `cargo bench -p dsync-tests --bench
 //! webhook_fanout`). The store is the embedded engine over HTTP on the same machine, as in
 //! the tests; on AWS, DynamoDB round trips are longer and Lambda runs batches of shards in
-//! parallel, so read these as the cost of the code path, not as a deployment's ceiling.
+//! parallel, so read these as the cost of the code path, not as a deployment's ceiling. One
+//! run delays every DynamoDB request by 10 ms (`dsync_dynamo::with_latency`), about what a
+//! Lambda function waits for DynamoDB, to show what the round trips of a batch cost.
 
 use std::time::{Duration, Instant};
 
@@ -15,6 +17,7 @@ use dsync_tests::receiver::{Answer, Receiver};
 
 const EVENTS: usize = 2_000;
 const BATCH: usize = 100;
+const DYNAMODB_LATENCY: Duration = Duration::from_millis(10);
 
 /// The target: the fan-out delivers at least half as fast as bare POSTs to the same receiver.
 const TARGET_RATIO: f64 = 0.5;
@@ -32,7 +35,7 @@ async fn main() {
     let raw_rate = posts as f64 / raw_took.as_secs_f64();
     let mut one_endpoint_rate = 0.0;
     for endpoints in [1, 4] {
-        let (deliveries, took) = stream_path(endpoints).await;
+        let (deliveries, took) = stream_path(endpoints, Duration::ZERO).await;
         row(
             &format!("stream batches of {BATCH}, {endpoints} endpoint(s)"),
             deliveries,
@@ -42,6 +45,15 @@ async fn main() {
             one_endpoint_rate = deliveries as f64 / took.as_secs_f64();
         }
     }
+    let (deliveries, took) = stream_path(1, DYNAMODB_LATENCY).await;
+    row(
+        &format!(
+            "stream batches of {BATCH}, 1 endpoint, {} ms per DynamoDB request",
+            DYNAMODB_LATENCY.as_millis()
+        ),
+        deliveries,
+        took,
+    );
     let (deliveries, took) = sweep_path().await;
     row(
         "sweep retrying failed deliveries, 1 endpoint",
@@ -105,8 +117,16 @@ struct Fixture {
     environment: EnvironmentId,
 }
 
-async fn fixture() -> Fixture {
-    let (engine, store) = dsync_tests::bare_store("bench").await;
+/// The fan-out over a fresh engine, its DynamoDB requests each delayed by `latency`.
+async fn fixture(latency: Duration) -> Fixture {
+    let (engine, plain) = dsync_tests::bare_store("bench").await;
+    let config = dsync_dynamo::sdk_config(dsync_dynamo::ConnectOptions {
+        endpoint: Some(engine.endpoint()),
+        region: None,
+    })
+    .await;
+    let client = dsync_dynamo::client_from(&dsync_dynamo::with_latency(&config, latency));
+    let store = dsync_dynamo::Store::new(client, plain.tables().clone());
     let config = dsync_fanout::Config {
         schedule: RetrySchedule::new(vec![Duration::ZERO; 3]),
         addresses: AddressPolicy::local(),
@@ -133,8 +153,8 @@ async fn subscribe(f: &Fixture, receiver: &Receiver) {
         .unwrap();
 }
 
-async fn stream_path(endpoints: usize) -> (usize, Duration) {
-    let f = fixture().await;
+async fn stream_path(endpoints: usize, latency: Duration) -> (usize, Duration) {
+    let f = fixture(latency).await;
     let mut receivers = Vec::new();
     for _ in 0..endpoints {
         let receiver = Receiver::start().await;
@@ -164,7 +184,7 @@ async fn stream_path(endpoints: usize) -> (usize, Duration) {
 /// Failed first attempts are recorded by the stream path (not timed); the sweep then retries
 /// them all. The sweep reads the events back from the log, so these are committed ones.
 async fn sweep_path() -> (usize, Duration) {
-    let f = fixture().await;
+    let f = fixture(Duration::ZERO).await;
     let receiver = Receiver::start().await;
     receiver.script(std::iter::repeat_n(Answer::Status(500), EVENTS / 4));
     subscribe(&f, &receiver).await;
