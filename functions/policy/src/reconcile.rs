@@ -15,7 +15,7 @@ use dsync_dynamo::{
 use crate::project::{
     commit_plan, plan_users, project_group, project_user, Contexts, DirectoryContext,
 };
-use crate::stream::at_most_concurrently;
+use crate::stream::{at_most_concurrently, in_order_at_most, GROUP_CONCURRENCY};
 use crate::App;
 
 /// Progress is saved (and visible through the API) every this many pages.
@@ -425,13 +425,8 @@ impl Page<'_> {
                 let (groups, next) = store
                     .list_groups(directory, after.as_deref(), self.page_size)
                     .await?;
-                for group in &groups {
-                    let result = project_group(app, context, &group.id)
-                        .await
-                        .map(|p| p.event_count());
-                    self.settle(FailedRecordKey::Group(group.id.to_string()), result)
-                        .await?;
-                }
+                let ids: Vec<_> = groups.iter().map(|group| group.id).collect();
+                self.project_groups(&ids).await?;
                 self.run.counts.groups += groups.len() as u64;
                 next
             }
@@ -439,13 +434,7 @@ impl Page<'_> {
                 let (groups, next) = store
                     .projected_groups_page(directory, after, self.page_size)
                     .await?;
-                for group in &groups {
-                    let result = project_group(app, context, group)
-                        .await
-                        .map(|p| p.event_count());
-                    self.settle(FailedRecordKey::Group(group.to_string()), result)
-                        .await?;
-                }
+                self.project_groups(&groups).await?;
                 next
             }
             "users" => {
@@ -516,6 +505,26 @@ impl Page<'_> {
             }
         };
         Ok(next)
+    }
+
+    /// Projects a page's groups, [`GROUP_CONCURRENCY`] at a time (they are independent: a
+    /// commit that races another's on a shared member re-plans), settled in page order.
+    async fn project_groups(&mut self, groups: &[ProviderGroupId]) -> Result<(), StoreError> {
+        let (app, context) = (self.app, self.context);
+        let projections = groups
+            .iter()
+            .map(|group| async move {
+                project_group(app, context, group)
+                    .await
+                    .map(|p| p.event_count())
+            })
+            .collect();
+        let results = in_order_at_most(GROUP_CONCURRENCY, projections).await;
+        for (group, result) in groups.iter().zip(results) {
+            self.settle(FailedRecordKey::Group(group.to_string()), result)
+                .await?;
+        }
+        Ok(())
     }
 
     /// Counts one record's outcome: its events, clearing an entry on file; or, when it

@@ -38,12 +38,25 @@ pub const BATCH_SIZE: usize = 500;
 /// waits for a shared transaction, so a hundred in flight keep two transactions of 48 full.
 pub const PROJECTION_CONCURRENCY: usize = 100;
 
+/// How many groups of one reconciliation page are projected at once. A group that drifted
+/// may sweep its members, each sweep projecting up to [`PROJECTION_CONCURRENCY`] users, so
+/// fewer groups than users run side by side; an unchanged group is two reads.
+pub const GROUP_CONCURRENCY: usize = 16;
+
 /// Runs `projections` [`PROJECTION_CONCURRENCY`] at a time; their outputs in their order.
 pub(crate) async fn at_most_concurrently<F: std::future::Future>(
     projections: Vec<F>,
 ) -> Vec<F::Output> {
-    futures::stream::iter(projections)
-        .buffered(PROJECTION_CONCURRENCY)
+    in_order_at_most(PROJECTION_CONCURRENCY, projections).await
+}
+
+/// Runs `futures` `limit` at a time; their outputs in their order.
+pub(crate) async fn in_order_at_most<F: std::future::Future>(
+    limit: usize,
+    futures: Vec<F>,
+) -> Vec<F::Output> {
+    futures::stream::iter(futures)
+        .buffered(limit.max(1))
         .collect()
         .await
 }
