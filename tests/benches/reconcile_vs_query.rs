@@ -8,6 +8,10 @@
 //! target ≤ 1.3× the raw Query, and zero writes. Peak RSS is the whole process's (the embedded
 //! engine runs in it too), read from `/proc/self/status` after each size.
 //!
+//! `DSYNC_BENCH_RECONCILE_LATENCY_MS` (default 0) delays every timed DynamoDB request (the raw
+//! Queries' and the second reconciliation's) by that round trip, as from Lambda to DynamoDB:
+//! then the ratio counts round trips in sequence more than CPU.
+//!
 //! Reconciliation must also read the projection it compares against, which the raw Query of
 //! the provider records does not: a second floor adds a raw paginated Query of the
 //! directory's users (its `DIR#<directory>#DUSERS` index partition), and the second ratio is
@@ -33,11 +37,23 @@ async fn main() {
         .split(',')
         .filter_map(|n| n.trim().parse().ok())
         .collect();
+    if !latency().is_zero() {
+        println!("{} ms per timed DynamoDB request", latency().as_millis());
+    }
     println!("| users (groups) | raw Query | + directory users | reconciliation | ratio | ratio to both | target | writes | peak RSS | within |");
     println!("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |");
     for users in sizes {
         run(users).await;
     }
+}
+
+/// The injected round trip of every timed request.
+fn latency() -> Duration {
+    let ms = std::env::var("DSYNC_BENCH_RECONCILE_LATENCY_MS")
+        .ok()
+        .and_then(|ms| ms.parse().ok())
+        .unwrap_or(0);
+    Duration::from_millis(ms)
 }
 
 async fn run(count: usize) {
@@ -60,8 +76,17 @@ async fn run(count: usize) {
     assert_eq!(first.counts.users, count as u64);
 
     let meter = Meter::new();
+    let metered = metered_client(&app.running.endpoint, &meter);
+    let delayed = metered
+        .config()
+        .to_builder()
+        .http_client(dsync_dynamo::delayed_http_client(
+            dsync_dynamo::https_client(),
+            latency(),
+        ))
+        .build();
     let metered = Store::new(
-        metered_client(&app.running.endpoint, &meter),
+        aws_sdk_dynamodb::Client::from_conf(delayed),
         store.tables().clone(),
     );
     let (raw, items) = raw_query(&metered, directory).await;
