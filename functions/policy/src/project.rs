@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use dsync_domain::directory::{self, GroupInput, GroupWrite, UserInput};
 use dsync_domain::ids::{DirectoryGroupId, DirectoryId, ProviderGroupId, ProviderUserId};
 use dsync_domain::model::{Directory, EnvironmentSettings, ProviderUser};
-use dsync_dynamo::{EventScope, StoreError, StoredEvent};
+use dsync_dynamo::{EventScope, ProjectedUserItems, StoreError, StoredEvent};
 
 use crate::App;
 
@@ -177,16 +177,47 @@ impl UserPlan {
 }
 
 /// Plans a page of provider users (in id order, as listed) with batched reads: one ranged
-/// Query for their memberships, one BatchGetItem for their directory users, one for the
-/// groups. Reconciliation and the preview use this; each plan is the same projection rule.
+/// Query for their memberships and one BatchGetItem for their directory users side by side,
+/// then one for the groups. Reconciliation and the preview use this; each plan is the same projection rule.
 pub async fn plan_users(
     app: &App,
     context: &DirectoryContext,
     users: &[ProviderUser],
 ) -> Result<Vec<(ProviderUserId, UserPlan)>, StoreError> {
-    let directory = &context.directory.id;
+    let reads = read_for_plans(app, &context.directory.id, users).await?;
+    plan_users_read(app, context, users, reads).await
+}
+
+/// What planning a page of users reads before it knows which groups to expect: their
+/// memberships and their directory user items, read side by side. A reader may take these
+/// ahead of time (reconciliation reads the next page's while it commits this one): a
+/// projection read stale loses its commit's race and is planned again from fresh state.
+pub struct PlanReads {
+    memberships: HashMap<ProviderUserId, Vec<ProviderGroupId>>,
+    items: ProjectedUserItems,
+}
+
+pub async fn read_for_plans(
+    app: &App,
+    directory: &DirectoryId,
+    users: &[ProviderUser],
+) -> Result<PlanReads, StoreError> {
     let ids: Vec<ProviderUserId> = users.iter().map(|u| u.id).collect();
-    let memberships = app.store.groups_of_users(directory, &ids).await?;
+    let (memberships, items) = futures::try_join!(
+        app.store.groups_of_users(directory, &ids),
+        app.store.load_projected_user_items(&ids)
+    )?;
+    Ok(PlanReads { memberships, items })
+}
+
+/// [`plan_users`] from reads already made for these users.
+pub async fn plan_users_read(
+    app: &App,
+    context: &DirectoryContext,
+    users: &[ProviderUser],
+    reads: PlanReads,
+) -> Result<Vec<(ProviderUserId, UserPlan)>, StoreError> {
+    let PlanReads { memberships, items } = reads;
     let mut wanted: Vec<ProviderGroupId> = memberships.values().flatten().copied().collect();
     wanted.sort();
     wanted.dedup();
@@ -213,7 +244,7 @@ pub async fn plan_users(
         .collect();
     let mut projected = app
         .store
-        .load_projected_users_expecting(&ids, &joined_by_user)
+        .complete_projected_users(items, &joined_by_user)
         .await?;
     let now = app.now();
     let mut plans = Vec::with_capacity(users.len());

@@ -10,10 +10,12 @@ use dsync_domain::ids::{DirectoryId, ProviderGroupId, ProviderUserId, Reconcilia
 use dsync_domain::reconciliation::{ResumePoint, UserTally, PHASES};
 use dsync_dynamo::{
     Checkpoint, FailedRecordKey, LeaseAfterSave, Reconciliation, ReconciliationState, StoreError,
+    UserPage,
 };
 
 use crate::project::{
-    commit_plan, plan_users, project_group, project_user, Contexts, DirectoryContext,
+    commit_plan, plan_users, plan_users_read, project_group, project_user, read_for_plans,
+    Contexts, DirectoryContext, PlanReads,
 };
 use crate::stream::{at_most_concurrently, in_order_at_most, GROUP_CONCURRENCY};
 use crate::App;
@@ -289,6 +291,7 @@ async fn walk(
                     .map(UserTally::start),
                 (true, Some(_)) => resume_tally,
             };
+            let mut next_users = None;
             loop {
                 if out_of_time(deadline) || pages >= limits.pages_per_turn {
                     run.checkpoint = Some(Checkpoint {
@@ -307,6 +310,7 @@ async fn walk(
                     quarantined: &mut quarantined,
                     failed: &mut failed,
                     tally: &mut tally,
+                    next_users: &mut next_users,
                 };
                 let next = page.reconcile(phase, after.clone()).await?;
                 pages += 1;
@@ -406,6 +410,63 @@ struct Page<'a> {
     /// The users phase's tally; `None` once it cannot prove anything (a record failed, or
     /// the page was projected user by user, so who has a directory user is not known).
     tally: &'a mut Option<UserTally>,
+    /// The users page after this one, read while this one was planned and committed.
+    next_users: &'a mut Option<PrefetchedUsers>,
+}
+
+/// A users page as listed: its decodable users, and the ones that did not decode.
+type ListedUsers = (UserPage, Vec<(String, StoreError)>);
+
+/// A users page read ahead: the key it starts after, and what the read gave (a failed read
+/// ahead is not kept: the page is read again when its turn comes, and fails then).
+struct PrefetchedUsers {
+    after: String,
+    listed: ListedUsers,
+    /// Its plans' first reads; `None` if they failed (made again at its turn).
+    reads: Option<PlanReads>,
+    /// The page after it, listed while its reads were made.
+    further: Option<(String, ListedUsers)>,
+}
+
+/// Reads ahead of the users page `current` while it is planned and committed: the next page
+/// is listed (unless `listed` holds it already) and its plans' first reads are made, while
+/// the page after that is listed. Listing is a chain (a page starts after the last key of the
+/// one before); this keeps it moving while the rest of each page's reads and commits happen
+/// beside it, so a page costs about one round trip in sequence, not three.
+async fn read_ahead(
+    app: &App,
+    directory: &DirectoryId,
+    page_size: i32,
+    current: &UserPage,
+    listed: Option<(String, ListedUsers)>,
+) -> Option<PrefetchedUsers> {
+    let store = &app.store;
+    let after = current.next.clone()?;
+    let listed = match listed {
+        Some((key, listed)) if key == after => listed,
+        _ => store
+            .list_users_tolerant(directory, Some(&after), page_size)
+            .await
+            .ok()?,
+    };
+    let list_further = async {
+        let further = listed.0.next.clone()?;
+        let page = store
+            .list_users_tolerant(directory, Some(&further), page_size)
+            .await
+            .ok()?;
+        Some((further, page))
+    };
+    let (reads, further) = futures::join!(
+        read_for_plans(app, directory, &listed.0.users),
+        list_further
+    );
+    Some(PrefetchedUsers {
+        after,
+        listed,
+        reads: reads.ok(),
+        further,
+    })
 }
 
 impl Page<'_> {
@@ -438,54 +499,30 @@ impl Page<'_> {
                 next
             }
             "users" => {
-                let (page, undecodable) = store
-                    .list_users_tolerant(directory, after.as_deref(), self.page_size)
-                    .await?;
-                // A provider record that does not decode is quarantined, not the page.
-                for (user, error) in undecodable {
-                    *self.tally = None;
-                    self.run.counts.users += 1;
-                    self.settle(FailedRecordKey::User(user), Err(error)).await?;
-                }
-                match plan_users(app, context, &page.users).await {
-                    Ok(plans) => {
-                        // Committed concurrently, so a page's changes share transactions
-                        // (group commit); counted and settled in page order.
-                        let commits: Vec<_> = plans
-                            .into_iter()
-                            .map(|(user, plan)| async move {
-                                let result = commit_plan(app, context, &user, &plan).await;
-                                (user, plan, result.map(|events| events.len()))
-                            })
-                            .collect();
-                        let results = at_most_concurrently(commits).await;
-                        for (user, plan, result) in results {
-                            // A commit that lost a race re-projected from fresh state, which
-                            // may differ from the plan; it then moved the counters' `changes`
-                            // if it created or deleted the user, so the tally cannot lie.
-                            if let (Some(tally), Ok(_)) = (self.tally.as_mut(), &result) {
-                                tally.matched += u64::from(plan.leaves_user_in(directory));
-                            }
-                            self.settle(FailedRecordKey::User(user.to_string()), result)
-                                .await?;
-                        }
+                let (listed, reads, listed_further) = match self.next_users.take() {
+                    Some(ahead) if after.as_deref() == Some(ahead.after.as_str()) => {
+                        (ahead.listed, ahead.reads, ahead.further)
                     }
-                    // One unreadable user spoils the batched read: project the page one
-                    // user at a time, so only that user is quarantined.
-                    Err(error) => {
-                        tracing::warn!(reconciliation_id = %self.run.id, %error,
-                            "batched planning failed; projecting the page user by user");
-                        *self.tally = None;
-                        for user in &page.users {
-                            let result = project_user(app, context, &user.id)
-                                .await
-                                .map(|events| events.len());
-                            self.settle(FailedRecordKey::User(user.id.to_string()), result)
-                                .await?;
-                        }
+                    _ => {
+                        let listed = store
+                            .list_users_tolerant(directory, after.as_deref(), self.page_size)
+                            .await?;
+                        (listed, None, None)
                     }
-                }
-                self.run.counts.users += page.users.len() as u64;
+                };
+                let (page, undecodable) = listed;
+                // Boxed: both futures are large; inline, they overflow a 2 MiB thread stack in a debug build.
+                let read_ahead = Box::pin(read_ahead(
+                    app,
+                    directory,
+                    self.page_size,
+                    &page,
+                    listed_further,
+                ));
+                let commits = Box::pin(self.reconcile_users(&page, undecodable, reads));
+                let (ahead, committed) = futures::join!(read_ahead, commits);
+                committed?;
+                *self.next_users = ahead;
                 page.next
             }
             _ => {
@@ -505,6 +542,67 @@ impl Page<'_> {
             }
         };
         Ok(next)
+    }
+
+    /// Plans and commits one users page, counting and settling in page order.
+    async fn reconcile_users(
+        &mut self,
+        page: &UserPage,
+        undecodable: Vec<(String, StoreError)>,
+        reads: Option<PlanReads>,
+    ) -> Result<(), StoreError> {
+        let (app, context) = (self.app, self.context);
+        let directory = &context.directory.id;
+        // A provider record that does not decode is quarantined, not the page.
+        for (user, error) in undecodable {
+            *self.tally = None;
+            self.run.counts.users += 1;
+            self.settle(FailedRecordKey::User(user), Err(error)).await?;
+        }
+        let plans = match reads {
+            Some(reads) => plan_users_read(app, context, &page.users, reads).await,
+            None => plan_users(app, context, &page.users).await,
+        };
+        match plans {
+            Ok(plans) => {
+                // Committed concurrently, so a page's changes share transactions
+                // (group commit); counted and settled in page order.
+                let commits: Vec<_> = plans
+                    .into_iter()
+                    .map(|(user, plan)| async move {
+                        let result = commit_plan(app, context, &user, &plan).await;
+                        (user, plan, result.map(|events| events.len()))
+                    })
+                    .collect();
+                let results = at_most_concurrently(commits).await;
+                for (user, plan, result) in results {
+                    // A commit that lost a race re-projected from fresh state, which
+                    // may differ from the plan; it then moved the counters' `changes`
+                    // if it created or deleted the user, so the tally cannot lie.
+                    if let (Some(tally), Ok(_)) = (self.tally.as_mut(), &result) {
+                        tally.matched += u64::from(plan.leaves_user_in(directory));
+                    }
+                    self.settle(FailedRecordKey::User(user.to_string()), result)
+                        .await?;
+                }
+            }
+            // One unreadable user spoils the batched read: project the page one
+            // user at a time, so only that user is quarantined.
+            Err(error) => {
+                tracing::warn!(reconciliation_id = %self.run.id, %error,
+                            "batched planning failed; projecting the page user by user");
+                *self.tally = None;
+                for user in &page.users {
+                    let result = project_user(app, context, &user.id)
+                        .await
+                        .map(|events| events.len());
+                    self.settle(FailedRecordKey::User(user.id.to_string()), result)
+                        .await?;
+                }
+            }
+        }
+        self.run.counts.users += page.users.len() as u64;
+        Ok(())
     }
 
     /// Projects a page's groups, [`GROUP_CONCURRENCY`] at a time (they are independent: a

@@ -36,6 +36,16 @@ pub struct ProjectedUser {
     pub(crate) orphans: Vec<DirectoryGroupId>,
 }
 
+/// Many provider users' directory user items, read before their memberships are checked
+/// (see [`Store::complete_projected_users`]).
+#[derive(Debug, Default)]
+pub struct ProjectedUserItems {
+    /// Users known in full already: no directory user, or one in no group.
+    projected: HashMap<ProviderUserId, ProjectedUser>,
+    /// Users in groups, with how many memberships their item counts.
+    members: Vec<(ProviderUserId, ProjectedUser, i64)>,
+}
+
 impl ProjectedUser {
     /// How many membership items the user has (kept on the user item, so that a user in no
     /// group is read with one GetItem).
@@ -103,6 +113,17 @@ impl Store {
         provider_users: &[ProviderUserId],
         expected: &HashMap<ProviderUserId, Vec<DirectoryGroup>>,
     ) -> Result<HashMap<ProviderUserId, ProjectedUser>, StoreError> {
+        let items = self.load_projected_user_items(provider_users).await?;
+        self.complete_projected_users(items, expected).await
+    }
+
+    /// The first half of [`Store::load_projected_users_expecting`]: the user items alone,
+    /// which need no knowledge of the groups, so a caller can read them while it finds out
+    /// which groups to expect.
+    pub async fn load_projected_user_items(
+        &self,
+        provider_users: &[ProviderUserId],
+    ) -> Result<ProjectedUserItems, StoreError> {
         let keys = provider_users
             .iter()
             .map(|pu| key_item(projected_user_pk(pu), DIRECTORY_USER_SK.to_owned()))
@@ -132,6 +153,20 @@ impl Store {
                 }
             }
         }
+        Ok(ProjectedUserItems { projected, members })
+    }
+
+    /// The second half of [`Store::load_projected_users_expecting`]: each user's memberships
+    /// checked against the groups it is expected in.
+    pub async fn complete_projected_users(
+        &self,
+        items: ProjectedUserItems,
+        expected: &HashMap<ProviderUserId, Vec<DirectoryGroup>>,
+    ) -> Result<HashMap<ProviderUserId, ProjectedUser>, StoreError> {
+        let ProjectedUserItems {
+            mut projected,
+            members,
+        } = items;
         let wanted = members
             .iter()
             .flat_map(|(pu, _, _)| {

@@ -54,7 +54,7 @@ pub use client::{client_from, https_client, is_local_endpoint, ConnectOptions, S
 pub use client::{connect, default_region, sdk_config};
 pub use control::NewDirectory;
 pub use count_backfill::Backfill;
-pub use directory_state::{ProjectedGroup, ProjectedUser};
+pub use directory_state::{ProjectedGroup, ProjectedUser, ProjectedUserItems};
 pub use dsync_seal::{SealError, Sealer, SEALING_KEY_VARIABLE};
 pub use env_config::{connect_from_env, env_config, EnvConfigError, ENDPOINT_VARIABLE};
 pub use error::StoreError;
