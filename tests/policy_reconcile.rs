@@ -241,3 +241,49 @@ async fn a_second_reconciliation_of_an_unchanged_directory_writes_nothing() {
         "no event was written"
     );
 }
+
+/// A directory group whose provider group went away without its stream record being
+/// projected (a lost record, a crashed batch) is deleted by the next reconciliation; a group
+/// that is still there is left as it is.
+#[tokio::test]
+async fn reconciliation_deletes_a_directory_group_whose_provider_group_is_gone() {
+    let app = spawn_app_without_stream_processing().await;
+    let store = app.store();
+    let environment =
+        dsync_domain::ids::EnvironmentId::parse(&app.running.bootstrap.environment_id).unwrap();
+    let policy = dsync_policy::App::new(store.clone());
+    let run = |at: i64| {
+        let (store, policy) = (store.clone(), policy.clone());
+        async move {
+            let run = store
+                .create_reconciliation(environment, None, at)
+                .await
+                .unwrap();
+            let (run, _) = dsync_policy::reconcile::run_one(&policy, run, None)
+                .await
+                .unwrap();
+            run.counts.events
+        }
+    };
+    let mut ids = Vec::new();
+    for name in ["Kept", "Gone"] {
+        let created = app.post("/Groups", &json!({"displayName": name})).await;
+        assert_eq!(created.status, 201, "{:?}", created.body);
+        ids.push(created.body["id"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(run(1).await, 2, "both groups projected");
+    let projected = last_event_id(&app).await;
+
+    let deleted = app.delete(&format!("/Groups/{}", ids[1])).await;
+    assert_eq!(deleted.status, 204, "{:?}", deleted.body);
+    assert_eq!(run(2).await, 1);
+    let events = app.events_after(projected.as_deref()).await;
+    let names: Vec<_> = events
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["dsync.group.deleted"], "{events:?}");
+    assert_eq!(events[0]["data"]["name"], "Gone", "{events:?}");
+
+    assert_eq!(run(3).await, 0, "nothing left to do");
+}

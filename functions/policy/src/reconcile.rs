@@ -495,7 +495,14 @@ impl Page<'_> {
                 let (groups, next) = store
                     .projected_groups_page(directory, after, self.page_size)
                     .await?;
-                self.project_groups(&groups).await?;
+                // Directory groups whose provider group is gone or being deleted; the
+                // groups phase just projected every other one.
+                let present = store.existing_groups(directory, &groups).await?;
+                let gone: Vec<_> = groups
+                    .into_iter()
+                    .filter(|group| !present.contains(group))
+                    .collect();
+                self.project_groups(&gone).await?;
                 next
             }
             "users" => {

@@ -467,6 +467,22 @@ impl Store {
             .collect()
     }
 
+    /// Which of these provider groups exist and are not being deleted, in one BatchGetItem
+    /// per 100.
+    pub async fn existing_groups(
+        &self,
+        directory: &DirectoryId,
+        ids: &[ProviderGroupId],
+    ) -> Result<Vec<ProviderGroupId>, StoreError> {
+        let keys = ids.iter().map(group_sk).collect();
+        let items = self.batch_get(directory, keys).await?;
+        items
+            .iter()
+            .filter(|item| !is_deleting(item))
+            .map(|item| id_attr(item, "id", ProviderGroupId::parse))
+            .collect()
+    }
+
     /// Consistent reads of the items with these sort keys in the directory's partition.
     async fn batch_get(
         &self,
