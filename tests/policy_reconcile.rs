@@ -242,11 +242,11 @@ async fn a_second_reconciliation_of_an_unchanged_directory_writes_nothing() {
     );
 }
 
-/// A directory group whose provider group went away without its stream record being
-/// projected (a lost record, a crashed batch) is deleted by the next reconciliation; a group
-/// that is still there is left as it is.
+/// Groups changed at the provider without their stream records being projected (a lost
+/// record, a crashed batch) are brought up to date by the next reconciliation: one renamed is
+/// updated, one gone is deleted, and one unchanged is left as it is.
 #[tokio::test]
-async fn reconciliation_deletes_a_directory_group_whose_provider_group_is_gone() {
+async fn reconciliation_updates_and_deletes_groups_changed_behind_the_stream() {
     let app = spawn_app_without_stream_processing().await;
     let store = app.store();
     let environment =
@@ -266,24 +266,40 @@ async fn reconciliation_deletes_a_directory_group_whose_provider_group_is_gone()
         }
     };
     let mut ids = Vec::new();
-    for name in ["Kept", "Gone"] {
+    for name in ["Kept", "Renamed", "Gone"] {
         let created = app.post("/Groups", &json!({"displayName": name})).await;
         assert_eq!(created.status, 201, "{:?}", created.body);
         ids.push(created.body["id"].as_str().unwrap().to_owned());
     }
-    assert_eq!(run(1).await, 2, "both groups projected");
+    assert_eq!(run(1).await, 3, "every group projected");
     let projected = last_event_id(&app).await;
 
-    let deleted = app.delete(&format!("/Groups/{}", ids[1])).await;
+    let rename = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                        "Operations": [{"op": "replace", "value": {"displayName": "Now renamed"}}]});
+    let renamed = app.patch(&format!("/Groups/{}", ids[1]), &rename).await;
+    assert!(renamed.status < 300, "{:?}", renamed.body);
+    let deleted = app.delete(&format!("/Groups/{}", ids[2])).await;
     assert_eq!(deleted.status, 204, "{:?}", deleted.body);
-    assert_eq!(run(2).await, 1);
+    assert_eq!(run(2).await, 2);
     let events = app.events_after(projected.as_deref()).await;
-    let names: Vec<_> = events
+    let mut seen: Vec<_> = events
         .iter()
-        .map(|e| e["event"].as_str().unwrap())
+        .map(|e| {
+            (
+                e["event"].as_str().unwrap(),
+                e["data"]["name"].as_str().unwrap(),
+            )
+        })
         .collect();
-    assert_eq!(names, ["dsync.group.deleted"], "{events:?}");
-    assert_eq!(events[0]["data"]["name"], "Gone", "{events:?}");
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            ("dsync.group.deleted", "Gone"),
+            ("dsync.group.updated", "Now renamed")
+        ],
+        "{events:?}"
+    );
 
     assert_eq!(run(3).await, 0, "nothing left to do");
 }

@@ -5,8 +5,8 @@ use std::collections::HashMap;
 
 use dsync_domain::directory::{self, GroupInput, GroupWrite, UserInput};
 use dsync_domain::ids::{DirectoryGroupId, DirectoryId, ProviderGroupId, ProviderUserId};
-use dsync_domain::model::{Directory, EnvironmentSettings, ProviderUser};
-use dsync_dynamo::{EventScope, ProjectedUserItems, StoreError, StoredEvent};
+use dsync_domain::model::{Directory, EnvironmentSettings, ProviderGroup, ProviderUser};
+use dsync_dynamo::{EventScope, ProjectedGroup, ProjectedUserItems, StoreError, StoredEvent};
 
 use crate::App;
 
@@ -342,6 +342,28 @@ impl GroupProjection {
 /// that is done, with the position reached, so a retry after a crash resumes the sweep
 /// instead of finding the group and skipping its members; an unfinished sweep puts a
 /// wake-up mark whose stream record projects the group again, for the next chunk.
+/// Whether projecting `provider` would do nothing: the directory group is as the provider
+/// group makes it and no member sweep is unfinished. Reconciliation plans a page of groups
+/// from batched reads with this, and projects only the others; a group that changes between
+/// the read and a later projection is the stream path's to project.
+pub fn group_at_rest(
+    app: &App,
+    context: &DirectoryContext,
+    provider: &ProviderGroup,
+    before: &ProjectedGroup,
+) -> bool {
+    let outcome = directory::project_group(&GroupInput {
+        provider: Some(provider),
+        current: before.group.as_ref(),
+        organization_id: context.directory.organization_id.as_deref(),
+        now: app.now(),
+    });
+    matches!(outcome.group, GroupWrite::Unchanged)
+        && outcome.events.is_empty()
+        && !before.members_pending()
+        && before.members_after().is_none()
+}
+
 pub async fn project_group(
     app: &App,
     context: &DirectoryContext,

@@ -14,8 +14,8 @@ use dsync_dynamo::{
 };
 
 use crate::project::{
-    commit_plan, plan_users, plan_users_read, project_group, project_user, read_for_plans,
-    Contexts, DirectoryContext, PlanReads,
+    commit_plan, group_at_rest, plan_users, plan_users_read, project_group, project_user,
+    read_for_plans, Contexts, DirectoryContext, PlanReads,
 };
 use crate::stream::{at_most_concurrently, in_order_at_most, GROUP_CONCURRENCY};
 use crate::App;
@@ -486,8 +486,21 @@ impl Page<'_> {
                 let (groups, next) = store
                     .list_groups(directory, after.as_deref(), self.page_size)
                     .await?;
+                // One batched read tells which groups are already as their provider groups
+                // make them (two reads each, one by one, otherwise); only the rest project.
                 let ids: Vec<_> = groups.iter().map(|group| group.id).collect();
-                self.project_groups(&ids).await?;
+                let states = store.load_projected_group_states(&ids).await?;
+                let mut changing = Vec::new();
+                for group in &groups {
+                    let before = states.get(&group.id).cloned().unwrap_or_default();
+                    if group_at_rest(app, context, group, &before) {
+                        self.settle(FailedRecordKey::Group(group.id.to_string()), Ok(0))
+                            .await?;
+                    } else {
+                        changing.push(group.id);
+                    }
+                }
+                self.project_groups(&changing).await?;
                 self.run.counts.groups += groups.len() as u64;
                 next
             }
