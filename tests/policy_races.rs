@@ -3,7 +3,7 @@
 
 use dsync_domain::ids::{ProviderGroupId, ProviderUserId};
 use dsync_policy::project::{
-    commit_plan, plan_user, project_group, project_user, DirectoryContext,
+    commit_plan, plan_user, plan_users, project_group, project_user, DirectoryContext,
 };
 use dsync_tests::{json, spawn_app_without_stream_processing};
 
@@ -96,6 +96,66 @@ async fn a_stale_plan_never_lands_on_a_user_deleted_and_recreated_meanwhile() {
         .user
         .unwrap();
     assert_eq!(now, second, "the re-created user stays as it was");
+}
+
+/// Reconciliation plans from a page of provider records listed before it reads the
+/// projection. A user deactivated after the listing, its deactivation already projected (under
+/// the default flow: its directory user deleted), must not be brought back by a plan made from
+/// the listed, still active record: the commit checks the provider record's version it was
+/// planned from, and on a mismatch re-projects from fresh state.
+#[tokio::test]
+async fn a_plan_from_a_stale_listing_never_brings_back_a_deactivated_user() {
+    let app = spawn_app_without_stream_processing().await;
+    let policy = dsync_policy::App::new(app.store().clone());
+    let context = app.policy_context(&policy).await;
+    let scim_id = app.create_user("listed@example.com").await;
+    let user = ProviderUserId::parse(&scim_id).unwrap();
+    project_user(&policy, &context, &user).await.unwrap();
+    let created = app.event_names_after(None).await;
+    assert_eq!(created, ["dsync.user.created"]);
+
+    let listed = app
+        .store()
+        .list_users(&context.directory.id, None, 100)
+        .await
+        .unwrap();
+    assert_eq!(
+        app.patch(&format!("/Users/{scim_id}"), &set_active(false))
+            .await
+            .status,
+        200
+    );
+    project_user(&policy, &context, &user).await.unwrap();
+    assert!(app
+        .store()
+        .load_projected_user(&user)
+        .await
+        .unwrap()
+        .user
+        .is_none());
+
+    // Planned from the listed record against the projection as it is now: a new user.
+    let plans = plan_users(&policy, &context, &listed.users).await.unwrap();
+    let (_, stale) = plans.into_iter().find(|(id, _)| *id == user).unwrap();
+    assert!(
+        !stale.outcome.events().is_empty(),
+        "the stale plan would create the user again"
+    );
+    let events = commit_plan(&policy, &context, &user, &stale).await.unwrap();
+    assert!(events.is_empty(), "{events:?}");
+    assert!(
+        app.store()
+            .load_projected_user(&user)
+            .await
+            .unwrap()
+            .user
+            .is_none(),
+        "the deactivated user stays deleted"
+    );
+    assert_eq!(
+        app.event_names_after(None).await,
+        ["dsync.user.created", "dsync.user.deleted"]
+    );
 }
 
 /// A group's creation and its members' projections are separate commits. The function dies

@@ -117,6 +117,9 @@ pub struct UserPlan {
     pub before: dsync_dynamo::ProjectedUser,
     pub outcome: directory::UserOutcome,
     pub now: i64,
+    /// The provider record's version when it was read before the projection (a listed
+    /// page): its commit then checks the record is still at it.
+    pub listed_version: Option<u64>,
 }
 
 pub async fn plan_user(
@@ -154,10 +157,13 @@ pub async fn plan_user(
         organization_id: context.directory.organization_id.as_deref(),
         now,
     });
+    // Read with the projection in one request, so the window a listed page opens (see
+    // `listed_version`) is not there; the stream path also projects a user's records in order.
     Ok(UserPlan {
         before,
         outcome,
         now,
+        listed_version: None,
     })
 }
 
@@ -267,6 +273,7 @@ pub async fn plan_users_read(
                 before,
                 outcome,
                 now,
+                listed_version: Some(user.version),
             },
         ));
     }
@@ -303,15 +310,20 @@ async fn commit_once(
     user: &ProviderUserId,
     plan: &UserPlan,
 ) -> Result<Vec<StoredEvent>, StoreError> {
-    app.store
-        .commit_user_projection(
-            &context.scope(),
-            user,
-            &plan.before,
-            &plan.outcome,
-            plan.now,
-        )
-        .await
+    let (store, scope) = (&app.store, &context.scope());
+    let (before, outcome, now) = (&plan.before, &plan.outcome, plan.now);
+    match plan.listed_version {
+        Some(version) => {
+            store
+                .commit_user_projection_as_listed(scope, user, before, outcome, now, version)
+                .await
+        }
+        None => {
+            store
+                .commit_user_projection(scope, user, before, outcome, now)
+                .await
+        }
+    }
 }
 
 /// How many members one projection of a group re-projects at most. A group's first

@@ -353,6 +353,44 @@ impl Store {
         outcome: &UserOutcome,
         now: i64,
     ) -> Result<Vec<StoredEvent>, StoreError> {
+        self.commit_user_projection_from(scope, provider_user, before, outcome, now, None)
+            .await
+    }
+
+    /// [`Store::commit_user_projection`] of a plan made from a provider record read before the
+    /// projection was (reconciliation's listed pages): the user's own transaction also checks
+    /// that the record is still at `listed_version`. Otherwise a change to the record, projected
+    /// between the listing and the projection's read, would be undone by the older record's
+    /// plan (a deactivated user brought back). A record changed since answers `Conflict`.
+    pub async fn commit_user_projection_as_listed(
+        &self,
+        scope: &EventScope,
+        provider_user: &ProviderUserId,
+        before: &ProjectedUser,
+        outcome: &UserOutcome,
+        now: i64,
+        listed_version: u64,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        self.commit_user_projection_from(
+            scope,
+            provider_user,
+            before,
+            outcome,
+            now,
+            Some(listed_version),
+        )
+        .await
+    }
+
+    async fn commit_user_projection_from(
+        &self,
+        scope: &EventScope,
+        provider_user: &ProviderUserId,
+        before: &ProjectedUser,
+        outcome: &UserOutcome,
+        now: i64,
+        listed_version: Option<u64>,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
         let directory = scope_directory(scope)?;
         let pk = projected_user_pk(provider_user);
         let mut committed = Vec::new();
@@ -374,7 +412,10 @@ impl Store {
             active,
             inactive,
         });
-        let own_fixed = 1 + usize::from(own_event.is_some()) + usize::from(counts.is_some());
+        let own_fixed = 1
+            + usize::from(own_event.is_some())
+            + usize::from(counts.is_some())
+            + usize::from(listed_version.is_some());
         // Removals and orphan deletes ride in the user's own transaction when they fit: one
         // head read and one head write fewer, and the user item (with its index entries) is
         // written once instead of once more per removal chunk.
@@ -438,6 +479,9 @@ impl Store {
         // The stored count moves by what this transaction adds and, merged, what it removes.
         let delta = first.len() as i64 - if merged { left } else { 0 };
         let mut writes = vec![self.directory_check(scope)?];
+        if let Some(version) = listed_version {
+            writes.push(self.provider_version_check(&directory, provider_user, version)?);
+        }
         match &outcome.user {
             UserWrite::Unchanged => writes.push(self.user_touch(&pk, &mut guard, delta)?),
             UserWrite::Put(user) => {
@@ -616,6 +660,25 @@ impl Store {
     /// Fails a projection's transaction once its directory is deleted: `dsync.deleted` and
     /// the directory item's removal commit together, and the purge that follows only removes
     /// what exists then, so nothing may be written for the directory after that.
+    /// Holds while the provider user's record is at `version`.
+    fn provider_version_check(
+        &self,
+        directory: &DirectoryId,
+        provider_user: &ProviderUserId,
+        version: u64,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let check = ConditionCheck::builder()
+            .table_name(&self.tables.provider_records)
+            .key(PK, s(provider_pk(directory)))
+            .key(SK, s(user_sk(provider_user)))
+            .condition_expression("#version = :version")
+            .expression_attribute_names("#version", "version")
+            .expression_attribute_values(":version", n(version))
+            .build()
+            .map_err(build_error)?;
+        Ok(TransactWriteItem::builder().condition_check(check).build())
+    }
+
     fn directory_check(&self, scope: &EventScope) -> Result<TransactWriteItem, StoreError> {
         let directory = scope
             .directory_id
