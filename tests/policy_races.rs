@@ -7,6 +7,14 @@ use dsync_policy::project::{
 };
 use dsync_tests::{json, spawn_app_without_stream_processing};
 
+/// The directory user projected from `user`, if any.
+async fn directory_user(
+    app: &dsync_tests::TestApp,
+    user: &ProviderUserId,
+) -> Option<dsync_domain::directory::DirectoryUser> {
+    app.store().load_projected_user(user).await.unwrap().user
+}
+
 fn set_active(active: bool) -> serde_json::Value {
     json!({
         "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
@@ -32,13 +40,7 @@ async fn a_stale_plan_never_lands_on_a_user_deleted_and_recreated_meanwhile() {
     let scim_id = app.create_user("aba@example.com").await;
     let user = ProviderUserId::parse(&scim_id).unwrap();
     project_user(&policy, &context, &user).await.unwrap();
-    let first = app
-        .store()
-        .load_projected_user(&user)
-        .await
-        .unwrap()
-        .user
-        .unwrap();
+    let first = directory_user(&app, &user).await.unwrap();
 
     assert_eq!(
         app.patch(&format!("/Users/{scim_id}"), &rename("Renamed"))
@@ -59,13 +61,7 @@ async fn a_stale_plan_never_lands_on_a_user_deleted_and_recreated_meanwhile() {
         200
     );
     project_user(&policy, &context, &user).await.unwrap();
-    assert!(app
-        .store()
-        .load_projected_user(&user)
-        .await
-        .unwrap()
-        .user
-        .is_none());
+    assert!(directory_user(&app, &user).await.is_none());
     assert_eq!(
         app.patch(&format!("/Users/{scim_id}"), &set_active(true))
             .await
@@ -73,13 +69,7 @@ async fn a_stale_plan_never_lands_on_a_user_deleted_and_recreated_meanwhile() {
         200
     );
     project_user(&policy, &context, &user).await.unwrap();
-    let second = app
-        .store()
-        .load_projected_user(&user)
-        .await
-        .unwrap()
-        .user
-        .unwrap();
+    let second = directory_user(&app, &user).await.unwrap();
     assert_ne!(
         second.id, first.id,
         "reactivation made a new directory user"
@@ -88,13 +78,7 @@ async fn a_stale_plan_never_lands_on_a_user_deleted_and_recreated_meanwhile() {
     // The stale commit conflicts and re-projects from fresh state: nothing to change.
     let events = commit_plan(&policy, &context, &user, &stale).await.unwrap();
     assert!(events.is_empty(), "{events:?}");
-    let now = app
-        .store()
-        .load_projected_user(&user)
-        .await
-        .unwrap()
-        .user
-        .unwrap();
+    let now = directory_user(&app, &user).await.unwrap();
     assert_eq!(now, second, "the re-created user stays as it was");
 }
 
@@ -126,13 +110,7 @@ async fn a_plan_from_a_stale_listing_never_brings_back_a_deactivated_user() {
         200
     );
     project_user(&policy, &context, &user).await.unwrap();
-    assert!(app
-        .store()
-        .load_projected_user(&user)
-        .await
-        .unwrap()
-        .user
-        .is_none());
+    assert!(directory_user(&app, &user).await.is_none());
 
     // Planned from the listed record against the projection as it is now: a new user.
     let plans = plan_users(&policy, &context, &listed.users).await.unwrap();
@@ -144,12 +122,7 @@ async fn a_plan_from_a_stale_listing_never_brings_back_a_deactivated_user() {
     let events = commit_plan(&policy, &context, &user, &stale).await.unwrap();
     assert!(events.is_empty(), "{events:?}");
     assert!(
-        app.store()
-            .load_projected_user(&user)
-            .await
-            .unwrap()
-            .user
-            .is_none(),
+        directory_user(&app, &user).await.is_none(),
         "the deactivated user stays deleted"
     );
     assert_eq!(
@@ -261,13 +234,7 @@ async fn a_projection_in_flight_while_its_directory_is_deleted_writes_nothing() 
         .await
         .unwrap();
     assert!(events.is_empty(), "{events:?}");
-    assert!(app
-        .store()
-        .load_projected_user(&user)
-        .await
-        .unwrap()
-        .user
-        .is_none());
+    assert!(directory_user(&app, &user).await.is_none());
     assert_eq!(
         app.event_names_after(None).await.last().map(String::as_str),
         Some("dsync.deleted")
