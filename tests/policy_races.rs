@@ -7,6 +7,25 @@ use dsync_policy::project::{
 };
 use dsync_tests::{json, spawn_app_without_stream_processing};
 
+/// An app without stream processing and one SCIM user, projected by hand.
+async fn one_projected_user(
+    email: &str,
+) -> (
+    dsync_tests::TestApp,
+    dsync_policy::App,
+    DirectoryContext,
+    String,
+    ProviderUserId,
+) {
+    let app = spawn_app_without_stream_processing().await;
+    let policy = dsync_policy::App::new(app.store().clone());
+    let context = app.policy_context(&policy).await;
+    let scim_id = app.create_user(email).await;
+    let user = ProviderUserId::parse(&scim_id).unwrap();
+    project_user(&policy, &context, &user).await.unwrap();
+    (app, policy, context, scim_id, user)
+}
+
 /// The directory user projected from `user`, if any.
 async fn directory_user(
     app: &dsync_tests::TestApp,
@@ -34,12 +53,7 @@ fn rename(name: &str) -> serde_json::Value {
 /// The stale plan must not overwrite the new user with the old one.
 #[tokio::test]
 async fn a_stale_plan_never_lands_on_a_user_deleted_and_recreated_meanwhile() {
-    let app = spawn_app_without_stream_processing().await;
-    let policy = dsync_policy::App::new(app.store().clone());
-    let context = app.policy_context(&policy).await;
-    let scim_id = app.create_user("aba@example.com").await;
-    let user = ProviderUserId::parse(&scim_id).unwrap();
-    project_user(&policy, &context, &user).await.unwrap();
+    let (app, policy, context, scim_id, user) = one_projected_user("aba@example.com").await;
     let first = directory_user(&app, &user).await.unwrap();
 
     assert_eq!(
@@ -89,12 +103,7 @@ async fn a_stale_plan_never_lands_on_a_user_deleted_and_recreated_meanwhile() {
 /// planned from, and on a mismatch re-projects from fresh state.
 #[tokio::test]
 async fn a_plan_from_a_stale_listing_never_brings_back_a_deactivated_user() {
-    let app = spawn_app_without_stream_processing().await;
-    let policy = dsync_policy::App::new(app.store().clone());
-    let context = app.policy_context(&policy).await;
-    let scim_id = app.create_user("listed@example.com").await;
-    let user = ProviderUserId::parse(&scim_id).unwrap();
-    project_user(&policy, &context, &user).await.unwrap();
+    let (app, policy, context, scim_id, user) = one_projected_user("listed@example.com").await;
     let created = app.event_names_after(None).await;
     assert_eq!(created, ["dsync.user.created"]);
 
