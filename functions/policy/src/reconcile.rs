@@ -531,7 +531,8 @@ impl Page<'_> {
                     }
                 };
                 let (page, undecodable) = listed;
-                // Boxed: both futures are large; inline, they overflow a 2 MiB thread stack in a debug build.
+                // Boxed: both futures are large; inline, they overflow a 2 MiB thread stack
+                // in a debug build.
                 let read_ahead = Box::pin(read_ahead(
                     app,
                     directory,
