@@ -184,7 +184,8 @@ impl UserPlan {
 
 /// Plans a page of provider users (in id order, as listed) with batched reads: one ranged
 /// Query for their memberships and one BatchGetItem for their directory users side by side,
-/// then one for the groups. Reconciliation and the preview use this; each plan is the same projection rule.
+/// then one for the groups. Reconciliation and the preview use this; each plan is the same
+/// projection rule.
 pub async fn plan_users(
     app: &App,
     context: &DirectoryContext,
@@ -310,20 +311,16 @@ async fn commit_once(
     user: &ProviderUserId,
     plan: &UserPlan,
 ) -> Result<Vec<StoredEvent>, StoreError> {
-    let (store, scope) = (&app.store, &context.scope());
-    let (before, outcome, now) = (&plan.before, &plan.outcome, plan.now);
-    match plan.listed_version {
-        Some(version) => {
-            store
-                .commit_user_projection_as_listed(scope, user, before, outcome, now, version)
-                .await
-        }
-        None => {
-            store
-                .commit_user_projection(scope, user, before, outcome, now)
-                .await
-        }
-    }
+    app.store
+        .commit_user_projection_as_listed(
+            &context.scope(),
+            user,
+            &plan.before,
+            &plan.outcome,
+            plan.now,
+            plan.listed_version,
+        )
+        .await
 }
 
 /// How many members one projection of a group re-projects at most. A group's first
@@ -349,11 +346,6 @@ impl GroupProjection {
     }
 }
 
-/// Re-projects a provider group. A group that has just come into existence also re-projects
-/// its members, a chunk per call ([`App::member_sweep_chunk`]). The group is stored marked until
-/// that is done, with the position reached, so a retry after a crash resumes the sweep
-/// instead of finding the group and skipping its members; an unfinished sweep puts a
-/// wake-up mark whose stream record projects the group again, for the next chunk.
 /// Whether projecting `provider` would do nothing: the directory group is as the provider
 /// group makes it and no member sweep is unfinished. Reconciliation plans a page of groups
 /// from batched reads with this, and projects only the others; a group that changes between
@@ -376,6 +368,11 @@ pub fn group_at_rest(
         && before.members_after().is_none()
 }
 
+/// Re-projects a provider group. A group that has just come into existence also re-projects
+/// its members, a chunk per call ([`App::member_sweep_chunk`]). The group is stored marked until
+/// that is done, with the position reached, so a retry after a crash resumes the sweep
+/// instead of finding the group and skipping its members; an unfinished sweep puts a
+/// wake-up mark whose stream record projects the group again, for the next chunk.
 pub async fn project_group(
     app: &App,
     context: &DirectoryContext,

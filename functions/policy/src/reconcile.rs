@@ -611,7 +611,7 @@ impl Page<'_> {
             // user at a time, so only that user is quarantined.
             Err(error) => {
                 tracing::warn!(reconciliation_id = %self.run.id, %error,
-                            "batched planning failed; projecting the page user by user");
+                    "batched planning failed; projecting the page user by user");
                 *self.tally = None;
                 for user in &page.users {
                     let result = project_user(app, context, &user.id)

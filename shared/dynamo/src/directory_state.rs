@@ -353,36 +353,17 @@ impl Store {
         outcome: &UserOutcome,
         now: i64,
     ) -> Result<Vec<StoredEvent>, StoreError> {
-        self.commit_user_projection_from(scope, provider_user, before, outcome, now, None)
+        self.commit_user_projection_as_listed(scope, provider_user, before, outcome, now, None)
             .await
     }
 
     /// [`Store::commit_user_projection`] of a plan made from a provider record read before the
-    /// projection was (reconciliation's listed pages): the user's own transaction also checks
-    /// that the record is still at `listed_version`. Otherwise a change to the record, projected
-    /// between the listing and the projection's read, would be undone by the older record's
-    /// plan (a deactivated user brought back). A record changed since answers `Conflict`.
+    /// projection was (reconciliation's listed pages), with that record's `listed_version`:
+    /// the user's own transaction also checks that the record is still at it. Otherwise a
+    /// change to the record, projected between the listing and the projection's read, would
+    /// be undone by the older record's plan (a deactivated user brought back). A record
+    /// changed since answers `Conflict`. `None`: read with the projection, nothing to check.
     pub async fn commit_user_projection_as_listed(
-        &self,
-        scope: &EventScope,
-        provider_user: &ProviderUserId,
-        before: &ProjectedUser,
-        outcome: &UserOutcome,
-        now: i64,
-        listed_version: u64,
-    ) -> Result<Vec<StoredEvent>, StoreError> {
-        self.commit_user_projection_from(
-            scope,
-            provider_user,
-            before,
-            outcome,
-            now,
-            Some(listed_version),
-        )
-        .await
-    }
-
-    async fn commit_user_projection_from(
         &self,
         scope: &EventScope,
         provider_user: &ProviderUserId,
@@ -657,9 +638,6 @@ impl Store {
         }
     }
 
-    /// Fails a projection's transaction once its directory is deleted: `dsync.deleted` and
-    /// the directory item's removal commit together, and the purge that follows only removes
-    /// what exists then, so nothing may be written for the directory after that.
     /// Holds while the provider user's record is at `version`.
     fn provider_version_check(
         &self,
@@ -679,6 +657,9 @@ impl Store {
         Ok(TransactWriteItem::builder().condition_check(check).build())
     }
 
+    /// Fails a projection's transaction once its directory is deleted: `dsync.deleted` and
+    /// the directory item's removal commit together, and the purge that follows only removes
+    /// what exists then, so nothing may be written for the directory after that.
     fn directory_check(&self, scope: &EventScope) -> Result<TransactWriteItem, StoreError> {
         let directory = scope
             .directory_id
