@@ -3,7 +3,8 @@
 
 use dsync_domain::ids::{ProviderGroupId, ProviderUserId};
 use dsync_policy::project::{
-    commit_plan, plan_user, plan_users, project_group, project_user, DirectoryContext,
+    commit_plan, plan_user, plan_users, plan_users_read, project_group, project_user,
+    DirectoryContext, PlanReads,
 };
 use dsync_tests::{json, spawn_app_without_stream_processing};
 
@@ -138,6 +139,110 @@ async fn a_plan_from_a_stale_listing_never_brings_back_a_deactivated_user() {
         app.event_names_after(None).await,
         ["dsync.user.created", "dsync.user.deleted"]
     );
+}
+
+/// A SCIM group with `members` (SCIM ids), projected with them.
+async fn projected_group(
+    app: &dsync_tests::TestApp,
+    policy: &dsync_policy::App,
+    context: &DirectoryContext,
+    members: &[&str],
+) -> String {
+    let members: Vec<_> = members.iter().map(|id| json!({"value": id})).collect();
+    let created = app
+        .post(
+            "/Groups",
+            &json!({"displayName": "Listed", "members": members}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    let id = created.body["id"].as_str().unwrap().to_owned();
+    let group = ProviderGroupId::parse(&id).unwrap();
+    project_group(policy, context, &group).await.unwrap();
+    id
+}
+
+fn members_patch(op: &str, scim_id: &str) -> serde_json::Value {
+    let operation = match op {
+        "add" => json!({"op": "add", "path": "members", "value": [{"value": scim_id}]}),
+        _ => json!({"op": "remove", "path": format!("members[value eq \"{scim_id}\"]")}),
+    };
+    json!({
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [operation],
+    })
+}
+
+/// Reconciliation's race for memberships: it lists a page's provider memberships, and a
+/// membership change projected by the stream path before the page's projection is read must
+/// not be undone by the plan made from the listing. `op` changes the membership between the
+/// two reads; the stale plan would make the opposite change.
+async fn a_membership_change_between_listing_and_projection_stays(op: &str) {
+    let (app, policy, context, scim_id, user) = one_projected_user("member-race@example.com").await;
+    let initially: &[&str] = if op == "add" {
+        &[]
+    } else {
+        &[scim_id.as_str()]
+    };
+    let group_id = projected_group(&app, &policy, &context, initially).await;
+    let directory = context.directory.id;
+    let listed = app.store().list_users(&directory, None, 100).await.unwrap();
+    let listed_memberships = app
+        .store()
+        .groups_of_users(&directory, &[user])
+        .await
+        .unwrap();
+
+    let patched = app
+        .patch(&format!("/Groups/{group_id}"), &members_patch(op, &scim_id))
+        .await;
+    assert_eq!(patched.status, 200, "{:?}", patched.body);
+    project_user(&policy, &context, &user).await.unwrap();
+    let member_now = op == "add";
+    let groups_now = |groups: Vec<dsync_domain::directory::DirectoryGroup>| {
+        groups.len() == usize::from(member_now)
+    };
+    assert!(groups_now(
+        app.store().load_projected_user(&user).await.unwrap().groups
+    ));
+    let log = app.event_names_after(None).await;
+
+    // The projection is read after the change: planned against the listing, it would undo it.
+    let items = app
+        .store()
+        .load_projected_user_items(&[user])
+        .await
+        .unwrap();
+    let reads = PlanReads::new(listed_memberships, items);
+    let plans = plan_users_read(&policy, &context, &listed.users, reads)
+        .await
+        .unwrap();
+    let (_, stale) = plans.into_iter().find(|(id, _)| *id == user).unwrap();
+    let undo = if member_now {
+        "dsync.group.user_removed"
+    } else {
+        "dsync.group.user_added"
+    };
+    let planned: Vec<&str> = stale.outcome.events().iter().map(|e| e.name).collect();
+    assert_eq!(planned, [undo], "the stale plan would undo the change");
+
+    let events = commit_plan(&policy, &context, &user, &stale).await.unwrap();
+    assert!(events.is_empty(), "{events:?}");
+    assert!(
+        groups_now(app.store().load_projected_user(&user).await.unwrap().groups),
+        "the membership stays as the provider has it"
+    );
+    assert_eq!(app.event_names_after(None).await, log, "no event undoes it");
+}
+
+#[tokio::test]
+async fn a_plan_from_a_stale_listing_never_takes_a_user_out_of_a_group_it_just_joined() {
+    a_membership_change_between_listing_and_projection_stays("add").await;
+}
+
+#[tokio::test]
+async fn a_plan_from_a_stale_listing_never_puts_a_user_back_in_a_group_it_just_left() {
+    a_membership_change_between_listing_and_projection_stays("remove").await;
 }
 
 /// A group's creation and its members' projections are separate commits. The function dies

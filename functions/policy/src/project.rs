@@ -117,9 +117,9 @@ pub struct UserPlan {
     pub before: dsync_dynamo::ProjectedUser,
     pub outcome: directory::UserOutcome,
     pub now: i64,
-    /// The provider record's version when it was read before the projection (a listed
-    /// page): its commit then checks the record is still at it.
-    pub listed_version: Option<u64>,
+    /// The provider state the plan was made from, when it was read before the projection
+    /// (a listed page): its commit then checks that it is still so.
+    pub listed: Option<dsync_dynamo::ListedUser>,
 }
 
 pub async fn plan_user(
@@ -158,12 +158,12 @@ pub async fn plan_user(
         now,
     });
     // Read with the projection in one request, so the window a listed page opens (see
-    // `listed_version`) is not there; the stream path also projects a user's records in order.
+    // `UserPlan::listed`) is not there; the stream path also projects a user's records in order.
     Ok(UserPlan {
         before,
         outcome,
         now,
-        listed_version: None,
+        listed: None,
     })
 }
 
@@ -204,6 +204,17 @@ pub struct PlanReads {
     items: ProjectedUserItems,
 }
 
+impl PlanReads {
+    /// Reads made separately: `memberships` from [`dsync_dynamo::Store::groups_of_users`],
+    /// `items` from [`dsync_dynamo::Store::load_projected_user_items`].
+    pub fn new(
+        memberships: HashMap<ProviderUserId, Vec<ProviderGroupId>>,
+        items: ProjectedUserItems,
+    ) -> Self {
+        Self { memberships, items }
+    }
+}
+
 pub async fn read_for_plans(
     app: &App,
     directory: &DirectoryId,
@@ -214,7 +225,7 @@ pub async fn read_for_plans(
         app.store.groups_of_users(directory, &ids),
         app.store.load_projected_user_items(&ids)
     )?;
-    Ok(PlanReads { memberships, items })
+    Ok(PlanReads::new(memberships, items))
 }
 
 /// [`plan_users`] from reads already made for these users.
@@ -224,7 +235,10 @@ pub async fn plan_users_read(
     users: &[ProviderUser],
     reads: PlanReads,
 ) -> Result<Vec<(ProviderUserId, UserPlan)>, StoreError> {
-    let PlanReads { memberships, items } = reads;
+    let PlanReads {
+        mut memberships,
+        items,
+    } = reads;
     let mut wanted: Vec<ProviderGroupId> = memberships.values().flatten().copied().collect();
     wanted.sort();
     wanted.dedup();
@@ -274,7 +288,10 @@ pub async fn plan_users_read(
                 before,
                 outcome,
                 now,
-                listed_version: Some(user.version),
+                listed: Some(dsync_dynamo::ListedUser {
+                    version: user.version,
+                    groups: memberships.remove(&user.id).unwrap_or_default(),
+                }),
             },
         ));
     }
@@ -318,7 +335,7 @@ async fn commit_once(
             &plan.before,
             &plan.outcome,
             plan.now,
-            plan.listed_version,
+            plan.listed.as_ref(),
         )
         .await
 }

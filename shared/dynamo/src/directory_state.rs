@@ -14,6 +14,7 @@ use crate::event_log::{EventScope, StoredEvent, MAX_TRANSACTION_ITEMS};
 use crate::group_commit::{Commit, CountChange};
 use crate::item::{id_attr, n, s, Item, ItemExt};
 use crate::keys::*;
+use crate::listed::ListedUser;
 use crate::provider_users::build_error;
 use crate::user_state_counts::state_delta;
 use crate::{Store, StoreError};
@@ -357,12 +358,13 @@ impl Store {
             .await
     }
 
-    /// [`Store::commit_user_projection`] of a plan made from a provider record read before the
-    /// projection was (reconciliation's listed pages), with that record's `listed_version`:
-    /// the user's own transaction also checks that the record is still at it. Otherwise a
-    /// change to the record, projected between the listing and the projection's read, would
-    /// be undone by the older record's plan (a deactivated user brought back). A record
-    /// changed since answers `Conflict`. `None`: read with the projection, nothing to check.
+    /// [`Store::commit_user_projection`] of a plan made from provider state read before the
+    /// projection was (reconciliation's listed pages): the commit also checks that the user's
+    /// record and each membership it adds or removes are still as `listed` (`crate::listed`).
+    /// Otherwise a change projected between the listing and the projection's read would be
+    /// undone by the older listing's plan (a deactivated user brought back, a new membership
+    /// taken away). Provider state changed since answers `Conflict`. `None`: read with the
+    /// projection, nothing to check.
     pub async fn commit_user_projection_as_listed(
         &self,
         scope: &EventScope,
@@ -370,7 +372,7 @@ impl Store {
         before: &ProjectedUser,
         outcome: &UserOutcome,
         now: i64,
-        listed_version: Option<u64>,
+        listed: Option<&ListedUser>,
     ) -> Result<Vec<StoredEvent>, StoreError> {
         let directory = scope_directory(scope)?;
         let pk = projected_user_pk(provider_user);
@@ -396,18 +398,29 @@ impl Store {
         let own_fixed = 1
             + usize::from(own_event.is_some())
             + usize::from(counts.is_some())
-            + usize::from(listed_version.is_some());
+            + usize::from(listed.is_some());
+        // A membership change is its write and its event, and a check of the provider's
+        // membership when the plan was listed.
+        let per_change = 2 + usize::from(listed.is_some());
+        let membership_check = |group: &ProviderGroupId| {
+            listed
+                .map(|listed| {
+                    self.listed_membership_check(&directory, provider_user, group, listed)
+                })
+                .transpose()
+        };
         // Removals and orphan deletes ride in the user's own transaction when they fit: one
         // head read and one head write fewer, and the user item (with its index entries) is
         // written once instead of once more per removal chunk.
         let left = (removals.len() + before.orphans.len()) as i64;
-        let merged =
-            2 + own_fixed + 2 * removals.len() + before.orphans.len() <= MAX_TRANSACTION_ITEMS;
+        let merged = 2 + own_fixed + per_change * removals.len() + before.orphans.len()
+            <= MAX_TRANSACTION_ITEMS;
         let mut leave_writes = Vec::new();
         let mut leave_events = Vec::new();
         if merged {
             for removal in removals {
                 leave_writes.push(self.delete_item(&pk, &directory_member_sk(&removal.group))?);
+                leave_writes.extend(membership_check(&removal.provider_group)?);
                 leave_events.push(removal.event.clone());
             }
             for orphan in &before.orphans {
@@ -417,15 +430,22 @@ impl Store {
         } else {
             // Too many to commit at once: leave groups first, a chunk per transaction, each
             // guarded by the unchanged user, then the orphans.
-            for chunk in removals.chunks(chunk_size(1)) {
+            // A listed plan's chunks check the user's record too: a stale listing's removals
+            // must not commit ahead of the main transaction that would then fail.
+            let chunk_fixed = 1 + usize::from(listed.is_some());
+            for chunk in removals.chunks(chunk_size(chunk_fixed, per_change)) {
                 let mut writes = vec![
                     self.directory_check(scope)?,
                     self.user_touch(&pk, &mut guard, -(chunk.len() as i64))?,
                 ];
+                if let Some(listed) = listed {
+                    writes.push(self.listed_version_check(&directory, provider_user, listed)?);
+                }
                 member_items -= chunk.len() as i64;
                 let mut events = Vec::new();
                 for removal in chunk {
                     writes.push(self.delete_item(&pk, &directory_member_sk(&removal.group))?);
+                    writes.extend(membership_check(&removal.provider_group)?);
                     events.push(removal.event.clone());
                 }
                 committed.extend(self.commit_with_events(scope, writes, &events, now).await?);
@@ -453,15 +473,19 @@ impl Store {
             directory: &directory,
         };
         let additions = &outcome.additions;
-        // Merged removals take two items each (the delete and its event), orphans one.
-        let room =
-            chunk_size(own_fixed + leave_writes.len() + leave_events.len()).min(additions.len());
+        // Merged removals take two or three items each (the delete, its check, its event),
+        // orphans one.
+        let room = chunk_size(
+            own_fixed + leave_writes.len() + leave_events.len(),
+            per_change,
+        )
+        .min(additions.len());
         let (first, later) = additions.split_at(room);
         // The stored count moves by what this transaction adds and, merged, what it removes.
         let delta = first.len() as i64 - if merged { left } else { 0 };
         let mut writes = vec![self.directory_check(scope)?];
-        if let Some(version) = listed_version {
-            writes.push(self.provider_version_check(&directory, provider_user, version)?);
+        if let Some(listed) = listed {
+            writes.push(self.listed_version_check(&directory, provider_user, listed)?);
         }
         match &outcome.user {
             UserWrite::Unchanged => writes.push(self.user_touch(&pk, &mut guard, delta)?),
@@ -485,6 +509,7 @@ impl Store {
         events.extend(own_event.cloned());
         for addition in first {
             writes.push(self.put_membership(user_ref, user_id, addition)?);
+            writes.extend(membership_check(&addition.provider_group)?);
             events.push(addition.event.clone());
         }
         // Orphans merged here are deletes without events: they alone are worth a commit.
@@ -501,7 +526,7 @@ impl Store {
             committed.extend(self.commit(commit).await?);
         }
 
-        for chunk in later.chunks(chunk_size(1)) {
+        for chunk in later.chunks(chunk_size(1, per_change)) {
             let mut writes = vec![
                 self.directory_check(scope)?,
                 self.user_touch(&pk, &mut guard, chunk.len() as i64)?,
@@ -509,6 +534,7 @@ impl Store {
             let mut events = Vec::new();
             for addition in chunk {
                 writes.push(self.put_membership(user_ref, user_id, addition)?);
+                writes.extend(membership_check(&addition.provider_group)?);
                 events.push(addition.event.clone());
             }
             committed.extend(self.commit_with_events(scope, writes, &events, now).await?);
@@ -636,25 +662,6 @@ impl Store {
             Err(e) if crate::error::is_conditional_failure(&e) => Ok(false),
             Err(e) => Err(crate::error::backend(e)),
         }
-    }
-
-    /// Holds while the provider user's record is at `version`.
-    fn provider_version_check(
-        &self,
-        directory: &DirectoryId,
-        provider_user: &ProviderUserId,
-        version: u64,
-    ) -> Result<TransactWriteItem, StoreError> {
-        let check = ConditionCheck::builder()
-            .table_name(&self.tables.provider_records)
-            .key(PK, s(provider_pk(directory)))
-            .key(SK, s(user_sk(provider_user)))
-            .condition_expression("#version = :version")
-            .expression_attribute_names("#version", "version")
-            .expression_attribute_values(":version", n(version))
-            .build()
-            .map_err(build_error)?;
-        Ok(TransactWriteItem::builder().condition_check(check).build())
     }
 
     /// Fails a projection's transaction once its directory is deleted: `dsync.deleted` and
@@ -942,13 +949,14 @@ struct UserRef<'a> {
     directory: &'a DirectoryId,
 }
 
-/// How many membership changes (one write and one event each) fit in a transaction beside
-/// the log head, the directory check and `fixed` other items (writes and events):
-/// `2 + fixed + 2 * chunk ≤ 100`. A chunk of its own (`fixed` at most the user's write, its
-/// own events and the user counter: four) is never empty; beside removals merged into the
-/// user's transaction it may be, and the additions then take transactions of their own.
-fn chunk_size(fixed: usize) -> usize {
-    (MAX_TRANSACTION_ITEMS - 2 - fixed) / 2
+/// How many membership changes (`per_change` items each: a write, an event and, for a
+/// listed plan, a check) fit in a transaction beside the log head, the directory check and
+/// `fixed` other items: `2 + fixed + per_change * chunk ≤ 100`. A chunk of its own (`fixed` at
+/// most the user's write, its own event, the user counter and the record check: four) is
+/// never empty; beside removals merged into the user's transaction it may be, and the
+/// additions then take transactions of their own.
+fn chunk_size(fixed: usize, per_change: usize) -> usize {
+    (MAX_TRANSACTION_ITEMS - 2 - fixed) / per_change
 }
 
 /// The directory a user projection commits in (its events' scope always names one).
@@ -1035,16 +1043,18 @@ mod tests {
 
     #[test]
     fn every_membership_chunk_fits_one_transaction_with_the_log_head() {
-        for fixed in 0..=3 {
-            let chunk = chunk_size(fixed);
-            assert!(chunk >= 1);
-            // The log head and the directory check beside them.
-            assert!(
-                2 + fixed + 2 * chunk <= MAX_TRANSACTION_ITEMS,
-                "fixed {fixed}"
-            );
-            // And it is the largest that fits: no transaction is split needlessly.
-            assert!(2 + fixed + 2 * (chunk + 1) > MAX_TRANSACTION_ITEMS);
+        for per_change in [2, 3] {
+            for fixed in 0..=4 {
+                let chunk = chunk_size(fixed, per_change);
+                assert!(chunk >= 1);
+                // The log head and the directory check beside them.
+                assert!(
+                    2 + fixed + per_change * chunk <= MAX_TRANSACTION_ITEMS,
+                    "fixed {fixed}, {per_change} items per change"
+                );
+                // And it is the largest that fits: no transaction is split needlessly.
+                assert!(2 + fixed + per_change * (chunk + 1) > MAX_TRANSACTION_ITEMS);
+            }
         }
     }
 }
