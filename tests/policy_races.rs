@@ -245,6 +245,56 @@ async fn a_plan_from_a_stale_listing_never_puts_a_user_back_in_a_group_it_just_l
     a_membership_change_between_listing_and_projection_stays("remove").await;
 }
 
+/// The stream path reads a user's provider memberships side by side with its projection. A
+/// membership change projected between the two (the memberships read first) must not be
+/// undone by the projection that read them: here the projection's BatchGetItem waits at a
+/// gate until the memberships' Query has been answered and the change projected.
+async fn a_membership_change_between_a_projections_reads_stays(op: &str) {
+    let (app, policy, context, scim_id, user) = one_projected_user("reads-race@example.com").await;
+    let initially: &[&str] = if op == "add" {
+        &[]
+    } else {
+        &[scim_id.as_str()]
+    };
+    let group_id = projected_group(&app, &policy, &context, initially).await;
+    let gate = dsync_tests::gate::Gate::new("BatchGetItem");
+    let gated = dsync_policy::App::new(app.store().with_client(gate.client(&app.running.endpoint)));
+    let in_flight = {
+        let context = context.clone();
+        tokio::spawn(async move { project_user(&gated, &context, &user).await })
+    };
+    gate.answered("Query").await;
+
+    let patched = app
+        .patch(&format!("/Groups/{group_id}"), &members_patch(op, &scim_id))
+        .await;
+    assert_eq!(patched.status, 200, "{:?}", patched.body);
+    let change = project_user(&policy, &context, &user).await.unwrap();
+    assert_eq!(change.len(), 1, "{change:?}");
+    let log = app.event_names_after(None).await;
+    gate.open();
+
+    let events = in_flight.await.unwrap().unwrap();
+    assert!(events.is_empty(), "{events:?}");
+    let groups = app.store().load_projected_user(&user).await.unwrap().groups;
+    assert_eq!(
+        groups.len(),
+        usize::from(op == "add"),
+        "the membership stays"
+    );
+    assert_eq!(app.event_names_after(None).await, log, "no event undoes it");
+}
+
+#[tokio::test]
+async fn a_projection_never_takes_a_user_out_of_a_group_it_joined_between_its_reads() {
+    a_membership_change_between_a_projections_reads_stays("add").await;
+}
+
+#[tokio::test]
+async fn a_projection_never_puts_a_user_back_in_a_group_it_left_between_its_reads() {
+    a_membership_change_between_a_projections_reads_stays("remove").await;
+}
+
 /// A group's creation and its members' projections are separate commits. The function dies
 /// between them (here: the group is committed by hand and nothing else runs); the retried
 /// batch finds the group projected already and must still finish its members.

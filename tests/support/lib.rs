@@ -18,6 +18,7 @@ use serde_json::Value;
 pub use serde_json::json;
 
 pub mod event_batch;
+pub mod gate;
 pub mod google_fake;
 pub mod load;
 

@@ -127,14 +127,52 @@ pub async fn plan_user(
     context: &DirectoryContext,
     user: &ProviderUserId,
 ) -> Result<UserPlan, StoreError> {
+    let directory = &context.directory.id;
+    let mut attempt = 0;
+    loop {
+        let inputs = app.store.load_user_inputs(directory, user).await?;
+        let read = inputs
+            .provider
+            .as_ref()
+            .map(|_| inputs.provider_groups.clone());
+        let plan = plan_from_inputs(context, inputs, app.now());
+        // The provider's memberships are read side by side with the projection, so they may
+        // be the older read: a membership change projected between the two would be undone
+        // by this plan, whose commit is guarded by the newer projection. A plan that changes
+        // memberships reads them again, now after the projection, and is made again if they
+        // moved. (A plan for a gone provider user reads none: its memberships go with it.)
+        let changes_memberships =
+            !plan.outcome.removals.is_empty() || !plan.outcome.additions.is_empty();
+        let Some(read) = read.filter(|_| changes_memberships) else {
+            return Ok(plan);
+        };
+        if same_groups(read, app.store.groups_of_user(directory, user).await?) {
+            return Ok(plan);
+        }
+        if attempt == MAX_ATTEMPTS {
+            return Err(StoreError::Conflict);
+        }
+        attempt += 1;
+    }
+}
+
+fn same_groups(mut a: Vec<ProviderGroupId>, mut b: Vec<ProviderGroupId>) -> bool {
+    a.sort();
+    b.sort();
+    a == b
+}
+
+fn plan_from_inputs(
+    context: &DirectoryContext,
+    inputs: dsync_dynamo::UserInputs,
+    now: i64,
+) -> UserPlan {
     let dsync_dynamo::UserInputs {
         provider,
         groups,
         mut before,
-    } = app
-        .store
-        .load_user_inputs(&context.directory.id, user)
-        .await?;
+        ..
+    } = inputs;
     // Directory users are keyed by provider user id alone. A record of this directory can
     // name another directory's user (a group member id the SCIM client made up, kept until
     // such a user is created here): that user is not this directory's to change, and to
@@ -146,7 +184,6 @@ pub async fn plan_user(
     {
         before = dsync_dynamo::ProjectedUser::default();
     }
-    let now = app.now();
     let outcome = directory::project_user(&UserInput {
         provider: provider.as_ref(),
         settings: &context.settings,
@@ -157,14 +194,15 @@ pub async fn plan_user(
         organization_id: context.directory.organization_id.as_deref(),
         now,
     });
-    // Read with the projection in one request, so the window a listed page opens (see
-    // `UserPlan::listed`) is not there; the stream path also projects a user's records in order.
-    Ok(UserPlan {
+    // The record is read with the projection in one request, so the window a listed page
+    // opens (see `UserPlan::listed`) is not there; the stream path also projects a user's
+    // records in order.
+    UserPlan {
         before,
         outcome,
         now,
         listed: None,
-    })
+    }
 }
 
 impl UserPlan {

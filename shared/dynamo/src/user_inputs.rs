@@ -18,6 +18,8 @@ pub struct UserInputs {
     pub provider: Option<ProviderUser>,
     /// The directory groups of the provider's memberships (those projected so far).
     pub groups: Vec<DirectoryGroup>,
+    /// The provider's memberships as read (none when the provider user is gone).
+    pub provider_groups: Vec<ProviderGroupId>,
     pub before: ProjectedUser,
 }
 
@@ -29,8 +31,10 @@ impl Store {
     /// user is three requests fewer than reading each part on its own would be.
     ///
     /// Each part is as fresh as its read: the projection's commit is guarded by the
-    /// directory user's revision, so a change between the reads fails the commit and the
-    /// projection starts over.
+    /// directory user's revision, so a change projected after the directory user was read
+    /// fails the commit and the projection starts over. The provider's memberships are read
+    /// beside it and may be the older read: a caller whose plan changes memberships must
+    /// read them again (`groups_of_user`) and plan again if they moved.
     pub async fn load_user_inputs(
         &self,
         directory: &DirectoryId,
@@ -77,6 +81,7 @@ impl Store {
         Ok(UserInputs {
             provider,
             groups,
+            provider_groups,
             before,
         })
     }
