@@ -606,9 +606,11 @@ async fn scim_create_and_deactivation_cost() {
             2.0,
         );
         assert_at_most(step(scenario, CONTEXT_STEP), 0, 0.0, 0.0);
-        // Removals and the user's own write in one transaction, after the remembered head.
+        // Removals and the user's own write in one transaction, after the remembered head;
+        // a plan that changes memberships reads the provider's again after the projection
+        // (one Query: a membership change between its two reads must not be undone).
         let projection = step(scenario, PROJECTION_STEP);
-        assert_at_most(projection, 5, 6.0, 22.0);
+        assert_at_most(projection, 6, 7.0, 22.0);
         assert_eq!(
             projection
                 .report
@@ -645,9 +647,11 @@ async fn creates_of_one_stream_batch_share_their_log_transactions() {
     }
     let per_user = |figure: f64| figure / USERS as f64;
     // Two transactions hold 96 commits of two items each beside the shared head, directory
-    // check and counter; the first commit ready may go alone before the others queue.
+    // check and counter; the first commits ready may go before the others queue (how they
+    // split depends on timing: 3 or 4 on a quiet machine, more on a loaded one). The
+    // per-user figures below are the bound a regression would cross.
     let transactions = report.requests_by_operation["TransactWriteItems"];
-    assert!(transactions <= 4, "{}", by_operation(&report));
+    assert!(transactions <= 6, "{}", by_operation(&report));
     // Alone, a create's projection is 3 requests and 12 WCU (the test above).
     assert!(per_user(report.total_requests as f64) <= 2.1, "{report:?}");
     assert!(per_user(report.write_units) <= 6.5, "{report:?}");
@@ -694,8 +698,8 @@ async fn deactivations_of_one_stream_batch_share_their_log_transactions() {
         "{}",
         by_operation(&report)
     );
-    // Alone: 5 requests and 22 WCU (the test above).
-    assert!(per_user(report.total_requests as f64) <= 4.2, "{report:?}");
+    // Alone: 6 requests and 22 WCU (the test above).
+    assert!(per_user(report.total_requests as f64) <= 5.2, "{report:?}");
     assert!(per_user(report.write_units) <= 17.0, "{report:?}");
 }
 
