@@ -130,7 +130,9 @@ pub async fn plan_user(
     let directory = &context.directory.id;
     let mut attempt = 0;
     loop {
-        let inputs = app.store.load_user_inputs(directory, user).await?;
+        // Boxed, as the reads' futures are large and a test's main future holds this one on
+        // a thread's stack.
+        let inputs = Box::pin(app.store.load_user_inputs(directory, user)).await?;
         let read = inputs
             .provider
             .as_ref()
@@ -146,7 +148,8 @@ pub async fn plan_user(
         let Some(read) = read.filter(|_| changes_memberships) else {
             return Ok(plan);
         };
-        if same_groups(read, app.store.groups_of_user(directory, user).await?) {
+        let again = Box::pin(app.store.groups_of_user(directory, user)).await?;
+        if same_groups(read, again) {
             return Ok(plan);
         }
         if attempt == MAX_ATTEMPTS {
