@@ -3,7 +3,7 @@
 //!
 //! `cargo bench -p dsync-tests --bench reconcile_vs_query` (or `bash benches/run-all.sh`).
 //! `DSYNC_BENCH_RECONCILE_USERS` (default 10000, comma-separated for several sizes) users in
-//! `users / 100` groups of 10 members each are stored directly (no SCIM), a first reconciliation
+//! `users / 100` groups of 10 members each (`DSYNC_BENCH_RECONCILE_MEMBERS`) are stored directly (no SCIM), a first reconciliation
 //! projects them (not timed), then the second is timed with every DynamoDB request counted:
 //! target ≤ 1.3× the raw Query, and zero writes. Peak RSS is the whole process's (the embedded
 //! engine runs in it too), read from `/proc/self/status` after each size.
@@ -138,10 +138,24 @@ async fn run(count: usize) {
         took.as_secs_f64(),
         peak_rss_mib(),
     );
-    eprintln!("  reconciliation requests: {}", report.requests_summary());
+    eprintln!(
+        "  reconciliation requests: {}; {:.0} read units",
+        report.requests_summary(),
+        report.read_units
+    );
 }
 
-/// Provider users (one in ten inactive) and groups of 10 members, written directly.
+/// Members per group: `DSYNC_BENCH_RECONCILE_MEMBERS` (default 10; 300 puts each of 10,000
+/// users in 100 groups in three of them).
+fn members_per_group() -> usize {
+    std::env::var("DSYNC_BENCH_RECONCILE_MEMBERS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(10)
+}
+
+/// Provider users (one in ten inactive) and groups of [`members_per_group`] members,
+/// written directly.
 async fn seed(store: &Store, directory: DirectoryId, count: usize, groups: usize) {
     let users: Vec<ProviderUser> = (0..count)
         .map(|i| ProviderUser {
@@ -163,7 +177,7 @@ async fn seed(store: &Store, directory: DirectoryId, count: usize, groups: usize
         .buffer_unordered(16)
         .for_each(|result| async move { result.expect("user stored") })
         .await;
-    let members_per_group = 10.min(count);
+    let members_per_group = members_per_group().min(count);
     futures::stream::iter(0..groups)
         .map(|g| {
             let members = MembershipDiff {
