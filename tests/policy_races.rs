@@ -208,12 +208,8 @@ async fn a_membership_change_between_listing_and_projection_stays(op: &str) {
     let log = app.event_names_after(None).await;
 
     // The projection is read after the change: planned against the listing, it would undo it.
-    let items = app
-        .store()
-        .load_projected_user_items(&[user])
-        .await
-        .unwrap();
-    let reads = PlanReads::new(listed_memberships, items);
+    let bases = app.store().load_user_bases(&[user]).await.unwrap();
+    let reads = PlanReads::new(listed_memberships, bases);
     let plans = plan_users_read(&policy, &context, &listed.users, reads)
         .await
         .unwrap();

@@ -3,10 +3,11 @@
 
 use std::collections::HashMap;
 
+use dsync_domain::directory::basis::{at_rest, user_basis, AtRest, ContextDigest};
 use dsync_domain::directory::{self, GroupInput, GroupWrite, UserInput};
 use dsync_domain::ids::{DirectoryGroupId, DirectoryId, ProviderGroupId, ProviderUserId};
 use dsync_domain::model::{Directory, EnvironmentSettings, ProviderGroup, ProviderUser};
-use dsync_dynamo::{EventScope, ProjectedGroup, ProjectedUserItems, StoreError, StoredEvent};
+use dsync_dynamo::{EventScope, ProjectedGroup, StoreError, StoredEvent};
 
 use crate::App;
 
@@ -120,6 +121,11 @@ pub struct UserPlan {
     /// The provider state the plan was made from, when it was read before the projection
     /// (a listed page): its commit then checks that it is still so.
     pub listed: Option<dsync_dynamo::ListedUser>,
+    /// The basis of the plan's inputs, stored with the user when it commits.
+    pub basis: Option<String>,
+    /// The stored user carries this plan's basis: it is as its inputs make it, so the plan
+    /// is nothing to do (and `before` and `outcome` were not read or computed).
+    pub at_rest: bool,
 }
 
 pub async fn plan_user(
@@ -176,6 +182,10 @@ fn plan_from_inputs(
         mut before,
         ..
     } = inputs;
+    let digest = ContextDigest::new(&context.directory, &context.settings);
+    let basis = provider
+        .as_ref()
+        .and_then(|provider| user_basis(provider, &groups, &digest));
     // Directory users are keyed by provider user id alone. A record of this directory can
     // name another directory's user (a group member id the SCIM client made up, kept until
     // such a user is created here): that user is not this directory's to change, and to
@@ -205,12 +215,19 @@ fn plan_from_inputs(
         outcome,
         now,
         listed: None,
+        basis,
+        at_rest: false,
     }
 }
 
 impl UserPlan {
     /// Whether a directory user of `directory` stands once this plan is committed.
     pub fn leaves_user_in(&self, directory: &DirectoryId) -> bool {
+        // At rest with a basis: its user stands (the basis covers the directory); without
+        // one: it has no directory user.
+        if self.at_rest {
+            return self.basis.is_some();
+        }
         match &self.outcome.user {
             directory::UserWrite::Unchanged => self
                 .before
@@ -237,22 +254,23 @@ pub async fn plan_users(
 }
 
 /// What planning a page of users reads before it knows which groups to expect: their
-/// memberships and their directory user items, read side by side. A reader may take these
-/// ahead of time (reconciliation reads the next page's while it commits this one): a
-/// projection read stale loses its commit's race and is planned again from fresh state.
+/// memberships and the bases their directory users carry, read side by side. A reader may
+/// take these ahead of time (reconciliation reads the next page's while it commits this one):
+/// a projection read stale loses its commit's race and is planned again from fresh state.
 pub struct PlanReads {
     memberships: HashMap<ProviderUserId, Vec<ProviderGroupId>>,
-    items: ProjectedUserItems,
+    /// Each directory user's stored basis; users without a directory user are absent.
+    bases: HashMap<ProviderUserId, Option<String>>,
 }
 
 impl PlanReads {
     /// Reads made separately: `memberships` from [`dsync_dynamo::Store::groups_of_users`],
-    /// `items` from [`dsync_dynamo::Store::load_projected_user_items`].
+    /// `bases` from [`dsync_dynamo::Store::load_user_bases`].
     pub fn new(
         memberships: HashMap<ProviderUserId, Vec<ProviderGroupId>>,
-        items: ProjectedUserItems,
+        bases: HashMap<ProviderUserId, Option<String>>,
     ) -> Self {
-        Self { memberships, items }
+        Self { memberships, bases }
     }
 }
 
@@ -262,14 +280,16 @@ pub async fn read_for_plans(
     users: &[ProviderUser],
 ) -> Result<PlanReads, StoreError> {
     let ids: Vec<ProviderUserId> = users.iter().map(|u| u.id).collect();
-    let (memberships, items) = futures::try_join!(
+    let (memberships, bases) = futures::try_join!(
         app.store.groups_of_users(directory, &ids),
-        app.store.load_projected_user_items(&ids)
+        app.store.load_user_bases(&ids)
     )?;
-    Ok(PlanReads::new(memberships, items))
+    Ok(PlanReads::new(memberships, bases))
 }
 
-/// [`plan_users`] from reads already made for these users.
+/// [`plan_users`] from reads already made for these users. A user whose stored basis is the
+/// basis of its inputs is at rest, planned without reading its projection; the others'
+/// directory users and memberships are read then (two batched reads for the page).
 pub async fn plan_users_read(
     app: &App,
     context: &DirectoryContext,
@@ -278,7 +298,7 @@ pub async fn plan_users_read(
 ) -> Result<Vec<(ProviderUserId, UserPlan)>, StoreError> {
     let PlanReads {
         mut memberships,
-        items,
+        bases,
     } = reads;
     let mut wanted: Vec<ProviderGroupId> = memberships.values().flatten().copied().collect();
     wanted.sort();
@@ -304,14 +324,44 @@ pub async fn plan_users_read(
             (user.id, joined)
         })
         .collect();
-    let mut projected = app
-        .store
-        .complete_projected_users(items, &joined_by_user)
-        .await?;
+    let digest = ContextDigest::new(&context.directory, &context.settings);
+    let joined_of = |user: &ProviderUserId| joined_by_user.get(user).map_or(&[][..], Vec::as_slice);
+    let expected: HashMap<ProviderUserId, AtRest> = users
+        .iter()
+        .map(|user| (user.id, at_rest(user, joined_of(&user.id), &digest)))
+        .collect();
+    let at_rest = |user: &ProviderUserId| match &expected[user] {
+        AtRest::Basis(basis) => bases
+            .get(user)
+            .is_some_and(|stored| stored.as_deref() == Some(basis.as_str())),
+        AtRest::NoUser => !bases.contains_key(user),
+        AtRest::Unknown => false,
+    };
+    let changing: Vec<ProviderUserId> = users
+        .iter()
+        .map(|user| user.id)
+        .filter(|user| !at_rest(user))
+        .collect();
+    let mut projected = if changing.is_empty() {
+        HashMap::new()
+    } else {
+        let items = app.store.load_projected_user_items(&changing).await?;
+        app.store
+            .complete_projected_users(items, &joined_by_user)
+            .await?
+    };
     let now = app.now();
     let mut plans = Vec::with_capacity(users.len());
     for user in users {
-        let joined = joined_by_user.get(&user.id).map_or(&[][..], Vec::as_slice);
+        let basis = match &expected[&user.id] {
+            AtRest::Basis(basis) => Some(basis.clone()),
+            AtRest::NoUser | AtRest::Unknown => None,
+        };
+        if at_rest(&user.id) {
+            plans.push((user.id, UserPlan::at_rest(basis, now)));
+            continue;
+        }
+        let joined = joined_of(&user.id);
         let before = projected.remove(&user.id).unwrap_or_default();
         let outcome = directory::project_user(&UserInput {
             provider: Some(user),
@@ -333,10 +383,30 @@ pub async fn plan_users_read(
                     version: user.version,
                     groups: memberships.remove(&user.id).unwrap_or_default(),
                 }),
+                basis,
+                at_rest: false,
             },
         ));
     }
     Ok(plans)
+}
+
+impl UserPlan {
+    fn at_rest(basis: Option<String>, now: i64) -> Self {
+        Self {
+            before: dsync_dynamo::ProjectedUser::default(),
+            outcome: directory::UserOutcome {
+                user: directory::UserWrite::Unchanged,
+                removals: Vec::new(),
+                own_event: None,
+                additions: Vec::new(),
+            },
+            now,
+            listed: None,
+            basis,
+            at_rest: true,
+        }
+    }
 }
 
 /// Every projection commit checks that its directory still exists. When one fails because
@@ -369,14 +439,21 @@ async fn commit_once(
     user: &ProviderUserId,
     plan: &UserPlan,
 ) -> Result<Vec<StoredEvent>, StoreError> {
+    if plan.at_rest {
+        return Ok(Vec::new());
+    }
+    let from = dsync_dynamo::PlannedFrom {
+        listed: plan.listed.as_ref(),
+        basis: plan.basis.as_deref(),
+    };
     app.store
-        .commit_user_projection_as_listed(
+        .commit_user_plan(
             &context.scope(),
             user,
             &plan.before,
             &plan.outcome,
             plan.now,
-            plan.listed.as_ref(),
+            from,
         )
         .await
 }

@@ -14,11 +14,13 @@ use crate::event_log::{EventScope, StoredEvent, MAX_TRANSACTION_ITEMS};
 use crate::group_commit::{Commit, CountChange};
 use crate::item::{id_attr, n, s, Item, ItemExt};
 use crate::keys::*;
-use crate::listed::ListedUser;
+use crate::listed::PlannedFrom;
 use crate::provider_users::build_error;
 use crate::user_state_counts::state_delta;
 use crate::{Store, StoreError};
 
+/// The directory user attribute holding its projection's basis.
+const BASIS: &str = "basis";
 /// The directory group attribute that marks its members' projection as unfinished.
 const MEMBERS_PENDING: &str = "members_pending";
 /// The last provider user id whose projection a pending group's member sweep finished: the
@@ -35,6 +37,8 @@ pub struct ProjectedUser {
     pub(crate) revision: u64,
     /// Memberships whose group no longer exists: dropped silently on the next write.
     pub(crate) orphans: Vec<DirectoryGroupId>,
+    /// The basis of the projection that wrote the user (`dsync_domain::directory::basis`).
+    pub(crate) basis: Option<String>,
 }
 
 /// Many provider users' directory user items, read before their memberships are checked
@@ -149,6 +153,7 @@ impl Store {
             let entry = ProjectedUser {
                 user: Some(decode_json(item, "user")?),
                 revision: item.num_attr("revision")?,
+                basis: item.opt_str_attr(BASIS).map(str::to_owned),
                 ..ProjectedUser::default()
             };
             match item.opt_num_attr::<i64>("member_count") {
@@ -354,26 +359,32 @@ impl Store {
         outcome: &UserOutcome,
         now: i64,
     ) -> Result<Vec<StoredEvent>, StoreError> {
-        self.commit_user_projection_as_listed(scope, provider_user, before, outcome, now, None)
+        let from = PlannedFrom::default();
+        self.commit_user_plan(scope, provider_user, before, outcome, now, from)
             .await
     }
 
-    /// [`Store::commit_user_projection`] of a plan made from provider state read before the
-    /// projection was (reconciliation's listed pages): the commit also checks that the user's
-    /// record and each membership it adds or removes are still as `listed` (`crate::listed`).
-    /// Otherwise a change projected between the listing and the projection's read would be
-    /// undone by the older listing's plan (a deactivated user brought back, a new membership
-    /// taken away). Provider state changed since answers `Conflict`. `None`: read with the
-    /// projection, nothing to check.
-    pub async fn commit_user_projection_as_listed(
+    /// [`Store::commit_user_projection`] of a plan with what it was made `from`:
+    ///
+    /// - `listed`: provider state read before the projection was (reconciliation's listed
+    ///   pages). The commit also checks that the user's record and each membership it adds or
+    ///   removes are still as listed (`crate::listed`); otherwise a change projected between
+    ///   the listing and the projection's read would be undone by the older listing's plan (a
+    ///   deactivated user brought back, a new membership taken away). Provider state changed
+    ///   since answers `Conflict`. A listed plan that changes nothing but whose basis differs
+    ///   from the stored one writes the basis alone.
+    /// - `basis`: stored on the user by the commit's last transaction (and removed by the
+    ///   ones before it, so a commit cut short never looks finished).
+    pub async fn commit_user_plan(
         &self,
         scope: &EventScope,
         provider_user: &ProviderUserId,
         before: &ProjectedUser,
         outcome: &UserOutcome,
         now: i64,
-        listed: Option<&ListedUser>,
+        from: PlannedFrom<'_>,
     ) -> Result<Vec<StoredEvent>, StoreError> {
+        let PlannedFrom { listed, basis } = from;
         let directory = scope_directory(scope)?;
         let pk = projected_user_pk(provider_user);
         let mut committed = Vec::new();
@@ -436,7 +447,7 @@ impl Store {
             for chunk in removals.chunks(chunk_size(chunk_fixed, per_change)) {
                 let mut writes = vec![
                     self.directory_check(scope)?,
-                    self.user_touch(&pk, &mut guard, -(chunk.len() as i64))?,
+                    self.user_touch(&pk, &mut guard, -(chunk.len() as i64), None)?,
                 ];
                 if let Some(listed) = listed {
                     writes.push(self.listed_version_check(&directory, provider_user, listed)?);
@@ -456,7 +467,7 @@ impl Store {
             for chunk in before.orphans.chunks(MAX_TRANSACTION_ITEMS - 2) {
                 let mut writes = vec![
                     self.directory_check(scope)?,
-                    self.user_touch(&pk, &mut guard, -(chunk.len() as i64))?,
+                    self.user_touch(&pk, &mut guard, -(chunk.len() as i64), None)?,
                 ];
                 member_items -= chunk.len() as i64;
                 for orphan in chunk {
@@ -481,6 +492,8 @@ impl Store {
         )
         .min(additions.len());
         let (first, later) = additions.split_at(room);
+        // The basis goes with the commit's last transaction.
+        let main_basis = basis.filter(|_| later.is_empty());
         // The stored count moves by what this transaction adds and, merged, what it removes.
         let delta = first.len() as i64 - if merged { left } else { 0 };
         let mut writes = vec![self.directory_check(scope)?];
@@ -488,13 +501,16 @@ impl Store {
             writes.push(self.listed_version_check(&directory, provider_user, listed)?);
         }
         match &outcome.user {
-            UserWrite::Unchanged => writes.push(self.user_touch(&pk, &mut guard, delta)?),
+            UserWrite::Unchanged => {
+                writes.push(self.user_touch(&pk, &mut guard, delta, main_basis)?)
+            }
             UserWrite::Put(user) => {
                 writes.push(self.put_directory_user(
                     user_ref,
                     user,
                     &guard,
                     member_items + first.len() as i64,
+                    main_basis,
                 )?);
                 guard = Guard::new(guard.revision + 1, Some(user.id.to_string()));
                 user_id = Some(user.id);
@@ -524,12 +540,19 @@ impl Store {
                 not_before: now,
             };
             committed.extend(self.commit(commit).await?);
+        } else if listed.is_some() && basis.is_some() && basis != before.basis.as_deref() {
+            if let (Some(basis), Some(_)) = (basis, &before.user) {
+                self.write_basis(&pk, &guard, basis).await?;
+            }
         }
 
-        for chunk in later.chunks(chunk_size(1, per_change)) {
+        let chunks = later.chunks(chunk_size(1, per_change));
+        let last = chunks.len();
+        for (index, chunk) in chunks.enumerate() {
+            let chunk_basis = basis.filter(|_| index + 1 == last);
             let mut writes = vec![
                 self.directory_check(scope)?,
-                self.user_touch(&pk, &mut guard, chunk.len() as i64)?,
+                self.user_touch(&pk, &mut guard, chunk.len() as i64, chunk_basis)?,
             ];
             let mut events = Vec::new();
             for addition in chunk {
@@ -540,6 +563,53 @@ impl Store {
             committed.extend(self.commit_with_events(scope, writes, &events, now).await?);
         }
         Ok(committed)
+    }
+
+    /// Stores a user's basis alone, under the revision and id it was read at (a plan that
+    /// found the user as its inputs make it, under a basis it did not store yet). Not a
+    /// revision of its own: it changes nothing the user shows. `Conflict` if the user changed.
+    async fn write_basis(&self, pk: &str, guard: &Guard, basis: &str) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.tables.directory)
+            .key(PK, s(pk))
+            .key(SK, s(DIRECTORY_USER_SK))
+            .update_expression(format!("SET {BASIS} = :basis"))
+            .condition_expression(Guard::CONDITION)
+            .set_expression_attribute_names(Some(guard.names()))
+            .set_expression_attribute_values(Some(guard.values()))
+            .expression_attribute_values(":basis", s(basis))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if crate::error::is_conditional_failure(&e) => Err(StoreError::Conflict),
+            Err(e) => Err(crate::error::backend(e)),
+        }
+    }
+
+    /// The basis stored on each of `provider_users`' directory user items, read alone (a
+    /// BatchGetItem projecting the key and the basis): whether a user is as its inputs make
+    /// it, without its document or its memberships. Users without an item are absent; an
+    /// item without a basis is `None`.
+    pub async fn load_user_bases(
+        &self,
+        provider_users: &[ProviderUserId],
+    ) -> Result<HashMap<ProviderUserId, Option<String>>, StoreError> {
+        let keys = provider_users
+            .iter()
+            .map(|pu| key_item(projected_user_pk(pu), DIRECTORY_USER_SK.to_owned()))
+            .collect();
+        let items = self
+            .batch_get_attributes(&self.tables.directory, keys, &["provider_user_id", BASIS])
+            .await?;
+        let mut bases = HashMap::with_capacity(items.len());
+        for item in &items {
+            let user = id_attr(item, "provider_user_id", ProviderUserId::parse)?;
+            bases.insert(user, item.opt_str_attr(BASIS).map(str::to_owned));
+        }
+        Ok(bases)
     }
 
     /// Commits a group's projection and its event. A deleted group's memberships are then
@@ -706,6 +776,7 @@ impl Store {
         pk: &str,
         guard: &mut Guard,
         member_delta: i64,
+        basis: Option<&str>,
     ) -> Result<TransactWriteItem, StoreError> {
         if guard.revision == 0 {
             let check = ConditionCheck::builder()
@@ -717,21 +788,26 @@ impl Store {
                 .map_err(build_error)?;
             return Ok(TransactWriteItem::builder().condition_check(check).build());
         }
+        let set =
+            "SET revision = :next, member_count = if_not_exists(member_count, :zero) + :delta";
         let update = Update::builder()
             .table_name(&self.tables.directory)
             .key(PK, s(pk))
             .key(SK, s(DIRECTORY_USER_SK))
-            .update_expression(
-                "SET revision = :next, member_count = if_not_exists(member_count, :zero) + :delta",
-            )
             .condition_expression(Guard::CONDITION)
             .set_expression_attribute_names(Some(guard.names()))
             .set_expression_attribute_values(Some(guard.values()))
             .expression_attribute_values(":next", n(guard.revision + 1))
             .expression_attribute_values(":zero", n(0))
-            .expression_attribute_values(":delta", n(member_delta))
-            .build()
-            .map_err(build_error)?;
+            .expression_attribute_values(":delta", n(member_delta));
+        let update = match basis {
+            Some(basis) => update
+                .update_expression(format!("{set}, {BASIS} = :basis"))
+                .expression_attribute_values(":basis", s(basis)),
+            None => update.update_expression(format!("{set} REMOVE {BASIS}")),
+        }
+        .build()
+        .map_err(build_error)?;
         guard.revision += 1;
         Ok(TransactWriteItem::builder().update(update).build())
     }
@@ -742,8 +818,9 @@ impl Store {
         user: &DirectoryUser,
         guard: &Guard,
         member_count: i64,
+        basis: Option<&str>,
     ) -> Result<TransactWriteItem, StoreError> {
-        let item = Item::from([
+        let mut item = Item::from([
             (PK.to_owned(), s(at.pk)),
             (SK.to_owned(), s(DIRECTORY_USER_SK)),
             ("type".to_owned(), s("directory_user")),
@@ -765,6 +842,9 @@ impl Store {
             (GSI2PK.to_owned(), s(by_directory_user_id(&user.id))),
             (GSI2SK.to_owned(), s(DIRECTORY_USER_SK)),
         ]);
+        if let Some(basis) = basis {
+            item.insert(BASIS.to_owned(), s(basis));
+        }
         self.conditional_put(item, guard)
     }
 
@@ -872,6 +952,7 @@ impl UserPartition {
                 Some(DIRECTORY_USER_SK) => {
                     projected.user = Some(decode_json(item, "user")?);
                     projected.revision = item.num_attr("revision")?;
+                    projected.basis = item.opt_str_attr(BASIS).map(str::to_owned);
                 }
                 Some(sk) if sk.starts_with(DIRECTORY_MEMBER_PREFIX) => member_of.push((
                     id_attr(item, "directory_group_id", DirectoryGroupId::parse)?,

@@ -65,7 +65,7 @@ pub use google_push::GoogleChannel;
 pub use hr_resync::{ResyncCheckpoint, ResyncState};
 pub use hr_sources::{HrCredentials, HrSyncReport};
 pub use latency::{delayed_http_client, with_latency};
-pub use listed::ListedUser;
+pub use listed::{ListedUser, PlannedFrom};
 pub use logging::{init_lambda_logging, log_filter};
 pub use member_sweep::MEMBER_SWEEP_MARK_TYPE;
 pub use outbound::{Call, Outbound, OutboundError, Reply};

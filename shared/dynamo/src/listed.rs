@@ -26,6 +26,16 @@ pub struct ListedUser {
     pub groups: Vec<ProviderGroupId>,
 }
 
+/// What a user plan was made from, as its commit needs to know
+/// ([`Store::commit_user_plan`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PlannedFrom<'a> {
+    /// Provider state read before the projection (a listed page), checked at commit.
+    pub listed: Option<&'a ListedUser>,
+    /// The plan's basis (`dsync_domain::directory::basis`), stored with the user.
+    pub basis: Option<&'a str>,
+}
+
 impl ListedUser {
     fn member_of(&self, group: &ProviderGroupId) -> bool {
         self.groups.contains(group)

@@ -1,5 +1,7 @@
 //! Query helpers shared by the record kinds.
 
+use std::collections::HashMap;
+
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, WriteRequest};
 
@@ -193,17 +195,40 @@ impl Store {
     pub(crate) async fn batch_get_items(
         &self,
         table: &str,
-        mut keys: Vec<Item>,
+        keys: Vec<Item>,
     ) -> Result<Vec<Item>, StoreError> {
+        self.batch_get_attributes(table, keys, &[]).await
+    }
+
+    /// [`Store::batch_get_items`] reading only `attributes` of each item (all when empty).
+    pub(crate) async fn batch_get_attributes(
+        &self,
+        table: &str,
+        mut keys: Vec<Item>,
+        attributes: &[&str],
+    ) -> Result<Vec<Item>, StoreError> {
+        let names: HashMap<String, String> = attributes
+            .iter()
+            .enumerate()
+            .map(|(i, name)| (format!("#a{i}"), (*name).to_owned()))
+            .collect();
+        let projection = (0..attributes.len())
+            .map(|i| format!("#a{i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
         keys.sort_by_key(key_text);
         keys.dedup_by(|a, b| key_text(a) == key_text(b));
         let mut found = Vec::with_capacity(keys.len());
         for chunk in keys.chunks(100) {
-            let request = KeysAndAttributes::builder()
+            let mut request = KeysAndAttributes::builder()
                 .set_keys(Some(chunk.to_vec()))
-                .consistent_read(true)
-                .build()
-                .map_err(build_error)?;
+                .consistent_read(true);
+            if !attributes.is_empty() {
+                request = request
+                    .projection_expression(&projection)
+                    .set_expression_attribute_names(Some(names.clone()));
+            }
+            let request = request.build().map_err(build_error)?;
             let mut pending = Some(request);
             while let Some(request) = pending.take() {
                 let output = self

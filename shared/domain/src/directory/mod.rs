@@ -11,9 +11,11 @@
 //! - [`limits`]: record and event payload sizes that keep every item and transaction in
 //!   DynamoDB's limits.
 //! - [`projection`]: the projection rule, shared by the stream path and reconciliation.
+//! - [`basis`]: a digest of what a user's projection was made from, to tell it unchanged.
 
 pub mod attribute_mapping;
 pub mod attributes;
+pub mod basis;
 mod event_data;
 pub mod event_log;
 pub mod events;
