@@ -530,3 +530,68 @@ async fn an_unchanged_directory_reconciles_without_writes_in_three_reads_per_pag
         large.requests_summary()
     );
 }
+
+/// A settings change that changes no user still changes every user's basis (the settings
+/// are among a projection's inputs), so the next run projects every user in full, finds
+/// nothing to change, and writes each user's new basis alone: one write per user, once. The
+/// run after that finds them all at rest and writes nothing but its own record.
+#[tokio::test]
+async fn a_settings_change_that_changes_no_user_costs_one_basis_write_per_user_once() {
+    use dsync_domain::model::EnvironmentSettings;
+    use dsync_dynamo::metering::{metered_client, Meter};
+
+    let app = spawn_app_without_stream_processing().await;
+    let store = app.store().clone();
+    let directory = DirectoryId::parse(&app.running.bootstrap.directory_id).unwrap();
+    for i in 0..12 {
+        let created = app
+            .post("/Users", &user_body(&format!("basis{i}@example.com")))
+            .await;
+        assert_eq!(created.status, 201, "{:?}", created.body);
+    }
+    let meter = Meter::new();
+    let metered = dsync_dynamo::Store::new(
+        metered_client(&app.running.endpoint, &meter),
+        store.tables().clone(),
+    );
+    let policy = dsync_policy::App::new(metered.clone());
+    // Each run metered alone: (events, basis writes, other writes).
+    let run = || async {
+        let run = store
+            .create_reconciliation(environment(&app), Some(directory), policy.now())
+            .await
+            .unwrap();
+        meter.reset();
+        let (run, end) = run_one(&policy, run, None).await.unwrap();
+        let report = meter.take();
+        assert_eq!(end, RunEnd::Completed);
+        assert_eq!(run.counts.users, 12);
+        let count = |op: &str| report.requests_by_operation.get(op).copied().unwrap_or(0);
+        eprintln!("{}", report.requests_summary());
+        (
+            run.counts.events,
+            count("UpdateItem"),
+            count("TransactWriteItems"),
+        )
+    };
+    // Projects the users (their bases stored with them), then finds them at rest: the run's
+    // own record is one UpdateItem and two transactions.
+    let (events, _, _) = run().await;
+    assert_eq!(events, 12);
+    assert_eq!(run().await, (0, 1, 2));
+
+    let settings = EnvironmentSettings {
+        inactive_user_retention_days: Some(30),
+        ..EnvironmentSettings::default()
+    };
+    store
+        .update_environment_settings(&environment(&app), &settings, now_millis())
+        .await
+        .unwrap();
+    assert_eq!(
+        run().await,
+        (0, 1 + 12, 2),
+        "each user's basis written once"
+    );
+    assert_eq!(run().await, (0, 1, 2), "then all at rest");
+}

@@ -541,8 +541,10 @@ impl Store {
             };
             committed.extend(self.commit(commit).await?);
         } else if listed.is_some() && basis.is_some() && basis != before.basis.as_deref() {
-            if let (Some(basis), Some(_)) = (basis, &before.user) {
-                self.write_basis(&pk, &guard, basis).await?;
+            // Under the guard as read: the touch built above moved `guard`, unsent.
+            if let (Some(basis), Some(user)) = (basis, &before.user) {
+                let read = Guard::new(before.revision, Some(user.id.to_string()));
+                self.write_basis(&pk, &read, basis).await?;
             }
         }
 
