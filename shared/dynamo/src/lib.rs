@@ -40,6 +40,7 @@ mod record_counts;
 mod scim_paging;
 mod sync_failures;
 pub mod tables;
+mod user_commit;
 mod user_inputs;
 mod user_state_counts;
 mod webhooks;
