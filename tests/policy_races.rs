@@ -210,7 +210,8 @@ async fn a_membership_change_between_listing_and_projection_stays(op: &str) {
     // The projection is read after the change: planned against the listing, it would undo it.
     let bases = app.store().load_user_bases(&[user]).await.unwrap();
     let reads = PlanReads::new(listed_memberships, bases);
-    let plans = plan_users_read(&policy, &context, &listed.users, reads)
+    let mut known = dsync_policy::known_groups::KnownGroups::default();
+    let plans = plan_users_read(&policy, &context, &listed.users, reads, &mut known)
         .await
         .unwrap();
     let (_, stale) = plans.into_iter().find(|(id, _)| *id == user).unwrap();

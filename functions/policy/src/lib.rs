@@ -6,6 +6,7 @@
 //! domain's projection rule on freshly read state, so they always agree.
 
 pub mod context_cache;
+pub mod known_groups;
 pub mod preview;
 pub mod project;
 pub mod reconcile;

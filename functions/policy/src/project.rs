@@ -1,7 +1,7 @@
 //! Projecting one provider user or group from freshly read state. The stream path and
 //! reconciliation both come here, so they can never disagree.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use dsync_domain::directory::basis::{at_rest, user_basis, AtRest, ContextDigest};
 use dsync_domain::directory::{self, GroupInput, GroupWrite, UserInput};
@@ -9,6 +9,7 @@ use dsync_domain::ids::{DirectoryGroupId, DirectoryId, ProviderGroupId, Provider
 use dsync_domain::model::{Directory, EnvironmentSettings, ProviderGroup, ProviderUser};
 use dsync_dynamo::{EventScope, ProjectedGroup, StoreError, StoredEvent};
 
+use crate::known_groups::KnownGroups;
 use crate::App;
 
 /// A lost race with another writer is retried from a fresh read this many times.
@@ -250,7 +251,7 @@ pub async fn plan_users(
     users: &[ProviderUser],
 ) -> Result<Vec<(ProviderUserId, UserPlan)>, StoreError> {
     let reads = read_for_plans(app, &context.directory.id, users).await?;
-    plan_users_read(app, context, users, reads).await
+    plan_users_read(app, context, users, reads, &mut KnownGroups::default()).await
 }
 
 /// What planning a page of users reads before it knows which groups to expect: their
@@ -295,6 +296,7 @@ pub async fn plan_users_read(
     context: &DirectoryContext,
     users: &[ProviderUser],
     reads: PlanReads,
+    known: &mut KnownGroups,
 ) -> Result<Vec<(ProviderUserId, UserPlan)>, StoreError> {
     let PlanReads {
         mut memberships,
@@ -303,49 +305,50 @@ pub async fn plan_users_read(
     let mut wanted: Vec<ProviderGroupId> = memberships.values().flatten().copied().collect();
     wanted.sort();
     wanted.dedup();
-    let groups: HashMap<ProviderGroupId, directory::DirectoryGroup> = app
-        .store
-        .load_projected_groups(&wanted)
-        .await?
-        .into_iter()
-        .map(|g| (g.provider_group_id, g))
-        .collect();
-    // The directory groups each user should be in: what its memberships are checked against.
-    let joined_by_user: HashMap<ProviderUserId, Vec<directory::DirectoryGroup>> = users
-        .iter()
-        .map(|user| {
-            let mut joined: Vec<directory::DirectoryGroup> = memberships
-                .get(&user.id)
-                .into_iter()
-                .flatten()
-                .filter_map(|pg| groups.get(pg).cloned())
-                .collect();
-            joined.sort_by_key(|g| g.id);
-            (user.id, joined)
-        })
-        .collect();
+    let read_now = known.read(app, &wanted).await?;
+    // The directory groups each user should be in: what its basis is made from and its
+    // memberships are checked against.
+    let mut joined_by_user = known.joined_by_user(users.iter().map(|u| &u.id), &memberships);
     let digest = ContextDigest::new(&context.directory, &context.settings);
-    let joined_of = |user: &ProviderUserId| joined_by_user.get(user).map_or(&[][..], Vec::as_slice);
-    let expected: HashMap<ProviderUserId, AtRest> = users
-        .iter()
-        .map(|user| (user.id, at_rest(user, joined_of(&user.id), &digest)))
-        .collect();
-    let at_rest = |user: &ProviderUserId| match &expected[user] {
-        AtRest::Basis(basis) => bases
-            .get(user)
-            .is_some_and(|stored| stored.as_deref() == Some(basis.as_str())),
-        AtRest::NoUser => !bases.contains_key(user),
-        AtRest::Unknown => false,
+    let expect = |user: &ProviderUser, joined: &HashMap<_, Vec<_>>| {
+        let groups = joined.get(&user.id).map_or(&[][..], Vec::as_slice);
+        at_rest(user, groups, &digest)
     };
-    let changing: Vec<ProviderUserId> = users
+    let mut expected: HashMap<ProviderUserId, AtRest> = users
+        .iter()
+        .map(|user| (user.id, expect(user, &joined_by_user)))
+        .collect();
+    let resting: HashSet<ProviderUserId> = users
         .iter()
         .map(|user| user.id)
-        .filter(|user| !at_rest(user))
+        .filter(|user| found_at_rest(&expected[user], bases.get(user)))
         .collect();
+    let changing: Vec<&ProviderUser> = users
+        .iter()
+        .filter(|user| !resting.contains(&user.id))
+        .collect();
+    // A user planned in full is planned with its groups as they are now.
+    let mut stale: Vec<ProviderGroupId> = changing
+        .iter()
+        .flat_map(|user| memberships.get(&user.id).into_iter().flatten())
+        .filter(|group| !read_now.contains(group))
+        .copied()
+        .collect();
+    stale.sort();
+    stale.dedup();
+    if !stale.is_empty() {
+        known.refresh(app, &stale).await?;
+        let fresh = known.joined_by_user(changing.iter().map(|u| &u.id), &memberships);
+        joined_by_user.extend(fresh);
+        for user in &changing {
+            expected.insert(user.id, expect(user, &joined_by_user));
+        }
+    }
     let mut projected = if changing.is_empty() {
         HashMap::new()
     } else {
-        let items = app.store.load_projected_user_items(&changing).await?;
+        let ids: Vec<ProviderUserId> = changing.iter().map(|user| user.id).collect();
+        let items = app.store.load_projected_user_items(&ids).await?;
         app.store
             .complete_projected_users(items, &joined_by_user)
             .await?
@@ -353,15 +356,15 @@ pub async fn plan_users_read(
     let now = app.now();
     let mut plans = Vec::with_capacity(users.len());
     for user in users {
-        let basis = match &expected[&user.id] {
-            AtRest::Basis(basis) => Some(basis.clone()),
-            AtRest::NoUser | AtRest::Unknown => None,
+        let basis = match expected.remove(&user.id) {
+            Some(AtRest::Basis(basis)) => Some(basis),
+            _ => None,
         };
-        if at_rest(&user.id) {
+        if resting.contains(&user.id) {
             plans.push((user.id, UserPlan::at_rest(basis, now)));
             continue;
         }
-        let joined = joined_of(&user.id);
+        let joined = joined_by_user.get(&user.id).map_or(&[][..], Vec::as_slice);
         let before = projected.remove(&user.id).unwrap_or_default();
         let outcome = directory::project_user(&UserInput {
             provider: Some(user),
@@ -389,6 +392,16 @@ pub async fn plan_users_read(
         ));
     }
     Ok(plans)
+}
+
+/// Whether a user expected to look like `expected` does, by its stored basis (`stored`:
+/// `None` without a directory user, `Some(None)` with one that carries no basis).
+fn found_at_rest(expected: &AtRest, stored: Option<&Option<String>>) -> bool {
+    match expected {
+        AtRest::Basis(basis) => stored.is_some_and(|s| s.as_deref() == Some(basis.as_str())),
+        AtRest::NoUser => stored.is_none(),
+        AtRest::Unknown => false,
+    }
 }
 
 impl UserPlan {

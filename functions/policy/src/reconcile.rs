@@ -13,6 +13,7 @@ use dsync_dynamo::{
     UserPage,
 };
 
+use crate::known_groups::KnownGroups;
 use crate::project::{
     commit_plan, group_at_rest, plan_users, plan_users_read, project_group, project_user,
     read_for_plans, Contexts, DirectoryContext, PlanReads,
@@ -292,6 +293,7 @@ async fn walk(
                 (true, Some(_)) => resume_tally,
             };
             let mut next_users = None;
+            let mut known_groups = KnownGroups::default();
             loop {
                 if out_of_time(deadline) || pages >= limits.pages_per_turn {
                     run.checkpoint = Some(Checkpoint {
@@ -311,6 +313,7 @@ async fn walk(
                     failed: &mut failed,
                     tally: &mut tally,
                     next_users: &mut next_users,
+                    known_groups: &mut known_groups,
                 };
                 let next = page.reconcile(phase, after.clone()).await?;
                 pages += 1;
@@ -412,6 +415,8 @@ struct Page<'a> {
     tally: &'a mut Option<UserTally>,
     /// The users page after this one, read while this one was planned and committed.
     next_users: &'a mut Option<PrefetchedUsers>,
+    /// The directory groups this turn's users pages have read.
+    known_groups: &'a mut KnownGroups,
 }
 
 /// A users page as listed: its decodable users, and the ones that did not decode.
@@ -581,7 +586,9 @@ impl Page<'_> {
             self.settle(FailedRecordKey::User(user), Err(error)).await?;
         }
         let plans = match reads {
-            Some(reads) => plan_users_read(app, context, &page.users, reads).await,
+            Some(reads) => {
+                plan_users_read(app, context, &page.users, reads, self.known_groups).await
+            }
             None => plan_users(app, context, &page.users).await,
         };
         match plans {
