@@ -287,20 +287,7 @@ async fn reconciling_users_in_groups_costs_a_constant_number_of_calls_per_page()
     );
 
     let meter = dsync_dynamo::metering::Meter::new();
-    let metered = dsync_dynamo::Store::new(
-        dsync_dynamo::metering::metered_client(&app.running.endpoint, &meter),
-        app.store().tables().clone(),
-    );
-    let policy = dsync_policy::App::new(metered.clone());
-    let directory = DirectoryId::parse(&app.running.bootstrap.directory_id).unwrap();
-    let run = metered
-        .create_reconciliation(environment(&app), Some(directory), policy.now())
-        .await
-        .unwrap();
-    meter.reset();
-    let (run, end) = run_one(&policy, run, None).await.unwrap();
-    let report = meter.take();
-    assert_eq!(end, RunEnd::Completed);
+    let (run, report) = metered_run(&app, &meter).await;
     assert_eq!(run.counts.users, users as u64);
     assert_eq!(run.counts.events, 0, "an unchanged directory: {run:?}");
     let calls = |operation: &str| {
@@ -538,11 +525,10 @@ async fn an_unchanged_directory_reconciles_without_writes_in_three_reads_per_pag
 #[tokio::test]
 async fn a_settings_change_that_changes_no_user_costs_one_basis_write_per_user_once() {
     use dsync_domain::model::EnvironmentSettings;
-    use dsync_dynamo::metering::{metered_client, Meter};
+    use dsync_dynamo::metering::Meter;
 
     let app = spawn_app_without_stream_processing().await;
     let store = app.store().clone();
-    let directory = DirectoryId::parse(&app.running.bootstrap.directory_id).unwrap();
     for i in 0..12 {
         let created = app
             .post("/Users", &user_body(&format!("basis{i}@example.com")))
@@ -550,21 +536,9 @@ async fn a_settings_change_that_changes_no_user_costs_one_basis_write_per_user_o
         assert_eq!(created.status, 201, "{:?}", created.body);
     }
     let meter = Meter::new();
-    let metered = dsync_dynamo::Store::new(
-        metered_client(&app.running.endpoint, &meter),
-        store.tables().clone(),
-    );
-    let policy = dsync_policy::App::new(metered.clone());
-    // Each run metered alone: (events, basis writes, other writes).
+    // Each run metered alone: (events, UpdateItems, transactions).
     let run = || async {
-        let run = store
-            .create_reconciliation(environment(&app), Some(directory), policy.now())
-            .await
-            .unwrap();
-        meter.reset();
-        let (run, end) = run_one(&policy, run, None).await.unwrap();
-        let report = meter.take();
-        assert_eq!(end, RunEnd::Completed);
+        let (run, report) = metered_run(&app, &meter).await;
         assert_eq!(run.counts.users, 12);
         let count = |op: &str| report.requests_by_operation.get(op).copied().unwrap_or(0);
         eprintln!("{}", report.requests_summary());
@@ -594,4 +568,27 @@ async fn a_settings_change_that_changes_no_user_costs_one_basis_write_per_user_o
         "each user's basis written once"
     );
     assert_eq!(run().await, (0, 1, 2), "then all at rest");
+}
+
+/// One reconciliation of the bootstrap directory run to its end through a store metered by
+/// `meter`, and what it requested.
+async fn metered_run(
+    app: &TestApp,
+    meter: &dsync_dynamo::metering::Meter,
+) -> (Reconciliation, dsync_dynamo::metering::MeterReport) {
+    let metered = dsync_dynamo::Store::new(
+        dsync_dynamo::metering::metered_client(&app.running.endpoint, meter),
+        app.store().tables().clone(),
+    );
+    let policy = dsync_policy::App::new(metered.clone());
+    let directory = DirectoryId::parse(&app.running.bootstrap.directory_id).unwrap();
+    let run = metered
+        .create_reconciliation(environment(app), Some(directory), policy.now())
+        .await
+        .unwrap();
+    meter.reset();
+    let (run, end) = run_one(&policy, run, None).await.unwrap();
+    let report = meter.take();
+    assert_eq!(end, RunEnd::Completed);
+    (run, report)
 }
