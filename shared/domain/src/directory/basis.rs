@@ -197,6 +197,84 @@ mod tests {
         ));
     }
 
+    /// A tripwire for [`PROJECTION_RULES`]: what fixed inputs project to, as consumers see it
+    /// (the user object and each event's name and payload), digested. If this fails, the
+    /// projection rule now projects unchanged inputs differently, and users at rest would
+    /// keep the old projection: bump `PROJECTION_RULES`, then put the new digest here.
+    #[test]
+    fn the_projection_of_fixed_inputs_is_what_projection_rules_was_set_for() {
+        use crate::directory::projection::{project_user, UserInput, UserWrite};
+        use crate::directory::DirectoryUser;
+        use crate::ids::{DirectoryGroupId, DirectoryUserId, ProviderGroupId};
+
+        let group = |n: char| DirectoryGroup {
+            id: DirectoryGroupId::parse(&format!("directory_group_01J000000000000000000000G{n}"))
+                .unwrap(),
+            directory_id: directory().id,
+            provider_group_id: ProviderGroupId::parse(&format!(
+                "provider_group_01J000000000000000000000P{n}"
+            ))
+            .unwrap(),
+            name: format!("Group {n}"),
+            idp_id: format!("group-{n}"),
+            raw_attributes: serde_json::json!({"displayName": format!("Group {n}")}),
+            created_at: T0,
+            updated_at: T0,
+        };
+        let groups = [group('1'), group('2')];
+        let id = ProviderUserId::parse("provider_user_01J000000000000000000000V1").unwrap();
+        let settings = EnvironmentSettings::default();
+        let mappings = crate::model::DirectoryMappings::default();
+        fn input<'a>(
+            provider: &'a ProviderUser,
+            current: Option<&'a DirectoryUser>,
+            groups: &'a [DirectoryGroup],
+            settings: &'a EnvironmentSettings,
+            mappings: &'a crate::model::DirectoryMappings,
+        ) -> UserInput<'a> {
+            UserInput {
+                provider: Some(provider),
+                settings,
+                mappings,
+                current,
+                provider_groups: groups,
+                current_groups: &[],
+                organization_id: Some("org_tripwire"),
+                now: T0,
+            }
+        }
+        let engineer = provider_user(directory().id, id, &Described::active("Engineer"), T0);
+        let UserWrite::Put(mut current) =
+            project_user(&input(&engineer, None, &groups, &settings, &mappings)).user
+        else {
+            panic!("a new user is put");
+        };
+        current.id = DirectoryUserId::parse("directory_user_01J000000000000000000000D1").unwrap();
+        let manager = provider_user(directory().id, id, &Described::active("Manager"), T0 + 1);
+        let outcome = project_user(&input(
+            &manager,
+            Some(&current),
+            &groups,
+            &settings,
+            &mappings,
+        ));
+
+        let mut hash = Sha256::new();
+        if let UserWrite::Put(user) = &outcome.user {
+            hash.update(serde_json::to_string(user).unwrap());
+        }
+        for event in outcome.events() {
+            field(&mut hash, event.name);
+            field(&mut hash, event.data.as_str());
+        }
+        let digest = hex::encode(&hash.finalize()[..8]);
+        assert_eq!(
+            (PROJECTION_RULES, digest.as_str()),
+            (1, "05af274d0f1b2ab1"),
+            "the projection of unchanged inputs changed: bump PROJECTION_RULES"
+        );
+    }
+
     #[test]
     fn an_inactive_user_is_at_rest_without_a_user_unless_retention_makes_time_matter() {
         let inactive = user(false);
