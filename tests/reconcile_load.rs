@@ -404,16 +404,12 @@ async fn the_settings_preview_is_paged_and_its_slices_add_up() {
 async fn an_unchanged_directory_reconciles_without_writes_in_three_reads_per_page_of_users() {
     use dsync_domain::ids::{ProviderGroupId, ProviderUserId};
     use dsync_domain::model::{ProviderGroup, ProviderUser};
-    use dsync_dynamo::metering::{metered_client, Meter, MeterReport};
+    use dsync_dynamo::metering::{Meter, MeterReport};
 
     let app = spawn_app_without_stream_processing().await;
     let store = app.store().clone();
     let directory = DirectoryId::parse(&app.running.bootstrap.directory_id).unwrap();
     let meter = Meter::new();
-    let metered = dsync_dynamo::Store::new(
-        metered_client(&app.running.endpoint, &meter),
-        store.tables().clone(),
-    );
     let add_users = |from: usize, count: usize| {
         let store = store.clone();
         async move {
@@ -450,15 +446,7 @@ async fn an_unchanged_directory_reconciles_without_writes_in_three_reads_per_pag
             RunEnd::Completed
         );
         let head = store.event_head(&environment(&app)).await.unwrap();
-        let policy = dsync_policy::App::new(metered.clone());
-        let run = metered
-            .create_reconciliation(environment(&app), Some(directory), policy.now())
-            .await
-            .unwrap();
-        meter.reset();
-        let (run, end) = run_one(&policy, run, None).await.unwrap();
-        let report = meter.take();
-        assert_eq!(end, RunEnd::Completed);
+        let (run, report) = metered_run(&app, &meter).await;
         assert_eq!(run.counts.events, 0, "an unchanged directory: {run:?}");
         assert_eq!(store.event_head(&environment(&app)).await.unwrap(), head);
         eprintln!("{} users: {}", run.counts.users, report.requests_summary());
