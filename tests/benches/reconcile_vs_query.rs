@@ -3,7 +3,8 @@
 //!
 //! `cargo bench -p dsync-tests --bench reconcile_vs_query` (or `bash benches/run-all.sh`).
 //! `DSYNC_BENCH_RECONCILE_USERS` (default 10000, comma-separated for several sizes) users in
-//! `users / 100` groups of 10 members each (`DSYNC_BENCH_RECONCILE_MEMBERS`) are stored directly (no SCIM), a first reconciliation
+//! `users / 100` groups of 10 members each (`DSYNC_BENCH_RECONCILE_MEMBERS`; contiguous, or
+//! spread over the directory with `DSYNC_BENCH_RECONCILE_SPREAD=1`) are stored directly (no SCIM), a first reconciliation
 //! projects them (not timed), then the second is timed with every DynamoDB request counted:
 //! target ≤ 1.3× the raw Query, and zero writes. Peak RSS is the whole process's (the embedded
 //! engine runs in it too), read from `/proc/self/status` after each size.
@@ -154,6 +155,13 @@ fn members_per_group() -> usize {
         .unwrap_or(10)
 }
 
+/// `DSYNC_BENCH_RECONCILE_SPREAD=1`: each group's members spread over the whole directory
+/// (every page of users then names most groups, as with company-wide and department groups),
+/// instead of a contiguous range of users (each page names a few groups of its own).
+fn spread() -> bool {
+    std::env::var("DSYNC_BENCH_RECONCILE_SPREAD").is_ok_and(|v| v == "1")
+}
+
 /// Provider users (one in ten inactive) and groups of [`members_per_group`] members,
 /// written directly.
 async fn seed(store: &Store, directory: DirectoryId, count: usize, groups: usize) {
@@ -182,7 +190,14 @@ async fn seed(store: &Store, directory: DirectoryId, count: usize, groups: usize
         .map(|g| {
             let members = MembershipDiff {
                 add: (0..members_per_group)
-                    .map(|m| (users[(g * members_per_group + m) % count].id, None))
+                    .map(|m| {
+                        let index = if spread() {
+                            (m * (count / members_per_group).max(1) + g) % count
+                        } else {
+                            (g * members_per_group + m) % count
+                        };
+                        (users[index].id, None)
+                    })
                     .collect(),
                 remove: Vec::new(),
             };
