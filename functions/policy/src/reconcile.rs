@@ -15,8 +15,8 @@ use dsync_dynamo::{
 
 use crate::known_groups::KnownGroups;
 use crate::project::{
-    commit_plan, group_at_rest, plan_users, plan_users_read, project_group, project_user,
-    read_for_plans, Contexts, DirectoryContext, PlanReads,
+    commit_plan, group_at_rest, plan_users_read, project_group, project_user, read_for_plans,
+    Contexts, DirectoryContext, PlanReads,
 };
 use crate::stream::{at_most_concurrently, in_order_at_most, GROUP_CONCURRENCY};
 use crate::App;
@@ -585,12 +585,17 @@ impl Page<'_> {
             self.run.counts.users += 1;
             self.settle(FailedRecordKey::User(user), Err(error)).await?;
         }
-        let plans = match reads {
-            Some(reads) => {
-                plan_users_read(app, context, &page.users, reads, self.known_groups).await
-            }
-            None => plan_users(app, context, &page.users).await,
-        };
+        // A page not read ahead (the first of a turn) is read now; either way its groups
+        // join the turn's known ones.
+        let known_groups = &mut *self.known_groups;
+        let plans = async {
+            let reads = match reads {
+                Some(reads) => reads,
+                None => read_for_plans(app, directory, &page.users).await?,
+            };
+            plan_users_read(app, context, &page.users, reads, known_groups).await
+        }
+        .await;
         match plans {
             Ok(plans) => {
                 // Committed concurrently, so a page's changes share transactions
