@@ -74,9 +74,14 @@ async fn commit_all(
 ) -> Vec<Result<Vec<StoredEvent>, StoreError>> {
     let scope = scope(context);
     futures::future::join_all(users.iter().zip(plans).map(|(user, plan)| {
-        policy
-            .store
-            .commit_user_projection(&scope, user, &plan.before, &plan.outcome, plan.now)
+        policy.store.commit_user_plan(
+            &scope,
+            user,
+            &plan.before,
+            &plan.outcome,
+            plan.now,
+            dsync_dynamo::PlannedFrom::default(),
+        )
     }))
     .await
 }

@@ -21,21 +21,8 @@ impl Store {
     /// the user's own write and additions commit in that order, each transaction whole with
     /// its events; usually all in one transaction, but a user leaving or joining more groups
     /// than one transaction holds takes several, each guarded by the user's revision.
-    /// `Conflict` means another writer changed this user: re-read and re-project.
-    pub async fn commit_user_projection(
-        &self,
-        scope: &EventScope,
-        provider_user: &ProviderUserId,
-        before: &ProjectedUser,
-        outcome: &UserOutcome,
-        now: i64,
-    ) -> Result<Vec<StoredEvent>, StoreError> {
-        let from = PlannedFrom::default();
-        self.commit_user_plan(scope, provider_user, before, outcome, now, from)
-            .await
-    }
-
-    /// [`Store::commit_user_projection`] of a plan with what it was made `from`:
+    /// `Conflict` means another writer changed this user: re-read and re-project. What the
+    /// plan was made `from` (both may be `None`, [`PlannedFrom::default`]):
     ///
     /// - `listed`: provider state read before the projection was (reconciliation's listed
     ///   pages). The commit also checks that the user's record and each membership it adds or
