@@ -205,7 +205,7 @@ impl Bench {
         // The copy the process keeps would apply the change up to 5 s late.
         self.policy.contexts.forget(&self.directory);
         let context = self.context(&self.plain_policy).await;
-        assert_eq!(context.settings.inactive_user_policy, policy);
+        assert_eq!(context.settings().inactive_user_policy, policy);
     }
 
     /// The stream batch of `users`' records on a warm instance (context and log head known,

@@ -11,9 +11,9 @@ use dsync_tests::{spawn_app_without_stream_processing, TestApp};
 
 fn scope(context: &DirectoryContext) -> EventScope {
     EventScope {
-        environment_id: context.directory.environment_id,
-        directory_id: Some(context.directory.id),
-        organization_id: context.directory.organization_id.clone(),
+        environment_id: context.directory().environment_id,
+        directory_id: Some(context.directory().id),
+        organization_id: context.directory().organization_id.clone(),
     }
 }
 
@@ -99,7 +99,7 @@ async fn assert_only_creates_logged(app: &TestApp, context: &DirectoryContext, u
         .collect();
     assert_eq!(sequences, (1..=users).collect::<Vec<u64>>());
     let metadata = app
-        .api_get(&format!("/directories/{}", context.directory.id))
+        .api_get(&format!("/directories/{}", context.directory().id))
         .await;
     assert_eq!(
         metadata.body["metadata"]["users"]["active"], users,
@@ -188,7 +188,7 @@ async fn a_failed_shared_directory_check_fails_every_commit_of_that_directory() 
     let deleted = app
         .api(
             reqwest::Method::DELETE,
-            &format!("/directories/{}", context.directory.id),
+            &format!("/directories/{}", context.directory().id),
         )
         .send()
         .await

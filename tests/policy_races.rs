@@ -110,7 +110,7 @@ async fn a_plan_from_a_stale_listing_never_brings_back_a_deactivated_user() {
 
     let listed = app
         .store()
-        .list_users(&context.directory.id, None, 100)
+        .list_users(&context.directory().id, None, 100)
         .await
         .unwrap();
     assert_eq!(
@@ -185,7 +185,7 @@ async fn a_membership_change_between_listing_and_projection_stays(op: &str) {
         &[scim_id.as_str()]
     };
     let group_id = projected_group(&app, &policy, &context, initially).await;
-    let directory = context.directory.id;
+    let directory = context.directory().id;
     let listed = app.store().list_users(&directory, None, 100).await.unwrap();
     let listed_memberships = app
         .store()
@@ -316,7 +316,7 @@ async fn members_of_a_new_group_are_projected_when_the_batch_is_retried_after_a_
     // The first attempt: the group commits, then the process dies.
     let provider = app
         .store()
-        .get_group(&context.directory.id, &group)
+        .get_group(&context.directory().id, &group)
         .await
         .unwrap();
     let before = app.store().load_projected_group(&group).await.unwrap();
@@ -380,14 +380,14 @@ async fn a_projection_in_flight_while_its_directory_is_deleted_writes_nothing() 
         "the plan creates the user"
     );
 
-    let directory = context.directory.id.to_string();
+    let directory = context.directory().id.to_string();
     let deleted =
         dsync_tests::read(app.api(http::Method::DELETE, &format!("/directories/{directory}")))
             .await;
     assert_eq!(deleted.status, 202, "{:?}", deleted.body);
     let purge = std::time::Instant::now() + std::time::Duration::from_secs(60);
     app.store()
-        .purge_directory(&context.directory.id, purge)
+        .purge_directory(&context.directory().id, purge)
         .await
         .unwrap();
 
@@ -404,8 +404,8 @@ async fn a_projection_in_flight_while_its_directory_is_deleted_writes_nothing() 
 
 fn scope(context: &DirectoryContext) -> dsync_dynamo::EventScope {
     dsync_dynamo::EventScope {
-        environment_id: context.directory.environment_id,
-        directory_id: Some(context.directory.id),
-        organization_id: context.directory.organization_id.clone(),
+        environment_id: context.directory().environment_id,
+        directory_id: Some(context.directory().id),
+        organization_id: context.directory().organization_id.clone(),
     }
 }

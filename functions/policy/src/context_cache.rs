@@ -38,7 +38,7 @@ impl ContextCache {
 
     /// `read_at` is taken before the reads, so a copy is never older than it claims.
     pub(crate) fn put(&self, context: DirectoryContext, read_at: Instant) {
-        self.contexts.put(context.directory.id, context, read_at);
+        self.contexts.put(context.directory().id, context, read_at);
     }
 }
 
@@ -50,8 +50,8 @@ mod tests {
     use dsync_domain::secrets::SecretHash;
 
     fn context() -> DirectoryContext {
-        DirectoryContext {
-            directory: Directory {
+        DirectoryContext::new(
+            Directory {
                 id: DirectoryId::generate(),
                 environment_id: EnvironmentId::generate(),
                 name: "Cached".into(),
@@ -61,8 +61,8 @@ mod tests {
                 created_at: 0,
                 mappings: DirectoryMappings::default(),
             },
-            settings: EnvironmentSettings::default(),
-        }
+            EnvironmentSettings::default(),
+        )
     }
 
     // Ageing and forgetting are `AgedCache`'s (tested there); this is the keying.
@@ -70,10 +70,10 @@ mod tests {
     fn a_context_is_found_and_forgotten_by_its_directory_id() {
         let cache = ContextCache::default();
         let context = context();
-        let id = context.directory.id;
+        let id = context.directory().id;
         cache.put(context, Instant::now());
         let found = cache.get(&id, Duration::from_secs(5)).expect("cached");
-        assert_eq!(found.directory.id, id);
+        assert_eq!(found.directory().id, id);
         cache.forget(&id);
         assert!(cache.get(&id, Duration::from_secs(5)).is_none());
     }

@@ -141,8 +141,8 @@ pub async fn preview_page(
         let Some(mut context) = contexts.get(app, &directory).await? else {
             continue;
         };
-        context.settings = proposed.clone();
-        let organization = context.directory.organization_id.clone();
+        context.set_settings(proposed.clone());
+        let organization = context.directory().organization_id.clone();
         let organization = organization.as_deref();
         let resume = from.as_ref().filter(|f| f.directory_id == directory);
         let phases: &[&str] = match resume.map(|r| r.phase.as_str()) {
@@ -216,7 +216,7 @@ pub async fn preview_mappings(
     let Some(mut context) = Contexts::default().get(app, directory).await? else {
         return Ok(None);
     };
-    context.directory.mappings = proposed.clone();
+    context.set_mappings(proposed.clone());
     let mut preview = Preview::default();
     preview_directory(app, &context, &mut preview).await?;
     Ok(Some(preview))
@@ -229,8 +229,8 @@ async fn preview_directory(
     context: &DirectoryContext,
     preview: &mut Preview,
 ) -> Result<(), StoreError> {
-    let directory = &context.directory.id;
-    let organization = context.directory.organization_id.as_deref();
+    let directory = &context.directory().id;
+    let organization = context.directory().organization_id.as_deref();
     let mut after: Option<String> = None;
     loop {
         let page = app

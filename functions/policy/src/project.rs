@@ -6,7 +6,9 @@ use std::collections::{HashMap, HashSet};
 use dsync_domain::directory::basis::{at_rest, user_basis, AtRest, ContextDigest};
 use dsync_domain::directory::{self, GroupInput, GroupWrite, UserInput};
 use dsync_domain::ids::{DirectoryGroupId, DirectoryId, ProviderGroupId, ProviderUserId};
-use dsync_domain::model::{Directory, EnvironmentSettings, ProviderGroup, ProviderUser};
+use dsync_domain::model::{
+    Directory, DirectoryMappings, EnvironmentSettings, ProviderGroup, ProviderUser,
+};
 use dsync_dynamo::{EventScope, ProjectedGroup, StoreError, StoredEvent};
 
 use crate::known_groups::KnownGroups;
@@ -19,11 +21,46 @@ const MAX_ATTEMPTS: u32 = 20;
 /// role and attribute mappings) and the environment's settings (with its roles), read once.
 #[derive(Debug, Clone)]
 pub struct DirectoryContext {
-    pub directory: Directory,
-    pub settings: EnvironmentSettings,
+    directory: Directory,
+    settings: EnvironmentSettings,
+    /// What every user's basis shares, computed once per context rather than per user;
+    /// private so that nothing changes the directory or settings without it.
+    digest: ContextDigest,
 }
 
 impl DirectoryContext {
+    pub fn new(directory: Directory, settings: EnvironmentSettings) -> Self {
+        let digest = ContextDigest::new(&directory, &settings);
+        Self {
+            directory,
+            settings,
+            digest,
+        }
+    }
+
+    pub fn directory(&self) -> &Directory {
+        &self.directory
+    }
+
+    pub fn settings(&self) -> &EnvironmentSettings {
+        &self.settings
+    }
+
+    pub(crate) fn digest(&self) -> &ContextDigest {
+        &self.digest
+    }
+
+    /// Projects under `settings` instead (a preview).
+    pub fn set_settings(&mut self, settings: EnvironmentSettings) {
+        *self = Self::new(self.directory.clone(), settings);
+    }
+
+    /// Projects with `mappings` instead (a preview).
+    pub fn set_mappings(&mut self, mappings: DirectoryMappings) {
+        self.directory.mappings = mappings;
+        self.digest = ContextDigest::new(&self.directory, &self.settings);
+    }
+
     fn scope(&self) -> EventScope {
         EventScope {
             environment_id: self.directory.environment_id,
@@ -71,10 +108,7 @@ impl Contexts {
         let context = match app.store.get_directory(directory).await {
             Ok(directory) => {
                 let environment = app.store.get_environment(&directory.environment_id).await?;
-                Some(DirectoryContext {
-                    directory,
-                    settings: environment.settings,
-                })
+                Some(DirectoryContext::new(directory, environment.settings))
             }
             Err(StoreError::NotFound) => None,
             Err(e) => return Err(e),
@@ -90,7 +124,7 @@ impl Contexts {
     /// Projects under these settings instead of the stored ones (a preview).
     pub fn override_settings(&mut self, settings: &EnvironmentSettings) {
         for context in self.known.values_mut().flatten() {
-            context.settings = settings.clone();
+            context.set_settings(settings.clone());
         }
     }
 }
@@ -183,10 +217,10 @@ fn plan_from_inputs(
         mut before,
         ..
     } = inputs;
-    let digest = ContextDigest::new(&context.directory, &context.settings);
+    let digest = context.digest();
     let basis = provider
         .as_ref()
-        .and_then(|provider| user_basis(provider, &groups, &digest));
+        .and_then(|provider| user_basis(provider, &groups, digest));
     // Directory users are keyed by provider user id alone. A record of this directory can
     // name another directory's user (a group member id the SCIM client made up, kept until
     // such a user is created here): that user is not this directory's to change, and to
@@ -309,10 +343,10 @@ pub async fn plan_users_read(
     // The directory groups each user should be in: what its basis is made from and its
     // memberships are checked against.
     let mut joined_by_user = known.joined_by_user(users.iter().map(|u| &u.id), &memberships);
-    let digest = ContextDigest::new(&context.directory, &context.settings);
+    let digest = context.digest();
     let expect = |user: &ProviderUser, joined: &HashMap<_, Vec<_>>| {
         let groups = joined.get(&user.id).map_or(&[][..], Vec::as_slice);
-        at_rest(user, groups, &digest)
+        at_rest(user, groups, digest)
     };
     let mut expected: HashMap<ProviderUserId, AtRest> = users
         .iter()

@@ -241,7 +241,7 @@ async fn walk(
         let Some(context) = contexts.get(app, &directory).await? else {
             continue;
         };
-        if context.directory.environment_id != run.environment_id {
+        if context.directory().environment_id != run.environment_id {
             continue;
         }
         let resumed = resume.resume_in(&directory);
@@ -484,7 +484,7 @@ impl Page<'_> {
         after: Option<String>,
     ) -> Result<Option<String>, StoreError> {
         let (app, context) = (self.app, self.context);
-        let directory = &context.directory.id;
+        let directory = &context.directory().id;
         let store = &app.store;
         let next = match phase {
             "groups" => {
@@ -578,7 +578,7 @@ impl Page<'_> {
         reads: Option<PlanReads>,
     ) -> Result<(), StoreError> {
         let (app, context) = (self.app, self.context);
-        let directory = &context.directory.id;
+        let directory = &context.directory().id;
         // A provider record that does not decode is quarantined, not the page.
         for (user, error) in undecodable {
             *self.tally = None;
@@ -666,7 +666,7 @@ impl Page<'_> {
         result: Result<usize, StoreError>,
     ) -> Result<(), StoreError> {
         let store = &self.app.store;
-        let directory = &self.context.directory.id;
+        let directory = &self.context.directory().id;
         match result {
             Ok(events) => {
                 self.run.counts.events += events as u64;
