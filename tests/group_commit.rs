@@ -256,3 +256,46 @@ async fn shared_transactions_under_faults_commit_each_user_once() {
 
     assert_only_creates_logged(&app, &context, 40).await;
 }
+
+/// DynamoDB refuses a transaction whose items add up to more than 4 MB. Users with large
+/// profiles (a directory user item keeps the whole SCIM resource) committed at once by one
+/// process would fill one shared transaction far past that; each must still commit, in as
+/// many transactions as their bytes need, not fail together (and fail again on every retry
+/// of their stream batch).
+#[tokio::test]
+async fn commits_too_large_to_share_one_transaction_are_split_by_their_bytes() {
+    use base64::Engine as _;
+    let app = spawn_app_without_stream_processing().await;
+    let plain = dsync_policy::App::new(app.store().clone());
+    let context = app.policy_context(&plain).await;
+    let mut users = Vec::new();
+    for i in 0..24 {
+        let mut body = dsync_tests::user_body(&format!("large{i}@example.com"));
+        // 240 KB that does not compress: the stored item stays about that large.
+        let noise: Vec<u8> = (0..180 * 1024).map(|_| rand::random::<u8>()).collect();
+        body["badgePhoto"] = base64::engine::general_purpose::STANDARD
+            .encode(noise)
+            .into();
+        let reply = app.post("/Users", &body).await;
+        assert_eq!(reply.status, 201, "{:?}", reply.body["detail"]);
+        users.push(ProviderUserId::parse(reply.body["id"].as_str().unwrap()).unwrap());
+    }
+    let plans = plan_all(&plain, &context, &users).await;
+    let meter = Meter::new();
+    let policy = metered_policy(&app, &meter);
+
+    for committed in commit_all(&policy, &context, &users, &plans).await {
+        assert_eq!(committed.expect("each commits").len(), 1);
+    }
+
+    let report = meter.take();
+    assert_eq!(report.failed_requests, 0, "{report:?}");
+    // 24 users of about 240 KB: at least two transactions, far fewer than one each.
+    let transactions = report
+        .requests_by_operation
+        .get("TransactWriteItems")
+        .copied()
+        .unwrap_or(0);
+    assert!((2..=6).contains(&transactions), "{report:?}");
+    assert_only_creates_logged(&app, &context, 24).await;
+}

@@ -22,6 +22,7 @@ use crate::error::backend;
 use crate::event_heads::Head;
 use crate::group_commit::{merged_counts, Commit, CommitQueues, GroupedItems, Waiting};
 use crate::item::{n, s, Item, ItemExt};
+use crate::item_size::MAX_TRANSACTION_BYTES;
 use crate::keys::*;
 use crate::provider_users::build_error;
 use crate::{Store, StoreError};
@@ -69,6 +70,12 @@ impl Store {
         if items > MAX_TRANSACTION_ITEMS {
             return Err(StoreError::Backend(format!(
                 "a transaction of {items} items exceeds DynamoDB's {MAX_TRANSACTION_ITEMS}"
+            )));
+        }
+        let bytes = commit.bytes();
+        if bytes > MAX_TRANSACTION_BYTES {
+            return Err(StoreError::Backend(format!(
+                "a transaction of {bytes} bytes exceeds DynamoDB's {MAX_TRANSACTION_BYTES}"
             )));
         }
         if commit.events.is_empty() {

@@ -27,6 +27,7 @@ use dsync_domain::ids::{DirectoryId, EnvironmentId};
 use tokio::sync::oneshot;
 
 use crate::event_log::MAX_TRANSACTION_ITEMS;
+use crate::item_size::{transaction_item_bytes, MAX_TRANSACTION_BYTES};
 use crate::keys::{PK, SK};
 use crate::StoreError;
 
@@ -47,7 +48,30 @@ impl Commit {
     pub(crate) fn items(&self) -> usize {
         self.writes.len() + usize::from(self.counts.is_some()) + self.events.len()
     }
+
+    /// What its items add to a transaction's size (item_size.rs), events estimated from
+    /// their text (stored packed, never larger) and what every event item carries beside it.
+    pub(crate) fn bytes(&self) -> usize {
+        let writes: usize = self.writes.iter().map(transaction_item_bytes).sum();
+        let organization = self.scope.organization_id.as_ref().map_or(0, String::len);
+        let events: usize = self
+            .events
+            .iter()
+            .map(|event| event.data.as_str().len() + EVENT_ITEM_OVERHEAD + organization)
+            .sum();
+        writes + events + if self.counts.is_some() { 256 } else { 0 }
+    }
 }
+
+/// An event item's keys, ids, name, times and attribute names, generously.
+const EVENT_ITEM_OVERHEAD: usize = 512;
+
+/// The bytes a shared transaction is filled to. DynamoDB's limit is 4 MB; a megabyte is left
+/// because its documentation does not say how it sizes an update (the key and values, as
+/// counted here, or the whole item after it), and a transaction it refuses fails every
+/// commit in it. A commit alone is bounded below 3 MB by construction (dsync_domain's
+/// `directory::limits`), so it never waits for room.
+const SHARED_TRANSACTION_BYTES: usize = MAX_TRANSACTION_BYTES - 1024 * 1024;
 
 /// How a commit moves its directory's active and inactive user counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -242,21 +266,27 @@ pub(crate) fn merged_counts(commits: &[&Commit]) -> Vec<(CountChange, i64, Vec<u
     merged
 }
 
-/// What a transaction being filled holds so far: its item count and the keys it writes.
+/// What a transaction being filled holds so far: its item count, size and the keys it writes.
 #[derive(Default)]
 struct Plan {
     /// Items besides the head update.
     items: usize,
+    bytes: usize,
     /// Table and key of each write; condition checks with the exact item they check.
     keys: HashMap<(String, String, String), Option<TransactWriteItem>>,
     count_directories: Vec<DirectoryId>,
 }
 
 impl Plan {
-    /// Adds `commit` when it can join: the transaction stays within 100 items and touches no
-    /// item twice (DynamoDB refuses that), identical condition checks aside. A commit alone
-    /// always fits (`Store::commit` refuses bigger ones before they queue).
+    /// Adds `commit` when it can join: the transaction stays within 100 items and
+    /// [`SHARED_TRANSACTION_BYTES`] and touches no item twice (DynamoDB refuses that),
+    /// identical condition checks aside. A commit alone always fits (`Store::commit` refuses
+    /// bigger ones before they queue).
     fn try_add(&mut self, commit: &Commit) -> bool {
+        let bytes = commit.bytes();
+        if self.items > 0 && self.bytes + bytes > SHARED_TRANSACTION_BYTES {
+            return false;
+        }
         let mut new_keys = Vec::new();
         for write in &commit.writes {
             let key = write_key(write);
@@ -274,6 +304,7 @@ impl Plan {
             return false;
         }
         self.items += extra;
+        self.bytes += bytes;
         for (key, write) in new_keys {
             let check = write.condition_check.is_some().then(|| write.clone());
             self.keys.insert(key, check);
@@ -396,6 +427,36 @@ mod tests {
         assert_eq!(queues.take(&environment).len(), 48);
         assert_eq!(queues.take(&environment).len(), 12);
         assert!(queues.take(&environment).is_empty());
+    }
+
+    fn large_put(pk: &str, bytes: usize) -> TransactWriteItem {
+        let mut item = key_item(pk, "X");
+        item.insert(
+            "doc".to_owned(),
+            AttributeValue::B(aws_sdk_dynamodb::primitives::Blob::new(vec![7; bytes])),
+        );
+        let put = Put::builder()
+            .table_name("t")
+            .set_item(Some(item))
+            .build()
+            .unwrap();
+        TransactWriteItem::builder().put(put).build()
+    }
+
+    #[test]
+    fn a_transaction_takes_commits_until_its_bytes_would_pass_the_shared_limit() {
+        // 300 KB each: ten make 3 MB, the eleventh would pass it.
+        let commits = (0..25)
+            .map(|i| commit(vec![large_put(&format!("U{i}"), 300 * 1024)], 1, false))
+            .collect();
+        let (queues, environment, _answers) = queue_of(commits);
+        assert_eq!(queues.take(&environment).len(), 10);
+        assert_eq!(queues.take(&environment).len(), 10);
+        assert_eq!(queues.take(&environment).len(), 5);
+        // One commit alone is never held back by the limit.
+        let alone = vec![commit(vec![large_put("BIG", 3_500_000)], 1, false)];
+        let (queues, environment, _answers) = queue_of(alone);
+        assert_eq!(queues.take(&environment).len(), 1);
     }
 
     #[test]

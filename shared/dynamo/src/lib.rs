@@ -23,6 +23,7 @@ mod group_commit;
 mod hr_resync;
 mod hr_sources;
 mod item;
+mod item_size;
 mod keys;
 mod latency;
 mod lease;
