@@ -299,3 +299,84 @@ async fn commits_too_large_to_share_one_transaction_are_split_by_their_bytes() {
     assert!((2..=6).contains(&transactions), "{report:?}");
     assert_only_creates_logged(&app, &context, 24).await;
 }
+
+/// The ids of a `GET /events` page, as sequence numbers.
+async fn sequences(app: &TestApp, query: &str) -> (Vec<u64>, serde_json::Value) {
+    let reply = app.api_get(&format!("/events?{query}")).await;
+    assert_eq!(reply.status, 200, "{query}: {:?}", reply.body);
+    let sequences = reply.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| dsync_domain::ids::EventId::parse(e["id"].as_str().unwrap()).unwrap())
+        .map(|id| id.sequence())
+        .collect();
+    (sequences, reply.body["list_metadata"].clone())
+}
+
+/// Thirty creations committed together are stored together (one page of events); a reader
+/// whose cursor falls inside that page, in either direction, sees exactly the events past
+/// it, as with one event per item.
+#[tokio::test]
+async fn cursors_inside_a_page_of_events_read_exactly_the_events_past_them() {
+    let app = spawn_app_without_stream_processing().await;
+    let plain = dsync_policy::App::new(app.store().clone());
+    let context = app.policy_context(&plain).await;
+    let users = create_users(&app, 30).await;
+    let plans = plan_all(&plain, &context, &users).await;
+    for committed in commit_all(&plain, &context, &users, &plans).await {
+        committed.unwrap();
+    }
+    let all = app.events_after(None).await;
+    assert_eq!(all.len(), 30);
+    let id_of = |sequence: u64| {
+        all[sequence as usize - 1]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let range = |from: u64, to: u64| (from..=to).collect::<Vec<u64>>();
+
+    let (first, metadata) = sequences(&app, "limit=10").await;
+    assert_eq!(first, range(1, 10));
+    let after = metadata["after"].as_str().unwrap().to_owned();
+    assert_eq!(
+        sequences(&app, &format!("limit=10&after={after}")).await.0,
+        range(11, 20)
+    );
+    let (newest, _) = sequences(&app, "order=desc&limit=5").await;
+    assert_eq!(newest, vec![30, 29, 28, 27, 26]);
+    let fifteen = id_of(15);
+    assert_eq!(
+        sequences(&app, &format!("limit=10&before={fifteen}"))
+            .await
+            .0,
+        range(5, 14)
+    );
+    let twenty_six = id_of(26);
+    assert_eq!(
+        sequences(&app, &format!("order=desc&limit=10&after={twenty_six}"))
+            .await
+            .0,
+        (16..=25).rev().collect::<Vec<u64>>()
+    );
+    assert_eq!(
+        sequences(&app, &format!("order=desc&limit=3&before={fifteen}"))
+            .await
+            .0,
+        vec![18, 17, 16]
+    );
+
+    // The sweep finds the events of its deliveries inside pages too.
+    let wanted: Vec<dsync_domain::ids::EventId> = [3, 17, 30]
+        .iter()
+        .map(|s| dsync_domain::ids::EventId::parse(&id_of(*s)).unwrap())
+        .collect();
+    let found = app
+        .store()
+        .events_by_id(&context.directory().environment_id, &wanted)
+        .await
+        .unwrap();
+    let found: Vec<u64> = found.iter().map(|e| e.sequence).collect();
+    assert_eq!(found, vec![3, 17, 30]);
+}

@@ -544,3 +544,41 @@ async fn a_batch_resumed_after_failed_records_loses_no_event() {
         .collect();
     assert_eq!(received, expected, "every event reached the receiver");
 }
+
+/// A stream batch can hold thousands of events (each record a page of them). An endpoint
+/// that outlasted the inline budget once in a batch is left to the sweep for the rest of
+/// it: its other deliveries are recorded, not each attempted and waited out.
+#[tokio::test]
+async fn an_endpoint_too_slow_once_in_a_batch_gets_no_more_inline_attempts_in_it() {
+    let (_engine, store) = dsync_tests::bare_store("slowbatch").await;
+    let environment = dsync_domain::ids::EnvironmentId::generate();
+    let stalled = Receiver::start().await;
+    stalled.answer_always(Answer::Stall(Duration::from_secs(60)));
+    let endpoint =
+        dsync_domain::webhooks::WebhookEndpoint::new(environment, stalled.url(), Vec::new(), now());
+    store.create_webhook_endpoint(&endpoint).await.unwrap();
+    let fanout = dsync_fanout::App::new(
+        store.clone(),
+        dsync_fanout::Config {
+            addresses: dsync_domain::webhooks::AddressPolicy::local(),
+            inline_budget: Duration::from_millis(300),
+            concurrency: 1,
+            ..Default::default()
+        },
+    );
+    let batch = dsync_tests::event_batch::stream_batch(&environment, 1, 20, "dsync.user.updated");
+
+    let response = dsync_fanout::stream::handle_batch(&fanout, batch).await;
+
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(
+        stalled.received().len(),
+        1,
+        "one inline attempt, then the sweep's"
+    );
+    let recorded = store
+        .endpoint_deliveries(&endpoint.id, None, 100)
+        .await
+        .unwrap();
+    assert_eq!(recorded.deliveries.len(), 20, "every delivery is recorded");
+}

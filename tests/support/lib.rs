@@ -512,7 +512,7 @@ pub async fn read_log(
             .await
             .expect("the log");
         for item in page.items() {
-            events.push(dsync_dynamo::decode_event(item).expect("an event"));
+            events.extend(dsync_dynamo::decode_events(item).expect("events"));
         }
         start = page.last_evaluated_key().cloned();
         if start.is_none() {

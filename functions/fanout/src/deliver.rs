@@ -144,6 +144,17 @@ pub async fn record(
 pub struct Health(Mutex<HashMap<WebhookEndpointId, Option<i64>>>);
 
 impl Health {
+    /// Whether an attempt in this invocation found the endpoint failing (or too slow): its
+    /// next deliveries are left to the sweep instead of each waiting out the inline budget
+    /// (a batch of pages can hold thousands of events).
+    pub fn is_failing(&self, endpoint: &WebhookEndpointId) -> bool {
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(endpoint)
+            .is_some_and(Option::is_some)
+    }
+
     /// Keeps the endpoint's failing mark in step with its last attempt.
     pub async fn record(
         &self,

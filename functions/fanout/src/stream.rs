@@ -28,15 +28,21 @@ pub async fn handle_batch(app: &App, batch: Event) -> DynamoDbEventResponse {
         .records
         .iter()
         .filter_map(|record| {
-            let decoded = event_of(record);
+            let decoded = events_of(record);
             if decoded.is_none() && record.event_name == "INSERT" {
                 // Only the event log writes this table; an item it cannot read is a bug to
                 // see, not an event to invent.
                 tracing::error!(sequence = ?record.change.sequence_number, "undecodable event record skipped");
             }
-            let (event, environment) = decoded?;
-            Some((event, environment, record.change.sequence_number.clone()))
+            let (events, environment) = decoded?;
+            let sequence = &record.change.sequence_number;
+            Some(
+                events
+                    .into_iter()
+                    .map(move |event| (event, environment, sequence.clone())),
+            )
         })
+        .flatten()
         .collect();
     let endpoints = endpoints_of(app, events.iter().map(|(_, environment, _)| environment)).await;
     let mut not_recorded: Option<usize> = None;
@@ -63,7 +69,8 @@ pub async fn handle_batch(app: &App, batch: Event) -> DynamoDbEventResponse {
             let event = &events[index].0;
             match app.store.record_delivery(&delivery).await {
                 Ok(created) => {
-                    if created && endpoint.failing_since.is_none() {
+                    let inline = endpoint.failing_since.is_none() && !health.is_failing(&endpoint.id);
+                    if created && inline {
                         attempt_inline(app, health, &endpoint, &delivery, event).await;
                     }
                     None
@@ -167,8 +174,9 @@ async fn cut_off(
     }
 }
 
-/// A newly inserted event item, or `None` for anything else (TTL removals included).
-fn event_of(record: &EventRecord) -> Option<(StoredEvent, EnvironmentId)> {
+/// The events of a newly inserted item of the events table (a page of them, or one event
+/// written before pages), or `None` for anything else (TTL removals included).
+fn events_of(record: &EventRecord) -> Option<(Vec<StoredEvent>, EnvironmentId)> {
     if record.event_name != "INSERT" {
         return None;
     }
@@ -181,27 +189,33 @@ fn event_of(record: &EventRecord) -> Option<(StoredEvent, EnvironmentId)> {
         Some(AttributeValue::N(value)) => value.parse::<i64>().ok(),
         _ => None,
     };
-    if text("type")? != "event" {
-        return None;
-    }
-    let environment = EnvironmentId::parse(text("environment_id")?).ok()?;
-    let event = StoredEvent {
-        id: EventId::parse(text("id")?).ok()?,
-        sequence: number("sequence")? as u64,
-        name: text("event")?.to_owned(),
-        data: match image.get("data")? {
-            AttributeValue::S(text) => serde_json::from_str(text).ok()?,
-            // Packed by the event log (`dsync_dynamo::unpack_document`).
-            AttributeValue::B(packed) => {
-                serde_json::from_str(&dsync_dynamo::unpack_document(packed).ok()?).ok()?
-            }
-            _ => return None,
-        },
-        created_at: number("created_at")?,
-        directory_id: text("directory_id").and_then(|d| DirectoryId::parse(d).ok()),
-        organization_id: text("organization_id").map(str::to_owned),
+    // A JSON document attribute, as text or packed by the event log.
+    let document = |name: &str| match image.get(name)? {
+        AttributeValue::S(text) => Some(text.clone()),
+        AttributeValue::B(packed) => dsync_dynamo::unpack_document(packed).ok(),
+        _ => None,
     };
-    Some((event, environment))
+    let environment = EnvironmentId::parse(text("environment_id")?).ok()?;
+    let created_at = number("created_at")?;
+    match text("type")? {
+        "events" => {
+            let events = dsync_dynamo::events_of_page(&document("events")?, created_at).ok()?;
+            Some((events, environment))
+        }
+        "event" => {
+            let event = StoredEvent {
+                id: EventId::parse(text("id")?).ok()?,
+                sequence: number("sequence")? as u64,
+                name: text("event")?.to_owned(),
+                data: serde_json::from_str(&document("data")?).ok()?,
+                created_at,
+                directory_id: text("directory_id").and_then(|d| DirectoryId::parse(d).ok()),
+                organization_id: text("organization_id").map(str::to_owned),
+            };
+            Some((vec![event], environment))
+        }
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -237,7 +251,8 @@ mod tests {
     fn a_new_event_item_decodes_into_the_event_and_its_environment() {
         let environment = EnvironmentId::generate();
         let id = EventId::for_sequence(7, 1_700_000_000_000);
-        let (event, env) = event_of(&record("INSERT", event_image(&environment, &id))).unwrap();
+        let (events, env) = events_of(&record("INSERT", event_image(&environment, &id))).unwrap();
+        let event = &events[0];
         assert_eq!((env, event.id, event.sequence), (environment, id, 7));
         assert_eq!(event.name, "dsync.user.created");
         assert_eq!(event.envelope()["data"]["id"], "directory_user_1");
@@ -250,8 +265,36 @@ mod tests {
         let mut image = event_image(&environment, &id);
         let packed = dsync_dynamo::pack_document("{\"id\":\"directory_user_1\"}");
         image["data"] = serde_json::json!({ "B": base64_of(&packed) });
-        let (event, _) = event_of(&record("INSERT", image)).unwrap();
-        assert_eq!(event.envelope()["data"]["id"], "directory_user_1");
+        let (events, _) = events_of(&record("INSERT", image)).unwrap();
+        assert_eq!(events[0].envelope()["data"]["id"], "directory_user_1");
+    }
+
+    #[test]
+    fn a_page_of_events_decodes_into_each_of_them_in_order() {
+        let environment = EnvironmentId::generate();
+        let directory = dsync_domain::ids::DirectoryId::generate();
+        let entry = |sequence: u64| {
+            let id = EventId::for_sequence(sequence, 1_700_000_000_000);
+            format!(
+                r#"{{"id":"{id}","sequence":{sequence},"event":"dsync.group.user_added","directory_id":"{directory}","data":{{"user":{{"id":"u{sequence}"}}}}}}"#
+            )
+        };
+        let text = format!("[{},{}]", entry(8), entry(9));
+        let image = serde_json::json!({
+            "type": {"S": "events"},
+            "environment_id": {"S": environment.to_string()},
+            "first": {"N": "8"},
+            "sequence": {"N": "9"},
+            "events": {"B": base64_of(&dsync_dynamo::pack_document(&text))},
+            "created_at": {"N": "1700000000000"},
+        });
+        let (events, env) = events_of(&record("INSERT", image)).unwrap();
+        assert_eq!(env, environment);
+        let sequences: Vec<u64> = events.iter().map(|e| e.sequence).collect();
+        assert_eq!(sequences, vec![8, 9]);
+        assert_eq!(events[1].envelope()["data"]["user"]["id"], "u9");
+        assert_eq!(events[0].directory_id, Some(directory));
+        assert_eq!(events[0].created_at, 1_700_000_000_000);
     }
 
     fn base64_of(bytes: &[u8]) -> String {
@@ -264,12 +307,12 @@ mod tests {
         let environment = EnvironmentId::generate();
         let id = EventId::for_sequence(7, 0);
         // A TTL expiry is a REMOVE: it makes no delivery.
-        assert!(event_of(&record("REMOVE", event_image(&environment, &id))).is_none());
+        assert!(events_of(&record("REMOVE", event_image(&environment, &id))).is_none());
         let mut other = event_image(&environment, &id);
         other["type"] = serde_json::json!({"S": "head"});
-        assert!(event_of(&record("INSERT", other)).is_none());
+        assert!(events_of(&record("INSERT", other)).is_none());
         let mut broken = event_image(&environment, &id);
         broken["data"] = serde_json::json!({"S": "{not json"});
-        assert!(event_of(&record("INSERT", broken)).is_none());
+        assert!(events_of(&record("INSERT", broken)).is_none());
     }
 }

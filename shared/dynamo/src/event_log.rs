@@ -15,11 +15,12 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
 use dsync_domain::directory::EventDraft;
 pub use dsync_domain::directory::{EventScope, StoredEvent};
-use dsync_domain::ids::{DirectoryId, EnvironmentId, EventId};
+use dsync_domain::ids::{EnvironmentId, EventId};
 use dsync_domain::time::now_millis;
 
 use crate::error::backend;
 use crate::event_heads::Head;
+use crate::event_pages::{entry_bytes, entry_json, page_item, page_lengths};
 use crate::group_commit::{merged_counts, Commit, CommitQueues, GroupedItems, Waiting};
 use crate::item::{n, s, Item, ItemExt};
 use crate::item_size::MAX_TRANSACTION_BYTES;
@@ -236,7 +237,11 @@ impl Store {
         grouped.start_events();
         let mut sequence = head.sequence;
         let mut stored = Vec::with_capacity(group.len());
+        // Every event in queue order: its owner, its JSON in a page, and the size its page
+        // was planned with (group_commit.rs plans with the same estimate).
+        let mut entries: Vec<(usize, String, usize)> = Vec::with_capacity(total);
         for (owner, commit) in commits.iter().enumerate() {
+            let organization = commit.scope.organization_id.as_deref();
             let mut events = Vec::with_capacity(commit.events.len());
             for draft in &commit.events {
                 sequence += 1;
@@ -249,13 +254,26 @@ impl Store {
                     directory_id: commit.scope.directory_id,
                     organization_id: commit.scope.organization_id.clone(),
                 };
-                grouped.push(
-                    vec![owner],
-                    self.event_put(environment, &event, draft.data.as_str())?,
-                );
+                let planned = entry_bytes(draft.name, draft.data.as_str(), organization);
+                entries.push((owner, entry_json(&event, draft.data.as_str()), planned));
                 events.push(event);
             }
             stored.push(events);
+        }
+        let mut first = head.sequence + 1;
+        let mut rest = entries.as_slice();
+        for length in page_lengths(entries.iter().map(|(_, _, planned)| *planned)) {
+            let (page, after) = rest.split_at(length);
+            rest = after;
+            let mut owners: Vec<usize> = page.iter().map(|(owner, ..)| *owner).collect();
+            owners.dedup();
+            let texts: Vec<String> = page.iter().map(|(_, text, _)| text.clone()).collect();
+            let last = first + length as u64 - 1;
+            grouped.push(
+                owners,
+                self.page_put(page_item(environment, first, last, now, &texts))?,
+            );
+            first = last + 1;
         }
         Ok((grouped, stored, next))
     }
@@ -328,34 +346,7 @@ impl Store {
             .build())
     }
 
-    fn event_put(
-        &self,
-        environment: &EnvironmentId,
-        event: &StoredEvent,
-        // The draft's text, stored as written (`event.data` is the same JSON, parsed).
-        data: &str,
-    ) -> Result<TransactWriteItem, StoreError> {
-        let mut item = Item::from([
-            (PK.to_owned(), s(environment_pk(environment))),
-            (SK.to_owned(), s(event_sk(event.sequence))),
-            ("type".to_owned(), s("event")),
-            ("id".to_owned(), s(event.id.to_string())),
-            ("environment_id".to_owned(), s(environment.to_string())),
-            ("sequence".to_owned(), n(event.sequence)),
-            ("event".to_owned(), s(&event.name)),
-            ("data".to_owned(), crate::packed::document(data)),
-            ("created_at".to_owned(), n(event.created_at)),
-            (
-                "expires_at".to_owned(),
-                n(event.created_at / 1000 + EVENT_RETENTION_DAYS * 86_400),
-            ),
-        ]);
-        if let Some(directory) = &event.directory_id {
-            item.insert("directory_id".to_owned(), s(directory.to_string()));
-        }
-        if let Some(organization) = &event.organization_id {
-            item.insert("organization_id".to_owned(), s(organization));
-        }
+    fn page_put(&self, item: Item) -> Result<TransactWriteItem, StoreError> {
         let put = Put::builder()
             .table_name(&self.tables.events)
             .set_item(Some(item))
@@ -364,21 +355,6 @@ impl Store {
             .map_err(build_error)?;
         Ok(TransactWriteItem::builder().put(put).build())
     }
-}
-
-/// Decodes an event item, as read from the table or from a stream image.
-pub fn decode_event(item: &Item) -> Result<StoredEvent, StoreError> {
-    Ok(StoredEvent {
-        id: crate::item::id_attr(item, "id", EventId::parse)?,
-        sequence: item.num_attr("sequence")?,
-        name: item.str_attr("event")?.to_owned(),
-        data: item.json_attr("data")?,
-        created_at: item.num_attr("created_at")?,
-        directory_id: item
-            .opt_str_attr("directory_id")
-            .and_then(|d| DirectoryId::parse(d).ok()),
-        organization_id: item.opt_str_attr("organization_id").map(str::to_owned),
-    })
 }
 
 type TransactError =

@@ -27,6 +27,7 @@ use dsync_domain::ids::{DirectoryId, EnvironmentId};
 use tokio::sync::oneshot;
 
 use crate::event_log::MAX_TRANSACTION_ITEMS;
+use crate::event_pages::{entry_bytes, page_lengths, PAGE_ITEM_OVERHEAD};
 use crate::item_size::{transaction_item_bytes, MAX_TRANSACTION_BYTES};
 use crate::keys::{PK, SK};
 use crate::StoreError;
@@ -46,25 +47,34 @@ pub(crate) struct Commit {
 impl Commit {
     /// Items it takes in a transaction of its own (beside the head update).
     pub(crate) fn items(&self) -> usize {
-        self.writes.len() + usize::from(self.counts.is_some()) + self.events.len()
+        self.writes.len()
+            + usize::from(self.counts.is_some())
+            + page_lengths(self.entry_sizes()).len()
     }
 
-    /// What its items add to a transaction's size (item_size.rs), events estimated from
-    /// their text (stored packed, never larger) and what every event item carries beside it.
+    /// The planned size of each of its events in a page (event_pages.rs).
+    pub(crate) fn entry_sizes(&self) -> impl Iterator<Item = usize> + '_ {
+        let organization = self.scope.organization_id.as_deref();
+        self.events
+            .iter()
+            .map(move |event| entry_bytes(event.name, event.data.as_str(), organization))
+    }
+
+    /// What its items add to a transaction's size (item_size.rs), its events' pages
+    /// estimated from their text.
     pub(crate) fn bytes(&self) -> usize {
         let writes: usize = self.writes.iter().map(transaction_item_bytes).sum();
-        let organization = self.scope.organization_id.as_ref().map_or(0, String::len);
-        let events: usize = self
-            .events
-            .iter()
-            .map(|event| event.data.as_str().len() + EVENT_ITEM_OVERHEAD + organization)
-            .sum();
-        writes + events + if self.counts.is_some() { 256 } else { 0 }
+        writes + events_bytes(self.entry_sizes()) + if self.counts.is_some() { 256 } else { 0 }
     }
 }
 
-/// An event item's keys, ids, name, times and attribute names, generously.
-const EVENT_ITEM_OVERHEAD: usize = 512;
+/// What pages of events of these entry sizes add to a transaction (stored packed, never
+/// larger than their text).
+fn events_bytes(sizes: impl Iterator<Item = usize>) -> usize {
+    let sizes: Vec<usize> = sizes.collect();
+    sizes.iter().map(|size| size + 1).sum::<usize>()
+        + page_lengths(sizes.iter().copied()).len() * PAGE_ITEM_OVERHEAD
+}
 
 /// The bytes a shared transaction is filled to. DynamoDB's limit is 4 MB; a megabyte is left
 /// because its documentation does not say how it sizes an update (the key and values, as
@@ -269,9 +279,11 @@ pub(crate) fn merged_counts(commits: &[&Commit]) -> Vec<(CountChange, i64, Vec<u
 /// What a transaction being filled holds so far: its item count, size and the keys it writes.
 #[derive(Default)]
 struct Plan {
-    /// Items besides the head update.
+    /// Items besides the head update and the event pages.
     items: usize,
     bytes: usize,
+    /// The planned size of every event so far, in order: they are paged together.
+    entry_sizes: Vec<usize>,
     /// Table and key of each write; condition checks with the exact item they check.
     keys: HashMap<(String, String, String), Option<TransactWriteItem>>,
     count_directories: Vec<DirectoryId>,
@@ -284,7 +296,8 @@ impl Plan {
     /// bigger ones before they queue).
     fn try_add(&mut self, commit: &Commit) -> bool {
         let bytes = commit.bytes();
-        if self.items > 0 && self.bytes + bytes > SHARED_TRANSACTION_BYTES {
+        let first = self.items == 0 && self.entry_sizes.is_empty();
+        if !first && self.bytes + bytes > SHARED_TRANSACTION_BYTES {
             return false;
         }
         let mut new_keys = Vec::new();
@@ -299,11 +312,15 @@ impl Plan {
         let new_counter = commit
             .counts
             .is_some_and(|change| !self.count_directories.contains(&change.directory));
-        let extra = commit.events.len() + new_keys.len() + usize::from(new_counter);
-        if 1 + self.items + extra > MAX_TRANSACTION_ITEMS {
+        let extra = new_keys.len() + usize::from(new_counter);
+        let mut entry_sizes = self.entry_sizes.clone();
+        entry_sizes.extend(commit.entry_sizes());
+        let pages = page_lengths(entry_sizes.iter().copied()).len();
+        if 1 + self.items + extra + pages > MAX_TRANSACTION_ITEMS {
             return false;
         }
         self.items += extra;
+        self.entry_sizes = entry_sizes;
         self.bytes += bytes;
         for (key, write) in new_keys {
             let check = write.condition_check.is_some().then(|| write.clone());
@@ -417,15 +434,16 @@ mod tests {
     }
 
     #[test]
-    fn a_transaction_takes_commits_until_the_hundredth_item_sharing_checks_and_counters() {
+    fn a_transaction_takes_commits_until_the_hundredth_item_sharing_checks_counters_and_pages() {
         // Each commit: the directory check (shared), its user (own), a counter (shared), an
-        // event. 1 head + 1 check + 1 counter + 2 per commit: 48 commits make 99 items.
-        let commits = (0..60)
+        // event (in a page shared by up to 100). 1 head + 1 check + 1 counter + 1 page + 1
+        // per commit: 96 commits make 100 items.
+        let commits = (0..120)
             .map(|i| commit(vec![check("DIR"), put(&format!("U{i}"))], 1, true))
             .collect();
         let (queues, environment, _answers) = queue_of(commits);
-        assert_eq!(queues.take(&environment).len(), 48);
-        assert_eq!(queues.take(&environment).len(), 12);
+        assert_eq!(queues.take(&environment).len(), 96);
+        assert_eq!(queues.take(&environment).len(), 24);
         assert!(queues.take(&environment).is_empty());
     }
 

@@ -2,7 +2,9 @@
 //!
 //! A cursor is an event id, which carries its sequence number, so `after=<id>` is one
 //! strongly consistent Query `sk > <sequence>`: no lookup, and no event that commits later
-//! can take a number below the cursor (see `event_log.rs`). Filters are applied while
+//! can take a number below the cursor (see `event_log.rs`). Items are pages of events keyed
+//! by their last one (event_pages.rs); the events of a page on the far side of the cursor
+//! are skipped. Filters are applied while
 //! scanning, so a filtered read still returns up to `limit` matches; the scan is bounded
 //! ([`EVENT_SCAN_PAGES`]) and says where it stopped, so a reader continues from there.
 
@@ -12,7 +14,8 @@ use dsync_domain::ids::{EnvironmentId, EventId};
 
 use super::paging::ListOrder;
 use crate::error::backend;
-use crate::event_log::{decode_event, StoredEvent};
+use crate::event_log::StoredEvent;
+use crate::event_pages::{decode_events, sequence_range, MAX_PAGE_EVENTS};
 use crate::item::{s, Item};
 use crate::keys::*;
 use crate::{Store, StoreError};
@@ -94,10 +97,22 @@ impl Store {
         let mut values = Item::from([(":pk".to_owned(), s(&pk))]);
         let condition = match bound {
             Some((op, seq)) => {
-                values.insert(":seq".to_owned(), s(event_sk(seq)));
+                // A page's key is its last event's number (event_pages.rs): the page holding
+                // the events just below `seq` has a key up to a page's length above it.
+                let key = match op {
+                    "<" => seq.saturating_add(MAX_PAGE_EVENTS),
+                    _ => seq,
+                };
+                values.insert(":seq".to_owned(), s(event_sk(key)));
                 format!("pk = :pk AND sk {op} :seq")
             }
             None => "pk = :pk".to_owned(),
+        };
+        let within = |sequence: u64| match bound {
+            Some((">", seq)) => sequence > seq,
+            Some((">=", seq)) => sequence >= seq,
+            Some((_, seq)) => sequence < seq,
+            None => true,
         };
         let mut found = Vec::new();
         let mut examined = None;
@@ -116,8 +131,15 @@ impl Store {
                 .send()
                 .await
                 .map_err(backend)?;
+            let mut events = Vec::new();
             for item in output.items.unwrap_or_default() {
-                let event = decode_event(&item)?;
+                let mut page = decode_events(&item)?;
+                if !ascending {
+                    page.reverse();
+                }
+                events.extend(page.into_iter().filter(|e| within(e.sequence)));
+            }
+            for event in events {
                 examined = Some(event.id);
                 if query.past_range(&event) {
                     break 'scan;
@@ -206,8 +228,9 @@ impl Store {
             .key_condition_expression("pk = :pk AND sk >= :seq")
             .expression_attribute_values(":pk", s(environment_pk(environment)))
             .expression_attribute_values(":seq", s(event_sk(sequence)))
-            .projection_expression("#seq, created_at")
+            .projection_expression("#seq, #first, created_at")
             .expression_attribute_names("#seq", "sequence")
+            .expression_attribute_names("#first", "first")
             .limit(1)
             .consistent_read(true)
             .send()
@@ -216,12 +239,13 @@ impl Store {
         let Some(item) = output.items.unwrap_or_default().into_iter().next() else {
             return Ok(None);
         };
-        let number = |name: &str| match item.get(name) {
+        let created_at = match item.get("created_at") {
             Some(AttributeValue::N(v)) => v.parse::<i64>().ok(),
             _ => None,
         };
-        match (number("sequence"), number("created_at")) {
-            (Some(seq), Some(at)) => Ok(Some((seq as u64, at))),
+        // A page's events share their time; the first of them at or after `sequence`.
+        match (sequence_range(&item), created_at) {
+            (Some((first, _)), Some(at)) => Ok(Some((first.max(sequence), at))),
             _ => Err(StoreError::corrupt("event without sequence or created_at")),
         }
     }

@@ -9,7 +9,8 @@ use dsync_domain::webhooks::{Delivery, DeliveryState};
 use futures::future::try_join_all;
 
 use crate::error::{backend, is_conditional_failure};
-use crate::event_log::{decode_event, StoredEvent};
+use crate::event_log::StoredEvent;
+use crate::event_pages::decode_events;
 use crate::item::{id_attr, n, s, Item, ItemExt};
 use crate::keys::*;
 use crate::{Store, StoreError, EVENT_RETENTION_DAYS};
@@ -191,23 +192,63 @@ impl Store {
     }
 
     /// The events behind deliveries, for sending them again. Events outlive every retry
-    /// schedule (30 days); one that has expired is simply absent.
+    /// schedule (30 days); one that has expired is simply absent. A page of events is keyed
+    /// by its last event (event_pages.rs): one BatchGetItem finds every event that ends its
+    /// page (all of them when each commit was alone), and a Query for the page keyed at or
+    /// after each event still missing finds the rest, a page read once for all its events.
     pub async fn events_by_id(
         &self,
         environment: &EnvironmentId,
         ids: &[EventId],
     ) -> Result<Vec<StoredEvent>, StoreError> {
-        let keys = ids
+        let mut wanted: Vec<u64> = ids.iter().map(EventId::sequence).collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        let keys = wanted
             .iter()
-            .map(|id| {
+            .map(|sequence| {
                 Item::from([
                     (PK.to_owned(), s(environment_pk(environment))),
-                    (SK.to_owned(), s(event_sk(id.sequence()))),
+                    (SK.to_owned(), s(event_sk(*sequence))),
                 ])
             })
             .collect();
-        let items = self.batch_get_items(&self.tables.events, keys).await?;
-        items.iter().map(decode_event).collect()
+        let mut found = Vec::new();
+        for item in self.batch_get_items(&self.tables.events, keys).await? {
+            found.extend(decode_events(&item)?);
+        }
+        let mut read: std::collections::HashSet<u64> = found.iter().map(|e| e.sequence).collect();
+        for sequence in wanted {
+            if read.contains(&sequence) {
+                continue;
+            }
+            let output = self
+                .client
+                .query()
+                .table_name(&self.tables.events)
+                .key_condition_expression("pk = :pk AND sk >= :seq")
+                .expression_attribute_values(":pk", s(environment_pk(environment)))
+                .expression_attribute_values(":seq", s(event_sk(sequence)))
+                .limit(1)
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(backend)?;
+            for item in output.items.unwrap_or_default() {
+                for event in decode_events(&item)? {
+                    if read.insert(event.sequence) {
+                        found.push(event);
+                    }
+                }
+            }
+            // Absent from every page read: expired.
+            read.insert(sequence);
+        }
+        // An id names its event by the sequence number it carries (one per environment).
+        let sequences: std::collections::HashSet<u64> = ids.iter().map(EventId::sequence).collect();
+        found.retain(|event| sequences.contains(&event.sequence));
+        found.sort_by_key(|event| event.sequence);
+        Ok(found)
     }
 
     async fn put_if_unchanged(
