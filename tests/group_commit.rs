@@ -380,3 +380,71 @@ async fn cursors_inside_a_page_of_events_read_exactly_the_events_past_them() {
     let found: Vec<u64> = found.iter().map(|e| e.sequence).collect();
     assert_eq!(found, vec![3, 17, 30]);
 }
+
+/// A log written before pages holds one event per item (`type = event`, keyed by its own
+/// number). After an upgrade, those items and the pages after them read as one log, in
+/// either direction and from a cursor on either side.
+#[tokio::test]
+async fn events_stored_one_per_item_before_pages_read_on_with_the_pages() {
+    use aws_sdk_dynamodb::types::AttributeValue::{N, S};
+    let app = spawn_app_without_stream_processing().await;
+    let plain = dsync_policy::App::new(app.store().clone());
+    let context = app.policy_context(&plain).await;
+    let environment = context.directory().environment_id;
+    let store = app.store();
+    let head = store.event_head(&environment).await.unwrap();
+    let now = dsync_domain::time::now_millis();
+    for sequence in head + 1..=head + 3 {
+        let id = dsync_domain::ids::EventId::for_sequence(sequence, now);
+        store
+            .client()
+            .put_item()
+            .table_name(&store.tables().events)
+            .item("pk", S(format!("ENV#{environment}")))
+            .item("sk", S(format!("{sequence:020}")))
+            .item("type", S("event".into()))
+            .item("id", S(id.to_string()))
+            .item("environment_id", S(environment.to_string()))
+            .item("sequence", N(sequence.to_string()))
+            .item("event", S("dsync.user.updated".into()))
+            .item("data", S(format!(r#"{{"id":"legacy{sequence}"}}"#)))
+            .item("created_at", N(now.to_string()))
+            .send()
+            .await
+            .unwrap();
+    }
+    store
+        .client()
+        .put_item()
+        .table_name(&store.tables().directory)
+        .item("pk", S(format!("ENV#{environment}")))
+        .item("sk", S("EVENT_HEAD".into()))
+        .item("sequence", N((head + 3).to_string()))
+        .item("created_at", N(now.to_string()))
+        .send()
+        .await
+        .unwrap();
+    let users = create_users(&app, 5).await;
+    let plans = plan_all(&plain, &context, &users).await;
+    for committed in commit_all(&plain, &context, &users, &plans).await {
+        committed.unwrap();
+    }
+
+    let all = app.events_after(None).await;
+    let numbers: Vec<u64> = all
+        .iter()
+        .map(|e| dsync_domain::ids::EventId::parse(e["id"].as_str().unwrap()).unwrap())
+        .map(|id| id.sequence())
+        .collect();
+    assert_eq!(numbers, (1..=head + 8).collect::<Vec<u64>>());
+    let legacy = &all[head as usize + 1];
+    assert_eq!(legacy["data"]["id"], format!("legacy{}", head + 2));
+    let from_legacy = legacy["id"].as_str().unwrap();
+    let (after, _) = sequences(&app, &format!("limit=3&after={from_legacy}")).await;
+    assert_eq!(after, vec![head + 3, head + 4, head + 5]);
+    let (newest, _) = sequences(&app, &format!("order=desc&limit=100")).await;
+    assert_eq!(newest, (1..=head + 8).rev().collect::<Vec<u64>>());
+    let first_page_event = all[head as usize + 4]["id"].as_str().unwrap();
+    let (before, _) = sequences(&app, &format!("limit=3&before={first_page_event}")).await;
+    assert_eq!(before, vec![head + 2, head + 3, head + 4]);
+}
