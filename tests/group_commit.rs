@@ -442,7 +442,7 @@ async fn events_stored_one_per_item_before_pages_read_on_with_the_pages() {
     let from_legacy = legacy["id"].as_str().unwrap();
     let (after, _) = sequences(&app, &format!("limit=3&after={from_legacy}")).await;
     assert_eq!(after, vec![head + 3, head + 4, head + 5]);
-    let (newest, _) = sequences(&app, &format!("order=desc&limit=100")).await;
+    let (newest, _) = sequences(&app, "order=desc&limit=100").await;
     assert_eq!(newest, (1..=head + 8).rev().collect::<Vec<u64>>());
     let first_page_event = all[head as usize + 4]["id"].as_str().unwrap();
     let (before, _) = sequences(&app, &format!("limit=3&before={first_page_event}")).await;
