@@ -581,4 +581,11 @@ async fn an_endpoint_too_slow_once_in_a_batch_gets_no_more_inline_attempts_in_it
         .await
         .unwrap();
     assert_eq!(recorded.deliveries.len(), 20, "every delivery is recorded");
+    // The ones not attempted are due at once, for the next sweep (not after a lease).
+    let due_now = recorded
+        .deliveries
+        .iter()
+        .filter(|d| d.next_attempt_at.is_some_and(|at| at <= now()))
+        .count();
+    assert_eq!(due_now, 19);
 }

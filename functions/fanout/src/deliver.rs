@@ -1,6 +1,6 @@
 //! One attempt: sign, send, and record what happened.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -139,20 +139,31 @@ pub async fn record(
 }
 
 /// Each endpoint's failing mark as this invocation last read or wrote it, so that many
-/// attempts to one endpoint write the mark once when it changes, not once per attempt.
+/// attempts to one endpoint write the mark once when it changes, not once per attempt; and
+/// the endpoints that outlasted the inline budget in this invocation.
 #[derive(Default)]
-pub struct Health(Mutex<HashMap<WebhookEndpointId, Option<i64>>>);
+pub struct Health {
+    marks: Mutex<HashMap<WebhookEndpointId, Option<i64>>>,
+    slow: Mutex<HashSet<WebhookEndpointId>>,
+}
 
 impl Health {
-    /// Whether an attempt in this invocation found the endpoint failing (or too slow): its
-    /// next deliveries are left to the sweep instead of each waiting out the inline budget
-    /// (a batch of pages can hold thousands of events).
-    pub fn is_failing(&self, endpoint: &WebhookEndpointId) -> bool {
-        self.0
+    /// Remembers that an attempt to `endpoint` was cut off at the inline budget.
+    pub fn mark_slow(&self, endpoint: &WebhookEndpointId) {
+        self.slow
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .get(endpoint)
-            .is_some_and(Option::is_some)
+            .insert(*endpoint);
+    }
+
+    /// Whether an attempt in this invocation outlasted the inline budget: the endpoint's next
+    /// deliveries are left to the sweep instead of each waiting the budget out (a stream
+    /// batch of pages can hold thousands of events).
+    pub fn is_slow(&self, endpoint: &WebhookEndpointId) -> bool {
+        self.slow
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .contains(endpoint)
     }
 
     /// Keeps the endpoint's failing mark in step with its last attempt.
@@ -165,7 +176,7 @@ impl Health {
     ) -> Result<(), StoreError> {
         let change = {
             let mut marks = self
-                .0
+                .marks
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
             let mark = marks.entry(endpoint.id).or_insert(endpoint.failing_since);

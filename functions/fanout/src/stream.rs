@@ -65,11 +65,15 @@ pub async fn handle_batch(app: &App, batch: Event) -> DynamoDbEventResponse {
     let health = &Health::default();
     let events = &events;
     let failed = stream::iter(planned)
-        .map(|(index, endpoint, delivery)| async move {
+        .map(|(index, endpoint, mut delivery)| async move {
             let event = &events[index].0;
+            let inline = endpoint.failing_since.is_none() && !health.is_slow(&endpoint.id);
+            if !inline {
+                // Due now, for the sweep, as for an endpoint marked failing before the batch.
+                delivery.next_attempt_at = Some(now);
+            }
             match app.store.record_delivery(&delivery).await {
                 Ok(created) => {
-                    let inline = endpoint.failing_since.is_none() && !health.is_failing(&endpoint.id);
                     if created && inline {
                         attempt_inline(app, health, &endpoint, &delivery, event).await;
                     }
@@ -169,6 +173,7 @@ async fn cut_off(
 ) {
     tracing::warn!(delivery_id = %delivery.id, endpoint_id = %endpoint.id, budget_ms = budget.as_millis() as u64,
         "endpoint slower than the inline budget; the sweep takes over");
+    health.mark_slow(&endpoint.id);
     if let Err(error) = health.record(app, endpoint, false, app.now()).await {
         tracing::warn!(endpoint_id = %endpoint.id, %error, "could not mark the endpoint failing");
     }

@@ -278,6 +278,34 @@ impl Store {
         Ok((grouped, stored, next))
     }
 
+    /// The item of the log holding `sequence`, or the first after it when that event has
+    /// expired: the first page keyed at or after it (pages are keyed by their last event).
+    /// `range_only` reads just its sequence range and time.
+    pub(crate) async fn page_holding(
+        &self,
+        environment: &EnvironmentId,
+        sequence: u64,
+        range_only: bool,
+    ) -> Result<Option<Item>, StoreError> {
+        let mut query = self
+            .client
+            .query()
+            .table_name(&self.tables.events)
+            .key_condition_expression("pk = :pk AND sk >= :seq")
+            .expression_attribute_values(":pk", s(environment_pk(environment)))
+            .expression_attribute_values(":seq", s(event_sk(sequence)))
+            .limit(1)
+            .consistent_read(true);
+        if range_only {
+            query = query
+                .projection_expression("#seq, #first, created_at")
+                .expression_attribute_names("#seq", "sequence")
+                .expression_attribute_names("#first", "first");
+        }
+        let output = query.send().await.map_err(backend)?;
+        Ok(output.items.unwrap_or_default().into_iter().next())
+    }
+
     /// The environment's last sequence number (0 before its first event), read now.
     pub async fn event_head(&self, environment: &EnvironmentId) -> Result<u64, StoreError> {
         Ok(self.read_event_head(environment).await?.sequence)

@@ -221,22 +221,7 @@ impl Store {
         environment: &EnvironmentId,
         sequence: u64,
     ) -> Result<Option<(u64, i64)>, StoreError> {
-        let output = self
-            .client
-            .query()
-            .table_name(&self.tables.events)
-            .key_condition_expression("pk = :pk AND sk >= :seq")
-            .expression_attribute_values(":pk", s(environment_pk(environment)))
-            .expression_attribute_values(":seq", s(event_sk(sequence)))
-            .projection_expression("#seq, #first, created_at")
-            .expression_attribute_names("#seq", "sequence")
-            .expression_attribute_names("#first", "first")
-            .limit(1)
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(backend)?;
-        let Some(item) = output.items.unwrap_or_default().into_iter().next() else {
+        let Some(item) = self.page_holding(environment, sequence, true).await? else {
             return Ok(None);
         };
         let created_at = match item.get("created_at") {

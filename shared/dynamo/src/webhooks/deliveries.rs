@@ -222,19 +222,7 @@ impl Store {
             if read.contains(&sequence) {
                 continue;
             }
-            let output = self
-                .client
-                .query()
-                .table_name(&self.tables.events)
-                .key_condition_expression("pk = :pk AND sk >= :seq")
-                .expression_attribute_values(":pk", s(environment_pk(environment)))
-                .expression_attribute_values(":seq", s(event_sk(sequence)))
-                .limit(1)
-                .consistent_read(true)
-                .send()
-                .await
-                .map_err(backend)?;
-            for item in output.items.unwrap_or_default() {
+            if let Some(item) = self.page_holding(environment, sequence, false).await? {
                 for event in decode_events(&item)? {
                     if read.insert(event.sequence) {
                         found.push(event);
