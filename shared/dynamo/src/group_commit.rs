@@ -436,14 +436,14 @@ mod tests {
     #[test]
     fn a_transaction_takes_commits_until_the_hundredth_item_sharing_checks_counters_and_pages() {
         // Each commit: the directory check (shared), its user (own), a counter (shared), an
-        // event (in a page shared by up to 100). 1 head + 1 check + 1 counter + 1 page + 1
-        // per commit: 96 commits make 100 items.
+        // event (in pages of 32). 1 head + 1 check + 1 counter + 3 pages + 1 per commit: 94
+        // commits make 100 items.
         let commits = (0..120)
             .map(|i| commit(vec![check("DIR"), put(&format!("U{i}"))], 1, true))
             .collect();
         let (queues, environment, _answers) = queue_of(commits);
-        assert_eq!(queues.take(&environment).len(), 96);
-        assert_eq!(queues.take(&environment).len(), 24);
+        assert_eq!(queues.take(&environment).len(), 94);
+        assert_eq!(queues.take(&environment).len(), 26);
         assert!(queues.take(&environment).is_empty());
     }
 

@@ -24,6 +24,9 @@ use crate::{Store, StoreError};
 /// selective filter over a long log returns what it found and where it stopped).
 pub const EVENT_SCAN_PAGES: usize = 50;
 const SCAN_PAGE: i32 = 100;
+/// Items the first Query of a read asks for at most: each is a page of up to 32 events
+/// (event_pages.rs), so a read of a few events does not read hundreds.
+const FIRST_QUERY_ITEMS: i32 = 16;
 
 /// Writers stamp `created_at` just before they commit, so the log's order and its timestamps
 /// agree only up to clock skew and retries; time bounds are widened by this much where they
@@ -117,6 +120,7 @@ impl Store {
         let mut found = Vec::new();
         let mut examined = None;
         let mut start: Option<Item> = None;
+        let mut items_per_query = (query.limit as i32).clamp(1, FIRST_QUERY_ITEMS);
         'scan: for _ in 0..EVENT_SCAN_PAGES {
             let output = self
                 .client
@@ -126,13 +130,15 @@ impl Store {
                 .set_expression_attribute_values(Some(values.clone()))
                 .scan_index_forward(ascending)
                 .set_exclusive_start_key(start.take())
-                .limit(SCAN_PAGE)
+                .limit(items_per_query)
                 .consistent_read(true)
                 .send()
                 .await
                 .map_err(backend)?;
             let mut events = Vec::new();
-            for item in output.items.unwrap_or_default() {
+            let items = output.items.unwrap_or_default();
+            let (read, found_before) = (items.len(), found.len());
+            for item in items {
                 let mut page = decode_events(&item)?;
                 if !ascending {
                     page.reverse();
@@ -155,6 +161,9 @@ impl Store {
                 Some(key) if !key.is_empty() => start = Some(key),
                 _ => break,
             }
+            let matched = found.len() - found_before;
+            items_per_query =
+                next_query_items(query.limit - found.len(), read, matched, items_per_query);
         }
         let resume = match found.last() {
             Some(last) if found.len() >= query.limit => Some(last.id),
@@ -233,5 +242,33 @@ impl Store {
             (Some((first, _)), Some(at)) => Ok(Some((first.max(sequence), at))),
             _ => Err(StoreError::corrupt("event without sequence or created_at")),
         }
+    }
+}
+
+/// How many items the next Query of a read asks for: as many as the matches per item so far
+/// say are `needed`, one more for luck; twice as many as the last when none matched (a
+/// selective filter).
+fn next_query_items(needed: usize, read: usize, matched: usize, previous: i32) -> i32 {
+    let estimate = if matched == 0 {
+        previous.saturating_mul(2)
+    } else {
+        i32::try_from((needed * read.max(1)).div_ceil(matched) + 1).unwrap_or(SCAN_PAGE)
+    };
+    estimate.clamp(1, SCAN_PAGE)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_read_asks_for_as_many_items_as_its_matches_per_item_say() {
+        // Pages of 32: 3 more events need one more page (and one for luck).
+        assert_eq!(next_query_items(3, 1, 32, 1), 2);
+        // One event per item: 6 more need 7.
+        assert_eq!(next_query_items(6, 4, 4, 4), 7);
+        // A filter nothing matched yet: twice as many, up to a full Query.
+        assert_eq!(next_query_items(10, 16, 0, 16), 32);
+        assert_eq!(next_query_items(10, 100, 0, 100), SCAN_PAGE);
     }
 }
