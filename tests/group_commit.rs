@@ -27,9 +27,13 @@ fn metered_policy(app: &TestApp, meter: &Meter) -> dsync_policy::App {
 }
 
 async fn create_users(app: &TestApp, count: usize) -> Vec<ProviderUserId> {
+    create_users_named(app, "grouped", count).await
+}
+
+async fn create_users_named(app: &TestApp, prefix: &str, count: usize) -> Vec<ProviderUserId> {
     let mut users = Vec::new();
     for i in 0..count {
-        let id = app.create_user(&format!("grouped{i}@example.com")).await;
+        let id = app.create_user(&format!("{prefix}{i}@example.com")).await;
         users.push(ProviderUserId::parse(&id).unwrap());
     }
     users
@@ -447,4 +451,54 @@ async fn events_stored_one_per_item_before_pages_read_on_with_the_pages() {
     let first_page_event = all[head as usize + 4]["id"].as_str().unwrap();
     let (before, _) = sequences(&app, &format!("limit=3&before={first_page_event}")).await;
     assert_eq!(before, vec![head + 2, head + 3, head + 4]);
+}
+
+/// Pages of every size the log makes (a commit alone, a full page, a page and one more),
+/// read from a cursor at every event, in both directions and both orders: each read returns
+/// exactly the events next to its cursor, as a log of one event per item would.
+#[tokio::test]
+async fn a_cursor_at_any_event_reads_exactly_its_neighbours_across_pages() {
+    let app = spawn_app_without_stream_processing().await;
+    let plain = dsync_policy::App::new(app.store().clone());
+    let context = app.policy_context(&plain).await;
+    for (round, size) in [1, 33, 1, 40].into_iter().enumerate() {
+        let users = create_users_named(&app, &format!("paged{round}_"), size).await;
+        let plans = plan_all(&plain, &context, &users).await;
+        for committed in commit_all(&plain, &context, &users, &plans).await {
+            committed.unwrap();
+        }
+    }
+    let all = app.events_after(None).await;
+    let ids: Vec<String> = all
+        .iter()
+        .map(|e| e["id"].as_str().unwrap().to_owned())
+        .collect();
+    let numbers: Vec<u64> = ids
+        .iter()
+        .map(|id| dsync_domain::ids::EventId::parse(id).unwrap().sequence())
+        .collect();
+    let last = *numbers.last().unwrap();
+    assert_eq!(numbers, (1..=last).collect::<Vec<u64>>());
+    const LIMIT: u64 = 5;
+    for (index, id) in ids.iter().enumerate() {
+        let at = numbers[index];
+        let after: Vec<u64> = (at + 1..=last).take(LIMIT as usize).collect();
+        let before: Vec<u64> = (at.saturating_sub(LIMIT).max(1)..at).collect();
+        let (read, _) = sequences(&app, &format!("limit={LIMIT}&after={id}")).await;
+        assert_eq!(read, after, "after {at}");
+        let (read, _) = sequences(&app, &format!("limit={LIMIT}&before={id}")).await;
+        assert_eq!(read, before, "before {at}");
+        let (read, _) = sequences(&app, &format!("order=desc&limit={LIMIT}&after={id}")).await;
+        assert_eq!(
+            read,
+            before.iter().rev().copied().collect::<Vec<u64>>(),
+            "desc after {at}"
+        );
+        let (read, _) = sequences(&app, &format!("order=desc&limit={LIMIT}&before={id}")).await;
+        assert_eq!(
+            read,
+            after.iter().rev().copied().collect::<Vec<u64>>(),
+            "desc before {at}"
+        );
+    }
 }
