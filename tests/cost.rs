@@ -648,7 +648,7 @@ async fn creates_of_one_stream_batch_share_their_log_transactions() {
     }
     let per_user = |figure: f64| figure / USERS as f64;
     // One transaction holds 94 commits of one item each beside the shared head, directory
-    // check, counter and their page of events; the first commits ready may go before the
+    // check, counter and their pages of events; the first commits ready may go before the
     // others queue (how they split depends on timing: 3 or 4 on a quiet machine, more on a
     // loaded one). The per-user figures below are the bound a regression would cross.
     let transactions = report.requests_by_operation["TransactWriteItems"];
