@@ -20,8 +20,9 @@ use crate::item::{s, Item};
 use crate::keys::*;
 use crate::{Store, StoreError};
 
-/// At most this many pages of [`SCAN_PAGE`] events are examined per read (a read with a
-/// selective filter over a long log returns what it found and where it stopped).
+/// At most this many Queries (each of up to [`SCAN_PAGE`] items, an item a page of up to 32
+/// events) are made per read: a read with a selective filter over a long log returns what it
+/// found and where it stopped.
 pub const EVENT_SCAN_PAGES: usize = 50;
 const SCAN_PAGE: i32 = 100;
 /// Items the first Query of a read asks for at most: each is a page of up to 32 events
