@@ -52,7 +52,8 @@ impl DirectoryContext {
 
     /// Projects under `settings` instead (a preview).
     pub fn set_settings(&mut self, settings: EnvironmentSettings) {
-        *self = Self::new(self.directory.clone(), settings);
+        self.settings = settings;
+        self.digest = ContextDigest::new(&self.directory, &self.settings);
     }
 
     /// Projects with `mappings` instead (a preview).

@@ -267,7 +267,7 @@ impl Store {
             rest = after;
             let mut owners: Vec<usize> = page.iter().map(|(owner, ..)| *owner).collect();
             owners.dedup();
-            let texts: Vec<String> = page.iter().map(|(_, text, _)| text.clone()).collect();
+            let texts: Vec<&str> = page.iter().map(|(_, text, _)| text.as_str()).collect();
             let last = first + length as u64 - 1;
             grouped.push(
                 owners,

@@ -16,7 +16,6 @@
 //! Items written before pages existed hold one event each (`type = event`, `sk` its own
 //! sequence number) and read as a page of one.
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use dsync_domain::directory::StoredEvent;
 use dsync_domain::ids::{DirectoryId, EnvironmentId, EventId};
 use serde::Deserialize;
@@ -98,7 +97,7 @@ pub(crate) fn page_item(
     first: u64,
     last: u64,
     created_at: i64,
-    entries: &[String],
+    entries: &[&str],
 ) -> Item {
     let mut text = String::with_capacity(entries.iter().map(|e| e.len() + 1).sum::<usize>() + 1);
     text.push('[');
@@ -186,13 +185,10 @@ fn decode_single(item: &Item) -> Result<StoredEvent, StoreError> {
 
 /// The first and last sequence numbers an item of the events table holds.
 pub(crate) fn sequence_range(item: &Item) -> Option<(u64, u64)> {
-    let last = match item.get("sequence") {
-        Some(AttributeValue::N(v)) => v.parse().ok()?,
-        _ => return None,
-    };
+    let last = item.opt_num_attr("sequence")?;
     let first = match item.get("first") {
-        Some(AttributeValue::N(v)) => v.parse().ok()?,
-        _ => last,
+        Some(_) => item.opt_num_attr("first")?,
+        None => last,
     };
     Some((first, last))
 }
@@ -239,7 +235,8 @@ mod tests {
             let organization = event.organization_id.as_deref();
             assert!(entry.len() <= entry_bytes(&event.name, &event.data.to_string(), organization));
         }
-        let item = page_item(&environment, 7, 9, 1_700_000_000_000, &entries);
+        let texts: Vec<&str> = entries.iter().map(String::as_str).collect();
+        let item = page_item(&environment, 7, 9, 1_700_000_000_000, &texts);
         assert_eq!(decode_events(&item).unwrap(), events);
         assert_eq!(sequence_range(&item), Some((7, 9)));
     }

@@ -8,7 +8,6 @@
 //! scanning, so a filtered read still returns up to `limit` matches; the scan is bounded
 //! ([`EVENT_SCAN_PAGES`]) and says where it stopped, so a reader continues from there.
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use dsync_domain::directory::EventFilter;
 use dsync_domain::ids::{EnvironmentId, EventId};
 
@@ -16,7 +15,7 @@ use super::paging::ListOrder;
 use crate::error::backend;
 use crate::event_log::StoredEvent;
 use crate::event_pages::{decode_events, sequence_range, MAX_PAGE_EVENTS};
-use crate::item::{s, Item};
+use crate::item::{s, Item, ItemExt};
 use crate::keys::*;
 use crate::{Store, StoreError};
 
@@ -234,10 +233,7 @@ impl Store {
         let Some(item) = self.page_holding(environment, sequence, true).await? else {
             return Ok(None);
         };
-        let created_at = match item.get("created_at") {
-            Some(AttributeValue::N(v)) => v.parse::<i64>().ok(),
-            _ => None,
-        };
+        let created_at = item.opt_num_attr::<i64>("created_at");
         // A page's events share their time; the first of them at or after `sequence`.
         match (sequence_range(&item), created_at) {
             (Some((first, _)), Some(at)) => Ok(Some((first.max(sequence), at))),

@@ -201,9 +201,8 @@ impl Store {
         environment: &EnvironmentId,
         ids: &[EventId],
     ) -> Result<Vec<StoredEvent>, StoreError> {
-        let mut wanted: Vec<u64> = ids.iter().map(EventId::sequence).collect();
-        wanted.sort_unstable();
-        wanted.dedup();
+        // An id names its event by the sequence number it carries (one per environment).
+        let wanted: std::collections::BTreeSet<u64> = ids.iter().map(EventId::sequence).collect();
         let keys = wanted
             .iter()
             .map(|sequence| {
@@ -218,7 +217,7 @@ impl Store {
             found.extend(decode_events(&item)?);
         }
         let mut read: std::collections::HashSet<u64> = found.iter().map(|e| e.sequence).collect();
-        for sequence in wanted {
+        for &sequence in &wanted {
             if read.contains(&sequence) {
                 continue;
             }
@@ -232,9 +231,7 @@ impl Store {
             // Absent from every page read: expired.
             read.insert(sequence);
         }
-        // An id names its event by the sequence number it carries (one per environment).
-        let sequences: std::collections::HashSet<u64> = ids.iter().map(EventId::sequence).collect();
-        found.retain(|event| sequences.contains(&event.sequence));
+        found.retain(|event| wanted.contains(&event.sequence));
         found.sort_by_key(|event| event.sequence);
         Ok(found)
     }
