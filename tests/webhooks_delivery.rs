@@ -107,7 +107,10 @@ async fn verify_with_python(
         .collect();
     let spec = json!({"standard_secrets": standard_secrets, "workos_secret": workos_secret,
                       "deliveries": deliveries});
-    let file = std::env::temp_dir().join(format!("dsync-webhooks-{}.json", now()));
+    // Unique per call: tests run side by side, and a name by the second let one test verify
+    // another's deliveries.
+    let unique = dsync_domain::ids::EventId::generate();
+    let file = std::env::temp_dir().join(format!("dsync-webhooks-{unique}.json"));
     std::fs::write(&file, spec.to_string()).unwrap();
     let summary = run_python(
         "verify_webhooks.py",
