@@ -15,8 +15,8 @@
 #   benches/log-throughput.sh
 #   DSYNC_BENCH_LOG_USERS=1000 DSYNC_BENCH_LOG_PROJECTORS=1,4,16,32 benches/log-throughput.sh
 #   DSYNC_BENCH_LOG_LATENCIES=10 DSYNC_BENCH_SCIM_USERS=0 benches/log-throughput.sh
-# Variables: DSYNC_BENCH_LOG_USERS (2000, users per projector run), DSYNC_BENCH_LOG_BATCH (100,
-# records per stream batch), DSYNC_BENCH_LOG_LATENCIES (0,10 ms), DSYNC_BENCH_LOG_PROJECTORS
+# Variables: DSYNC_BENCH_LOG_USERS (4000, users per projector run), DSYNC_BENCH_LOG_BATCH (160,
+# user records per stream batch: the template's 500 records of SCIM creates), DSYNC_BENCH_LOG_LATENCIES (0,10 ms), DSYNC_BENCH_LOG_PROJECTORS
 # (1,4,16), DSYNC_BENCH_SCIM_USERS (1000; 0 skips the SCIM run).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -16,8 +16,10 @@
 //! the engine and half after it answers, requests in flight overlapping freely.
 //!
 //! `bash benches/log-throughput.sh`; alone: `cargo bench -p dsync-tests --bench
-//! log_throughput`. `DSYNC_BENCH_LOG_USERS` (default 2000): users per projector run;
-//! `DSYNC_BENCH_LOG_BATCH` (default 100, the template's `BatchSize`): records per stream batch; `DSYNC_BENCH_LOG_LATENCIES`
+//! log_throughput`. `DSYNC_BENCH_LOG_USERS` (default 4000): users per projector run;
+//! `DSYNC_BENCH_LOG_BATCH` (default 160): user records per stream batch, as many as the
+//! template's `BatchSize` of 500 records holds when users are created over SCIM (a create
+//! makes about three records: the user, its `userName` guard and the record count); `DSYNC_BENCH_LOG_LATENCIES`
 //! (default `0,10`, ms); `DSYNC_BENCH_LOG_PROJECTORS` (default `1,4,16`);
 //! `DSYNC_BENCH_SCIM_USERS` (default 1000; 0 skips target 3).
 
@@ -57,8 +59,8 @@ fn number(variable: &str, default: usize) -> usize {
 
 #[tokio::main]
 async fn main() {
-    let users = number("DSYNC_BENCH_LOG_USERS", 2000);
-    let batch = number("DSYNC_BENCH_LOG_BATCH", 100).max(1);
+    let users = number("DSYNC_BENCH_LOG_USERS", 4000);
+    let batch = number("DSYNC_BENCH_LOG_BATCH", 160).max(1);
     let latencies: Vec<u64> = list("DSYNC_BENCH_LOG_LATENCIES", "0,10");
     let projector_counts: Vec<usize> = list("DSYNC_BENCH_LOG_PROJECTORS", "1,4,16");
     let scim_users = number("DSYNC_BENCH_SCIM_USERS", 1000);

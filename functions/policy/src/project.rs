@@ -136,9 +136,43 @@ pub async fn project_user(
     context: &DirectoryContext,
     user: &ProviderUserId,
 ) -> Result<Vec<StoredEvent>, StoreError> {
+    project_user_from(app, context, user, None).await
+}
+
+/// Re-projects many provider users of one directory, as [`project_user`] does each, their
+/// first reads batched (`Store::load_users_inputs`): a stream batch's users cost a Query
+/// each and one BatchGetItem per 50 before they plan. Each result in `users`' order.
+pub async fn project_users(
+    app: &App,
+    context: &DirectoryContext,
+    users: &[ProviderUserId],
+) -> Vec<Result<Vec<StoredEvent>, StoreError>> {
+    // A failed batched read costs only the batching: each projection then reads alone,
+    // and reports its own error if that fails too.
+    let mut read = app
+        .store
+        .load_users_inputs(&context.directory.id, users)
+        .await
+        .unwrap_or_default();
+    let projections = users
+        .iter()
+        .map(|user| project_user_from(app, context, user, read.remove(user)))
+        .collect();
+    // All at once: their reads are made, and the sooner every commit is queued, the fewer
+    // transactions they share (a run is at most a stream batch's users).
+    crate::stream::in_order_at_most(users.len(), projections).await
+}
+
+/// [`project_user`], its first plan made from `read` when the caller read its inputs.
+async fn project_user_from(
+    app: &App,
+    context: &DirectoryContext,
+    user: &ProviderUserId,
+    mut read: Option<dsync_dynamo::UserInputs>,
+) -> Result<Vec<StoredEvent>, StoreError> {
     let mut attempt = 0;
     loop {
-        let plan = plan_user(app, context, user).await?;
+        let plan = plan_user_from(app, context, user, read.take()).await?;
         match commit_once(app, context, user, &plan).await {
             Err(StoreError::Conflict) if directory_gone(app, context).await? => {
                 return Ok(Vec::new())
@@ -169,12 +203,25 @@ pub async fn plan_user(
     context: &DirectoryContext,
     user: &ProviderUserId,
 ) -> Result<UserPlan, StoreError> {
+    plan_user_from(app, context, user, None).await
+}
+
+/// [`plan_user`], from `read` (inputs read by the caller) the first time.
+async fn plan_user_from(
+    app: &App,
+    context: &DirectoryContext,
+    user: &ProviderUserId,
+    mut read: Option<dsync_dynamo::UserInputs>,
+) -> Result<UserPlan, StoreError> {
     let directory = &context.directory.id;
     let mut attempt = 0;
     loop {
-        // Boxed, as the reads' futures are large and a test's main future holds this one on
-        // a thread's stack.
-        let inputs = Box::pin(app.store.load_user_inputs(directory, user)).await?;
+        let inputs = match read.take() {
+            Some(inputs) => inputs,
+            // Boxed, as the reads' futures are large and a test's main future holds this
+            // one on a thread's stack.
+            None => Box::pin(app.store.load_user_inputs(directory, user)).await?,
+        };
         let read = inputs
             .provider
             .as_ref()

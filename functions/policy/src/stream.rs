@@ -17,7 +17,7 @@ use serde_dynamo::AttributeValue;
 
 use futures::StreamExt;
 
-use crate::project::{project_group, project_user, Contexts, DirectoryContext};
+use crate::project::{project_group, project_user, project_users, Contexts, DirectoryContext};
 use crate::App;
 
 /// What one stream record asks to re-project.
@@ -34,8 +34,10 @@ pub enum Target {
 /// fewer round trips per user. Lambda also cuts a batch at 6 MB of records.
 pub const BATCH_SIZE: usize = 500;
 
-/// How many users of one batch are projected at once: each is a few reads and a commit that
-/// waits for a shared transaction, so a hundred in flight keep two transactions of 48 full.
+/// How many users are projected at once where each reads alone (a group's member sweep,
+/// reconciliation): each is a few reads and a commit that waits for a shared transaction, so
+/// a hundred in flight keep a transaction of 94 full. A stream batch's users, whose reads
+/// are batched, all project at once (`project_users`).
 pub const PROJECTION_CONCURRENCY: usize = 100;
 
 /// How many groups of one reconciliation page are projected at once. A group that drifted
@@ -117,7 +119,8 @@ pub async fn handle_batch(app: &App, event: Event) -> DynamoDbEventResponse {
 type RunResults = Vec<(usize, Target, Result<(), StoreError>)>;
 
 /// Projects `run`'s targets concurrently, after reading the contexts of their directories
-/// (an error there fails the whole run).
+/// (an error there fails the whole run). The directories' sync failures, which only
+/// `settle` needs, are read meanwhile.
 async fn project_run(
     app: &App,
     contexts: &mut Contexts,
@@ -128,22 +131,61 @@ async fn project_run(
     for (_, target) in run {
         let directory = directory_of(*target);
         if let Entry::Vacant(slot) = known.entry(directory) {
-            // The directory's sync failures are read meanwhile, for `settle`.
-            let (context, _) = tokio::join!(
-                Box::pin(contexts.get(app, &directory)),
-                Box::pin(quarantined.load(app, directory))
-            );
-            slot.insert(context?);
+            slot.insert(Box::pin(contexts.get(app, &directory)).await?);
         }
     }
-    let projections: Vec<_> = run
-        .iter()
-        .map(|&(index, target)| {
-            let context = known.get(&directory_of(target)).and_then(Option::as_ref);
-            async move { (index, target, process(app, context, target).await) }
-        })
-        .collect();
-    Ok(at_most_concurrently(projections).await)
+    let directories: Vec<DirectoryId> = known.keys().copied().collect();
+    let load_failures = async {
+        for directory in directories {
+            quarantined.load(app, directory).await;
+        }
+    };
+    let ((), results) = tokio::join!(
+        Box::pin(load_failures),
+        Box::pin(project_known(app, &known, run))
+    );
+    Ok(results)
+}
+
+/// Projects `run` with its directories' contexts. A run is one group or users only; the
+/// users of each directory project together, their first reads batched.
+async fn project_known(
+    app: &App,
+    known: &HashMap<DirectoryId, Option<DirectoryContext>>,
+    run: &[(usize, Target)],
+) -> RunResults {
+    let mut users: HashMap<DirectoryId, Vec<(usize, ProviderUserId)>> = HashMap::new();
+    let mut results = RunResults::with_capacity(run.len());
+    for &(index, target) in run {
+        let context = known.get(&directory_of(target)).and_then(Option::as_ref);
+        match (target, context) {
+            (Target::User(directory, user), Some(_)) => {
+                users.entry(directory).or_default().push((index, user));
+            }
+            _ => results.push((index, target, process(app, context, target).await)),
+        }
+    }
+    for (directory, users) in users {
+        let Some(context) = known.get(&directory).and_then(Option::as_ref) else {
+            continue;
+        };
+        let ids: Vec<ProviderUserId> = users.iter().map(|&(_, user)| user).collect();
+        let projected = project_users(app, context, &ids).await;
+        for ((index, user), result) in users.into_iter().zip(projected) {
+            let target = Target::User(directory, user);
+            let result = result.map(|events| log_projected(target, events.len()));
+            results.push((index, target, result));
+        }
+    }
+    // `settle` goes through them in record order.
+    results.sort_unstable_by_key(|&(index, ..)| index);
+    results
+}
+
+fn log_projected(target: Target, events: usize) {
+    if events > 0 {
+        tracing::info!(?target, events, "projected");
+    }
 }
 
 /// Goes through a run's results in record order: clears the sync failures of targets that
@@ -188,9 +230,7 @@ async fn process(
         Target::User(_, user) => project_user(app, context, &user).await?.len(),
         Target::Group(_, group) => project_group(app, context, &group).await?.event_count(),
     };
-    if events > 0 {
-        tracing::info!(?target, events, "projected");
-    }
+    log_projected(target, events);
     Ok(())
 }
 

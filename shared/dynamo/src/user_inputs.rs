@@ -1,9 +1,12 @@
 //! Everything projecting one provider user reads, in as few requests as its state allows.
 
+use std::collections::HashMap;
+
 use aws_sdk_dynamodb::types::KeysAndAttributes;
 use dsync_domain::directory::DirectoryGroup;
 use dsync_domain::ids::{DirectoryId, ProviderGroupId, ProviderUserId};
 use dsync_domain::model::ProviderUser;
+use futures::{StreamExt, TryStreamExt};
 
 use crate::directory_state::{ProjectedUser, UserPartition};
 use crate::error::backend;
@@ -49,12 +52,102 @@ impl Store {
             Box::pin(self.groups_of_user(directory, user))
         );
         let (provider_item, user_item) = items?;
+        self.finish_user_inputs(user, provider_item, user_item, groups)
+            .await
+    }
+
+    /// [`Store::load_user_inputs`] for many users of one directory at once (a stream
+    /// batch's): their provider and directory user items in BatchGetItems of 50 users (100
+    /// keys, DynamoDB's most), side by side with a Query of each one's memberships, then the
+    /// rest per user as its state needs it. A batch of new users is one Query each and a
+    /// BatchGetItem per 50, not a BatchGetItem each.
+    pub async fn load_users_inputs(
+        &self,
+        directory: &DirectoryId,
+        users: &[ProviderUserId],
+    ) -> Result<HashMap<ProviderUserId, UserInputs>, StoreError> {
+        let mut users = users.to_vec();
+        users.sort();
+        users.dedup();
+        // Futures made up front, not by a closure of the stream: a closure over borrowed
+        // ids makes the future not provably `Send` to the runtime.
+        let item_reads: Vec<_> = users
+            .chunks(USERS_PER_BATCH_GET)
+            .map(|chunk| self.provider_and_directory_users(directory, chunk))
+            .collect();
+        let items = futures::stream::iter(item_reads)
+            .buffer_unordered(READS_IN_FLIGHT)
+            .try_fold(HashMap::new(), |mut all, some| async move {
+                all.extend(some);
+                Ok(all)
+            });
+        let membership_reads: Vec<_> = users
+            .iter()
+            .map(|user| async move { (*user, self.groups_of_user(directory, user).await) })
+            .collect();
+        let memberships = futures::stream::iter(membership_reads)
+            .buffer_unordered(READS_IN_FLIGHT)
+            .collect::<Vec<_>>();
+        let (items, memberships) = tokio::join!(Box::pin(items), Box::pin(memberships));
+        let mut items: HashMap<ProviderUserId, (Option<Item>, Option<Item>)> = items?;
+        let sides_reads: Vec<_> = memberships
+            .into_iter()
+            .map(|(user, groups)| {
+                let (provider_item, user_item) = items.remove(&user).unwrap_or_default();
+                async move {
+                    let sides = self.user_sides(&user, provider_item, user_item, groups);
+                    Ok::<_, StoreError>((user, sides.await?))
+                }
+            })
+            .collect();
+        let sides: Vec<(ProviderUserId, UserSides)> = futures::stream::iter(sides_reads)
+            .buffer_unordered(READS_IN_FLIGHT)
+            .try_collect()
+            .await?;
+        // The groups every user's sides name, read once for all of them.
+        let mut wanted: Vec<ProviderGroupId> = sides
+            .iter()
+            .flat_map(|(_, sides)| sides.wanted_groups())
+            .collect();
+        wanted.sort();
+        wanted.dedup();
+        let loaded = self.load_projected_groups(&wanted).await?;
+        Ok(sides
+            .into_iter()
+            .map(|(user, sides)| (user, sides.resolve(&loaded)))
+            .collect())
+    }
+
+    /// The rest of a user's inputs once its items and the provider's memberships are read:
+    /// its directory memberships and the groups either side names.
+    async fn finish_user_inputs(
+        &self,
+        user: &ProviderUserId,
+        provider_item: Option<Item>,
+        user_item: Option<Item>,
+        groups: Result<Vec<ProviderGroupId>, StoreError>,
+    ) -> Result<UserInputs, StoreError> {
+        let sides = self
+            .user_sides(user, provider_item, user_item, groups)
+            .await?;
+        let loaded = self.load_projected_groups(&sides.wanted_groups()).await?;
+        Ok(sides.resolve(&loaded))
+    }
+
+    /// A user's provider side and its directory partition (read here when its item counts
+    /// memberships), before the groups they name are read.
+    async fn user_sides(
+        &self,
+        user: &ProviderUserId,
+        provider_item: Option<Item>,
+        user_item: Option<Item>,
+        groups: Result<Vec<ProviderGroupId>, StoreError>,
+    ) -> Result<UserSides, StoreError> {
         let provider = provider_item.as_ref().map(decode_user).transpose()?;
         let provider_groups = match provider {
             Some(_) => groups?,
             None => Vec::new(),
         };
-
         let items = match &user_item {
             // No membership without a counted one; an item from before the count was kept
             // is read with its partition.
@@ -65,24 +158,10 @@ impl Store {
             Some(item) => vec![item.clone()],
             None => Vec::new(),
         };
-        let partition = UserPartition::decode(&items)?;
-
-        let mut wanted: Vec<ProviderGroupId> = provider_groups.clone();
-        wanted.extend(partition.provider_groups());
-        wanted.sort();
-        wanted.dedup();
-        let loaded = self.load_projected_groups(&wanted).await?;
-        let groups = loaded
-            .iter()
-            .filter(|g| provider_groups.contains(&g.provider_group_id))
-            .cloned()
-            .collect();
-        let before = partition.resolve(&loaded);
-        Ok(UserInputs {
+        Ok(UserSides {
             provider,
-            groups,
             provider_groups,
-            before,
+            partition: UserPartition::decode(&items)?,
         })
     }
 
@@ -92,28 +171,55 @@ impl Store {
         directory: &DirectoryId,
         user: &ProviderUserId,
     ) -> Result<(Option<Item>, Option<Item>), StoreError> {
-        let provider_key = Item::from([
-            (PK.to_owned(), s(provider_pk(directory))),
-            (SK.to_owned(), s(user_sk(user))),
-        ]);
-        let user_key = Item::from([
-            (PK.to_owned(), s(projected_user_pk(user))),
-            (SK.to_owned(), s(DIRECTORY_USER_SK)),
-        ]);
-        let one = |key: Item| {
+        let mut items = self
+            .provider_and_directory_users(directory, &[*user])
+            .await?;
+        Ok(items.remove(user).unwrap_or_default())
+    }
+
+    /// Each user's provider item and directory user item, in one BatchGetItem over both
+    /// tables (at most [`USERS_PER_BATCH_GET`] users), retrying what DynamoDB leaves
+    /// unprocessed.
+    async fn provider_and_directory_users(
+        &self,
+        directory: &DirectoryId,
+        users: &[ProviderUserId],
+    ) -> Result<HashMap<ProviderUserId, (Option<Item>, Option<Item>)>, StoreError> {
+        // Items are matched to their users by the key they were asked by.
+        let mut provider_keys = HashMap::new();
+        let mut user_keys = HashMap::new();
+        for user in users {
+            provider_keys.insert(user_sk(user), *user);
+            user_keys.insert(projected_user_pk(user), *user);
+        }
+        let keys = |keys: Vec<Item>| {
             KeysAndAttributes::builder()
-                .keys(key)
+                .set_keys(Some(keys))
                 .consistent_read(true)
                 .build()
                 .map_err(build_error)
         };
         let records = &self.tables.provider_records;
         let state = &self.tables.directory;
-        let mut pending = Some(std::collections::HashMap::from([
-            (records.clone(), one(provider_key)?),
-            (state.clone(), one(user_key)?),
+        let provider_pk = provider_pk(directory);
+        let provider_items = provider_keys
+            .keys()
+            .map(|sk| Item::from([(PK.to_owned(), s(&provider_pk)), (SK.to_owned(), s(sk))]))
+            .collect();
+        let user_items = user_keys
+            .keys()
+            .map(|pk| {
+                Item::from([
+                    (PK.to_owned(), s(pk)),
+                    (SK.to_owned(), s(DIRECTORY_USER_SK)),
+                ])
+            })
+            .collect();
+        let mut pending = Some(HashMap::from([
+            (records.clone(), keys(provider_items)?),
+            (state.clone(), keys(user_items)?),
         ]));
-        let (mut provider_item, mut user_item) = (None, None);
+        let mut found: HashMap<ProviderUserId, (Option<Item>, Option<Item>)> = HashMap::new();
         while let Some(request) = pending.take().filter(|r| !r.is_empty()) {
             let output = self
                 .client
@@ -123,15 +229,63 @@ impl Store {
                 .await
                 .map_err(backend)?;
             for (table, items) in output.responses.unwrap_or_default() {
-                let item = items.into_iter().next();
-                if table == *records {
-                    provider_item = provider_item.or(item);
-                } else if table == *state {
-                    user_item = user_item.or(item);
+                for item in items {
+                    if table == *records {
+                        let user = item.opt_str_attr(SK).and_then(|sk| provider_keys.get(sk));
+                        if let Some(user) = user {
+                            found.entry(*user).or_default().0 = Some(item);
+                        }
+                    } else if table == *state {
+                        let user = item.opt_str_attr(PK).and_then(|pk| user_keys.get(pk));
+                        if let Some(user) = user {
+                            found.entry(*user).or_default().1 = Some(item);
+                        }
+                    }
                 }
             }
             pending = output.unprocessed_keys;
         }
-        Ok((provider_item, user_item))
+        Ok(found)
+    }
+}
+
+/// Users whose two items one BatchGetItem reads: 100 keys, DynamoDB's most.
+const USERS_PER_BATCH_GET: usize = 50;
+
+/// Requests one batched read keeps in flight.
+const READS_IN_FLIGHT: usize = 100;
+
+/// What a projection reads of a user before the groups: the provider user and its
+/// memberships, and the directory user's partition.
+struct UserSides {
+    provider: Option<ProviderUser>,
+    provider_groups: Vec<ProviderGroupId>,
+    partition: UserPartition,
+}
+
+impl UserSides {
+    /// The groups either side names.
+    fn wanted_groups(&self) -> Vec<ProviderGroupId> {
+        let mut wanted: Vec<ProviderGroupId> = self.provider_groups.clone();
+        wanted.extend(self.partition.provider_groups());
+        wanted.sort();
+        wanted.dedup();
+        wanted
+    }
+
+    /// The inputs, given the directory groups read (`loaded` may hold more than these
+    /// sides name).
+    fn resolve(self, loaded: &[DirectoryGroup]) -> UserInputs {
+        let groups = loaded
+            .iter()
+            .filter(|g| self.provider_groups.contains(&g.provider_group_id))
+            .cloned()
+            .collect();
+        UserInputs {
+            before: self.partition.resolve(loaded),
+            provider: self.provider,
+            groups,
+            provider_groups: self.provider_groups,
+        }
     }
 }
