@@ -149,11 +149,17 @@ pub async fn project_users(
 ) -> Vec<Result<Vec<StoredEvent>, StoreError>> {
     // A failed batched read costs only the batching: each projection then reads alone,
     // and reports its own error if that fails too.
-    let mut read = app
+    let mut read = match app
         .store
         .load_users_inputs(&context.directory.id, users)
         .await
-        .unwrap_or_default();
+    {
+        Ok(read) => read,
+        Err(error) => {
+            tracing::warn!(%error, users = users.len(), "batched read failed; each user reads alone");
+            HashMap::new()
+        }
+    };
     let projections = users
         .iter()
         .map(|user| project_user_from(app, context, user, read.remove(user)))
