@@ -4,7 +4,7 @@
 use dsync_domain::ids::{ProviderGroupId, ProviderUserId};
 use dsync_policy::project::{
     commit_plan, plan_user, plan_users, plan_users_read, project_group, project_user,
-    DirectoryContext, PlanReads,
+    project_users, DirectoryContext, PlanReads,
 };
 use dsync_tests::{json, spawn_app_without_stream_processing};
 
@@ -246,7 +246,9 @@ async fn a_plan_from_a_stale_listing_never_puts_a_user_back_in_a_group_it_just_l
 /// membership change projected between the two (the memberships read first) must not be
 /// undone by the projection that read them: here the projection's BatchGetItem waits at a
 /// gate until the memberships' Query has been answered and the change projected.
-async fn a_membership_change_between_a_projections_reads_stays(op: &str) {
+/// `batched`: the projection reads as a stream batch's users do (`project_users`: the items
+/// of the batch's users in one BatchGetItem beside each one's Query).
+async fn a_membership_change_between_a_projections_reads_stays(op: &str, batched: bool) {
     let (app, policy, context, scim_id, user) = one_projected_user("reads-race@example.com").await;
     let initially: &[&str] = if op == "add" {
         &[]
@@ -258,7 +260,14 @@ async fn a_membership_change_between_a_projections_reads_stays(op: &str) {
     let gated = dsync_policy::App::new(app.store().with_client(gate.client(&app.running.endpoint)));
     let in_flight = {
         let context = context.clone();
-        tokio::spawn(async move { project_user(&gated, &context, &user).await })
+        tokio::spawn(async move {
+            if batched {
+                let mut results = project_users(&gated, &context, &[user]).await;
+                results.remove(0)
+            } else {
+                project_user(&gated, &context, &user).await
+            }
+        })
     };
     gate.answered("Query").await;
 
@@ -284,12 +293,22 @@ async fn a_membership_change_between_a_projections_reads_stays(op: &str) {
 
 #[tokio::test]
 async fn a_projection_never_takes_a_user_out_of_a_group_it_joined_between_its_reads() {
-    a_membership_change_between_a_projections_reads_stays("add").await;
+    a_membership_change_between_a_projections_reads_stays("add", false).await;
 }
 
 #[tokio::test]
 async fn a_projection_never_puts_a_user_back_in_a_group_it_left_between_its_reads() {
-    a_membership_change_between_a_projections_reads_stays("remove").await;
+    a_membership_change_between_a_projections_reads_stays("remove", false).await;
+}
+
+#[tokio::test]
+async fn a_batch_projection_never_takes_a_user_out_of_a_group_it_joined_between_its_reads() {
+    a_membership_change_between_a_projections_reads_stays("add", true).await;
+}
+
+#[tokio::test]
+async fn a_batch_projection_never_puts_a_user_back_in_a_group_it_left_between_its_reads() {
+    a_membership_change_between_a_projections_reads_stays("remove", true).await;
 }
 
 /// A group's creation and its members' projections are separate commits. The function dies
