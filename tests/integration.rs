@@ -41,6 +41,7 @@ mod scim_onelogin_jumpcloud;
 mod scim_paging_concurrency;
 mod scim_search;
 mod storage;
+mod stream_batch_reads;
 mod template_agreement;
 mod tenant_isolation;
 mod webhooks_cost;
