@@ -561,8 +561,9 @@ async fn commit_once(
 
 /// How many members one projection of a group re-projects at most. A group's first
 /// projection re-projects its members (their memberships may have been projected before the
-/// group was); a chunk of this size is about 1,500 DynamoDB calls, well inside one Lambda
-/// invocation, whatever the group's size, and its memory is one chunk's ids.
+/// group was); a chunk of this size is about 600 DynamoDB calls (its members read together,
+/// as a stream batch's users), well inside one Lambda invocation, whatever the group's size,
+/// and its memory is one chunk's ids.
 pub const MEMBER_SWEEP_CHUNK: i32 = 500;
 
 /// What one projection of a group did.
@@ -688,14 +689,10 @@ async fn sweep_members(
         .store
         .list_members(directory, group, after.clone(), app.member_sweep_chunk)
         .await?;
-    // Concurrently, so their commits share transactions (group commit).
-    let projections: Vec<_> = page
-        .members
-        .iter()
-        .map(|(member, _)| project_user(app, context, member))
-        .collect();
-    let projected = crate::stream::at_most_concurrently(projections).await;
-    for events in projected {
+    // Together, as a stream batch's users: their reads batched, their commits sharing
+    // transactions (group commit).
+    let members: Vec<ProviderUserId> = page.members.iter().map(|(member, _)| *member).collect();
+    for events in project_users(app, context, &members).await {
         done.member_events += events?.len();
     }
     let Some(next) = page.next else {

@@ -34,9 +34,9 @@ pub enum Target {
 /// fewer round trips per user. Lambda also cuts a batch at 6 MB of records.
 pub const BATCH_SIZE: usize = 500;
 
-/// How many users are projected at once where each reads alone (a group's member sweep,
-/// reconciliation): each is a few reads and a commit that waits for a shared transaction, so
-/// a hundred in flight keep a transaction of 94 full. A stream batch's users, whose reads
+/// How many users reconciliation commits at once: each is a commit (and, when it lost a race,
+/// a few reads) that waits for a shared transaction, so a hundred in flight keep a
+/// transaction of 94 full. A stream batch's users and a group's member sweep, whose reads
 /// are batched, all project at once (`project_users`).
 pub const PROJECTION_CONCURRENCY: usize = 100;
 
