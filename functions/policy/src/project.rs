@@ -136,49 +136,9 @@ pub async fn project_user(
     context: &DirectoryContext,
     user: &ProviderUserId,
 ) -> Result<Vec<StoredEvent>, StoreError> {
-    project_user_from(app, context, user, None).await
-}
-
-/// Re-projects many provider users of one directory, as [`project_user`] does each, their
-/// first reads batched (`Store::load_users_inputs`): a stream batch's users cost a Query
-/// each and one BatchGetItem per 50 before they plan. Each result in `users`' order.
-pub async fn project_users(
-    app: &App,
-    context: &DirectoryContext,
-    users: &[ProviderUserId],
-) -> Vec<Result<Vec<StoredEvent>, StoreError>> {
-    // A failed batched read costs only the batching: each projection then reads alone,
-    // and reports its own error if that fails too.
-    let mut read = match app
-        .store
-        .load_users_inputs(&context.directory.id, users)
-        .await
-    {
-        Ok(read) => read,
-        Err(error) => {
-            tracing::warn!(%error, users = users.len(), "batched read failed; each user reads alone");
-            HashMap::new()
-        }
-    };
-    let projections = users
-        .iter()
-        .map(|user| project_user_from(app, context, user, read.remove(user)))
-        .collect();
-    // All at once: their reads are made, and the sooner every commit is queued, the fewer
-    // transactions they share (a run is at most a stream batch's users).
-    crate::stream::in_order_at_most(users.len(), projections).await
-}
-
-/// [`project_user`], its first plan made from `read` when the caller read its inputs.
-async fn project_user_from(
-    app: &App,
-    context: &DirectoryContext,
-    user: &ProviderUserId,
-    mut read: Option<dsync_dynamo::UserInputs>,
-) -> Result<Vec<StoredEvent>, StoreError> {
     let mut attempt = 0;
     loop {
-        let plan = plan_user_from(app, context, user, read.take()).await?;
+        let plan = plan_user(app, context, user).await?;
         match commit_once(app, context, user, &plan).await {
             Err(StoreError::Conflict) if directory_gone(app, context).await? => {
                 return Ok(Vec::new())
@@ -187,6 +147,84 @@ async fn project_user_from(
             other => return other,
         }
     }
+}
+
+/// Re-projects many provider users of one directory (a stream batch's, a group's member
+/// sweep), as [`project_user`] does each, with their reads batched: their inputs together
+/// (`Store::load_users_inputs`), and the second read of memberships that [`plan_user`]
+/// makes for a plan that changes them, for all such plans in one ranged read. A user whose
+/// plan cannot stand (its memberships moved, a read failed) or whose commit loses a race is
+/// projected alone. Each result in `users`' order.
+pub async fn project_users(
+    app: &App,
+    context: &DirectoryContext,
+    users: &[ProviderUserId],
+) -> Vec<Result<Vec<StoredEvent>, StoreError>> {
+    let mut plans = plan_users_together(app, context, users).await;
+    let projections = users
+        .iter()
+        .map(|user| {
+            let plan = plans.remove(user);
+            async move {
+                match plan {
+                    Some(plan) => commit_plan(app, context, user, &plan).await,
+                    None => project_user(app, context, user).await,
+                }
+            }
+        })
+        .collect();
+    // All at once: their reads are made, and the sooner every commit is queued, the fewer
+    // transactions they share (a run is at most a stream batch's users, a sweep's chunk).
+    crate::stream::in_order_at_most(users.len(), projections).await
+}
+
+/// The plans [`project_users`] commits: those it could make and check from batched reads.
+async fn plan_users_together(
+    app: &App,
+    context: &DirectoryContext,
+    users: &[ProviderUserId],
+) -> HashMap<ProviderUserId, UserPlan> {
+    let directory = &context.directory.id;
+    // A failed batched read costs only the batching: each user then projects alone, and
+    // reports its own error if that fails too.
+    let mut read = match app.store.load_users_inputs(directory, users).await {
+        Ok(read) => read,
+        Err(error) => {
+            tracing::warn!(%error, users = users.len(), "batched read failed; each user reads alone");
+            return HashMap::new();
+        }
+    };
+    let now = app.now();
+    let mut plans = HashMap::new();
+    let mut to_check = HashMap::new();
+    for user in users {
+        let Some(inputs) = read.remove(user) else {
+            continue;
+        };
+        let memberships = memberships_read(&inputs);
+        let plan = plan_from_inputs(context, inputs, now);
+        if let Some(memberships) = memberships.filter(|_| changes_memberships(&plan)) {
+            to_check.insert(*user, memberships);
+        }
+        plans.insert(*user, plan);
+    }
+    if to_check.is_empty() {
+        return plans;
+    }
+    // As `plan_user` does, after the projection was read: a plan whose memberships moved
+    // is dropped, and its user projects alone.
+    let ids: Vec<ProviderUserId> = to_check.keys().copied().collect();
+    match app.store.groups_of_neighbours(directory, &ids).await {
+        Ok(mut again) => {
+            for (user, memberships) in to_check {
+                if !same_groups(memberships, again.remove(&user).unwrap_or_default()) {
+                    plans.remove(&user);
+                }
+            }
+        }
+        Err(_) => plans.retain(|user, _| !to_check.contains_key(user)),
+    }
+    plans
 }
 
 /// The projection of one provider user, computed but not committed.
@@ -209,38 +247,20 @@ pub async fn plan_user(
     context: &DirectoryContext,
     user: &ProviderUserId,
 ) -> Result<UserPlan, StoreError> {
-    plan_user_from(app, context, user, None).await
-}
-
-/// [`plan_user`], from `read` (inputs read by the caller) the first time.
-async fn plan_user_from(
-    app: &App,
-    context: &DirectoryContext,
-    user: &ProviderUserId,
-    mut read: Option<dsync_dynamo::UserInputs>,
-) -> Result<UserPlan, StoreError> {
     let directory = &context.directory.id;
     let mut attempt = 0;
     loop {
-        let inputs = match read.take() {
-            Some(inputs) => inputs,
-            // Boxed, as the reads' futures are large and a test's main future holds this
-            // one on a thread's stack.
-            None => Box::pin(app.store.load_user_inputs(directory, user)).await?,
-        };
-        let read = inputs
-            .provider
-            .as_ref()
-            .map(|_| inputs.provider_groups.clone());
+        // Boxed, as the reads' futures are large and a test's main future holds this one on
+        // a thread's stack.
+        let inputs = Box::pin(app.store.load_user_inputs(directory, user)).await?;
+        let read = memberships_read(&inputs);
         let plan = plan_from_inputs(context, inputs, app.now());
         // The provider's memberships are read side by side with the projection, so they may
         // be the older read: a membership change projected between the two would be undone
         // by this plan, whose commit is guarded by the newer projection. A plan that changes
         // memberships reads them again, now after the projection, and is made again if they
-        // moved. (A plan for a gone provider user reads none: its memberships go with it.)
-        let changes_memberships =
-            !plan.outcome.removals.is_empty() || !plan.outcome.additions.is_empty();
-        let Some(read) = read.filter(|_| changes_memberships) else {
+        // moved.
+        let Some(read) = read.filter(|_| changes_memberships(&plan)) else {
             return Ok(plan);
         };
         let again = Box::pin(app.store.groups_of_user(directory, user)).await?;
@@ -252,6 +272,19 @@ async fn plan_user_from(
         }
         attempt += 1;
     }
+}
+
+/// The provider's memberships a plan from `inputs` is made from; none for a gone provider
+/// user (its memberships go with it, so its plan needs no second read).
+fn memberships_read(inputs: &dsync_dynamo::UserInputs) -> Option<Vec<ProviderGroupId>> {
+    inputs
+        .provider
+        .as_ref()
+        .map(|_| inputs.provider_groups.clone())
+}
+
+fn changes_memberships(plan: &UserPlan) -> bool {
+    !plan.outcome.removals.is_empty() || !plan.outcome.additions.is_empty()
 }
 
 fn same_groups(mut a: Vec<ProviderGroupId>, mut b: Vec<ProviderGroupId>) -> bool {

@@ -160,17 +160,21 @@ impl Store {
         })
     }
 
-    /// The provider's memberships of each of `users` (sorted, distinct), who are likely
+    /// The provider's memberships of each of `users`, who are likely
     /// neighbours in id order: ids are ULIDs, so the users of a stream batch created
     /// together (an initial sync, a bulk import) are close. One ranged Query of at most
     /// [`RANGE_ITEMS`] user-side membership items from the first user's to the last's;
     /// when the range holds more (users far apart, or in many groups), the users it did
     /// not reach are read with a Query each. Consistent, as `groups_of_user`.
-    async fn groups_of_neighbours(
+    pub async fn groups_of_neighbours(
         &self,
         directory: &DirectoryId,
         users: &[ProviderUserId],
     ) -> Result<HashMap<ProviderUserId, Vec<ProviderGroupId>>, StoreError> {
+        let mut users = users.to_vec();
+        users.sort();
+        users.dedup();
+        let users = users.as_slice();
         let mut groups: HashMap<ProviderUserId, Vec<ProviderGroupId>> =
             users.iter().map(|user| (*user, Vec::new())).collect();
         let (Some(first), Some(last)) = (users.first(), users.last()) else {
