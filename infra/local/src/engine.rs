@@ -13,8 +13,8 @@
 //!   stalled their handlers too (a second request to the engine blocked a second worker on the
 //!   lock), so it serves from a runtime of its own, with two threads: while one holds the
 //!   connection, the other reads, parses and answers requests over HTTP (about half of the
-//!   engine's work), which lets one environment's log take 10–45% more events per second
-//!   under many concurrent writers (docs/BENCHMARKS.md).
+//!   engine's work): one environment's log took 45% more events per second with 16
+//!   concurrent writers, about the same with 1–4 (docs/BENCHMARKS.md).
 //! - **Durability.** SQLite runs in WAL mode. A persistent engine commits with
 //!   `synchronous=NORMAL`: a commit writes the log without waiting for the disk, so every
 //!   committed write survives the process being killed or crashing; the log is synced to disk
