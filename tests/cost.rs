@@ -154,6 +154,18 @@ impl Bench {
         self.scim_call(&self.plain_scim, method, path, body).await
     }
 
+    /// `count` Okta users created over SCIM (setup, not counted), named `<prefix><i>@…`.
+    async fn created_users(&self, prefix: &str, count: usize) -> Vec<ProviderUserId> {
+        let mut users = Vec::with_capacity(count);
+        for i in 0..count {
+            let user = okta_user(&format!("{prefix}{i}@example.com"));
+            let created = self.setup(http::Method::POST, "/Users", Some(&user)).await;
+            assert_eq!(created.status, 201, "{:?}", created.body);
+            users.push(ProviderUserId::parse(created.body["id"].as_str().unwrap()).unwrap());
+        }
+        users
+    }
+
     /// A stream batch's context: read, or taken from the process's copy.
     async fn context(&self, app: &dsync_policy::App) -> DirectoryContext {
         Contexts::for_stream()
@@ -627,18 +639,7 @@ async fn scim_create_and_deactivation_cost() {
 async fn creates_of_one_stream_batch_share_their_log_transactions() {
     const USERS: usize = 96;
     let bench = bench().await;
-    let mut users = Vec::new();
-    for i in 0..USERS {
-        let created = bench
-            .setup(
-                http::Method::POST,
-                "/Users",
-                Some(&okta_user(&format!("batch{i}@example.com"))),
-            )
-            .await;
-        assert_eq!(created.status, 201, "{:?}", created.body);
-        users.push(ProviderUserId::parse(created.body["id"].as_str().unwrap()).unwrap());
-    }
+    let users = bench.created_users("batch", USERS).await;
     let (names, report) = bench.metered_batch("creates", &users).await;
     for names in &names {
         assert_eq!(names, &["dsync.user.created"]);
@@ -716,18 +717,7 @@ async fn deactivations_of_one_stream_batch_share_their_log_transactions() {
 async fn a_new_groups_member_sweep_reads_its_members_together() {
     const MEMBERS: usize = 64;
     let bench = bench().await;
-    let mut users = Vec::new();
-    for i in 0..MEMBERS {
-        let created = bench
-            .setup(
-                http::Method::POST,
-                "/Users",
-                Some(&okta_user(&format!("member{i}@example.com"))),
-            )
-            .await;
-        assert_eq!(created.status, 201, "{:?}", created.body);
-        users.push(ProviderUserId::parse(created.body["id"].as_str().unwrap()).unwrap());
-    }
+    let users = bench.created_users("member", MEMBERS).await;
     let context = bench.context(&bench.plain_policy).await;
     for result in project_users(&bench.plain_policy, &context, &users).await {
         assert_eq!(result.expect("created").len(), 1);

@@ -17,7 +17,7 @@ use serde_dynamo::AttributeValue;
 
 use futures::StreamExt;
 
-use crate::project::{project_group, project_user, project_users, Contexts, DirectoryContext};
+use crate::project::{project_group, project_users, Contexts, DirectoryContext};
 use crate::App;
 
 /// What one stream record asks to re-project.
@@ -147,28 +147,35 @@ async fn project_run(
     Ok(results)
 }
 
-/// Projects `run` with its directories' contexts. A run is one group or users only; the
-/// users of each directory project together, their first reads batched.
+/// Projects `run` with its directories' contexts (a directory gone projects nothing). A run
+/// is one group or users only; the users of each directory project together, their reads
+/// batched.
 async fn project_known(
     app: &App,
     known: &HashMap<DirectoryId, Option<DirectoryContext>>,
     run: &[(usize, Target)],
 ) -> RunResults {
-    let mut users: HashMap<DirectoryId, Vec<(usize, ProviderUserId)>> = HashMap::new();
+    type Users<'a> = (&'a DirectoryContext, Vec<(usize, ProviderUserId)>);
+    let mut users: HashMap<DirectoryId, Users> = HashMap::new();
     let mut results = RunResults::with_capacity(run.len());
     for &(index, target) in run {
-        let context = known.get(&directory_of(target)).and_then(Option::as_ref);
-        match (target, context) {
-            (Target::User(directory, user), Some(_)) => {
-                users.entry(directory).or_default().push((index, user));
-            }
-            _ => results.push((index, target, process(app, context, target).await)),
-        }
-    }
-    for (directory, users) in users {
-        let Some(context) = known.get(&directory).and_then(Option::as_ref) else {
+        let Some(context) = known.get(&directory_of(target)).and_then(Option::as_ref) else {
+            results.push((index, target, Ok(())));
             continue;
         };
+        match target {
+            Target::User(directory, user) => {
+                let (_, of_directory) = users.entry(directory).or_insert((context, Vec::new()));
+                of_directory.push((index, user));
+            }
+            Target::Group(_, group) => {
+                let projected = project_group(app, context, &group).await;
+                let result = projected.map(|done| log_projected(target, done.event_count()));
+                results.push((index, target, result));
+            }
+        }
+    }
+    for (directory, (context, users)) in users {
         let ids: Vec<ProviderUserId> = users.iter().map(|&(_, user)| user).collect();
         let projected = project_users(app, context, &ids).await;
         for ((index, user), result) in users.into_iter().zip(projected) {
@@ -216,22 +223,6 @@ fn directory_of(target: Target) -> DirectoryId {
     match target {
         Target::User(directory, _) | Target::Group(directory, _) => directory,
     }
-}
-
-async fn process(
-    app: &App,
-    context: Option<&DirectoryContext>,
-    target: Target,
-) -> Result<(), StoreError> {
-    let Some(context) = context else {
-        return Ok(());
-    };
-    let events = match target {
-        Target::User(_, user) => project_user(app, context, &user).await?.len(),
-        Target::Group(_, group) => project_group(app, context, &group).await?.event_count(),
-    };
-    log_projected(target, events);
-    Ok(())
 }
 
 /// The sync failures on file for the directories a batch touches, read once per directory

@@ -420,19 +420,25 @@ impl Store {
         let (Some(first), Some(last)) = (users.iter().min(), users.iter().max()) else {
             return Ok(groups);
         };
+        let (items, _) = self.member_of_range(directory, first, last, None).await?;
+        add_memberships(&items, &mut groups)?;
+        Ok(groups)
+    }
+
+    /// The user-side membership items of the users from `first` to `last` in id order
+    /// (consistent): all of them, or with `limit` the first `limit`; `true` when more remain.
+    pub(crate) async fn member_of_range(
+        &self,
+        directory: &DirectoryId,
+        first: &ProviderUserId,
+        last: &ProviderUserId,
+        limit: Option<i32>,
+    ) -> Result<(Vec<Item>, bool), StoreError> {
         // '~' sorts after every character of an id, so the range covers all of `last`'s items.
         let low = member_of_prefix(first);
         let high = format!("{}~", member_of_prefix(last));
-        let items = self
-            .query_range_all(&provider_pk(directory), &low, &high)
-            .await?;
-        for item in &items {
-            let user = id_attr(item, "user_id", ProviderUserId::parse)?;
-            if let Some(list) = groups.get_mut(&user) {
-                list.push(id_attr(item, "group_id", ProviderGroupId::parse)?);
-            }
-        }
-        Ok(groups)
+        self.query_range(&provider_pk(directory), (&low, &high), limit)
+            .await
     }
 
     /// The memberships of `group` among `users`, with their stored display names.
@@ -708,6 +714,23 @@ impl Store {
         }
         self.batch_write_requests(table, requests).await
     }
+}
+
+/// Adds each user-side membership item's group to its user's list in `groups` (users not
+/// in it are skipped); the user of the last item, if any.
+pub(crate) fn add_memberships(
+    items: &[Item],
+    groups: &mut HashMap<ProviderUserId, Vec<ProviderGroupId>>,
+) -> Result<Option<ProviderUserId>, StoreError> {
+    let mut last = None;
+    for item in items {
+        let user = id_attr(item, "user_id", ProviderUserId::parse)?;
+        if let Some(list) = groups.get_mut(&user) {
+            list.push(id_attr(item, "group_id", ProviderGroupId::parse)?);
+        }
+        last = Some(user);
+    }
+    Ok(last)
 }
 
 fn encode_group(group: &ProviderGroup) -> Item {

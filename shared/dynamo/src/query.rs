@@ -79,14 +79,15 @@ impl Store {
         Ok((output.items.unwrap_or_default(), next))
     }
 
-    /// Every provider-records item of partition `pk` with a sort key in `[low, high]`,
-    /// read consistently (all pages).
-    pub(crate) async fn query_range_all(
+    /// The provider-records items of partition `pk` with a sort key in `[low, high]`, read
+    /// consistently: all of them (every page), or with `limit` the first `limit` (one
+    /// page). `true` when items remain after those returned.
+    pub(crate) async fn query_range(
         &self,
         pk: &str,
-        low: &str,
-        high: &str,
-    ) -> Result<Vec<Item>, StoreError> {
+        (low, high): (&str, &str),
+        limit: Option<i32>,
+    ) -> Result<(Vec<Item>, bool), StoreError> {
         let request = self
             .client
             .query()
@@ -96,7 +97,12 @@ impl Store {
             .expression_attribute_values(":low", s(low))
             .expression_attribute_values(":high", s(high))
             .consistent_read(true);
-        self.query_all(request).await
+        let Some(limit) = limit else {
+            return Ok((self.query_all(request).await?, false));
+        };
+        let output = request.limit(limit).send().await.map_err(backend)?;
+        let more = output.last_evaluated_key.is_some_and(|key| !key.is_empty());
+        Ok((output.items.unwrap_or_default(), more))
     }
 
     /// Every item of partition `pk` of `table`, read consistently (all pages).

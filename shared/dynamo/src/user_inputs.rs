@@ -10,8 +10,9 @@ use futures::{StreamExt, TryStreamExt};
 
 use crate::directory_state::{ProjectedUser, UserPartition};
 use crate::error::backend;
-use crate::item::{id_attr, s, Item, ItemExt};
+use crate::item::{s, Item, ItemExt};
 use crate::keys::*;
+use crate::provider_groups::add_memberships;
 use crate::provider_users::{build_error, decode_user};
 use crate::{Store, StoreError};
 
@@ -180,29 +181,11 @@ impl Store {
         let (Some(first), Some(last)) = (users.first(), users.last()) else {
             return Ok(groups);
         };
-        // '~' sorts after every character of an id, so the range covers all of `last`'s items.
-        let output = self
-            .client
-            .query()
-            .table_name(&self.tables.provider_records)
-            .key_condition_expression("pk = :pk AND sk BETWEEN :low AND :high")
-            .expression_attribute_values(":pk", s(provider_pk(directory)))
-            .expression_attribute_values(":low", s(member_of_prefix(first)))
-            .expression_attribute_values(":high", s(format!("{}~", member_of_prefix(last))))
-            .limit(RANGE_ITEMS)
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(backend)?;
-        let mut reached = None;
-        for item in output.items() {
-            let user = id_attr(item, "user_id", ProviderUserId::parse)?;
-            if let Some(list) = groups.get_mut(&user) {
-                list.push(id_attr(item, "group_id", ProviderGroupId::parse)?);
-            }
-            reached = Some(user);
-        }
-        if output.last_evaluated_key().is_none() {
+        let (items, more) = self
+            .member_of_range(directory, first, last, Some(RANGE_ITEMS))
+            .await?;
+        let reached = add_memberships(&items, &mut groups)?;
+        if !more {
             return Ok(groups);
         }
         // Cut short: the last user reached may have more items, and those after it none read.
