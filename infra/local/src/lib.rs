@@ -21,6 +21,14 @@ use dsync_dynamo::{
 pub use bootstrap::{Bootstrap, StoreKind};
 pub use engine::Engine;
 
+/// Every process that hosts the embedded engine (the runner, the benchmarks, the test
+/// binary) allocates through mimalloc: the engine turns each request's JSON into values and
+/// SQLite rows and back, and with glibc's allocator a quarter of a busy runner's CPU went
+/// to `malloc` and `free` (docs/BENCHMARKS.md, "The allocator"). The Lambdas, which
+/// host no engine, keep the system allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Clone)]
 pub struct Options {
     /// Where the engine's data file and `bootstrap.json` live.
