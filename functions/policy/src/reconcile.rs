@@ -27,8 +27,13 @@ const SAVE_EVERY_PAGES: u32 = 10;
 /// How an invocation shares its time between environments' runs.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
-    /// Records read per page.
+    /// Records read per page of groups, and of directory users checked for a provider
+    /// record that is gone (those pages may project every record on them one by one).
     pub page_size: i32,
+    /// Provider users read per page of the users phase: their reads are batched (one ranged
+    /// Query of memberships, BatchGetItems of 100 side by side), so a bigger page is fewer
+    /// requests and round trips per user; at most three pages are held at once (read-ahead).
+    pub users_page_size: i32,
     /// Pages a run advances in one turn before the invocation moves on to the next run: a
     /// big environment's run cannot starve the others, it only takes more rounds.
     pub pages_per_turn: u32,
@@ -41,6 +46,7 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             page_size: 100,
+            users_page_size: 500,
             pages_per_turn: SAVE_EVERY_PAGES,
             rounds: None,
         }
@@ -306,7 +312,11 @@ async fn walk(
                 }
                 let mut page = Page {
                     app,
-                    page_size: limits.page_size,
+                    page_size: if users_phase {
+                        limits.users_page_size
+                    } else {
+                        limits.page_size
+                    },
                     context: &context,
                     run: &mut *run,
                     quarantined: &mut quarantined,

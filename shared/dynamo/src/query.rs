@@ -10,6 +10,10 @@ use crate::item::{s, Item};
 use crate::keys::{PK, SK};
 use crate::provider_users::build_error;
 use crate::{Store, StoreError};
+use futures::{StreamExt, TryStreamExt};
+
+/// BatchGetItems of one long list of keys in flight at once.
+const CHUNKS_IN_FLIGHT: usize = 8;
 
 impl Store {
     /// Every item of an index partition (all pages).
@@ -224,31 +228,50 @@ impl Store {
             .join(", ");
         keys.sort_by_key(key_text);
         keys.dedup_by(|a, b| key_text(a) == key_text(b));
-        let mut found = Vec::with_capacity(keys.len());
-        for chunk in keys.chunks(100) {
-            let mut request = KeysAndAttributes::builder()
-                .set_keys(Some(chunk.to_vec()))
-                .consistent_read(true);
-            if !attributes.is_empty() {
-                request = request
-                    .projection_expression(&projection)
-                    .set_expression_attribute_names(Some(names.clone()));
-            }
-            let request = request.build().map_err(build_error)?;
-            let mut pending = Some(request);
-            while let Some(request) = pending.take() {
-                let output = self
-                    .client
-                    .batch_get_item()
-                    .request_items(table, request)
-                    .send()
-                    .await
-                    .map_err(backend)?;
-                found.extend(output.responses.unwrap_or_default().into_values().flatten());
-                pending = output
-                    .unprocessed_keys
-                    .and_then(|mut keys| keys.remove(table));
-            }
+        // The chunks side by side: a long list costs one round trip, not one per 100 keys.
+        let reads: Vec<_> = keys
+            .chunks(100)
+            .map(|chunk| self.batch_get_chunk(table, chunk, &projection, &names))
+            .collect();
+        let found: Vec<Vec<Item>> = futures::stream::iter(reads)
+            .buffer_unordered(CHUNKS_IN_FLIGHT)
+            .try_collect()
+            .await?;
+        Ok(found.into_iter().flatten().collect())
+    }
+
+    /// One BatchGetItem of at most 100 keys, asking again for what DynamoDB leaves
+    /// unprocessed.
+    async fn batch_get_chunk(
+        &self,
+        table: &str,
+        chunk: &[Item],
+        projection: &str,
+        names: &HashMap<String, String>,
+    ) -> Result<Vec<Item>, StoreError> {
+        let mut request = KeysAndAttributes::builder()
+            .set_keys(Some(chunk.to_vec()))
+            .consistent_read(true);
+        if !projection.is_empty() {
+            request = request
+                .projection_expression(projection)
+                .set_expression_attribute_names(Some(names.clone()));
+        }
+        let request = request.build().map_err(build_error)?;
+        let mut found = Vec::with_capacity(chunk.len());
+        let mut pending = Some(request);
+        while let Some(request) = pending.take() {
+            let output = self
+                .client
+                .batch_get_item()
+                .request_items(table, request)
+                .send()
+                .await
+                .map_err(backend)?;
+            found.extend(output.responses.unwrap_or_default().into_values().flatten());
+            pending = output
+                .unprocessed_keys
+                .and_then(|mut keys| keys.remove(table));
         }
         Ok(found)
     }
