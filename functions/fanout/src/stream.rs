@@ -196,14 +196,9 @@ fn events_of(record: &EventRecord) -> Option<(Vec<StoredEvent>, EnvironmentId)> 
         Some(AttributeValue::S(kind)) if kind == "events" || kind == "event" => {}
         _ => return None,
     }
-    match dsync_dynamo::decode_events(&item_of(image)) {
-        Ok(events) => Some((events, environment)),
-        Err(error) => {
-            // Nothing to deliver can be made of it; the Events API reports the same item.
-            tracing::warn!(%error, "an event item of the stream does not decode; not delivered");
-            None
-        }
-    }
+    // One that does not decode is logged by the caller, with its stream position.
+    let events = dsync_dynamo::decode_events(&item_of(image)).ok()?;
+    Some((events, environment))
 }
 
 /// A stream image as the SDK's item. Event items hold strings, numbers and binaries only;
