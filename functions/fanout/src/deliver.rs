@@ -102,40 +102,75 @@ pub async fn record(
     delivery: &Delivery,
     result: &AttemptResult,
 ) -> Result<Delivery, StoreError> {
-    let now = app.now();
-    let next = decide(
-        result,
-        delivery.attempts + 1,
-        &app.config.schedule,
-        now,
-        rand::random::<f64>(),
-    );
-    let after = delivery.after_attempt(result, next, now);
-    app.store.update_delivery(delivery, &after).await?;
-    let ids = (&delivery.id, &endpoint.id, &delivery.event_id);
-    match next {
-        Next::Delivered => {
-            tracing::info!(delivery_id = %ids.0, endpoint_id = %ids.1, attempts = after.attempts, "delivered");
-        }
-        Next::RetryAt(at) => {
-            tracing::warn!(delivery_id = %ids.0, endpoint_id = %ids.1, status = ?result.status(),
-                attempts = after.attempts, retry_in_ms = at - now, "delivery attempt failed");
-        }
-        Next::Exhausted => {
-            tracing::error!(delivery_id = %ids.0, endpoint_id = %ids.1, event_id = %ids.2,
-                attempts = after.attempts, "delivery failed permanently: retries exhausted");
-        }
-        Next::EndpointGone => {
-            tracing::warn!(endpoint_id = %ids.1, "endpoint answered 410 Gone: disabled");
-            app.store
-                .disable_webhook_endpoint(&endpoint.environment_id, &endpoint.id, "gone (410)", now)
-                .await?;
+    let outcome = Outcome::of(app, delivery, result);
+    app.store.update_delivery(delivery, &outcome.after).await?;
+    outcome.settle(app, health, endpoint).await?;
+    Ok(outcome.after)
+}
+
+/// What one attempt of a delivery leads to, decided but not yet recorded.
+pub struct Outcome {
+    pub after: Delivery,
+    pub next: Next,
+    status: Option<u16>,
+}
+
+impl Outcome {
+    pub fn of(app: &App, delivery: &Delivery, result: &AttemptResult) -> Self {
+        let now = app.now();
+        let next = decide(
+            result,
+            delivery.attempts + 1,
+            &app.config.schedule,
+            now,
+            rand::random::<f64>(),
+        );
+        Self {
+            after: delivery.after_attempt(result, next, now),
+            next,
+            status: result.status(),
         }
     }
-    health
-        .record(app, endpoint, next == Next::Delivered, now)
-        .await
-        .map(|()| after)
+
+    /// What follows once the outcome is recorded: its log line, the endpoint disabled on
+    /// 410, the endpoint's failing mark set or cleared.
+    pub async fn settle(
+        &self,
+        app: &App,
+        health: &Health,
+        endpoint: &WebhookEndpoint,
+    ) -> Result<(), StoreError> {
+        let after = &self.after;
+        let now = after.updated_at;
+        let ids = (&after.id, &endpoint.id, &after.event_id);
+        match self.next {
+            Next::Delivered => {
+                tracing::info!(delivery_id = %ids.0, endpoint_id = %ids.1, attempts = after.attempts, "delivered");
+            }
+            Next::RetryAt(at) => {
+                tracing::warn!(delivery_id = %ids.0, endpoint_id = %ids.1, status = ?self.status,
+                    attempts = after.attempts, retry_in_ms = at - now, "delivery attempt failed");
+            }
+            Next::Exhausted => {
+                tracing::error!(delivery_id = %ids.0, endpoint_id = %ids.1, event_id = %ids.2,
+                    attempts = after.attempts, "delivery failed permanently: retries exhausted");
+            }
+            Next::EndpointGone => {
+                tracing::warn!(endpoint_id = %ids.1, "endpoint answered 410 Gone: disabled");
+                app.store
+                    .disable_webhook_endpoint(
+                        &endpoint.environment_id,
+                        &endpoint.id,
+                        "gone (410)",
+                        now,
+                    )
+                    .await?;
+            }
+        }
+        health
+            .record(app, endpoint, self.next == Next::Delivered, now)
+            .await
+    }
 }
 
 /// Each endpoint's failing mark as this invocation last read or wrote it, so that many

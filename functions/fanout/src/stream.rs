@@ -1,15 +1,23 @@
 //! DynamoDB stream batches of the events table.
 //!
 //! Each new event becomes one delivery per subscribed endpoint, recorded before anything is
-//! sent. Recording is idempotent (keyed by endpoint and event), so a redelivered batch finds
-//! its deliveries already there and sends nothing again: what is still pending belongs to the
-//! sweep. Only a failure to record fails the batch, from the first event not fully recorded.
+//! sent. A batch's deliveries go through together, in four steps whose requests each carry
+//! many deliveries (a batch costs a few round trips, not one or two per delivery):
 //!
-//! The deliveries of a whole batch go through at once, each recorded and then attempted
-//! (a delivery's write, POST and outcome overlap with the others'), up to the configured
-//! concurrency: a batch costs a few round trips of latency, not one per event.
+//! 1. one consistent read of their keys (100 to a request) finds those already recorded: the
+//!    stream batch was delivered again, and what is still pending of them belongs to the sweep;
+//! 2. the others are written, 25 to a `BatchWriteItem`, leased for their inline attempt (due
+//!    at once, for the sweep, when their endpoint is failing);
+//! 3. they are sent, up to the configured concurrency;
+//! 4. each attempt's outcome is written, 25 to a `BatchWriteItem`, as attempts end.
+//!
+//! Only a failure to record (steps 1 and 2) fails the batch, from the first event not fully
+//! recorded; nothing of it was sent. A lost outcome (step 4) leaves the lease to run out, and
+//! the sweep sends that delivery again: at least once, as before. The writes are
+//! unconditional: step 1 keeps step 2 off recorded deliveries (Lambda runs one batch of a
+//! shard at a time), and step 4 lands within the lease, before the sweep may claim it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
@@ -21,8 +29,23 @@ use dsync_dynamo::{StoreError, StoredEvent};
 use futures::stream::{self, StreamExt};
 use serde_dynamo::AttributeValue;
 
-use crate::deliver::{self, body_of, Health};
+use crate::deliver::{self, body_of, Health, Outcome};
 use crate::App;
+
+/// Deliveries to one `BatchWriteItem`: DynamoDB's most.
+const WRITE_CHUNK: usize = 25;
+/// `BatchWriteItem`s in flight at once: a batch's 100 new deliveries are recorded in one
+/// round trip, and outcomes keep up with attempts.
+const WRITES_IN_FLIGHT: usize = 8;
+
+/// One delivery of the batch: the event's index in it, the endpoint, and whether it gets an
+/// attempt here (or is left to the sweep, due at once).
+struct Planned {
+    index: usize,
+    endpoint: WebhookEndpoint,
+    delivery: Delivery,
+    inline: bool,
+}
 
 pub async fn handle_batch(app: &App, batch: Event) -> DynamoDbEventResponse {
     let events: Vec<(StoredEvent, EnvironmentId, Option<String>)> = batch
@@ -46,58 +69,143 @@ pub async fn handle_batch(app: &App, batch: Event) -> DynamoDbEventResponse {
         .flatten()
         .collect();
     let endpoints = endpoints_of(app, events.iter().map(|(_, environment, _)| environment)).await;
-    let mut not_recorded: Option<usize> = None;
+    let mut not_recorded: Vec<usize> = Vec::new();
     let mut planned = Vec::new();
+    let mut seen = HashSet::new();
     let now = app.now();
     for (index, (event, environment, _)) in events.iter().enumerate() {
         match &endpoints[environment] {
             Ok(subscribed) => {
                 planned.extend(
                     deliveries_of(app, subscribed, event, environment, now)
-                        .map(|(endpoint, delivery)| (index, endpoint, delivery)),
+                        // One BatchWriteItem refuses a key twice; an event is delivered once.
+                        .filter(|p| seen.insert(p.delivery.id))
+                        .map(|mut p| {
+                            p.index = index;
+                            p
+                        }),
                 );
             }
             Err(error) => {
                 tracing::warn!(event_id = %event.id, %error, "reading the endpoints failed; the batch resumes from this event");
-                not_recorded.get_or_insert(index);
+                not_recorded.push(index);
             }
         }
     }
     let health = &Health::default();
-    let events = &events;
-    let failed = stream::iter(planned)
-        .map(|(index, endpoint, mut delivery)| async move {
-            let event = &events[index].0;
-            let inline = endpoint.failing_since.is_none() && !health.is_slow(&endpoint.id);
-            if !inline {
-                // Due now, for the sweep, as for an endpoint marked failing before the batch.
-                delivery.next_attempt_at = Some(now);
-            }
-            match app.store.record_delivery(&delivery).await {
-                Ok(created) => {
-                    if created && inline {
-                        attempt_inline(app, health, &endpoint, &delivery, event).await;
-                    }
-                    None
-                }
-                Err(error) => {
-                    tracing::warn!(event_id = %event.id, %error, "recording a delivery failed; the batch resumes from this event");
-                    Some(index)
-                }
-            }
-        })
-        .buffer_unordered(app.config.concurrency.max(1))
-        .filter_map(std::future::ready)
-        .collect::<Vec<usize>>()
-        .await;
-    let first_failed = failed.into_iter().chain(not_recorded).min();
+    match record_new(app, planned).await {
+        Ok((recorded, failed)) => {
+            not_recorded.extend(failed);
+            attempt_all(app, health, recorded, &events).await;
+        }
+        Err(first) => not_recorded.extend(first),
+    }
     let mut response = DynamoDbEventResponse::default();
-    if let Some(index) = first_failed {
+    if let Some(index) = not_recorded.into_iter().min() {
         let mut failure = DynamoDbBatchItemFailure::default();
         failure.item_identifier = events[index].2.clone();
         response.batch_item_failures.push(failure);
     }
     response
+}
+
+/// Steps 1 and 2: records the deliveries not recorded before. Returns those recorded now and
+/// the events of those that could not be; `Err` with the first event when step 1 failed.
+async fn record_new(
+    app: &App,
+    mut planned: Vec<Planned>,
+) -> Result<(Vec<Planned>, Vec<usize>), Option<usize>> {
+    if planned.is_empty() {
+        return Ok((planned, Vec::new()));
+    }
+    let ids: Vec<_> = planned.iter().map(|p| p.delivery.id).collect();
+    let before = app.store.recorded_deliveries(&ids).await.map_err(|error| {
+        tracing::warn!(%error, "reading the batch's deliveries failed; the batch resumes from its first event");
+        planned.iter().map(|p| p.index).min()
+    })?;
+    planned.retain(|p| !before.contains(&p.delivery.id));
+    let mut chunks = Vec::new();
+    while !planned.is_empty() {
+        let rest = planned.split_off(planned.len().min(WRITE_CHUNK));
+        chunks.push(std::mem::replace(&mut planned, rest));
+    }
+    let written: Vec<(Vec<Planned>, Result<(), StoreError>)> = stream::iter(chunks)
+        .map(|chunk| async move {
+            let deliveries: Vec<Delivery> = chunk.iter().map(|p| p.delivery.clone()).collect();
+            let result = app.store.put_deliveries(&deliveries).await;
+            (chunk, result)
+        })
+        .buffer_unordered(WRITES_IN_FLIGHT)
+        .collect()
+        .await;
+    let (mut recorded, mut failed) = (Vec::new(), Vec::new());
+    for (chunk, result) in written {
+        match result {
+            Ok(()) => recorded.extend(chunk),
+            Err(error) => {
+                let first = chunk.iter().map(|p| p.index).min();
+                tracing::warn!(%error, deliveries = chunk.len(), "recording deliveries failed; the batch resumes from their first event");
+                failed.extend(first);
+            }
+        }
+    }
+    Ok((recorded, failed))
+}
+
+/// Steps 3 and 4: the inline attempts of the deliveries just recorded, their outcomes
+/// written as they come.
+async fn attempt_all(
+    app: &App,
+    health: &Health,
+    recorded: Vec<Planned>,
+    events: &[(StoredEvent, EnvironmentId, Option<String>)],
+) {
+    let now = app.now();
+    stream::iter(recorded.into_iter().filter(|p| p.inline))
+        .map(|p| async move {
+            if health.is_slow(&p.endpoint.id) {
+                // Cut off earlier in this batch: due at once, for the sweep, unattempted.
+                let mut due = p.delivery.clone();
+                due.next_attempt_at = Some(now);
+                return Some((p, Err(due)));
+            }
+            let outcome =
+                attempt(app, health, &p.endpoint, &p.delivery, &events[p.index].0).await?;
+            Some((p, Ok(outcome)))
+        })
+        .buffer_unordered(app.config.concurrency.max(1))
+        .filter_map(std::future::ready)
+        .ready_chunks(WRITE_CHUNK)
+        .map(|chunk| write_outcomes(app, health, chunk))
+        .buffer_unordered(WRITES_IN_FLIGHT)
+        .collect::<()>()
+        .await;
+}
+
+/// Writes a chunk of outcomes (or deliveries left due at once) and settles each outcome.
+async fn write_outcomes(
+    app: &App,
+    health: &Health,
+    chunk: Vec<(Planned, Result<Outcome, Delivery>)>,
+) {
+    let states: Vec<Delivery> = chunk
+        .iter()
+        .map(|(_, outcome)| match outcome {
+            Ok(outcome) => outcome.after.clone(),
+            Err(due) => due.clone(),
+        })
+        .collect();
+    if let Err(error) = app.store.put_deliveries(&states).await {
+        tracing::warn!(%error, deliveries = states.len(), "recording attempts failed; the sweep retries them when their leases run out");
+        return;
+    }
+    for (planned, outcome) in &chunk {
+        if let Ok(outcome) = outcome {
+            if let Err(error) = outcome.settle(app, health, &planned.endpoint).await {
+                tracing::warn!(endpoint_id = %planned.endpoint.id, %error, "updating the endpoint after an attempt failed");
+            }
+        }
+    }
 }
 
 /// The enabled endpoints of each environment in the batch, read once per environment.
@@ -117,51 +225,52 @@ async fn endpoints_of<'a>(
 
 /// The event's delivery to each endpoint that subscribes to it. A failing endpoint's delivery
 /// is due at once, for the sweep (it gets no inline attempt, so it cannot slow this batch
-/// down); the others are leased for the inline attempt.
+/// down); the others are leased for the inline attempt. `index` is the caller's to set.
 fn deliveries_of<'e>(
     app: &App,
     endpoints: &'e [WebhookEndpoint],
     event: &'e StoredEvent,
     environment: &'e EnvironmentId,
     now: i64,
-) -> impl Iterator<Item = (WebhookEndpoint, Delivery)> + 'e {
+) -> impl Iterator<Item = Planned> + 'e {
     let lease_until = now + app.config.lease().as_millis() as i64;
     endpoints
         .iter()
         .filter(|e| e.subscribes(&event.name))
         .map(move |endpoint| {
-            let due = if endpoint.failing_since.is_some() {
-                now
-            } else {
-                lease_until
-            };
+            let inline = endpoint.failing_since.is_none();
+            let due = if inline { lease_until } else { now };
             let delivery =
                 Delivery::new(endpoint.id, *environment, event.id, &event.name, now, due);
-            (endpoint.clone(), delivery)
+            Planned {
+                index: 0,
+                endpoint: endpoint.clone(),
+                delivery,
+                inline,
+            }
         })
 }
 
-/// The first attempt of a delivery just recorded, cut off at the inline budget. A cut-off
-/// attempt is not counted: its delivery's lease runs out and the sweep sends it again; its
-/// endpoint is marked failing so the next batches leave it to the sweep.
-async fn attempt_inline(
+/// The first attempt of a delivery just recorded, cut off at the inline budget; `None` when
+/// cut off. A cut-off attempt is not counted: its delivery's lease runs out and the sweep
+/// sends it again; its endpoint is marked failing so the next batches leave it to the sweep.
+async fn attempt(
     app: &App,
     health: &Health,
     endpoint: &WebhookEndpoint,
     delivery: &Delivery,
     event: &StoredEvent,
-) {
+) -> Option<Outcome> {
     let budget = app.config.inline_budget;
     let body = body_of(event);
-    // The budget bounds the wait for the receiver; recording its answer always
-    // completes, so an answered attempt is never sent again.
     let id = delivery.event_id.to_string();
     let sent = tokio::time::timeout(budget, deliver::send(app, endpoint, &id, &body));
-    let Ok(result) = sent.await else {
-        return cut_off(app, health, endpoint, delivery, budget).await;
-    };
-    if let Err(error) = deliver::record(app, health, endpoint, delivery, &result).await {
-        tracing::warn!(delivery_id = %delivery.id, %error, "recording an attempt failed; the sweep retries it");
+    match sent.await {
+        Ok(result) => Some(Outcome::of(app, delivery, &result)),
+        Err(_) => {
+            cut_off(app, health, endpoint, delivery, budget).await;
+            None
+        }
     }
 }
 

@@ -1,9 +1,14 @@
 //! Deliveries: `pk = DELIVERIES#<endpoint>`, `sk = EVENT#<event sequence>`.
 //!
-//! Every state change is a whole-item put under a condition on what the writer read, so two
-//! sweeps (or a sweep and a stream redelivery) never both count or send the same attempt.
+//! Every state change the sweep makes is a whole-item put under a condition on what it read,
+//! so two sweeps never both count or send the same attempt. The stream path writes a batch's
+//! new deliveries and their first outcomes in `BatchWriteItem`s, unconditionally: it reads
+//! first which of them exist ([`Store::recorded_deliveries`]) and leaves those to the sweep,
+//! and the outcome lands within the delivery's lease, before the sweep may claim it.
 
-use aws_sdk_dynamodb::types::AttributeValue;
+use std::collections::HashSet;
+
+use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use dsync_domain::ids::{DeliveryId, EnvironmentId, EventId, WebhookEndpointId};
 use dsync_domain::webhooks::{Delivery, DeliveryState};
 use futures::future::try_join_all;
@@ -13,6 +18,7 @@ use crate::event_log::StoredEvent;
 use crate::event_pages::decode_events;
 use crate::item::{id_attr, n, s, Item, ItemExt};
 use crate::keys::*;
+use crate::provider_users::build_error;
 use crate::{Store, StoreError, EVENT_RETENTION_DAYS};
 
 /// A walk through the deliveries due at one moment, index partition by partition, so one
@@ -55,17 +61,39 @@ pub struct DeliveryPage {
 }
 
 impl Store {
-    /// Records a new delivery. `false` (and nothing written) when this endpoint already has a
-    /// delivery of this event: the stream batch was delivered again.
-    pub async fn record_delivery(&self, delivery: &Delivery) -> Result<bool, StoreError> {
-        match self
-            .put_delivery(delivery, "attribute_not_exists(pk)", Vec::new())
+    /// Which of `ids` have a delivery recorded: consistent reads of their keys, 100 to a
+    /// request, the requests side by side.
+    pub async fn recorded_deliveries(
+        &self,
+        ids: &[DeliveryId],
+    ) -> Result<HashSet<DeliveryId>, StoreError> {
+        let keys = ids.iter().map(delivery_key).collect();
+        let items = self
+            .batch_get_attributes(&self.tables.directory, keys, &["id"])
+            .await?;
+        items
+            .iter()
+            .map(|item| id_attr(item, "id", DeliveryId::parse))
+            .collect()
+    }
+
+    /// Writes `deliveries` as they are, whatever is stored under their keys, in one
+    /// `BatchWriteItem` (so at most 25, with distinct ids), asking again for what DynamoDB
+    /// leaves unprocessed. For the stream path only (module comment).
+    pub async fn put_deliveries(&self, deliveries: &[Delivery]) -> Result<(), StoreError> {
+        debug_assert!(deliveries.len() <= 25, "one BatchWriteItem");
+        let requests = deliveries
+            .iter()
+            .map(|delivery| {
+                let put = PutRequest::builder()
+                    .set_item(Some(encode_delivery(delivery)))
+                    .build()
+                    .map_err(build_error)?;
+                Ok(WriteRequest::builder().put_request(put).build())
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        self.batch_write_requests(&self.tables.directory, requests)
             .await
-        {
-            Ok(()) => Ok(true),
-            Err(StoreError::Conflict) => Ok(false),
-            Err(e) => Err(e),
-        }
     }
 
     /// Takes a due delivery for one attempt by moving its due time to `lease_until`; `None`
@@ -99,8 +127,7 @@ impl Store {
             .client
             .get_item()
             .table_name(&self.tables.directory)
-            .key(PK, s(deliveries_pk(&id.endpoint())))
-            .key(SK, s(delivery_sk(id.sequence())))
+            .set_key(Some(delivery_key(id)))
             .consistent_read(true)
             .send()
             .await
@@ -280,6 +307,13 @@ impl Store {
             Err(e) => Err(backend(e)),
         }
     }
+}
+
+fn delivery_key(id: &DeliveryId) -> Item {
+    Item::from([
+        (PK.to_owned(), s(deliveries_pk(&id.endpoint()))),
+        (SK.to_owned(), s(delivery_sk(id.sequence()))),
+    ])
 }
 
 fn encode_delivery(d: &Delivery) -> Item {
