@@ -8,7 +8,7 @@ use std::sync::Arc;
 use dsync_domain::ids::ProviderGroupId;
 use dsync_local::streams::Event;
 use dsync_policy::project::project_group;
-use dsync_tests::{json, spawn_app_without_stream_processing, TestApp};
+use dsync_tests::{spawn_app_without_stream_processing, TestApp};
 use serde_dynamo::AttributeValue;
 
 const MEMBERS: usize = 10;
@@ -51,18 +51,11 @@ async fn deliver(app: &TestApp, policy: &dsync_policy::App, only_wake_ups: bool)
 async fn users_then_their_group(app: &TestApp, policy: &dsync_policy::App) -> ProviderGroupId {
     let mut members = Vec::new();
     for i in 0..MEMBERS {
-        let id = app.create_user(&format!("member{i}@example.com")).await;
-        members.push(json!({"value": id}));
+        members.push(app.create_user(&format!("member{i}@example.com")).await);
     }
     deliver(app, policy, false).await;
-    let created = app
-        .post(
-            "/Groups",
-            &json!({"displayName": "Everyone", "members": members}),
-        )
-        .await;
-    assert_eq!(created.status, 201, "{:?}", created.body);
-    ProviderGroupId::parse(created.body["id"].as_str().unwrap()).unwrap()
+    let group = app.create_group_with_members("Everyone", &members).await;
+    ProviderGroupId::parse(&group).unwrap()
 }
 
 async fn members_in_group(app: &TestApp, group: &ProviderGroupId) -> usize {

@@ -31,21 +31,10 @@ async fn directory_users(app: &TestApp) -> Vec<serde_json::Value> {
 
 /// Two groups with nobody in them yet; returns their SCIM ids.
 async fn two_groups(app: &TestApp) -> (String, String) {
-    let a = app
-        .post("/Groups", &json!({"displayName": "Alpha"}))
-        .await
-        .body["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let b = app
-        .post("/Groups", &json!({"displayName": "Beta"}))
-        .await
-        .body["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    (a, b)
+    (
+        app.create_group("Alpha").await,
+        app.create_group("Beta").await,
+    )
 }
 
 async fn join(app: &TestApp, group: &str, user: &str) {
@@ -225,16 +214,7 @@ async fn a_deleted_group_comes_alone() {
     let app = spawn_app().await;
     let a = app.create_user("a@example.com").await;
     let b = app.create_user("b@example.com").await;
-    let group = app
-        .post(
-            "/Groups",
-            &json!({"displayName": "G", "members": [{"value": a}, {"value": b}]}),
-        )
-        .await
-        .body["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let group = app.create_group_with_members("G", &[&a, &b]).await;
     app.settle().await;
     let names = app.event_names_after(None).await;
     assert_eq!(

@@ -148,15 +148,7 @@ async fn projected_group(
     context: &DirectoryContext,
     members: &[&str],
 ) -> String {
-    let members: Vec<_> = members.iter().map(|id| json!({"value": id})).collect();
-    let created = app
-        .post(
-            "/Groups",
-            &json!({"displayName": "Listed", "members": members}),
-        )
-        .await;
-    assert_eq!(created.status, 201, "{:?}", created.body);
-    let id = created.body["id"].as_str().unwrap().to_owned();
+    let id = app.create_group_with_members("Listed", members).await;
     let group = ProviderGroupId::parse(&id).unwrap();
     project_group(policy, context, &group).await.unwrap();
     id
@@ -323,14 +315,8 @@ async fn members_of_a_new_group_are_projected_when_the_batch_is_retried_after_a_
     let user = ProviderUserId::parse(&scim_id).unwrap();
     // The user's projection ran before the group existed, so it joined nothing.
     project_user(&policy, &context, &user).await.unwrap();
-    let created = app
-        .post(
-            "/Groups",
-            &json!({"displayName": "Crash", "members": [{"value": scim_id}]}),
-        )
-        .await;
-    assert_eq!(created.status, 201, "{:?}", created.body);
-    let group = ProviderGroupId::parse(created.body["id"].as_str().unwrap()).unwrap();
+    let created = app.create_group_with_members("Crash", &[&scim_id]).await;
+    let group = ProviderGroupId::parse(&created).unwrap();
 
     // The first attempt: the group commits, then the process dies.
     let provider = app

@@ -267,9 +267,7 @@ async fn reconciliation_updates_and_deletes_groups_changed_behind_the_stream() {
     };
     let mut ids = Vec::new();
     for name in ["Kept", "Renamed", "Gone"] {
-        let created = app.post("/Groups", &json!({"displayName": name})).await;
-        assert_eq!(created.status, 201, "{:?}", created.body);
-        ids.push(created.body["id"].as_str().unwrap().to_owned());
+        ids.push(app.create_group(name).await);
     }
     assert_eq!(run(1).await, 3, "every group projected");
     let projected = last_event_id(&app).await;
@@ -326,13 +324,8 @@ async fn reconciliation_projects_exactly_what_changed_behind_the_stream() {
     }
     let (renamed, joining, leaving) = (&ids[0], &ids[1], &ids[2]);
     let group = app
-        .post(
-            "/Groups",
-            &json!({"displayName": "Team", "members": [{"value": leaving}, {"value": ids[3]}]}),
-        )
+        .create_group_with_members("Team", &[leaving, &ids[3]])
         .await;
-    assert_eq!(group.status, 201, "{:?}", group.body);
-    let group = group.body["id"].as_str().unwrap().to_owned();
     reconcile(&app).await;
     let projected = last_event_id(&app).await;
     assert_eq!(

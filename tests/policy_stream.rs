@@ -102,16 +102,7 @@ async fn run_story(delivery: Delivery) -> Vec<Vec<Described>> {
     let a = app.create_user("a@example.com").await;
     let b = app.create_user("b@example.com").await;
     let c = app.create_user("c@example.com").await;
-    let group = app
-        .post(
-            "/Groups",
-            &json!({"displayName": "Crew", "members": [{"value": a}, {"value": b}]}),
-        )
-        .await
-        .body["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let group = app.create_group_with_members("Crew", &[&a, &b]).await;
     deliver(&app, delivery).await;
     phases.push(phase_end(app.events_after(None).await));
 

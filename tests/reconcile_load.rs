@@ -265,9 +265,7 @@ async fn reconciling_users_in_groups_costs_a_constant_number_of_calls_per_page()
         members.push(json!({"value": app.create_user(&format!("grouped{i}@example.com")).await}));
     }
     for name in ["Engineering", "Everyone"] {
-        let group = app.post("/Groups", &json!({"displayName": name})).await;
-        assert_eq!(group.status, 201, "{:?}", group.body);
-        let id = group.body["id"].as_str().unwrap().to_owned();
+        let id = app.create_group(name).await;
         let added = app
             .patch(
                 &format!("/Groups/{id}"),

@@ -106,14 +106,7 @@ async fn a_reconciliation_restores_lost_counters_exactly() {
     }
     let mut groups = Vec::new();
     for name in ["A", "B", "C", "D"] {
-        let reply = app
-            .post(
-                "/Groups",
-                &json!({"displayName": name, "members": [{"value": users[5]}]}),
-            )
-            .await;
-        assert_eq!(reply.status, 201);
-        groups.push(reply.body["id"].as_str().unwrap().to_owned());
+        groups.push(app.create_group_with_members(name, &[&users[5]]).await);
     }
     assert_eq!(
         app.delete(&format!("/Groups/{}", groups[0])).await.status,

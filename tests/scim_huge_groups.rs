@@ -37,11 +37,7 @@ async fn get_sized(app: &TestApp, path: &str) -> (u16, usize, Value) {
 #[tokio::test]
 async fn a_huge_group_is_read_without_members_and_within_the_size_bound() {
     let app = spawn_app_without_stream_processing().await;
-    let reply = app
-        .post("/Groups", &json!({"displayName": "Everyone"}))
-        .await;
-    assert_eq!(reply.status, 201, "{:?}", reply.body);
-    let group = reply.body["id"].as_str().unwrap().to_owned();
+    let group = app.create_group("Everyone").await;
 
     // Member ids the directory has not seen are stored as references and listed, so the
     // group can be filled without creating 5,001 users. Displays of the longest kept size
@@ -173,14 +169,7 @@ async fn a_deleted_group_is_gone_from_every_scim_read_while_its_sweep_is_unfinis
     let user = app.create_user("ada@example.com").await;
     let mut groups = Vec::new();
     for name in ["Doomed", "Kept"] {
-        let reply = app
-            .post(
-                "/Groups",
-                &json!({"displayName": name, "members": [{"value": user}]}),
-            )
-            .await;
-        assert_eq!(reply.status, 201, "{:?}", reply.body);
-        groups.push(reply.body["id"].as_str().unwrap().to_owned());
+        groups.push(app.create_group_with_members(name, &[&user]).await);
     }
     let (doomed, kept) = (groups[0].clone(), groups[1].clone());
     mark_deleted_without_sweep(&app, &doomed).await;

@@ -38,12 +38,6 @@ async fn many_users(app: &TestApp, count: usize) -> Vec<String> {
         .await
 }
 
-async fn group(app: &TestApp, name: &str) -> String {
-    let reply = app.post("/Groups", &json!({"displayName": name})).await;
-    assert_eq!(reply.status, 201, "{:?}", reply.body);
-    reply.body["id"].as_str().unwrap().to_owned()
-}
-
 async fn scim_members(app: &TestApp, group: &str) -> BTreeSet<String> {
     let reply = app.get(&format!("/Groups/{group}")).await;
     assert_eq!(reply.status, 200, "{:?}", reply.body);
@@ -92,7 +86,7 @@ async fn projected_members(app: &TestApp, group_name: &str) -> usize {
 async fn member_changes_in_several_transactions_are_all_projected() {
     let app = spawn_app().await;
     let users = many_users(&app, 200).await;
-    let group = group(&app, "Everyone").await;
+    let group = app.create_group("Everyone").await;
     // Two PATCHes of 100 members: 200 membership items each, three transactions each.
     for chunk in users.chunks(100) {
         let reply = app
@@ -116,7 +110,7 @@ async fn member_changes_in_several_transactions_are_all_projected() {
 async fn concurrent_multi_transaction_patches_lose_no_add_or_remove() {
     let app = spawn_app().await;
     let users = many_users(&app, 200).await;
-    let group = group(&app, "Race").await;
+    let group = app.create_group("Race").await;
     let path = format!("/Groups/{group}");
     // A adds 0..100; B removes 60..100 and adds 100..200. Serially, A then B leaves
     // 0..60 ∪ 100..200, and B then A leaves 0..200; anything else lost a change.
@@ -148,7 +142,7 @@ async fn concurrent_multi_transaction_patches_lose_no_add_or_remove() {
 #[tokio::test]
 async fn unknown_member_ids_are_kept_and_take_effect_when_the_user_exists() {
     let app = spawn_app().await;
-    let group = group(&app, "Early").await;
+    let group = app.create_group("Early").await;
     let known = app.create_user("known@example.com").await;
     let unseen = ProviderUserId::generate();
     let reply = app
@@ -205,7 +199,7 @@ async fn unknown_member_ids_are_kept_and_take_effect_when_the_user_exists() {
 async fn a_group_delete_sweeps_memberships_and_announces_only_the_group() {
     let app = spawn_app().await;
     let users = many_users(&app, 60).await;
-    let group = group(&app, "Doomed").await;
+    let group = app.create_group("Doomed").await;
     let reply = app
         .patch(&format!("/Groups/{group}"), &members_patch("add", &users))
         .await;
@@ -234,7 +228,7 @@ async fn a_group_delete_sweeps_memberships_and_announces_only_the_group() {
 async fn a_group_deletion_stopped_half_way_is_finished_by_the_policy_function() {
     let app = spawn_app().await;
     let users = many_users(&app, 30).await;
-    let group = group(&app, "Half").await;
+    let group = app.create_group("Half").await;
     let reply = app
         .patch(&format!("/Groups/{group}"), &members_patch("add", &users))
         .await;

@@ -19,15 +19,7 @@ fn set_active(active: bool) -> Value {
 /// stream batches, each projecting the user once, instead of one projection per group.
 async fn groups_with_member(app: &TestApp, user: &str, count: usize) {
     let ids: Vec<String> = stream::iter(0..count)
-        .map(|i| async move {
-            let body = json!({
-                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
-                "displayName": format!("Group {i:03}"),
-            });
-            let reply = app.post("/Groups", &body).await;
-            assert_eq!(reply.status, 201, "{:?}", reply.body);
-            reply.body["id"].as_str().unwrap().to_owned()
-        })
+        .map(|i| async move { app.create_group(&format!("Group {i:03}")).await })
         .buffer_unordered(8)
         .collect()
         .await;
@@ -272,23 +264,10 @@ async fn a_user_moving_from_30_groups_to_30_others_in_one_projection() {
     let user = ProviderUserId::parse(&scim_id).unwrap();
     let mut groups = Vec::new();
     for i in 0..60 {
-        let members = if i < 30 {
-            json!([{"value": scim_id}])
-        } else {
-            json!([])
-        };
-        let reply = app
-            .post(
-                "/Groups",
-                &json!({
-                    "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
-                    "displayName": format!("Mover {i:02}"),
-                    "members": members,
-                }),
-            )
+        let members = if i < 30 { vec![&scim_id] } else { vec![] };
+        let id = app
+            .create_group_with_members(&format!("Mover {i:02}"), &members)
             .await;
-        assert_eq!(reply.status, 201, "{:?}", reply.body);
-        let id = reply.body["id"].as_str().unwrap().to_owned();
         project_group(&policy, &context, &ProviderGroupId::parse(&id).unwrap())
             .await
             .unwrap();

@@ -36,14 +36,7 @@ async fn onelogin_replaces_group_members() {
     let app = spawn_app().await;
     let a = app.create_user("a@example.com").await;
     let b = app.create_user("b@example.com").await;
-    let created = app
-        .post(
-            "/Groups",
-            &json!({"displayName": "Sales", "members": [{"value": a}]}),
-        )
-        .await;
-    assert_eq!(created.status, 201, "{:?}", created.body);
-    let group = created.body["id"].as_str().unwrap().to_owned();
+    let group = app.create_group_with_members("Sales", &[&a]).await;
     let reply = app
         .patch(
             &format!("/Groups/{group}"),

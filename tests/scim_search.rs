@@ -76,14 +76,7 @@ async fn users_search_matches_the_get_list() {
 async fn groups_and_root_search() {
     let app = spawn_app().await;
     let user = app.create_user("ann@example.com").await;
-    let reply = app
-        .post(
-            "/Groups",
-            &json!({"displayName": "Admins", "members": [{"value": user}]}),
-        )
-        .await;
-    assert_eq!(reply.status, 201);
-    let group = reply.body["id"].as_str().unwrap().to_owned();
+    let group = app.create_group_with_members("Admins", &[&user]).await;
 
     let reply = search(
         &app,

@@ -8,7 +8,7 @@ use std::time::Duration;
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use dsync_domain::ids::{ProviderGroupId, ProviderUserId};
 use dsync_policy::project::{project_users, DirectoryContext};
-use dsync_tests::{json, spawn_app_without_stream_processing, TestApp};
+use dsync_tests::{spawn_app_without_stream_processing, TestApp};
 
 /// More user-side membership items than one ranged read takes (`RANGE_ITEMS`, 2,000).
 const FILLERS: usize = 2_100;
@@ -32,14 +32,8 @@ async fn users_far_apart_in_one_batch_still_read_the_memberships_past_the_range(
     }
 
     // `last` joins a group on the provider side; the group is projected, not its members.
-    let created = app
-        .post(
-            "/Groups",
-            &json!({"displayName": "Far", "members": [{"value": last_scim}]}),
-        )
-        .await;
-    assert_eq!(created.status, 201, "{:?}", created.body);
-    let group = ProviderGroupId::parse(created.body["id"].as_str().unwrap()).unwrap();
+    let created = app.create_group_with_members("Far", &[&last_scim]).await;
+    let group = ProviderGroupId::parse(&created).unwrap();
     project_group_alone(&app, &policy, &context, &group).await;
     // Memberships of users between the two, so one ranged read stops before `last`'s.
     write_memberships(&app, &context, &group, &between).await;

@@ -129,8 +129,7 @@ async fn every_event_is_delivered_once_and_verifies_with_standard_webhooks_and_w
     let endpoint = subscribe(&app, &receiver.url()).await;
     let ann = app.create_user("ann@example.com").await;
     let bob = app.create_user("bob@example.com").await;
-    let group = json!({"displayName": "Eng", "members": [{"value": ann}, {"value": bob}]});
-    assert_eq!(app.post("/Groups", &group).await.status, 201);
+    app.create_group_with_members("Eng", &[&ann, &bob]).await;
     app.settle().await;
 
     // Every event after the subscription, in the log: user ×2, group, user_added ×2.

@@ -82,8 +82,7 @@ async fn users_have_name_roles_and_groups_and_can_be_found_by_email_or_idp_id() 
     assert_eq!(ann.status, 201);
     let ann = ann.body["id"].as_str().unwrap().to_owned();
     app.create_user("bob@example.com").await;
-    let group = json!({"displayName": "Engineering", "members": [{"value": ann}]});
-    assert_eq!(app.post("/Groups", &group).await.status, 201);
+    app.create_group_with_members("Engineering", &[&ann]).await;
     app.settle().await;
     let directory = &app.running.bootstrap.directory_id;
 

@@ -26,8 +26,7 @@ async fn the_workos_node_sdk_reads_directories_users_groups_events_and_webhooks(
 
     let ann = app.create_user("ann@example.com").await;
     let bob = app.create_user("bob@example.com").await;
-    let group = json!({"displayName": "Engineering", "members": [{"value": ann}]});
-    assert_eq!(app.post("/Groups", &group).await.status, 201);
+    app.create_group_with_members("Engineering", &[&ann]).await;
     // Projected first, so the change below is an update rather than part of the creation.
     app.settle().await;
     let body = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],

@@ -104,10 +104,9 @@ async fn group_roles_previewed_applied_and_lost_with_the_group() {
 
     let ann = app.create_user("ann@example.com").await;
     let bob = app.create_user("bob@example.com").await;
-    let admins = json!({"displayName": "Admins", "members": [{"value": ann}]});
-    let editors = json!({"displayName": "Editors", "members": [{"value": ann}, {"value": bob}]});
-    let admins_scim = app.post("/Groups", &admins).await.body["id"].clone();
-    assert_eq!(app.post("/Groups", &editors).await.status, 201);
+    let admins_scim = app.create_group_with_members("Admins", &[&ann]).await;
+    app.create_group_with_members("Editors", &[&ann, &bob])
+        .await;
     app.settle().await;
     let before = user_by_email(&app, "ann@example.com").await;
     assert_eq!(
@@ -191,12 +190,7 @@ async fn group_roles_previewed_applied_and_lost_with_the_group() {
         "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
         "Operations": [{"op": "remove", "path": format!("members[value eq \"{ann}\"]")}]
     });
-    let patched = app
-        .patch(
-            &format!("/Groups/{}", admins_scim.as_str().unwrap()),
-            &removal,
-        )
-        .await;
+    let patched = app.patch(&format!("/Groups/{admins_scim}"), &removal).await;
     assert!(matches!(patched.status, 200 | 204), "{:?}", patched.body);
     app.settle().await;
     let ann_left = user_by_email(&app, "ann@example.com").await;
@@ -342,8 +336,7 @@ async fn directory_metadata_counts_users_by_state_and_groups() {
     let ann = app.create_user("ann@example.com").await;
     let bob = app.create_user("bob@example.com").await;
     let carol = app.create_user("carol@example.com").await;
-    let group = json!({"displayName": "Eng", "members": [{"value": ann}]});
-    assert_eq!(app.post("/Groups", &group).await.status, 201);
+    app.create_group_with_members("Eng", &[&ann]).await;
     let deactivate = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
                             "Operations": [{"op": "replace", "path": "active", "value": false}]});
     assert_eq!(

@@ -11,13 +11,8 @@ async fn the_workos_python_sdk_reads_directories_users_groups_and_events() {
     let app = spawn_app().await;
     let ann = app.create_user("ann@example.com").await;
     let bob = app.create_user("bob@example.com").await;
-    let group = app
-        .post(
-            "/Groups",
-            &json!({"displayName": "Engineering", "members": [{"value": ann}, {"value": bob}]}),
-        )
+    app.create_group_with_members("Engineering", &[&ann, &bob])
         .await;
-    assert_eq!(group.status, 201);
     let body = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
                       "Operations": [{"op": "replace", "path": "title", "value": "Engineer"}]});
     assert_eq!(app.patch(&format!("/Users/{ann}"), &body).await.status, 200);

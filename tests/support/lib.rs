@@ -433,6 +433,37 @@ impl TestApp {
         reply.body["id"].as_str().expect("id").to_owned()
     }
 
+    /// Creates a group with nobody in it and returns its SCIM id: setup for tests about
+    /// what happens to a group after it exists, not about the POST.
+    pub async fn create_group(&self, display_name: &str) -> String {
+        self.create_group_with_members(display_name, &[] as &[&str])
+            .await
+    }
+
+    /// Like [`Self::create_group`], but `members` (SCIM user ids) join in the POST itself
+    /// rather than in a later PATCH, so the group's creation carries them.
+    pub async fn create_group_with_members(
+        &self,
+        display_name: &str,
+        members: &[impl AsRef<str>],
+    ) -> String {
+        let body = json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+            "displayName": display_name,
+            "members": members
+                .iter()
+                .map(|id| json!({"value": id.as_ref()}))
+                .collect::<Vec<_>>(),
+        });
+        let reply = self.post("/Groups", &body).await;
+        assert_eq!(
+            reply.status, 201,
+            "create group {display_name}: {:?}",
+            reply.body
+        );
+        reply.body["id"].as_str().expect("id").to_owned()
+    }
+
     /// Another directory in another environment: its SCIM base URL and token.
     pub async fn other_directory(&self) -> (String, String) {
         let store = self.store();
