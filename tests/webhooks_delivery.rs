@@ -628,3 +628,56 @@ async fn an_event_twice_in_one_batch_is_delivered_once() {
         .iter()
         .all(|d| d.state == DeliveryState::Succeeded && d.attempts == 1));
 }
+
+/// A delivery's lease runs from when it was planned. When recording it took so long
+/// (throttled writes retried) that an attempt could end after the lease, when the sweep may
+/// send it too, the stream path leaves it alone: the sweep sends it once the lease is over,
+/// and nothing is sent twice.
+#[tokio::test]
+async fn a_delivery_recorded_too_late_for_its_lease_is_left_to_the_sweep() {
+    let (engine, store) = dsync_tests::bare_store("latelease").await;
+    let environment = dsync_domain::ids::EnvironmentId::generate();
+    let receiver = Receiver::start().await;
+    let endpoint = WebhookEndpoint::new(environment, receiver.url(), Vec::new(), now());
+    store.create_webhook_endpoint(&endpoint).await.unwrap();
+    // A 100 ms attempt timeout makes the lease 5.1 s; the key read and the record after
+    // planning take 2 × 2.6 s.
+    let config = dsync_fanout::Config {
+        timeout: Duration::from_millis(100),
+        ..fanout_config()
+    };
+    let sdk = dsync_dynamo::sdk_config(dsync_dynamo::ConnectOptions {
+        endpoint: Some(engine.endpoint()),
+        region: None,
+    })
+    .await;
+    let slow = dsync_dynamo::Store::new(
+        dsync_dynamo::client_from(&dsync_dynamo::with_latency(
+            &sdk,
+            Duration::from_millis(2600),
+        )),
+        store.tables().clone(),
+    );
+    let fanout = dsync_fanout::App::new(slow, config.clone());
+    let batch = dsync_tests::event_batch::committed_events(&store, &environment, 3).await;
+
+    let response = dsync_fanout::stream::handle_batch(&fanout, batch).await;
+
+    assert!(response.batch_item_failures.is_empty());
+    assert!(receiver.received().is_empty(), "no attempt past the lease");
+    // The lease ran out during the record (5.2 s after planning); a moment more for the
+    // sweep's clock.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let plain = dsync_fanout::App::new(store.clone(), config);
+    let report = dsync_fanout::sweep::run(&plain, None).await.unwrap();
+    assert_eq!(report.delivered, 3);
+    assert_eq!(receiver.received().len(), 3);
+    let recorded = store
+        .endpoint_deliveries(&endpoint.id, None, 10)
+        .await
+        .unwrap();
+    assert!(recorded
+        .deliveries
+        .iter()
+        .all(|d| d.state == DeliveryState::Succeeded && d.attempts == 1));
+}

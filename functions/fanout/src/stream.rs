@@ -8,7 +8,9 @@
 //!    stream batch was delivered again, and what is still pending of them belongs to the sweep;
 //! 2. the others are written, 25 to a `BatchWriteItem`, leased for their inline attempt (due
 //!    at once, for the sweep, when their endpoint is failing);
-//! 3. they are sent, up to the configured concurrency;
+//! 3. they are sent, up to the configured concurrency, a chunk's as soon as it is recorded
+//!    (not when the last one is), unless recording took so long that the attempt could
+//!    outlast the lease: those wait for its end and the sweep;
 //! 4. each attempt's outcome is written, 25 to a `BatchWriteItem`, as attempts end.
 //!
 //! Only a failure to record (steps 1 and 2) fails the batch, from the first event not fully
@@ -18,6 +20,7 @@
 //! shard at a time), and step 4 lands within the lease, before the sweep may claim it.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
@@ -26,7 +29,7 @@ use aws_sdk_dynamodb::types::AttributeValue as SdkValue;
 use dsync_domain::ids::EnvironmentId;
 use dsync_domain::webhooks::{Delivery, WebhookEndpoint};
 use dsync_dynamo::{StoreError, StoredEvent};
-use futures::stream::{self, StreamExt};
+use futures::stream::{self, Stream, StreamExt};
 use serde_dynamo::AttributeValue;
 
 use crate::deliver::{self, body_of, Health, Outcome};
@@ -37,6 +40,9 @@ const WRITE_CHUNK: usize = 25;
 /// `BatchWriteItem`s in flight at once: a batch's 100 new deliveries are recorded in one
 /// round trip, and outcomes keep up with attempts.
 const WRITES_IN_FLIGHT: usize = 8;
+
+/// Time left in a lease for an attempt's outcome to be written after the attempt.
+const OUTCOME_MARGIN: Duration = Duration::from_secs(1);
 
 /// One delivery of the batch: the event's index in it, the endpoint, and whether it gets an
 /// attempt here (or is left to the sweep, due at once).
@@ -93,13 +99,15 @@ pub async fn handle_batch(app: &App, batch: Event) -> DynamoDbEventResponse {
         }
     }
     let health = &Health::default();
-    match record_new(app, planned).await {
-        Ok((recorded, failed)) => {
-            not_recorded.extend(failed);
-            attempt_all(app, health, recorded, &events).await;
+    let failed = Mutex::new(Vec::new());
+    match new_deliveries(app, planned).await {
+        Ok(chunks) => {
+            // A chunk's attempts start as soon as it is recorded, beside the others' writes.
+            attempt_all(app, health, record(app, chunks, &failed), &events).await;
         }
         Err(first) => not_recorded.extend(first),
     }
+    not_recorded.extend(failed.into_inner().unwrap_or_else(|p| p.into_inner()));
     let mut response = DynamoDbEventResponse::default();
     if let Some(index) = not_recorded.into_iter().min() {
         let mut failure = DynamoDbBatchItemFailure::default();
@@ -109,14 +117,14 @@ pub async fn handle_batch(app: &App, batch: Event) -> DynamoDbEventResponse {
     response
 }
 
-/// Steps 1 and 2: records the deliveries not recorded before. Returns those recorded now and
-/// the events of those that could not be; `Err` with the first event when step 1 failed.
-async fn record_new(
+/// Step 1: the deliveries not recorded before, in chunks of one `BatchWriteItem`; `Err`
+/// with the batch's first event when they could not be read.
+async fn new_deliveries(
     app: &App,
     mut planned: Vec<Planned>,
-) -> Result<(Vec<Planned>, Vec<usize>), Option<usize>> {
+) -> Result<Vec<Vec<Planned>>, Option<usize>> {
     if planned.is_empty() {
-        return Ok((planned, Vec::new()));
+        return Ok(Vec::new());
     }
     let ids: Vec<_> = planned.iter().map(|p| p.delivery.id).collect();
     let before = app.store.recorded_deliveries(&ids).await.map_err(|error| {
@@ -129,40 +137,59 @@ async fn record_new(
         let rest = planned.split_off(planned.len().min(WRITE_CHUNK));
         chunks.push(std::mem::replace(&mut planned, rest));
     }
-    let written: Vec<(Vec<Planned>, Result<(), StoreError>)> = stream::iter(chunks)
-        .map(|chunk| async move {
+    Ok(chunks)
+}
+
+/// Step 2: records the chunks, several at once, and yields each chunk's deliveries once it
+/// is recorded. The first event of a chunk that could not be recorded goes to `failed`.
+fn record<'a>(
+    app: &'a App,
+    chunks: Vec<Vec<Planned>>,
+    failed: &'a Mutex<Vec<usize>>,
+) -> impl Stream<Item = Planned> + 'a {
+    stream::iter(chunks)
+        .map(move |chunk| async move {
             let deliveries: Vec<Delivery> = chunk.iter().map(|p| p.delivery.clone()).collect();
             let result = app.store.put_deliveries(&deliveries).await;
             (chunk, result)
         })
         .buffer_unordered(WRITES_IN_FLIGHT)
-        .collect()
-        .await;
-    let (mut recorded, mut failed) = (Vec::new(), Vec::new());
-    for (chunk, result) in written {
-        match result {
-            Ok(()) => recorded.extend(chunk),
-            Err(error) => {
-                let first = chunk.iter().map(|p| p.index).min();
-                tracing::warn!(%error, deliveries = chunk.len(), "recording deliveries failed; the batch resumes from their first event");
-                failed.extend(first);
-            }
-        }
-    }
-    Ok((recorded, failed))
+        .flat_map(move |(chunk, result)| {
+            let recorded = match result {
+                Ok(()) => chunk,
+                Err(error) => {
+                    tracing::warn!(%error, deliveries = chunk.len(), "recording deliveries failed; the batch resumes from their first event");
+                    let first = chunk.iter().map(|p| p.index).min();
+                    failed
+                        .lock()
+                        .unwrap_or_else(|poisoned| poisoned.into_inner())
+                        .extend(first);
+                    Vec::new()
+                }
+            };
+            stream::iter(recorded)
+        })
 }
 
-/// Steps 3 and 4: the inline attempts of the deliveries just recorded, their outcomes
+/// Steps 3 and 4: the inline attempts of the deliveries as they are recorded, their outcomes
 /// written as they come.
 async fn attempt_all(
     app: &App,
     health: &Health,
-    recorded: Vec<Planned>,
+    recorded: impl Stream<Item = Planned>,
     events: &[(StoredEvent, EnvironmentId, Option<String>)],
 ) {
     let now = app.now();
-    stream::iter(recorded.into_iter().filter(|p| p.inline))
+    recorded
+        .filter(|p| std::future::ready(p.inline))
         .map(|p| async move {
+            let longest = app.config.inline_budget.min(app.config.timeout) + OUTCOME_MARGIN;
+            if app.now() + longest.as_millis() as i64 >= p.delivery.next_attempt_at? {
+                // Recording took most of the lease (writes throttled and retried): an attempt
+                // now could end after it, when the sweep may send it as well. The lease's
+                // end brings it back.
+                return None;
+            }
             if health.is_slow(&p.endpoint.id) {
                 // Cut off earlier in this batch: due at once, for the sweep, unattempted.
                 let mut due = p.delivery.clone();
