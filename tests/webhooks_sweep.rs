@@ -94,3 +94,48 @@ async fn a_dead_endpoints_backlog_does_not_hide_another_endpoints_deliveries() {
         DeliveryState::Succeeded
     );
 }
+
+/// An endpoint back from an outage has a backlog: once its first retry is answered, the
+/// sweep sends the next ones several at a time, not one per round trip. The receiver takes
+/// 300 ms per answer, so one at a time would space them at least 300 ms apart.
+#[tokio::test]
+async fn a_recovered_endpoints_backlog_is_retried_several_at_a_time() {
+    let (_engine, store) = bare_store("sweepwide").await;
+    let app = dsync_fanout::App::new(
+        store.clone(),
+        dsync_fanout::Config {
+            timeout: Duration::from_secs(5),
+            addresses: AddressPolicy::local(),
+            ..Default::default()
+        },
+    );
+    let environment = EnvironmentId::generate();
+    let now = dsync_domain::time::now_millis();
+    let slow = Receiver::start().await;
+    slow.answer_always(dsync_tests::receiver::Answer::Stall(Duration::from_millis(
+        300,
+    )));
+    let endpoint = WebhookEndpoint::new(environment, slow.url(), Vec::new(), now);
+    store.create_webhook_endpoint(&endpoint).await.unwrap();
+    // Failing since the outage: the stream path records its deliveries due now.
+    store
+        .set_webhook_endpoint_failing(&environment, &endpoint.id, Some(now))
+        .await
+        .unwrap();
+    let backlog = committed_events(&store, &environment, 9).await;
+    dsync_fanout::stream::handle_batch(&app, backlog).await;
+    assert!(slow.received().is_empty());
+
+    let report = dsync_fanout::sweep::run(&app, None).await.unwrap();
+
+    assert_eq!((report.attempted, report.delivered), (9, 9));
+    let received = slow.received();
+    assert_eq!(received.len(), 9);
+    // The first alone: the other eight arrive after its answer, and together.
+    assert!(received[1].at - received[0].at >= Duration::from_millis(250));
+    assert!(
+        received[8].at - received[1].at < Duration::from_millis(250),
+        "{:?}",
+        received[8].at - received[1].at
+    );
+}

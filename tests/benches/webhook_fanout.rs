@@ -57,9 +57,18 @@ async fn main() {
         deliveries,
         took,
     );
-    let (deliveries, took) = sweep_path().await;
+    let (deliveries, took) = sweep_path(Duration::ZERO).await;
     row(
         "sweep retrying failed deliveries, 1 endpoint",
+        deliveries,
+        took,
+    );
+    let (deliveries, took) = sweep_path(DYNAMODB_LATENCY).await;
+    row(
+        &format!(
+            "sweep retrying failed deliveries, 1 endpoint, {} ms per DynamoDB request",
+            DYNAMODB_LATENCY.as_millis()
+        ),
         deliveries,
         took,
     );
@@ -186,8 +195,8 @@ async fn stream_path(endpoints: usize, latency: Duration) -> (usize, Duration) {
 
 /// Failed first attempts are recorded by the stream path (not timed); the sweep then retries
 /// them all. The sweep reads the events back from the log, so these are committed ones.
-async fn sweep_path() -> (usize, Duration) {
-    let f = fixture(Duration::ZERO).await;
+async fn sweep_path(latency: Duration) -> (usize, Duration) {
+    let f = fixture(latency).await;
     let receiver = Receiver::start().await;
     receiver.script(std::iter::repeat_n(Answer::Status(500), EVENTS / 4));
     subscribe(&f, &receiver).await;
