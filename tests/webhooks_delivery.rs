@@ -9,8 +9,8 @@ use dsync_domain::webhooks::{Delivery, DeliveryState, EndpointStatus, WebhookEnd
 use dsync_local::streams::{streams_client, StreamPump, StreamSource};
 use dsync_tests::receiver::{Answer, Received, Receiver};
 use dsync_tests::{
-    fanout_config, json, python_modules_available, run_python, spawn_app, spawn_app_with_fanout,
-    spawn_app_without_stream_processing, TestApp,
+    endpoint_for, fanout_config, json, python_modules_available, run_python, spawn_app,
+    spawn_app_with_fanout, spawn_app_without_stream_processing, TestApp,
 };
 
 /// Subscribes `url` to every event of the test app's environment, as the API would.
@@ -486,10 +486,9 @@ async fn a_batch_resumed_after_failed_records_loses_no_event() {
     use dsync_dynamo::faults::{faulty_client, Faults};
 
     let (engine, store) = dsync_tests::bare_store("fanout_faults").await;
-    let environment = dsync_domain::ids::EnvironmentId::generate();
     let receiver = Receiver::start().await;
-    let endpoint = WebhookEndpoint::new(environment, receiver.url(), Vec::new(), now());
-    store.create_webhook_endpoint(&endpoint).await.unwrap();
+    let endpoint = endpoint_for(&store, &receiver).await;
+    let environment = endpoint.environment_id;
     let config = dsync_fanout::Config {
         timeout: Duration::from_millis(100),
         ..fanout_config()
@@ -559,12 +558,10 @@ async fn a_batch_resumed_after_failed_records_loses_no_event() {
 #[tokio::test]
 async fn an_endpoint_too_slow_once_in_a_batch_gets_no_more_inline_attempts_in_it() {
     let (_engine, store) = dsync_tests::bare_store("slowbatch").await;
-    let environment = dsync_domain::ids::EnvironmentId::generate();
     let stalled = Receiver::start().await;
     stalled.answer_always(Answer::Stall(Duration::from_secs(60)));
-    let endpoint =
-        dsync_domain::webhooks::WebhookEndpoint::new(environment, stalled.url(), Vec::new(), now());
-    store.create_webhook_endpoint(&endpoint).await.unwrap();
+    let endpoint = endpoint_for(&store, &stalled).await;
+    let environment = endpoint.environment_id;
     let fanout = dsync_fanout::App::new(
         store.clone(),
         dsync_fanout::Config {
@@ -604,10 +601,9 @@ async fn an_endpoint_too_slow_once_in_a_batch_gets_no_more_inline_attempts_in_it
 #[tokio::test]
 async fn an_event_twice_in_one_batch_is_delivered_once() {
     let (_engine, store) = dsync_tests::bare_store("twice").await;
-    let environment = dsync_domain::ids::EnvironmentId::generate();
     let receiver = Receiver::start().await;
-    let endpoint = WebhookEndpoint::new(environment, receiver.url(), Vec::new(), now());
-    store.create_webhook_endpoint(&endpoint).await.unwrap();
+    let endpoint = endpoint_for(&store, &receiver).await;
+    let environment = endpoint.environment_id;
     let fanout = dsync_fanout::App::new(store.clone(), fanout_config());
     let mut batch =
         dsync_tests::event_batch::stream_batch(&environment, 1, 5, "dsync.user.updated");
@@ -636,10 +632,9 @@ async fn an_event_twice_in_one_batch_is_delivered_once() {
 #[tokio::test]
 async fn a_delivery_recorded_too_late_for_its_lease_is_left_to_the_sweep() {
     let (engine, store) = dsync_tests::bare_store("latelease").await;
-    let environment = dsync_domain::ids::EnvironmentId::generate();
     let receiver = Receiver::start().await;
-    let endpoint = WebhookEndpoint::new(environment, receiver.url(), Vec::new(), now());
-    store.create_webhook_endpoint(&endpoint).await.unwrap();
+    let endpoint = endpoint_for(&store, &receiver).await;
+    let environment = endpoint.environment_id;
     // A 100 ms attempt timeout makes the lease 5.1 s; the key read and the record after
     // planning take 2 × 2.6 s.
     let config = dsync_fanout::Config {

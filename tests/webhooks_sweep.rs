@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use dsync_domain::ids::EnvironmentId;
 use dsync_domain::webhooks::{AddressPolicy, DeliveryState, WebhookEndpoint};
-use dsync_tests::bare_store;
 use dsync_tests::event_batch::committed_events;
 use dsync_tests::receiver::Receiver;
+use dsync_tests::{bare_store, endpoint_for};
 
 /// The due-index partition a delivery of this endpoint lands in (as the store spreads them).
 fn partition(endpoint: &WebhookEndpoint) -> u128 {
@@ -109,19 +109,11 @@ async fn a_recovered_endpoints_backlog_is_retried_several_at_a_time() {
             ..Default::default()
         },
     );
-    let environment = EnvironmentId::generate();
-    let now = dsync_domain::time::now_millis();
     let slow = Receiver::start().await;
     slow.answer_always(dsync_tests::receiver::Answer::Stall(Duration::from_millis(
         300,
     )));
-    let endpoint = WebhookEndpoint::new(environment, slow.url(), Vec::new(), now);
-    store.create_webhook_endpoint(&endpoint).await.unwrap();
-    // Failing since the outage: the stream path records its deliveries due now.
-    store
-        .set_webhook_endpoint_failing(&environment, &endpoint.id, Some(now))
-        .await
-        .unwrap();
+    let environment = failing_endpoint(&store, &slow).await.environment_id;
     let backlog = committed_events(&store, &environment, 9).await;
     dsync_fanout::stream::handle_batch(&app, backlog).await;
     assert!(slow.received().is_empty());
@@ -149,15 +141,9 @@ async fn the_sweep_under_faults_delivers_every_backlogged_event() {
     use dsync_dynamo::faults::{faulty_client, Faults};
 
     let (engine, store) = bare_store("sweepfaults").await;
-    let environment = EnvironmentId::generate();
-    let now = dsync_domain::time::now_millis();
     let receiver = Receiver::start().await;
-    let endpoint = WebhookEndpoint::new(environment, receiver.url(), Vec::new(), now);
-    store.create_webhook_endpoint(&endpoint).await.unwrap();
-    store
-        .set_webhook_endpoint_failing(&environment, &endpoint.id, Some(now))
-        .await
-        .unwrap();
+    let endpoint = failing_endpoint(&store, &receiver).await;
+    let environment = endpoint.environment_id;
     let config = dsync_fanout::Config {
         timeout: Duration::from_millis(200),
         addresses: AddressPolicy::local(),
@@ -227,4 +213,16 @@ async fn the_sweep_under_faults_delivers_every_backlogged_event() {
         .map(|d| d.event_id.to_string())
         .collect();
     assert_eq!(received, expected, "every event reached the receiver");
+}
+
+/// An endpoint marked failing since an outage: the stream path records its deliveries due
+/// now, for the sweep, with no inline attempt.
+async fn failing_endpoint(store: &dsync_dynamo::Store, receiver: &Receiver) -> WebhookEndpoint {
+    let endpoint = endpoint_for(store, receiver).await;
+    let since = dsync_domain::time::now_millis();
+    store
+        .set_webhook_endpoint_failing(&endpoint.environment_id, &endpoint.id, Some(since))
+        .await
+        .unwrap();
+    endpoint
 }

@@ -41,6 +41,22 @@ pub async fn bare_store(prefix: &str) -> (dsync_local::Engine, Store) {
     (engine, Store::new(client, names))
 }
 
+/// An endpoint of a new environment, subscribed to every event and pointing at `receiver`,
+/// saved straight to the store: the fan-out's own tests need no API.
+pub async fn endpoint_for(
+    store: &Store,
+    receiver: &receiver::Receiver,
+) -> dsync_domain::webhooks::WebhookEndpoint {
+    let endpoint = dsync_domain::webhooks::WebhookEndpoint::new(
+        EnvironmentId::generate(),
+        receiver.url(),
+        Vec::new(),
+        now_millis(),
+    );
+    store.create_webhook_endpoint(&endpoint).await.unwrap();
+    endpoint
+}
+
 /// Runs `tests/python/<script>` with `args` and `env`, off the test's runtime thread (the
 /// service under test runs on it too), and returns the JSON summary it prints. Panics with
 /// the script's output when it fails.
