@@ -83,13 +83,9 @@ pub async fn handle_batch(app: &App, batch: Event) -> DynamoDbEventResponse {
         match &endpoints[environment] {
             Ok(subscribed) => {
                 planned.extend(
-                    deliveries_of(app, subscribed, event, environment, now)
+                    deliveries_of(app, subscribed, (index, event), environment, now)
                         // One BatchWriteItem refuses a key twice; an event is delivered once.
-                        .filter(|p| seen.insert(p.delivery.id))
-                        .map(|mut p| {
-                            p.index = index;
-                            p
-                        }),
+                        .filter(|p| seen.insert(p.delivery.id)),
                 );
             }
             Err(error) => {
@@ -252,11 +248,11 @@ async fn endpoints_of<'a>(
 
 /// The event's delivery to each endpoint that subscribes to it. A failing endpoint's delivery
 /// is due at once, for the sweep (it gets no inline attempt, so it cannot slow this batch
-/// down); the others are leased for the inline attempt. `index` is the caller's to set.
+/// down); the others are leased for the inline attempt. `index` is the event's in the batch.
 fn deliveries_of<'e>(
     app: &App,
     endpoints: &'e [WebhookEndpoint],
-    event: &'e StoredEvent,
+    (index, event): (usize, &'e StoredEvent),
     environment: &'e EnvironmentId,
     now: i64,
 ) -> impl Iterator<Item = Planned> + 'e {
@@ -270,7 +266,7 @@ fn deliveries_of<'e>(
             let delivery =
                 Delivery::new(endpoint.id, *environment, event.id, &event.name, now, due);
             Planned {
-                index: 0,
+                index,
                 endpoint: endpoint.clone(),
                 delivery,
                 inline,

@@ -2,7 +2,7 @@
 //! 50,000 members is 50,000 small items, never one growing item.
 
 use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, Delete, DeleteRequest, Put, PutRequest,
+    AttributeValue, ConditionCheck, Delete, DeleteRequest, Put,
     ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update, WriteRequest,
 };
 use std::collections::HashMap;
@@ -16,6 +16,7 @@ use crate::keys::*;
 use crate::provider_users::{
     build_error, condition_failed_item, contention_pause, map_transaction,
 };
+use crate::query::put_request;
 use crate::record_counts::RecordKind;
 use crate::{Store, StoreError};
 
@@ -694,14 +695,7 @@ impl Store {
         let mut requests = Vec::with_capacity(ops.len());
         for op in ops {
             requests.push(match op {
-                MembershipOp::Put(item) => WriteRequest::builder()
-                    .put_request(
-                        PutRequest::builder()
-                            .set_item(Some(item))
-                            .build()
-                            .map_err(build_error)?,
-                    )
-                    .build(),
+                MembershipOp::Put(item) => put_request(item)?,
                 MembershipOp::Delete(key) => WriteRequest::builder()
                     .delete_request(
                         DeleteRequest::builder()

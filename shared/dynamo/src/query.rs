@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, WriteRequest};
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, PutRequest, WriteRequest};
 
 use crate::error::backend;
 use crate::item::{s, Item};
@@ -313,6 +313,15 @@ impl Store {
         }
         Ok(())
     }
+}
+
+/// A put of `item` for [`Store::batch_write_requests`].
+pub(crate) fn put_request(item: Item) -> Result<WriteRequest, StoreError> {
+    let put = PutRequest::builder()
+        .set_item(Some(item))
+        .build()
+        .map_err(build_error)?;
+    Ok(WriteRequest::builder().put_request(put).build())
 }
 
 fn key_text(key: &Item) -> (String, String) {

@@ -8,7 +8,7 @@
 
 use std::collections::HashSet;
 
-use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
+use aws_sdk_dynamodb::types::AttributeValue;
 use dsync_domain::ids::{DeliveryId, EnvironmentId, EventId, WebhookEndpointId};
 use dsync_domain::webhooks::{Delivery, DeliveryState};
 use futures::future::try_join_all;
@@ -18,7 +18,7 @@ use crate::event_log::StoredEvent;
 use crate::event_pages::decode_events;
 use crate::item::{id_attr, n, s, Item, ItemExt};
 use crate::keys::*;
-use crate::provider_users::build_error;
+use crate::query::put_request;
 use crate::{Store, StoreError, EVENT_RETENTION_DAYS};
 
 /// A walk through the deliveries due at one moment, index partition by partition, so one
@@ -84,13 +84,7 @@ impl Store {
         debug_assert!(deliveries.len() <= 25, "one BatchWriteItem");
         let requests = deliveries
             .iter()
-            .map(|delivery| {
-                let put = PutRequest::builder()
-                    .set_item(Some(encode_delivery(delivery)))
-                    .build()
-                    .map_err(build_error)?;
-                Ok(WriteRequest::builder().put_request(put).build())
-            })
+            .map(|delivery| put_request(encode_delivery(delivery)))
             .collect::<Result<Vec<_>, StoreError>>()?;
         self.batch_write_requests(&self.tables.directory, requests)
             .await
