@@ -8,6 +8,7 @@
 //!
 //! `cargo test -p dsync-tests --test cost -- --nocapture` prints the table in docs/COST.md.
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use bytes::Bytes;
 use dsync_domain::directory::UserState;
 use dsync_domain::ids::{DirectoryId, ProviderGroupId, ProviderUserId};
@@ -407,6 +408,76 @@ fn total(rows: &[Row], scenario: &str, steps: &[&str]) -> (u64, f64, f64) {
         })
 }
 
+/// What one event may cost the partition holding its environment's log: DynamoDB gives a
+/// partition 1,000 write units a second, so at this cost one environment's log takes 2,000
+/// events a second (issue 11's target rate) without throttling. Measured: 0.21 per event for a
+/// batch of creations, 0.25 for a new group's members, 0.29 for deactivations.
+const LOG_PARTITION_UNITS_PER_EVENT: f64 = 0.5;
+
+/// The write units the event log's table took per event committed. One environment's events
+/// share a partition key, so this is what each event costs the one partition that takes them
+/// all (DynamoDB gives a partition 1,000 write units a second; docs/COST.md).
+///
+/// The engine's figure is checked against the pages written after `head`, sized as DynamoDB
+/// sizes items (2 units per KB or part of one, inside a transaction), so an engine that
+/// under-counted could not make the bound pass.
+async fn log_units_per_event(bench: &Bench, report: &MeterReport, head: u64, events: usize) -> f64 {
+    let table = &bench.policy.store.tables().events;
+    let units = report
+        .units_by_table
+        .get(table)
+        .map_or(0.0, |units| units.write);
+    let pages = bench
+        .plain_policy
+        .store
+        .client()
+        .query()
+        .table_name(table)
+        .key_condition_expression("pk = :pk AND sk > :head")
+        .expression_attribute_values(
+            ":pk",
+            AttributeValue::S(format!("ENV#{}", bench.environment.id)),
+        )
+        .expression_attribute_values(":head", AttributeValue::S(format!("{head:020}")))
+        .consistent_read(true)
+        .send()
+        .await
+        .expect("the new pages");
+    assert!(pages.last_evaluated_key.is_none(), "one page of results");
+    let sized: f64 = pages
+        .items()
+        .iter()
+        .map(|page| 2.0 * (item_bytes(page) as f64 / 1024.0).ceil())
+        .sum();
+    println!(
+        "  the event log's partition: {:.3} WCU per event ({} items; {sized} WCU by their sizes)",
+        units / events as f64,
+        pages.items().len(),
+    );
+    assert_eq!(units, sized, "the engine's units are the pages' sizes");
+    units / events as f64
+}
+
+/// An item's size as DynamoDB counts it: each attribute's name and value (strings and
+/// binaries by their bytes; a number by one byte per two significant digits, plus one).
+fn item_bytes(item: &std::collections::HashMap<String, AttributeValue>) -> usize {
+    item.iter()
+        .map(|(name, value)| {
+            name.len()
+                + match value {
+                    AttributeValue::S(text) => text.len(),
+                    AttributeValue::N(number) => {
+                        let digits: String = number.chars().filter(char::is_ascii_digit).collect();
+                        let significant = digits.trim_start_matches('0').trim_end_matches('0');
+                        significant.len().div_ceil(2) + 1
+                    }
+                    AttributeValue::B(bytes) => bytes.as_ref().len(),
+                    other => panic!("a page holds no {other:?}"),
+                }
+        })
+        .sum()
+}
+
 /// A step's bounds: a regression that adds a request or a unit fails here.
 fn assert_at_most(row: &Row, requests: u64, read: f64, write: f64) {
     let report = &row.report;
@@ -640,6 +711,12 @@ async fn creates_of_one_stream_batch_share_their_log_transactions() {
     const USERS: usize = 96;
     let bench = bench().await;
     let users = bench.created_users("batch", USERS).await;
+    let head = bench
+        .plain_policy
+        .store
+        .event_head(&bench.environment.id)
+        .await
+        .expect("the head");
     let (names, report) = bench.metered_batch("creates", &users).await;
     for names in &names {
         assert_eq!(names, &["dsync.user.created"]);
@@ -659,6 +736,11 @@ async fn creates_of_one_stream_batch_share_their_log_transactions() {
     assert!(per_user(report.read_units) <= 2.1, "{report:?}");
     // 4.5 with the batch's events packed into pages (6.2 with an item each).
     assert!(per_user(report.write_units) <= 4.8, "{report:?}");
+    let log = log_units_per_event(&bench, &report, head, USERS).await;
+    assert!(
+        log > 0.0 && log <= LOG_PARTITION_UNITS_PER_EVENT,
+        "{report:?}"
+    );
 }
 
 /// Deactivations of one stream batch, each user in two groups, under the secure flow (the
@@ -685,6 +767,12 @@ async fn deactivations_of_one_stream_batch_share_their_log_transactions() {
             .await;
         assert_eq!(patched.status, 200, "{:?}", patched.body);
     }
+    let head = bench
+        .plain_policy
+        .store
+        .event_head(&bench.environment.id)
+        .await
+        .expect("the head");
     let (names, report) = bench
         .metered_batch("deactivations (2 groups each)", &users)
         .await;
@@ -709,6 +797,11 @@ async fn deactivations_of_one_stream_batch_share_their_log_transactions() {
     // transactions (5.1 when each user read alone).
     assert!(per_user(report.total_requests as f64) <= 1.3, "{report:?}");
     assert!(per_user(report.write_units) <= 12.0, "{report:?}");
+    let log = log_units_per_event(&bench, &report, head, 3 * USERS).await;
+    assert!(
+        log > 0.0 && log <= LOG_PARTITION_UNITS_PER_EVENT,
+        "{report:?}"
+    );
 }
 
 /// A new group's first projection re-projects its members (the member sweep): what each
@@ -736,6 +829,12 @@ async fn a_new_groups_member_sweep_reads_its_members_together() {
     assert_eq!(group.status, 201, "{:?}", group.body);
     let group = ProviderGroupId::parse(group.body["id"].as_str().unwrap()).unwrap();
 
+    let head = bench
+        .plain_policy
+        .store
+        .event_head(&bench.environment.id)
+        .await
+        .expect("the head");
     let context = bench.context(&bench.policy).await;
     bench.meter.reset();
     let projected = project_group(&bench.policy, &context, &group)
@@ -761,14 +860,17 @@ async fn a_new_groups_member_sweep_reads_its_members_together() {
         "{report:?}"
     );
     assert!(per_member(report.read_units) <= 2.5, "{report:?}");
+    let log = log_units_per_event(&bench, &report, head, 1 + MEMBERS).await;
+    assert!(
+        log > 0.0 && log <= LOG_PARTITION_UNITS_PER_EVENT,
+        "{report:?}"
+    );
 }
 
 /// The meter's own check: a metered client asks for capacity without the caller asking, and
 /// counts it, on one put and one read of a small item.
 #[tokio::test]
 async fn the_meter_counts_requests_and_units() {
-    use aws_sdk_dynamodb::types::AttributeValue;
-
     let bench = bench().await;
     let store = &bench.policy.store;
     let table = &store.tables().directory;

@@ -77,8 +77,8 @@ async fn main() {
 
     println!("## Event log of one environment ({users} users per run, stream batches of {batch})");
     println!();
-    println!("| latency per request | projectors | events | seconds | events/s | cancelled transactions/s | requests per event | CPU s (engine included) | requests |");
-    println!("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |");
+    println!("| latency per request | projectors | events | seconds | events/s | cancelled transactions/s | requests per event | log partition WCU per event (WCU/s; DynamoDB allows 1,000) | CPU s (engine included) | requests |");
+    println!("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |");
     for &latency in &latencies {
         for &projectors in &projector_counts {
             let row = projector_run(
@@ -91,12 +91,14 @@ async fn main() {
             )
             .await;
             println!(
-                "| {latency} ms | {projectors} | {} | {:.1} | {:.0} | {:.1} | {:.1} | {:.1} | {} |",
+                "| {latency} ms | {projectors} | {} | {:.1} | {:.0} | {:.1} | {:.1} | {:.2} ({:.0}) | {:.1} | {} |",
                 row.events,
                 row.took.as_secs_f64(),
                 row.events as f64 / row.took.as_secs_f64(),
                 row.cancelled as f64 / row.took.as_secs_f64(),
                 row.requests as f64 / row.events as f64,
+                row.log_units / row.events as f64,
+                row.log_units / row.took.as_secs_f64(),
                 row.cpu,
                 row.by_operation,
             );
@@ -151,6 +153,8 @@ struct RunFigures {
     by_operation: String,
     cancelled: u64,
     requests: u64,
+    /// Write units the events table took: all of one environment's log is one partition key.
+    log_units: f64,
 }
 
 async fn projector_run(
@@ -210,6 +214,10 @@ async fn projector_run(
         by_operation: report.requests_summary(),
         cancelled: report.failed_requests,
         requests: report.total_requests,
+        log_units: report
+            .units_by_table
+            .get(&setup.tables().events)
+            .map_or(0.0, |units| units.write),
     }
 }
 

@@ -87,6 +87,9 @@ pub struct MeterReport {
     pub write_units: f64,
     /// The units by operation name (operations that reported none are absent).
     pub units_by_operation: BTreeMap<String, Units>,
+    /// The units by table, where DynamoDB names it (`TableName` of each `ConsumedCapacity`
+    /// entry): what one table's partitions take, say the event log's.
+    pub units_by_table: BTreeMap<String, Units>,
     /// Requests answered with an error status. DynamoDB bills some of these (a failed
     /// conditional write consumes write units) but reports no `ConsumedCapacity` for them.
     pub failed_requests: u64,
@@ -142,8 +145,16 @@ impl Meter {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn record(&self, operation: &str, units: Units, failed: bool) {
+    fn record(&self, operation: &str, consumed: &Consumed, failed: bool) {
+        let units = consumed.total;
         let mut state = self.lock();
+        for (table, table_units) in &consumed.by_table {
+            state
+                .units_by_table
+                .entry(table.clone())
+                .or_default()
+                .add(*table_units);
+        }
         *state
             .requests_by_operation
             .entry(operation.to_owned())
@@ -239,12 +250,12 @@ impl Intercept for MeteringInterceptor {
             .unwrap_or_else(|| "unknown".to_owned());
         let response = context.response();
         let failed = !response.status().is_success();
-        let units = response
+        let consumed = response
             .body()
             .bytes()
-            .map(|body| consumed_units(&operation, body))
+            .map(|body| consumed(&operation, body))
             .unwrap_or_default();
-        self.meter.record(&operation, units, failed);
+        self.meter.record(&operation, &consumed, failed);
         Ok(())
     }
 }
@@ -271,23 +282,35 @@ fn with_consumed_capacity(body: &[u8]) -> Option<Vec<u8>> {
     serde_json::to_vec(&Value::Object(object)).ok()
 }
 
-/// The units a response body reports in `ConsumedCapacity`. `ReadCapacityUnits` and
-/// `WriteCapacityUnits` are taken when present; otherwise `CapacityUnits` counts as the
-/// operation's kind (reads for `GetItem`, `Query`, …; writes for `PutItem`, …).
-pub fn consumed_units(operation: &str, body: &[u8]) -> Units {
+/// The units a response body reports in `ConsumedCapacity`, in total and by the table each
+/// entry names. `ReadCapacityUnits` and `WriteCapacityUnits` are taken when present;
+/// otherwise `CapacityUnits` counts as the operation's kind (reads for `GetItem`, `Query`, …;
+/// writes for `PutItem`, …).
+#[derive(Debug, Default)]
+struct Consumed {
+    total: Units,
+    by_table: Vec<(String, Units)>,
+}
+
+fn consumed(operation: &str, body: &[u8]) -> Consumed {
     let Ok(value) = serde_json::from_slice::<Value>(body) else {
-        return Units::default();
+        return Consumed::default();
     };
     let kind = unit_kind(operation);
-    let mut units = Units::default();
-    match value.get("ConsumedCapacity") {
-        Some(Value::Array(entries)) => entries
-            .iter()
-            .for_each(|entry| units.add(entry_units(entry, kind))),
-        Some(entry @ Value::Object(_)) => units.add(entry_units(entry, kind)),
-        _ => {}
+    let entries = match value.get("ConsumedCapacity") {
+        Some(Value::Array(entries)) => entries.iter().collect(),
+        Some(entry @ Value::Object(_)) => vec![entry],
+        _ => Vec::new(),
+    };
+    let mut consumed = Consumed::default();
+    for entry in entries {
+        let units = entry_units(entry, kind);
+        consumed.total.add(units);
+        if let Some(table) = entry.get("TableName").and_then(Value::as_str) {
+            consumed.by_table.push((table.to_owned(), units));
+        }
     }
-    units
+    consumed
 }
 
 fn entry_units(entry: &Value, kind: Option<UnitKind>) -> Units {
@@ -322,7 +345,7 @@ mod tests {
     fn single_item_units_count_as_the_operations_kind() {
         let body = br#"{"Item":{},"ConsumedCapacity":{"TableName":"t","CapacityUnits":1.5}}"#;
         assert_eq!(
-            consumed_units("GetItem", body),
+            consumed("GetItem", body).total,
             Units {
                 read: 1.5,
                 write: 0.0
@@ -330,7 +353,7 @@ mod tests {
         );
         let body = br#"{"ConsumedCapacity":{"TableName":"t","CapacityUnits":3.0}}"#;
         assert_eq!(
-            consumed_units("PutItem", body),
+            consumed("PutItem", body).total,
             Units {
                 read: 0.0,
                 write: 3.0
@@ -345,7 +368,7 @@ mod tests {
             {"TableName":"b","CapacityUnits":2.0,"WriteCapacityUnits":2.0}
         ]}"#;
         assert_eq!(
-            consumed_units("TransactWriteItems", body),
+            consumed("TransactWriteItems", body).total,
             Units {
                 read: 0.0,
                 write: 6.0
@@ -355,7 +378,7 @@ mod tests {
             {"TableName":"a","CapacityUnits":3.0,"ReadCapacityUnits":1.0,"WriteCapacityUnits":2.0}
         ]}"#;
         assert_eq!(
-            consumed_units("TransactWriteItems", body),
+            consumed("TransactWriteItems", body).total,
             Units {
                 read: 1.0,
                 write: 2.0
@@ -365,7 +388,7 @@ mod tests {
             {"TableName":"a","CapacityUnits":0.5},{"TableName":"b","CapacityUnits":1}
         ]}"#;
         assert_eq!(
-            consumed_units("BatchGetItem", body),
+            consumed("BatchGetItem", body).total,
             Units {
                 read: 1.5,
                 write: 0.0
@@ -374,14 +397,40 @@ mod tests {
     }
 
     #[test]
-    fn no_capacity_or_no_json_is_zero() {
-        assert_eq!(consumed_units("GetItem", b"{}"), Units::default());
-        assert_eq!(consumed_units("GetItem", b""), Units::default());
+    fn units_are_kept_by_the_table_each_entry_names() {
+        let body = br#"{"ConsumedCapacity":[
+            {"TableName":"directory","CapacityUnits":4.0},
+            {"TableName":"events","CapacityUnits":2.0},
+            {"CapacityUnits":1.0}
+        ]}"#;
+        let consumed = consumed("TransactWriteItems", body);
+        assert_eq!(consumed.total.write, 7.0);
+        let write = |table: &str| {
+            consumed
+                .by_table
+                .iter()
+                .find(|(name, _)| name == table)
+                .map(|(_, units)| units.write)
+        };
+        assert_eq!(write("directory"), Some(4.0));
+        assert_eq!(write("events"), Some(2.0));
         assert_eq!(
-            consumed_units(
+            consumed.by_table.len(),
+            2,
+            "an unnamed entry counts only in the total"
+        );
+    }
+
+    #[test]
+    fn no_capacity_or_no_json_is_zero() {
+        assert_eq!(consumed("GetItem", b"{}").total, Units::default());
+        assert_eq!(consumed("GetItem", b"").total, Units::default());
+        assert_eq!(
+            consumed(
                 "PutItem",
                 br#"{"__type":"com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException"}"#
-            ),
+            )
+            .total,
             Units::default()
         );
     }
@@ -414,19 +463,26 @@ mod tests {
     fn the_meter_counts_and_resets() {
         let meter = Meter::new();
         let clone = meter.clone();
-        clone.record(
-            "GetItem",
-            Units {
+        let read = Consumed {
+            total: Units {
                 read: 0.5,
                 write: 0.0,
             },
-            false,
-        );
-        clone.record("PutItem", Units::default(), true);
+            by_table: vec![(
+                "t".to_owned(),
+                Units {
+                    read: 0.5,
+                    write: 0.0,
+                },
+            )],
+        };
+        clone.record("GetItem", &read, false);
+        clone.record("PutItem", &Consumed::default(), true);
         let report = meter.snapshot();
         assert_eq!(report.total_requests, 2);
         assert_eq!(report.requests_by_operation["GetItem"], 1);
         assert_eq!(report.read_units, 0.5);
+        assert_eq!(report.units_by_table["t"].read, 0.5);
         assert_eq!(report.failed_requests, 1);
         assert_eq!(report.requests_summary(), "GetItem×1 PutItem×1");
         meter.reset();
