@@ -9,6 +9,7 @@ mod api_reconciliations;
 mod api_support;
 mod api_users_groups;
 mod api_webhooks;
+mod commit_turns;
 mod cost;
 mod docs_links;
 mod events_ordering;

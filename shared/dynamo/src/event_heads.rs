@@ -42,9 +42,20 @@ struct Entry {
     distrusted_until: Option<Instant>,
 }
 
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub(crate) struct EventHeads {
     entries: Arc<Mutex<HashMap<EnvironmentId, Entry>>>,
+    /// This process, as the holder of a turn at a head (commit_turns.rs).
+    owner: Arc<str>,
+}
+
+impl Default for EventHeads {
+    fn default() -> Self {
+        Self {
+            entries: Default::default(),
+            owner: format!("{:016x}", rand::random::<u64>()).into(),
+        }
+    }
 }
 
 impl std::fmt::Debug for EventHeads {
@@ -69,6 +80,20 @@ impl EventHeads {
             return None;
         }
         entry.head
+    }
+
+    /// Whether another process was seen committing to the environment lately: its heads
+    /// are read, and with a turn (commit_turns.rs).
+    pub(crate) fn contended(&self, environment: &EnvironmentId) -> bool {
+        self.lock().get(environment).is_some_and(|entry| {
+            entry
+                .distrusted_until
+                .is_some_and(|until| Instant::now() < until)
+        })
+    }
+
+    pub(crate) fn owner(&self) -> &str {
+        &self.owner
     }
 
     /// A head read or committed. Heads only grow, so an older one never replaces a newer.
@@ -98,6 +123,15 @@ impl EventHeads {
         {
             return;
         }
+        entry.head = None;
+        entry.distrusted_until = Some(Instant::now() + DISTRUST_FOR);
+    }
+
+    /// A commit numbered after a head read just before lost it to another process: the
+    /// environment's heads are read for a while, with turns.
+    pub(crate) fn lost_race(&self, environment: &EnvironmentId) {
+        let mut entries = self.lock();
+        let entry = entries.entry(*environment).or_default();
         entry.head = None;
         entry.distrusted_until = Some(Instant::now() + DISTRUST_FOR);
     }
@@ -136,8 +170,10 @@ mod tests {
         let heads = EventHeads::default();
         let env = EnvironmentId::generate();
         heads.remember(&env, head(5));
+        assert!(!heads.contended(&env));
         heads.missed(&env, head(5));
         assert_eq!(heads.guess(&env), None);
+        assert!(heads.contended(&env), "its commits take turns");
         // Committed meanwhile from a fresh read: still not guessed until the period ends.
         heads.remember(&env, head(9));
         assert_eq!(heads.guess(&env), None);
@@ -155,11 +191,22 @@ mod tests {
     }
 
     #[test]
+    fn a_race_lost_after_a_read_contends_for_a_while() {
+        let heads = EventHeads::default();
+        let env = EnvironmentId::generate();
+        heads.remember(&env, head(5));
+        heads.lost_race(&env);
+        assert_eq!(heads.guess(&env), None);
+        assert!(heads.contended(&env));
+    }
+
+    #[test]
     fn a_lost_answer_forgets_the_head() {
         let heads = EventHeads::default();
         let env = EnvironmentId::generate();
         heads.remember(&env, head(5));
         heads.forget(&env);
         assert_eq!(heads.guess(&env), None);
+        assert!(!heads.contended(&env), "nobody else was seen");
     }
 }

@@ -18,6 +18,7 @@ pub use dsync_domain::directory::{EventScope, StoredEvent};
 use dsync_domain::ids::{EnvironmentId, EventId};
 use dsync_domain::time::now_millis;
 
+use crate::commit_turns::{wait_for_turn, TURN_ATTRIBUTES};
 use crate::error::backend;
 use crate::event_heads::Head;
 use crate::event_pages::{entry_bytes, entry_json, page_item, page_lengths};
@@ -115,6 +116,7 @@ impl Store {
             environment,
             finished: false,
         };
+        let mut refused = 0;
         loop {
             if self.commit_queues.end_if_empty(environment) {
                 break;
@@ -124,6 +126,20 @@ impl Store {
             let guessed = self.event_heads.guess(environment);
             let head = match guessed {
                 Some(head) => Ok(head),
+                None if self.event_heads.contended(environment) => {
+                    match self.take_commit_turn(environment).await {
+                        Ok(Some(head)) => {
+                            refused = 0;
+                            Ok(head)
+                        }
+                        Ok(None) => {
+                            wait_for_turn(refused).await;
+                            refused += 1;
+                            continue;
+                        }
+                        Err(error) => Err(error),
+                    }
+                }
                 None => self.read_event_head(environment).await,
             };
             // Taken after the head is read, so commits that queued meanwhile ride along.
@@ -179,11 +195,13 @@ impl Store {
         };
         let failed = failed_items(&e);
         let head_failed = failed.first() == Some(&0);
-        match (head_failed || failed.is_empty(), guessed) {
+        match (head_failed, guessed) {
             // Numbered after a remembered head that was not the head.
-            (true, Some(guessed)) if head_failed => self.event_heads.missed(environment, guessed),
-            // The head is unknown: a lost race, or a lost answer.
-            (true, _) => self.event_heads.forget(environment),
+            (true, Some(guessed)) => self.event_heads.missed(environment, guessed),
+            // Numbered after a head just read: another process committed since.
+            (true, None) => self.event_heads.lost_race(environment),
+            // The head is unknown: the answer was lost.
+            (false, _) if failed.is_empty() => self.event_heads.forget(environment),
             // The head held; another item's condition failed.
             (false, _) => {}
         }
@@ -358,7 +376,9 @@ impl Store {
             .table_name(&self.tables.directory)
             .key(PK, s(environment_pk(environment)))
             .key(SK, s(EVENT_HEAD_SK))
-            .update_expression("SET #seq = :next, created_at = :at")
+            .update_expression(format!(
+                "SET #seq = :next, created_at = :at REMOVE {TURN_ATTRIBUTES}"
+            ))
             .expression_attribute_names("#seq", "sequence")
             .expression_attribute_values(":next", n(next))
             .expression_attribute_values(":at", n(created_at));

@@ -8,6 +8,7 @@ mod aged_cache;
 mod api_keys;
 mod api_reads;
 mod client;
+mod commit_turns;
 mod control;
 mod count_backfill;
 mod directory_cache;
