@@ -10,8 +10,9 @@
 //!
 //! A wrong guess is not free, though: DynamoDB bills a cancelled transaction. A guess is wrong
 //! when another process (another Lambda instance, the management API, a reconciliation)
-//! committed to the environment since. After one such miss the environment's heads are read
-//! again for [`DISTRUST_FOR`], so under steady contention a process pays about one cancelled
+//! committed to the environment since. After one such miss (or a race lost with a head just
+//! read) the environment's heads are read again for [`DISTRUST_FOR`], with a turn
+//! (commit_turns.rs), so under steady contention a process pays about one cancelled
 //! transaction per environment per that period, and otherwise one read per commit, as before.
 //! A miss caused by this process's own concurrent commit (the head moved here since it was
 //! taken) is retried from the newer head without a read and without distrust.
