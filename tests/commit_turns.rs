@@ -223,3 +223,64 @@ async fn a_process_nobody_raced_asks_for_no_turn() {
     let report = processes.commit_at_once(&processes.users[1..]).await;
     assert_eq!(report.requests_summary(), "TransactWriteItems×1");
 }
+
+/// Four processes projecting users of one environment at once, with about 30 % of their
+/// DynamoDB calls failing (throttles, conflicts, server errors, answers lost after the engine
+/// committed, the turn's asks included): they race, lose, take turns, and each user is
+/// projected again until it succeeds, as a retried stream batch is. Each user is created
+/// exactly once, the log has no gap, and the directory counts each user once.
+#[tokio::test]
+async fn racing_processes_under_faults_commit_each_user_once() {
+    use dsync_dynamo::faults::{faulty_client, Faults};
+
+    const PROCESSES: u64 = 4;
+    let app = spawn_app_without_stream_processing().await;
+    let plain = dsync_policy::App::new(app.store().clone());
+    let context = app.policy_context(&plain).await;
+    let users = super::group_commit::create_users_named(&app, "racer", 48).await;
+    let faults: Vec<Faults> = (0..PROCESSES).map(|seed| Faults::new(seed, 0.3)).collect();
+
+    let runs = faults.iter().enumerate().map(|(index, faults)| {
+        let process = dsync_policy::App::new(dsync_dynamo::Store::new(
+            faulty_client(&app.running.endpoint, faults, 1),
+            app.store().tables().clone(),
+        ));
+        let mine: Vec<ProviderUserId> = users
+            .iter()
+            .skip(index)
+            .step_by(PROCESSES as usize)
+            .copied()
+            .collect();
+        let context = &context;
+        async move {
+            let mut pending = mine;
+            for _ in 0..100 {
+                if pending.is_empty() {
+                    break;
+                }
+                let outcomes = futures::future::join_all(
+                    pending
+                        .iter()
+                        .map(|user| project_user(&process, context, user)),
+                )
+                .await;
+                pending = pending
+                    .into_iter()
+                    .zip(outcomes)
+                    .filter_map(|(user, outcome)| outcome.is_err().then_some(user))
+                    .collect();
+            }
+            pending
+        }
+    });
+    let never: Vec<ProviderUserId> = futures::future::join_all(runs)
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
+    assert!(never.is_empty(), "{} users never projected", never.len());
+    let lost_answers: u64 = faults.iter().map(|f| f.counts().ambiguous_commits).sum();
+    assert!(lost_answers > 0, "no committed write was reported failed");
+
+    super::group_commit::assert_only_creates_logged(&app, &context, 48).await;
+}

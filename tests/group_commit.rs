@@ -30,7 +30,11 @@ async fn create_users(app: &TestApp, count: usize) -> Vec<ProviderUserId> {
     create_users_named(app, "grouped", count).await
 }
 
-async fn create_users_named(app: &TestApp, prefix: &str, count: usize) -> Vec<ProviderUserId> {
+pub(crate) async fn create_users_named(
+    app: &TestApp,
+    prefix: &str,
+    count: usize,
+) -> Vec<ProviderUserId> {
     let mut users = Vec::new();
     for i in 0..count {
         let id = app.create_user(&format!("{prefix}{i}@example.com")).await;
@@ -92,7 +96,11 @@ async fn commit_all(
 
 /// The log holds exactly `users` creations, each of a different user, numbered 1..=users
 /// without a gap, and the directory counts that many active users.
-async fn assert_only_creates_logged(app: &TestApp, context: &DirectoryContext, users: u64) {
+pub(crate) async fn assert_only_creates_logged(
+    app: &TestApp,
+    context: &DirectoryContext,
+    users: u64,
+) {
     assert_eq!(created_users(app).await.len() as u64, users);
     let sequences: Vec<u64> = app
         .events_after(None)
