@@ -191,6 +191,58 @@ async fn a_contending_process_sends_no_transaction_while_another_holds_the_turn(
     assert_eq!(sequences.len(), 5, "each user's dsync.user.created, once");
 }
 
+/// A holder whose commits all fail on their own conditions (planned from a state that changed
+/// since) ends its turn at once instead of holding the environment's other writers up until
+/// it lapses.
+#[tokio::test]
+async fn a_turn_on_which_nothing_committed_is_ended() {
+    let processes = processes(4).await;
+    processes.contend().await;
+    let stale = plan_user(&processes.metered, &processes.context, &processes.users[3])
+        .await
+        .unwrap();
+    project_user(&processes.plain, &processes.context, &processes.users[3])
+        .await
+        .unwrap();
+    let scope = EventScope {
+        environment_id: processes.context.directory().environment_id,
+        directory_id: Some(processes.context.directory().id),
+        organization_id: processes.context.directory().organization_id.clone(),
+    };
+    processes.meter.reset();
+    let outcome = processes
+        .metered
+        .store
+        .commit_user_plan(
+            &scope,
+            &processes.users[3],
+            &stale.before,
+            &stale.outcome,
+            stale.now,
+            dsync_dynamo::PlannedFrom::default(),
+        )
+        .await;
+    assert!(
+        matches!(outcome, Err(dsync_dynamo::StoreError::Conflict)),
+        "{outcome:?}"
+    );
+    // The turn is ended after the commit was answered, by the process's drain. A lapsed
+    // turn keeps its attributes, so finding none proves it was ended.
+    for _ in 0..300 {
+        if processes.turn_holder().await.is_none() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(processes.turn_holder().await, None, "the turn ended");
+    let report = processes.meter.take();
+    assert_eq!(
+        report.requests_summary(),
+        "TransactWriteItems×1 UpdateItem×2",
+        "the turn taken, the stale commit refused, the turn ended"
+    );
+}
+
 /// A turn ending further ahead than any holder could set it (a clock far ahead) holds up
 /// nobody: the contending process takes it at once.
 #[tokio::test]

@@ -77,31 +77,35 @@ async fn main() {
 
     println!("## Event log of one environment ({users} users per run, stream batches of {batch})");
     println!();
-    println!("| latency per request | projectors | events | seconds | events/s | cancelled transactions/s | requests per event | log partition WCU per event (WCU/s; DynamoDB allows 1,000) | CPU s (engine included) | requests |");
-    println!("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |");
+    println!("| latency per request | projectors | commits | events | seconds | events/s | failed requests/s (cancelled transactions, refused turns) | requests per event | log partition WCU per event (WCU/s; DynamoDB allows 1,000) | CPU s (engine included) | requests |");
+    println!("| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |");
     for &latency in &latencies {
         for &projectors in &projector_counts {
-            let row = projector_run(
-                &endpoint,
-                &setup,
-                Duration::from_millis(latency),
-                projectors,
-                users,
-                batch,
-            )
-            .await;
-            println!(
-                "| {latency} ms | {projectors} | {} | {:.1} | {:.0} | {:.1} | {:.1} | {:.2} ({:.0}) | {:.1} | {} |",
-                row.events,
-                row.took.as_secs_f64(),
-                row.events as f64 / row.took.as_secs_f64(),
-                row.cancelled as f64 / row.took.as_secs_f64(),
-                row.requests as f64 / row.events as f64,
-                row.log_units / row.events as f64,
-                row.log_units / row.took.as_secs_f64(),
-                row.cpu,
-                row.by_operation,
-            );
+            for turns in designs(projectors) {
+                let row = projector_run(
+                    &endpoint,
+                    &setup,
+                    Duration::from_millis(latency),
+                    projectors,
+                    users,
+                    batch,
+                    turns,
+                )
+                .await;
+                println!(
+                    "| {latency} ms | {projectors} | {} | {} | {:.1} | {:.0} | {:.1} | {:.1} | {:.2} ({:.0}) | {:.1} | {} |",
+                    if turns { "turns" } else { "racing (before turns)" },
+                    row.events,
+                    row.took.as_secs_f64(),
+                    row.events as f64 / row.took.as_secs_f64(),
+                    row.cancelled as f64 / row.took.as_secs_f64(),
+                    row.requests as f64 / row.events as f64,
+                    row.log_units / row.events as f64,
+                    row.log_units / row.took.as_secs_f64(),
+                    row.cpu,
+                    row.by_operation,
+                );
+            }
         }
     }
     drop(engine);
@@ -157,6 +161,18 @@ struct RunFigures {
     log_units: f64,
 }
 
+/// The commit designs to run with `projectors`: with turns at the head, and, where
+/// processes race (more than one) and `DSYNC_BENCH_LOG_COMPARE` is not `0`, without them,
+/// as before turns.
+fn designs(projectors: usize) -> Vec<bool> {
+    let compare = std::env::var("DSYNC_BENCH_LOG_COMPARE").map_or(true, |v| v != "0");
+    if projectors > 1 && compare {
+        vec![false, true]
+    } else {
+        vec![true]
+    }
+}
+
 async fn projector_run(
     endpoint: &str,
     setup: &Store,
@@ -164,6 +180,7 @@ async fn projector_run(
     projectors: usize,
     users: usize,
     batch: usize,
+    turns: bool,
 ) -> RunFigures {
     let (environment, directory, ids) = directory_with_users(setup, users).await;
     let batches: Arc<Vec<Event>> = Arc::new(
@@ -178,10 +195,13 @@ async fn projector_run(
     let mut tasks = Vec::new();
     for _ in 0..projectors {
         // One Lambda instance: its own client and caches, configured as the function is.
-        let store = Store::new(
+        let mut store = Store::new(
             client(endpoint, latency, Some(&meter)),
             setup.tables().clone(),
         );
+        if !turns {
+            store = store.without_commit_turns();
+        }
         let app = dsync_policy::App::new(store).with_context_cache(dsync_policy::CONTEXT_CACHE);
         let (batches, next) = (batches.clone(), next.clone());
         tasks.push(tokio::spawn(async move {

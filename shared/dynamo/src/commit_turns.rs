@@ -9,7 +9,8 @@
 //! that names it the holder until [`TURN`] from now and returns the head, as the read did.
 //! A process that finds the turn held sends no transaction: it waits a moment and asks
 //! again, while its queue fills, so the transaction it sends on its turn carries more. The
-//! holder's transaction ends the turn (its head update removes it).
+//! holder's transaction ends the turn (its head update removes it); a holder whose commits
+//! all failed ends it with one more write.
 //!
 //! A turn is advice, never a guarantee: the head's condition still decides every commit, as
 //! before. A holder that dies leaves a turn that lapses after [`TURN`]; a process not yet
@@ -74,6 +75,29 @@ impl Store {
             }
             Err(e) if is_conditional_failure(&e) => Ok(None),
             Err(e) => Err(backend(e)),
+        }
+    }
+}
+
+impl Store {
+    /// Ends this process's turn at the environment's head, if it still holds it. Best
+    /// effort: a turn not ended here lapses.
+    pub(crate) async fn release_commit_turn(&self, environment: &EnvironmentId) {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.tables.directory)
+            .key(PK, s(environment_pk(environment)))
+            .key(SK, s(EVENT_HEAD_SK))
+            .update_expression(format!("REMOVE {TURN_ATTRIBUTES}"))
+            .condition_expression("turn_owner = :me")
+            .expression_attribute_values(":me", s(self.event_heads.owner()))
+            .send()
+            .await;
+        if let Err(e) = result {
+            if !is_conditional_failure(&e) {
+                tracing::debug!(error = %backend(e), "a turn left to lapse");
+            }
         }
     }
 }

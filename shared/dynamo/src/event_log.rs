@@ -117,6 +117,8 @@ impl Store {
             finished: false,
         };
         let mut refused = 0;
+        // A turn this drain was granted and its transaction has not ended.
+        let mut holding_turn = false;
         loop {
             if self.commit_queues.end_if_empty(environment) {
                 break;
@@ -126,10 +128,11 @@ impl Store {
             let guessed = self.event_heads.guess(environment);
             let head = match guessed {
                 Some(head) => Ok(head),
-                None if self.event_heads.contended(environment) => {
+                None if self.commit_turns && self.event_heads.contended(environment) => {
                     match self.take_commit_turn(environment).await {
                         Ok(Some(head)) => {
                             refused = 0;
+                            holding_turn = true;
                             Ok(head)
                         }
                         Ok(None) => {
@@ -148,22 +151,32 @@ impl Store {
                 break;
             }
             match head {
-                Ok(head) => self.commit_group(environment, group, head, guessed).await,
+                Ok(head) => {
+                    if self.commit_group(environment, group, head, guessed).await {
+                        holding_turn = false;
+                    }
+                }
                 Err(error) => answer_all(group, &error),
             }
+        }
+        if holding_turn {
+            // Nothing committed on it (every commit conflicted, or failed): end it now rather
+            // than hold the environment's other writers up until it lapses.
+            self.release_commit_turn(environment).await;
         }
         guard.finished = true;
     }
 
     /// Sends one transaction for `group` after `head` and answers each commit in it, or
-    /// queues it again.
+    /// queues it again. `true` when the transaction committed (and so moved the head and
+    /// ended any turn).
     async fn commit_group(
         &self,
         environment: &EnvironmentId,
         mut group: Vec<Waiting>,
         head: Head,
         guessed: Option<Head>,
-    ) {
+    ) -> bool {
         let now = group
             .iter()
             .map(|w| w.commit.not_before)
@@ -171,7 +184,10 @@ impl Store {
             .max(head.created_at);
         let (grouped, stored, next) = match self.group_items(environment, &group, head, now) {
             Ok(built) => built,
-            Err(error) => return answer_all(group, &error),
+            Err(error) => {
+                answer_all(group, &error);
+                return false;
+            }
         };
         let result = self
             .client
@@ -189,7 +205,7 @@ impl Store {
                 for (waiting, events) in group.into_iter().zip(stored) {
                     let _ = waiting.reply.send(Ok(events));
                 }
-                return;
+                return true;
             }
             Err(e) => e,
         };
@@ -206,7 +222,8 @@ impl Store {
             (false, _) => {}
         }
         if !is_cancelled(&e) {
-            return answer_all(group, &backend(e));
+            answer_all(group, &backend(e));
+            return false;
         }
         // The commits whose own conditions failed answer Conflict; the rest try again.
         let conflicted = grouped.owners_of(&failed);
@@ -228,6 +245,7 @@ impl Store {
             // Another writer took these numbers: take the next ones, after a pause.
             backoff(attempt).await;
         }
+        false
     }
 
     /// The transaction for `group` after `head`: the head update, each commit's writes (a

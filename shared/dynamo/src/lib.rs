@@ -101,6 +101,8 @@ pub struct Store {
     event_heads: event_heads::EventHeads,
     /// Shared by clones over the same client: see group_commit.rs.
     commit_queues: group_commit::CommitQueues,
+    /// Whether a process that lost a race for a log head takes turns (commit_turns.rs).
+    commit_turns: bool,
 }
 
 impl Store {
@@ -111,6 +113,16 @@ impl Store {
             directories: Default::default(),
             event_heads: Default::default(),
             commit_queues: Default::default(),
+            commit_turns: true,
+        }
+    }
+
+    /// Without turns at the log heads: racing processes read the head and send their
+    /// transactions, as before turns. For the log benchmark's comparison.
+    pub fn without_commit_turns(self) -> Self {
+        Self {
+            commit_turns: false,
+            ..self
         }
     }
 
