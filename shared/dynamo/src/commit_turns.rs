@@ -77,9 +77,7 @@ impl Store {
             Err(e) => Err(backend(e)),
         }
     }
-}
 
-impl Store {
     /// Ends this process's turn at the environment's head, if it still holds it. Best
     /// effort: a turn not ended here lapses.
     pub(crate) async fn release_commit_turn(&self, environment: &EnvironmentId) {
