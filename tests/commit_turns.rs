@@ -7,9 +7,10 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use dsync_domain::ids::ProviderUserId;
 use dsync_domain::time::now_millis;
 use dsync_dynamo::metering::{metered_client, Meter, MeterReport};
-use dsync_dynamo::{EventScope, StoredEvent};
 use dsync_policy::project::{plan_user, project_user, DirectoryContext};
 use dsync_tests::{spawn_app_without_stream_processing, TestApp};
+
+use super::group_commit::{commit_all, plan_all, scope};
 
 /// Two processes over one app: `plain` and a metered one, each with its own caches.
 struct Processes {
@@ -70,33 +71,14 @@ impl Processes {
 
     /// `users` committed at once by the metered process, as a stream batch's projections.
     async fn commit_at_once(&self, users: &[ProviderUserId]) -> MeterReport {
-        let scope = EventScope {
-            environment_id: self.context.directory().environment_id,
-            directory_id: Some(self.context.directory().id),
-            organization_id: self.context.directory().organization_id.clone(),
-        };
-        let mut plans = Vec::new();
-        for user in users {
-            plans.push(plan_user(&self.metered, &self.context, user).await.unwrap());
-        }
+        let plans = plan_all(&self.metered, &self.context, users).await;
         self.meter.reset();
-        let committed: Vec<Vec<StoredEvent>> =
-            futures::future::join_all(users.iter().zip(&plans).map(|(user, plan)| {
-                self.metered.store.commit_user_plan(
-                    &scope,
-                    user,
-                    &plan.before,
-                    &plan.outcome,
-                    plan.now,
-                    dsync_dynamo::PlannedFrom::default(),
-                )
-            }))
-            .await
-            .into_iter()
-            .map(|events| events.expect("committed"))
-            .collect();
-        for events in committed {
-            assert_eq!(events.len(), 1, "its dsync.user.created");
+        for events in commit_all(&self.metered, &self.context, users, &plans).await {
+            assert_eq!(
+                events.expect("committed").len(),
+                1,
+                "its dsync.user.created"
+            );
         }
         self.meter.take()
     }
@@ -204,17 +186,12 @@ async fn a_turn_on_which_nothing_committed_is_ended() {
     project_user(&processes.plain, &processes.context, &processes.users[3])
         .await
         .unwrap();
-    let scope = EventScope {
-        environment_id: processes.context.directory().environment_id,
-        directory_id: Some(processes.context.directory().id),
-        organization_id: processes.context.directory().organization_id.clone(),
-    };
     processes.meter.reset();
     let outcome = processes
         .metered
         .store
         .commit_user_plan(
-            &scope,
+            &scope(&processes.context),
             &processes.users[3],
             &stale.before,
             &stale.outcome,

@@ -227,6 +227,15 @@ impl Bench {
     /// as after the batch before): their projections run concurrently, as the policy function
     /// runs a batch's users, and are metered together. Returns each user's event names and the
     /// report, whose figures per user it prints (`-- --nocapture`) for docs/COST.md.
+    /// The environment's log head, read now (not metered).
+    async fn head(&self) -> u64 {
+        self.plain_policy
+            .store
+            .event_head(&self.environment.id)
+            .await
+            .expect("the head")
+    }
+
     async fn metered_batch(
         &self,
         what: &str,
@@ -712,12 +721,7 @@ async fn creates_of_one_stream_batch_share_their_log_transactions() {
     const USERS: usize = 96;
     let bench = bench().await;
     let users = bench.created_users("batch", USERS).await;
-    let head = bench
-        .plain_policy
-        .store
-        .event_head(&bench.environment.id)
-        .await
-        .expect("the head");
+    let head = bench.head().await;
     let (names, report) = bench.metered_batch("creates", &users).await;
     for names in &names {
         assert_eq!(names, &["dsync.user.created"]);
@@ -768,12 +772,7 @@ async fn deactivations_of_one_stream_batch_share_their_log_transactions() {
             .await;
         assert_eq!(patched.status, 200, "{:?}", patched.body);
     }
-    let head = bench
-        .plain_policy
-        .store
-        .event_head(&bench.environment.id)
-        .await
-        .expect("the head");
+    let head = bench.head().await;
     let (names, report) = bench
         .metered_batch("deactivations (2 groups each)", &users)
         .await;
@@ -830,12 +829,7 @@ async fn a_new_groups_member_sweep_reads_its_members_together() {
     assert_eq!(group.status, 201, "{:?}", group.body);
     let group = ProviderGroupId::parse(group.body["id"].as_str().unwrap()).unwrap();
 
-    let head = bench
-        .plain_policy
-        .store
-        .event_head(&bench.environment.id)
-        .await
-        .expect("the head");
+    let head = bench.head().await;
     let context = bench.context(&bench.policy).await;
     bench.meter.reset();
     let projected = project_group(&bench.policy, &context, &group)

@@ -9,7 +9,7 @@ use dsync_dynamo::{EventScope, StoreError, StoredEvent};
 use dsync_policy::project::{plan_user, project_user, DirectoryContext, UserPlan};
 use dsync_tests::{spawn_app_without_stream_processing, TestApp};
 
-fn scope(context: &DirectoryContext) -> EventScope {
+pub(crate) fn scope(context: &DirectoryContext) -> EventScope {
     EventScope {
         environment_id: context.directory().environment_id,
         directory_id: Some(context.directory().id),
@@ -61,7 +61,7 @@ async fn created_users(app: &TestApp) -> Vec<String> {
 }
 
 /// Each user's projection planned, not committed.
-async fn plan_all(
+pub(crate) async fn plan_all(
     policy: &dsync_policy::App,
     context: &DirectoryContext,
     users: &[ProviderUserId],
@@ -74,7 +74,7 @@ async fn plan_all(
 }
 
 /// The plans committed at once through `policy`'s store, as a batch's projections commit.
-async fn commit_all(
+pub(crate) async fn commit_all(
     policy: &dsync_policy::App,
     context: &DirectoryContext,
     users: &[ProviderUserId],

@@ -19,6 +19,7 @@
 
 use std::time::Duration;
 
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::ReturnValue;
 use dsync_domain::ids::EnvironmentId;
 use dsync_domain::time::now_millis;
@@ -46,17 +47,12 @@ impl Store {
         let now = now_millis();
         let turn = TURN.as_millis() as i64;
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.tables.directory)
-            .key(PK, s(environment_pk(environment)))
-            .key(SK, s(EVENT_HEAD_SK))
+            .head_item_update(environment)
             .update_expression("SET turn_owner = :me, turn_until = :until")
             .condition_expression(
                 "attribute_not_exists(turn_until) OR turn_until < :now \
                  OR turn_until > :far OR turn_owner = :me",
             )
-            .expression_attribute_values(":me", s(self.event_heads.owner()))
             .expression_attribute_values(":until", n(now + turn))
             .expression_attribute_values(":now", n(now))
             .expression_attribute_values(":far", n(now + 2 * turn))
@@ -78,18 +74,23 @@ impl Store {
         }
     }
 
-    /// Ends this process's turn at the environment's head, if it still holds it. Best
-    /// effort: a turn not ended here lapses.
-    pub(crate) async fn release_commit_turn(&self, environment: &EnvironmentId) {
-        let result = self
-            .client
+    /// An update of the environment's head item, `:me` bound to this process.
+    fn head_item_update(&self, environment: &EnvironmentId) -> UpdateItemFluentBuilder {
+        self.client
             .update_item()
             .table_name(&self.tables.directory)
             .key(PK, s(environment_pk(environment)))
             .key(SK, s(EVENT_HEAD_SK))
+            .expression_attribute_values(":me", s(self.event_heads.owner()))
+    }
+
+    /// Ends this process's turn at the environment's head, if it still holds it. Best
+    /// effort: a turn not ended here lapses.
+    pub(crate) async fn release_commit_turn(&self, environment: &EnvironmentId) {
+        let result = self
+            .head_item_update(environment)
             .update_expression(format!("REMOVE {TURN_ATTRIBUTES}"))
             .condition_expression("turn_owner = :me")
-            .expression_attribute_values(":me", s(self.event_heads.owner()))
             .send()
             .await;
         if let Err(e) = result {
