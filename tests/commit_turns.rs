@@ -10,7 +10,7 @@ use dsync_dynamo::metering::{metered_client, Meter, MeterReport};
 use dsync_policy::project::{plan_user, project_user, DirectoryContext};
 use dsync_tests::{spawn_app_without_stream_processing, TestApp};
 
-use super::group_commit::{commit_all, plan_all, scope};
+use super::group_commit::{commit_all, plan_all, project_until_done, scope};
 
 /// Two processes over one app: `plain` and a metered one, each with its own caches.
 struct Processes {
@@ -281,26 +281,7 @@ async fn racing_processes_under_faults_commit_each_user_once() {
             .copied()
             .collect();
         let context = &context;
-        async move {
-            let mut pending = mine;
-            for _ in 0..100 {
-                if pending.is_empty() {
-                    break;
-                }
-                let outcomes = futures::future::join_all(
-                    pending
-                        .iter()
-                        .map(|user| project_user(&process, context, user)),
-                )
-                .await;
-                pending = pending
-                    .into_iter()
-                    .zip(outcomes)
-                    .filter_map(|(user, outcome)| outcome.is_err().then_some(user))
-                    .collect();
-            }
-            pending
-        }
+        async move { project_until_done(&process, context, mine, 100).await }
     });
     let never: Vec<ProviderUserId> = futures::future::join_all(runs)
         .await

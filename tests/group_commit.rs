@@ -73,6 +73,33 @@ pub(crate) async fn plan_all(
     plans
 }
 
+/// Projects `users` at once through `policy`, and again those that failed, as a retried
+/// stream batch does, at most `rounds` times; returns the users never projected.
+pub(crate) async fn project_until_done(
+    policy: &dsync_policy::App,
+    context: &DirectoryContext,
+    mut pending: Vec<ProviderUserId>,
+    rounds: usize,
+) -> Vec<ProviderUserId> {
+    for _ in 0..rounds {
+        if pending.is_empty() {
+            break;
+        }
+        let outcomes = futures::future::join_all(
+            pending
+                .iter()
+                .map(|user| project_user(policy, context, user)),
+        )
+        .await;
+        pending = pending
+            .into_iter()
+            .zip(outcomes)
+            .filter_map(|(user, outcome)| outcome.is_err().then_some(user))
+            .collect();
+    }
+    pending
+}
+
 /// The plans committed at once through `policy`'s store, as a batch's projections commit.
 pub(crate) async fn commit_all(
     policy: &dsync_policy::App,
@@ -238,23 +265,7 @@ async fn shared_transactions_under_faults_commit_each_user_once() {
         app.store().tables().clone(),
     ));
 
-    let mut pending = users.clone();
-    for _ in 0..50 {
-        if pending.is_empty() {
-            break;
-        }
-        let outcomes = futures::future::join_all(
-            pending
-                .iter()
-                .map(|user| project_user(&faulty, &context, user)),
-        )
-        .await;
-        pending = pending
-            .into_iter()
-            .zip(outcomes)
-            .filter_map(|(user, outcome)| outcome.is_err().then_some(user))
-            .collect();
-    }
+    let pending = project_until_done(&faulty, &context, users.clone(), 50).await;
     assert!(
         pending.is_empty(),
         "{} users never projected",
