@@ -43,6 +43,14 @@ struct Entry {
     distrusted_until: Option<Instant>,
 }
 
+impl Entry {
+    /// Another process commits to the environment: forget the head, and read it for a while.
+    fn distrust(&mut self) {
+        self.head = None;
+        self.distrusted_until = Some(Instant::now() + DISTRUST_FOR);
+    }
+}
+
 #[derive(Clone)]
 pub(crate) struct EventHeads {
     entries: Arc<Mutex<HashMap<EnvironmentId, Entry>>>,
@@ -124,17 +132,14 @@ impl EventHeads {
         {
             return;
         }
-        entry.head = None;
-        entry.distrusted_until = Some(Instant::now() + DISTRUST_FOR);
+        entry.distrust();
     }
 
     /// A commit numbered after a head read just before lost it to another process: the
     /// environment's heads are read for a while, with turns.
     pub(crate) fn lost_race(&self, environment: &EnvironmentId) {
         let mut entries = self.lock();
-        let entry = entries.entry(*environment).or_default();
-        entry.head = None;
-        entry.distrusted_until = Some(Instant::now() + DISTRUST_FOR);
+        entries.entry(*environment).or_default().distrust();
     }
 
     /// A commit's outcome is unknown (its answer was lost): the head may have moved.
