@@ -261,18 +261,20 @@ fn desired_user(input: &UserInput, groups: &[&DirectoryGroup]) -> Option<Directo
 }
 
 /// When an inactive user became inactive: the instant the service first saw it inactive, as
-/// its provider record carries it (kept through attribute changes while inactive), or the
-/// stored user's, whichever is earlier. A record from before the service kept the instant
-/// falls back to its last write, the latest moment the deactivation can have happened (a
-/// delayed projection must not restart the retention clock). Never in the future.
+/// its provider record carries it (kept through attribute changes while inactive, cleared on
+/// reactivation), which no projection's delay moves. Only a record from before the service
+/// kept the instant falls back: to the stored user's, else to its last write, the latest
+/// moment the deactivation can have happened. The record wins over the stored user even when
+/// later: a user reactivated and deactivated again between two projections (both writes in
+/// one stream batch) was inactive only since the second, and an earlier stored instant would
+/// have retention delete it early. Never in the future.
 fn inactive_since(current: Option<&DirectoryUser>, provider: &ProviderUser, now: i64) -> i64 {
     let stored = current
         .filter(|user| user.state == UserState::Inactive)
         .and_then(|user| user.inactive_since);
-    [provider.inactive_since, stored]
-        .into_iter()
-        .flatten()
-        .min()
+    provider
+        .inactive_since
+        .or(stored)
         .unwrap_or(provider.updated_at)
         .min(now)
 }

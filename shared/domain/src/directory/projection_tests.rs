@@ -92,10 +92,15 @@ impl Case {
                 None
             }
         };
+        let mut provider = provider.map(|described| at(&described, T1));
+        if let (Flow::ChangeWhileInactive, Some(record)) = (&flow, provider.as_mut()) {
+            // As the SCIM endpoint carries it through a change while inactive.
+            record.inactive_since = Some(DEACTIVATED_AT);
+        }
         Self {
             before: sim.user.clone(),
             sim,
-            provider: provider.map(|described| at(&described, T1)),
+            provider,
             provider_groups: groups,
             first_id,
             g1,
@@ -391,6 +396,30 @@ fn retention_expires_after_n_days_and_not_at_n_days() {
     let later = sim.step(Some(&provider), &[], DEACTIVATED_AT + 90 * DAY_MS);
     assert_eq!(later.user, UserWrite::Unchanged);
     assert!(later.events().is_empty());
+}
+
+/// A retained user reactivated and deactivated again, both writes projected as one (the
+/// stream batch held both records and the projection read the last): the directory never saw
+/// it active, but it has been inactive only since the second deactivation, as its record
+/// says, and retention counts from there (found by the fault soak, seed 10).
+#[test]
+fn a_reactivation_the_projection_never_saw_restarts_retention() {
+    let (mut sim, deactivated) = retained_inactive(30);
+    let back_at = DEACTIVATED_AT + 20 * DAY_MS;
+    let back = scim_write(&deactivated, &Described::active("Engineer"), back_at);
+    let again_at = back_at + 1_000;
+    let again = scim_write(&back, &Described::inactive("Engineer"), again_at);
+    assert_eq!(again.inactive_since, Some(again_at));
+
+    sim.step(Some(&again), &[], again_at);
+    assert_eq!(
+        sim.user.as_ref().and_then(|u| u.inactive_since),
+        Some(again_at)
+    );
+    let kept = sim.step(Some(&again), &[], DEACTIVATED_AT + 30 * DAY_MS + 1);
+    assert_eq!(kept.user, UserWrite::Unchanged, "active 10 days ago");
+    let gone = sim.step(Some(&again), &[], again_at + 30 * DAY_MS + 1);
+    assert_eq!(names(&gone), [USER_DELETED]);
 }
 
 #[test]
