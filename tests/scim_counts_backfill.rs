@@ -196,3 +196,23 @@ async fn a_backfill_racing_creates_and_deletes_loses_none_of_them() {
     }
     assert_eq!(listed, expected);
 }
+
+/// A directory created now is counted from its start: its counters' bases (zero) are written
+/// with it, by the runner's bootstrap and by `POST /directories` alike, so no reconciliation
+/// walks it to count or waits for the index to settle first; its counts still move with
+/// every create.
+#[tokio::test]
+async fn a_new_directory_is_counted_from_its_start() {
+    let app = spawn_app_without_stream_processing().await;
+    let bootstrap = app.running.bootstrap.directory_id.parse().unwrap();
+    let created = crate::api_support::create_directory(&app, json!({"name": "Fresh"})).await;
+    let created = created["id"].as_str().unwrap().parse().unwrap();
+    for directory in [bootstrap, created] {
+        assert_eq!(
+            app.store().backfill_counts(&directory).await.unwrap(),
+            Backfill::AlreadyCounted
+        );
+    }
+    app.create_user("counted@example.com").await;
+    assert_eq!(totals(&app).await, (json!(1), json!(0)));
+}

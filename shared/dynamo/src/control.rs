@@ -1,6 +1,6 @@
 //! Environments, API keys and directories: the control plane every function reads.
 
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use dsync_domain::directory::attribute_mapping::AttributeMapping;
 use dsync_domain::directory::roles::{RoleCatalog, RoleMappings};
 use dsync_domain::ids::{DirectoryId, EnvironmentId};
@@ -15,6 +15,7 @@ use serde::Serialize;
 use crate::error::{backend, is_conditional_failure};
 use crate::item::{id_attr, n, s, Item, ItemExt};
 use crate::keys::*;
+use crate::provider_users::build_error;
 use crate::{Store, StoreError};
 
 /// What creating a directory needs; the token's plain text never reaches the store.
@@ -129,14 +130,15 @@ impl Store {
         }
         item.insert("token_hash".into(), s(directory.token_hash.to_hex()));
         item.insert("created_at".into(), n(now));
-        self.client
-            .put_item()
+        let put = Put::builder()
             .table_name(&self.tables.directory)
             .set_item(Some(item))
             .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await
-            .map_err(backend)?;
+            .build()
+            .map_err(build_error)?;
+        let mut writes = vec![TransactWriteItem::builder().put(put).build()];
+        writes.extend(self.counter_bases_of_new_directory(&directory.id)?);
+        self.transact(writes).await?;
         Ok(directory)
     }
 

@@ -102,6 +102,40 @@ impl Store {
         Ok(Backfill::Counted)
     }
 
+    /// The bases of a directory created now, all zero, to write with it: every record and
+    /// directory user it will ever hold is counted on a shard as it is written, so its
+    /// counters are complete from the start and no reconciliation walks it to count (nor
+    /// waits [`INDEX_SETTLE`] for that).
+    pub(crate) fn counter_bases_of_new_directory(
+        &self,
+        directory: &DirectoryId,
+    ) -> Result<Vec<TransactWriteItem>, StoreError> {
+        [
+            self.record_counter(directory, RecordKind::Users),
+            self.record_counter(directory, RecordKind::Groups),
+            self.user_states_counter(directory),
+        ]
+        .iter()
+        .map(|counter| {
+            let mut base = Item::from([
+                (PK.to_owned(), s(&counter.pk)),
+                (SK.to_owned(), s(&counter.base)),
+                ("type".to_owned(), s(counter.type_name)),
+            ]);
+            for attribute in counter.attributes {
+                base.insert((*attribute).to_owned(), n(0));
+            }
+            let put = Put::builder()
+                .table_name(&counter.table)
+                .set_item(Some(base))
+                .condition_expression("attribute_not_exists(pk)")
+                .build()
+                .map_err(build_error)?;
+            Ok(TransactWriteItem::builder().put(put).build())
+        })
+        .collect()
+    }
+
     fn record_counter(&self, directory: &DirectoryId, kind: RecordKind) -> Counter {
         let (shards, base) = count_keys(kind);
         Counter {

@@ -164,6 +164,7 @@ impl Store {
             .build()
             .map_err(build_error)?;
         let mut writes = vec![TransactWriteItem::builder().put(put).build()];
+        writes.extend(self.counter_bases_of_new_directory(&directory.id)?);
         writes.extend(beside);
         self.commit_with_events(&scope_of(directory), writes, events, directory.created_at)
             .await
