@@ -67,6 +67,27 @@ struct Counter {
     type_name: &'static str,
 }
 
+impl Counter {
+    /// The put of this counter's base, one value per attribute, if it has none yet.
+    fn base_put(&self, values: impl Iterator<Item = i64>) -> Result<TransactWriteItem, StoreError> {
+        let mut base = Item::from([
+            (PK.to_owned(), s(&self.pk)),
+            (SK.to_owned(), s(&self.base)),
+            ("type".to_owned(), s(self.type_name)),
+        ]);
+        for (attribute, value) in self.attributes.iter().zip(values) {
+            base.insert((*attribute).to_owned(), n(value));
+        }
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(base))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(build_error)?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+}
+
 enum Walk {
     Users,
     Groups,
@@ -116,23 +137,7 @@ impl Store {
             self.user_states_counter(directory),
         ]
         .iter()
-        .map(|counter| {
-            let mut base = Item::from([
-                (PK.to_owned(), s(&counter.pk)),
-                (SK.to_owned(), s(&counter.base)),
-                ("type".to_owned(), s(counter.type_name)),
-            ]);
-            for attribute in counter.attributes {
-                base.insert((*attribute).to_owned(), n(0));
-            }
-            let put = Put::builder()
-                .table_name(&counter.table)
-                .set_item(Some(base))
-                .condition_expression("attribute_not_exists(pk)")
-                .build()
-                .map_err(build_error)?;
-            Ok(TransactWriteItem::builder().put(put).build())
-        })
+        .map(|counter| counter.base_put(counter.attributes.iter().map(|_| 0)))
         .collect()
     }
 
@@ -220,28 +225,21 @@ impl Store {
         snapshot: &[Item],
         counted: &[i64],
     ) -> Result<aws_sdk_dynamodb::operation::transact_write_items::builders::TransactWriteItemsFluentBuilder, StoreError>{
-        let mut base = Item::from([
-            (PK.to_owned(), s(&counter.pk)),
-            (SK.to_owned(), s(&counter.base)),
-            ("type".to_owned(), s(counter.type_name)),
-        ]);
-        for (attribute, counted) in counter.attributes.iter().zip(counted) {
-            let in_shards: i64 = snapshot
-                .iter()
-                .map(|item| item.opt_num_attr::<i64>(attribute).unwrap_or(0))
-                .sum();
-            base.insert((*attribute).to_owned(), n(counted - in_shards));
-        }
-        let put = Put::builder()
-            .table_name(&counter.table)
-            .set_item(Some(base))
-            .condition_expression("attribute_not_exists(pk)")
-            .build()
-            .map_err(build_error)?;
+        let values = counter
+            .attributes
+            .iter()
+            .zip(counted)
+            .map(|(attribute, counted)| {
+                let in_shards: i64 = snapshot
+                    .iter()
+                    .map(|item| item.opt_num_attr::<i64>(attribute).unwrap_or(0))
+                    .sum();
+                counted - in_shards
+            });
         let mut request = self
             .client
             .transact_write_items()
-            .transact_items(TransactWriteItem::builder().put(put).build());
+            .transact_items(counter.base_put(values)?);
         for sk in &counter.shards {
             let read = snapshot
                 .iter()
