@@ -8,12 +8,12 @@
 use std::time::Duration;
 
 use dsync_domain::ids::EnvironmentId;
-use dsync_domain::webhooks::{DeliveryState, RetrySchedule, WebhookEndpoint};
+use dsync_domain::webhooks::{RetrySchedule, WebhookEndpoint};
 use dsync_dynamo::metering::{metered_client, Meter, MeterReport};
 use dsync_dynamo::Store;
-use dsync_tests::bare_store;
 use dsync_tests::event_batch::{committed_events, stream_batch};
 use dsync_tests::receiver::{Answer, Receiver};
+use dsync_tests::{assert_each_delivered, bare_store};
 
 struct Setup {
     _engine: dsync_local::Engine,
@@ -143,14 +143,6 @@ async fn a_batchs_deliveries_share_their_requests_and_a_retry_costs_two_writes()
     // Claim and outcome (two PutItems) per retry, plus the due-index Queries, the endpoint
     // Query and the events' BatchGetItem per round.
     assert!(requests <= 2.3, "{requests} requests per retry");
-    let page = s
-        .plain
-        .endpoint_deliveries(&endpoint.id, None, 100)
-        .await
-        .unwrap();
-    assert!(page
-        .deliveries
-        .iter()
-        .all(|d| d.state == DeliveryState::Succeeded && d.attempts == 2));
+    assert_eq!(assert_each_delivered(&s.plain, &endpoint.id, 2).await, 100);
     println!();
 }

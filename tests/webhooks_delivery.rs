@@ -9,8 +9,8 @@ use dsync_domain::webhooks::{Delivery, DeliveryState, EndpointStatus, WebhookEnd
 use dsync_local::streams::{streams_client, StreamPump, StreamSource};
 use dsync_tests::receiver::{Answer, Received, Receiver};
 use dsync_tests::{
-    endpoint_for, fanout_config, json, python_modules_available, run_python, spawn_app,
-    spawn_app_with_fanout, spawn_app_without_stream_processing, TestApp,
+    assert_each_delivered, endpoint_for, fanout_config, json, python_modules_available, run_python,
+    spawn_app, spawn_app_with_fanout, spawn_app_without_stream_processing, TestApp,
 };
 
 /// Subscribes `url` to every event of the test app's environment, as the API would.
@@ -120,6 +120,15 @@ async fn verify_with_python(
     .await;
     let _ = std::fs::remove_file(&file);
     Some(summary)
+}
+
+/// The fan-out's test config with a 100 ms attempt timeout, so a delivery's lease (the
+/// timeout + 5 s) runs out within a test.
+fn short_lease_config() -> dsync_fanout::Config {
+    dsync_fanout::Config {
+        timeout: Duration::from_millis(100),
+        ..fanout_config()
+    }
 }
 
 #[tokio::test]
@@ -489,10 +498,7 @@ async fn a_batch_resumed_after_failed_records_loses_no_event() {
     let receiver = Receiver::start().await;
     let endpoint = endpoint_for(&store, &receiver).await;
     let environment = endpoint.environment_id;
-    let config = dsync_fanout::Config {
-        timeout: Duration::from_millis(100),
-        ..fanout_config()
-    };
+    let config = short_lease_config();
     let faults = Faults::new(23, 0.3);
     let faulty = dsync_dynamo::Store::new(
         faulty_client(&engine.endpoint(), &faults, 1),
@@ -614,15 +620,7 @@ async fn an_event_twice_in_one_batch_is_delivered_once() {
 
     assert!(response.batch_item_failures.is_empty());
     assert_eq!(receiver.received().len(), 5);
-    let recorded = store
-        .endpoint_deliveries(&endpoint.id, None, 100)
-        .await
-        .unwrap();
-    assert_eq!(recorded.deliveries.len(), 5);
-    assert!(recorded
-        .deliveries
-        .iter()
-        .all(|d| d.state == DeliveryState::Succeeded && d.attempts == 1));
+    assert_eq!(assert_each_delivered(&store, &endpoint.id, 1).await, 5);
 }
 
 /// A delivery's lease runs from when it was planned. When recording it took so long
@@ -637,10 +635,7 @@ async fn a_delivery_recorded_too_late_for_its_lease_is_left_to_the_sweep() {
     let environment = endpoint.environment_id;
     // A 100 ms attempt timeout makes the lease 5.1 s; the key read and the record after
     // planning take 2 × 2.6 s.
-    let config = dsync_fanout::Config {
-        timeout: Duration::from_millis(100),
-        ..fanout_config()
-    };
+    let config = short_lease_config();
     let sdk = dsync_dynamo::sdk_config(dsync_dynamo::ConnectOptions {
         endpoint: Some(engine.endpoint()),
         region: None,
@@ -667,12 +662,5 @@ async fn a_delivery_recorded_too_late_for_its_lease_is_left_to_the_sweep() {
     let report = dsync_fanout::sweep::run(&plain, None).await.unwrap();
     assert_eq!(report.delivered, 3);
     assert_eq!(receiver.received().len(), 3);
-    let recorded = store
-        .endpoint_deliveries(&endpoint.id, None, 10)
-        .await
-        .unwrap();
-    assert!(recorded
-        .deliveries
-        .iter()
-        .all(|d| d.state == DeliveryState::Succeeded && d.attempts == 1));
+    assert_eq!(assert_each_delivered(&store, &endpoint.id, 1).await, 3);
 }

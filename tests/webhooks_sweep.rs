@@ -9,6 +9,15 @@ use dsync_tests::event_batch::committed_events;
 use dsync_tests::receiver::Receiver;
 use dsync_tests::{bare_store, endpoint_for};
 
+/// The fan-out's defaults, sending to loopback receivers, with `timeout` per attempt.
+fn local_config(timeout: Duration) -> dsync_fanout::Config {
+    dsync_fanout::Config {
+        timeout,
+        addresses: AddressPolicy::local(),
+        ..Default::default()
+    }
+}
+
 /// The due-index partition a delivery of this endpoint lands in (as the store spreads them).
 fn partition(endpoint: &WebhookEndpoint) -> u128 {
     endpoint.id.ulid().random() % 8
@@ -17,14 +26,7 @@ fn partition(endpoint: &WebhookEndpoint) -> u128 {
 #[tokio::test]
 async fn a_dead_endpoints_backlog_does_not_hide_another_endpoints_deliveries() {
     let (_engine, store) = bare_store("sweep").await;
-    let app = dsync_fanout::App::new(
-        store.clone(),
-        dsync_fanout::Config {
-            timeout: Duration::from_secs(2),
-            addresses: AddressPolicy::local(),
-            ..Default::default()
-        },
-    );
+    let app = dsync_fanout::App::new(store.clone(), local_config(Duration::from_secs(2)));
     let environment = EnvironmentId::generate();
     let now = dsync_domain::time::now_millis();
     let healthy = Receiver::start().await;
@@ -101,14 +103,7 @@ async fn a_dead_endpoints_backlog_does_not_hide_another_endpoints_deliveries() {
 #[tokio::test]
 async fn a_recovered_endpoints_backlog_is_retried_several_at_a_time() {
     let (_engine, store) = bare_store("sweepwide").await;
-    let app = dsync_fanout::App::new(
-        store.clone(),
-        dsync_fanout::Config {
-            timeout: Duration::from_secs(5),
-            addresses: AddressPolicy::local(),
-            ..Default::default()
-        },
-    );
+    let app = dsync_fanout::App::new(store.clone(), local_config(Duration::from_secs(5)));
     let slow = Receiver::start().await;
     slow.answer_always(dsync_tests::receiver::Answer::Stall(Duration::from_millis(
         300,
@@ -144,11 +139,7 @@ async fn the_sweep_under_faults_delivers_every_backlogged_event() {
     let receiver = Receiver::start().await;
     let endpoint = failing_endpoint(&store, &receiver).await;
     let environment = endpoint.environment_id;
-    let config = dsync_fanout::Config {
-        timeout: Duration::from_millis(200),
-        addresses: AddressPolicy::local(),
-        ..Default::default()
-    };
+    let config = local_config(Duration::from_millis(200));
     let count = 40;
     let backlog = committed_events(&store, &environment, count).await;
     let plain = dsync_fanout::App::new(store.clone(), config.clone());

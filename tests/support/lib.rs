@@ -41,6 +41,27 @@ pub async fn bare_store(prefix: &str) -> (dsync_local::Engine, Store) {
     (engine, Store::new(client, names))
 }
 
+/// The endpoint's deliveries (its newest 100), each asserted delivered after exactly
+/// `attempts` attempts; returns how many there are.
+pub async fn assert_each_delivered(
+    store: &Store,
+    endpoint: &dsync_domain::ids::WebhookEndpointId,
+    attempts: u32,
+) -> usize {
+    let page = store
+        .endpoint_deliveries(endpoint, None, 100)
+        .await
+        .unwrap();
+    assert!(
+        page.deliveries.iter().all(|d| {
+            d.state == dsync_domain::webhooks::DeliveryState::Succeeded && d.attempts == attempts
+        }),
+        "{:?}",
+        page.deliveries
+    );
+    page.deliveries.len()
+}
+
 /// An endpoint of a new environment, subscribed to every event and pointing at `receiver`,
 /// saved straight to the store: the fan-out's own tests need no API.
 pub async fn endpoint_for(
