@@ -26,7 +26,7 @@ use dsync_domain::time::now_millis;
 
 use crate::error::{backend, is_conditional_failure};
 use crate::event_heads::Head;
-use crate::item::{n, s, ItemExt};
+use crate::item::{n, s};
 use crate::keys::*;
 use crate::{Store, StoreError};
 
@@ -60,15 +60,9 @@ impl Store {
             .send()
             .await;
         match result {
-            Ok(output) => {
-                let item = output.attributes.unwrap_or_default();
-                let head = Head {
-                    sequence: item.opt_num_attr("sequence").unwrap_or(0),
-                    created_at: item.opt_num_attr("created_at").unwrap_or(0),
-                };
-                self.event_heads.remember(environment, head);
-                Ok(Some(head))
-            }
+            Ok(output) => Ok(Some(
+                self.remember_head_item(environment, &output.attributes.unwrap_or_default()),
+            )),
             Err(e) if is_conditional_failure(&e) => Ok(None),
             Err(e) => Err(backend(e)),
         }

@@ -360,13 +360,18 @@ impl Store {
             .send()
             .await
             .map_err(backend)?;
-        let item = output.item.unwrap_or_default();
+        Ok(self.remember_head_item(environment, &output.item.unwrap_or_default()))
+    }
+
+    /// The head a head item (as read, or as an update returned it) holds, remembered: 0 and
+    /// 0 for a head not written yet, or written before it kept the time.
+    pub(crate) fn remember_head_item(&self, environment: &EnvironmentId, item: &Item) -> Head {
         let head = Head {
             sequence: item.opt_num_attr("sequence").unwrap_or(0),
             created_at: item.opt_num_attr("created_at").unwrap_or(0),
         };
         self.event_heads.remember(environment, head);
-        Ok(head)
+        head
     }
 
     pub(crate) async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), StoreError> {
