@@ -57,10 +57,14 @@ impl Case {
         };
         let mut sim = Sim::new(settings(policy, None));
         let mut first_id = None;
+        // The record the history left, which the row's write replaces.
+        let mut last = None;
         let mut history = |sim: &mut Sim, steps: &[(Described, i64)]| {
             for (described, time) in steps {
-                sim.step(Some(&at(described, *time)), &groups, *time);
+                let record = at(described, *time);
+                sim.step(Some(&record), &groups, *time);
                 first_id = first_id.or(sim.user.as_ref().map(|u| u.id));
+                last = Some(record);
             }
         };
         let active = Described::active("Engineer");
@@ -92,11 +96,13 @@ impl Case {
                 None
             }
         };
-        let mut provider = provider.map(|described| at(&described, T1));
-        if let (Flow::ChangeWhileInactive, Some(record)) = (&flow, provider.as_mut()) {
-            // As the SCIM endpoint carries it through a change while inactive.
-            record.inactive_since = Some(DEACTIVATED_AT);
-        }
+        // Written as the SCIM endpoint writes it: `inactive_since` carried from the record
+        // it replaces while the user stays inactive.
+        let provider = provider.map(|described| {
+            let mut record = at(&described, T1);
+            record.inactive_since = inactive_since_after_write(last.as_ref(), described.active, T1);
+            record
+        });
         Self {
             before: sim.user.clone(),
             sim,
