@@ -176,11 +176,13 @@ async fn attempt_all(
     events: &[(StoredEvent, EnvironmentId, Option<String>)],
 ) {
     let now = app.now();
+    // The longest an attempt and its outcome's write can take from its start.
+    let longest =
+        (app.config.inline_budget.min(app.config.timeout) + OUTCOME_MARGIN).as_millis() as i64;
     recorded
         .filter(|p| std::future::ready(p.inline))
         .map(|p| async move {
-            let longest = app.config.inline_budget.min(app.config.timeout) + OUTCOME_MARGIN;
-            if app.now() + longest.as_millis() as i64 >= p.delivery.next_attempt_at? {
+            if app.now() + longest >= p.delivery.next_attempt_at? {
                 // Recording took most of the lease (writes throttled and retried): an attempt
                 // now could end after it, when the sweep may send it as well. The lease's
                 // end brings it back.
