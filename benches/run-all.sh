@@ -13,12 +13,15 @@
 #      (benches/log-throughput.sh; about two minutes);
 #   6. each Lambda binary's size (stripped, arm64, release profile) and init time (process
 #      start -> first request to a local stub of the Lambda Runtime API, x86_64 release build
-#      of the same code: this machine cannot run arm64 binaries natively).
+#      of the same code: this machine cannot run arm64 binaries natively);
+#   7. the whole test suite (`cargo test --workspace`, the README's command) after its build.
 # Optimized builds (cargo's bench and release profiles); the first run compiles for a long
 # while (the release builds link with LTO).
 # DSYNC_BENCH_USERS (default 2000) sets how many users the SCIM run creates and patches;
-# DSYNC_BENCH_RECONCILE_USERS (default 10000; e.g. 10000,100000) the reconciliation sizes.
-# SKIP_LOG=1 leaves out step 5; SKIP_LAMBDAS=1 leaves out step 6 (its two release builds).
+# DSYNC_BENCH_RECONCILE_USERS (default 10000,100000) the reconciliation sizes; the 100,000-user
+# directory takes about a quarter of an hour to set up (QUICK=1 runs 10,000 only).
+# SKIP_LOG=1 leaves out step 5; SKIP_LAMBDAS=1 leaves out step 6 (its two release builds);
+# SKIP_TESTS=1 leaves out step 7.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,7 +34,13 @@ cargo bench --quiet -p dsync-tests --bench scim_throughput
 echo
 cargo bench --quiet -p dsync-tests --bench webhook_fanout
 echo
-cargo bench --quiet -p dsync-tests --bench reconcile_vs_query
+if [ "${QUICK:-}" = 1 ]; then
+    default_sizes=10000
+else
+    default_sizes=10000,100000
+fi
+DSYNC_BENCH_RECONCILE_USERS="${DSYNC_BENCH_RECONCILE_USERS:-$default_sizes}" \
+    cargo bench --quiet -p dsync-tests --bench reconcile_vs_query
 if [ "${SKIP_LOG:-}" != 1 ]; then
     echo
     cargo bench --quiet -p dsync-tests --bench log_throughput
@@ -45,4 +54,19 @@ if [ "${SKIP_LAMBDAS:-}" != 1 ]; then
     cargo build --quiet --release -p dsync-provider-webhooks -p dsync-policy -p dsync-api -p dsync-fanout \
         --bin provider-webhooks --bin policy --bin api --bin fanout
     python3 benches/lambda-init.py --dir "${CARGO_TARGET_DIR:-target}/release"
+fi
+if [ "${SKIP_TESTS:-}" != 1 ]; then
+    echo
+    echo "## The test suite (cargo test --workspace, after its build; target <= 240 s)"
+    cargo test --quiet --workspace --no-run
+    SECONDS=0
+    if cargo test --quiet --workspace >/tmp/dsync-bench-tests.log 2>&1; then
+        outcome=passed
+    else
+        outcome="FAILED (log: /tmp/dsync-bench-tests.log)"
+    fi
+    seconds=$SECONDS
+    printf '| suite | seconds | target | within |\n| --- | ---: | ---: | --- |\n'
+    printf '| cargo test --workspace (%s) | %d | <= 240 | %s |\n' "$outcome" "$seconds" \
+        "$([ "$seconds" -le 240 ] && echo yes || echo NO)"
 fi

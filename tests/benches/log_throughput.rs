@@ -77,6 +77,8 @@ async fn main() {
 
     println!("## Event log of one environment ({users} users per run, stream batches of {batch})");
     println!();
+    println!("Target (issue 11): at 10 ms per request, at least 2,000 events/s with the projectors Lambda would run.");
+    println!();
     println!("| latency per request | projectors | commits | events | seconds | events/s | failed requests/s (cancelled transactions, refused turns) | requests per event | log partition WCU per event (WCU/s; DynamoDB allows 1,000) | CPU s (engine included) | requests |");
     println!("| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |");
     for &latency in &latencies {
@@ -113,6 +115,8 @@ async fn main() {
     if scim_users > 0 {
         println!();
         println!("## SCIM creates to the log through the local runner ({scim_users} users, {SCIM_CLIENTS} clients)");
+        println!();
+        println!("Target (issue 11): at 10 ms per request, at least 500 users/s reaching the log.");
         println!();
         println!("| latency per request | SCIM creates/s | users/s reaching the log | last event after the last response | CPU s (runner included) |");
         println!("| ---: | ---: | ---: | ---: | ---: |");

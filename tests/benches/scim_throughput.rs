@@ -20,6 +20,9 @@ use hyper_util::rt::TokioIo;
 /// Keep-alive clients sending requests one after another, as a provider's workers do.
 const CLIENTS: usize = 8;
 
+/// The runner's rates as a share of the do-nothing server's (issue 12, target 1).
+const TARGET_RATIO: f64 = 0.5;
+
 #[tokio::main]
 async fn main() {
     let users: usize = std::env::var("DSYNC_BENCH_USERS")
@@ -31,10 +34,13 @@ async fn main() {
     for persistent in [true, false] {
         rows.extend(runner(users, persistent, baseline).await);
     }
-    println!("| scenario | figure | ratio to do-nothing server |");
-    println!("| --- | ---: | ---: |");
+    println!("| scenario | figure | ratio to do-nothing server | target | within |");
+    println!("| --- | ---: | ---: | ---: | --- |");
     for row in rows {
-        println!("| {} | {} | {} |", row.label, row.figure, row.ratio);
+        println!(
+            "| {} | {} | {} | {} | {} |",
+            row.label, row.figure, row.ratio, row.target, row.within
+        );
     }
 }
 
@@ -42,14 +48,32 @@ struct Row {
     label: String,
     figure: String,
     ratio: String,
+    target: String,
+    within: String,
 }
 
 impl Row {
+    /// A rate; against the baseline's when there is one, with the target ratio.
     fn rate(label: &str, rate: f64, baseline: Option<f64>) -> Self {
+        let (ratio, target, within) = match baseline {
+            None => ("1.00".into(), "–".into(), "–".into()),
+            Some(b) => (
+                format!("{:.2}", rate / b),
+                format!("≥ {TARGET_RATIO:.2}"),
+                if rate / b >= TARGET_RATIO {
+                    "yes"
+                } else {
+                    "NO"
+                }
+                .into(),
+            ),
+        };
         Self {
             label: label.to_owned(),
             figure: format!("{rate:.0}/s"),
-            ratio: baseline.map_or("1.00".into(), |b| format!("{:.2}", rate / b)),
+            ratio,
+            target,
+            within,
         }
     }
 }
@@ -159,6 +183,8 @@ async fn runner(users: usize, persistent: bool, baseline: f64) -> Vec<Row> {
                 total.as_secs_f64()
             ),
             ratio: "–".into(),
+            target: "reported".into(),
+            within: "–".into(),
         },
     ]
 }
