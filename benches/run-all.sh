@@ -2,7 +2,8 @@
 # Every benchmark, in one run on this machine, each figure beside its target or its baseline:
 #   1. SCIM creates/s and deactivation PATCHes/s through the local runner (persistent and
 #      in-memory) with 8 keep-alive clients, as ratios to a do-nothing HTTP server measured in
-#      the same run, and how long after the last response the last event is in the log;
+#      the same run, and how long after the last response the last event is in the log; with
+#      Node.js, also the leading open-source peer (Ory Polis, benches/peer) under the same load;
 #   2. the domain's CPU cost (PATCH, filter, projection) against its targets;
 #   3. webhook deliveries per second (the fan-out function) to a loopback receiver, as a
 #      ratio to raw HTTP POSTs to the same receiver;
@@ -30,6 +31,13 @@ grep -m1 'model name' /proc/cpuinfo | sed 's/.*: /# cpu: /' || true
 echo
 cargo bench --quiet -p dsync-domain --bench domain_cpu
 echo
+# The peer (Ory Polis on its in-memory store) beside the runner, when npm can install it.
+if [ "${SKIP_PEER:-}" != 1 ] && command -v npm >/dev/null 2>&1 \
+    && npm ci --silent --prefix benches/peer --no-audit --no-fund >/dev/null 2>&1; then
+    export DSYNC_BENCH_PEER=1
+else
+    echo "(Ory Polis not measured: needs Node.js and npm's registry; SKIP_PEER=1 skips it)"
+fi
 cargo bench --quiet -p dsync-tests --bench scim_throughput
 echo
 cargo bench --quiet -p dsync-tests --bench webhook_fanout

@@ -5,7 +5,9 @@
 //! `bash benches/run-all.sh` runs it with the other benchmarks; alone:
 //! `cargo bench -p dsync-tests --bench scim_throughput` (`DSYNC_BENCH_USERS`, default 2000,
 //! sets the number of users). Load generator and server share the machine's cores, for the
-//! baseline as for the runner, so the ratio is what compares.
+//! baseline as for the runner, so the ratio is what compares. With `DSYNC_BENCH_PEER=1` it
+//! also loads the leading open-source peer, Ory Polis, on its in-memory store
+//! (`benches/peer`, installed by `npm ci --prefix benches/peer`), the same way.
 
 use std::convert::Infallible;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -31,8 +33,41 @@ async fn main() {
         .unwrap_or(2_000);
     let baseline = do_nothing_rate(users).await;
     let mut rows = vec![Row::rate("do-nothing HTTP server (POST)", baseline, None)];
+    let peer = if std::env::var("DSYNC_BENCH_PEER").is_ok_and(|v| v == "1") {
+        Some(peer_rates(users).await)
+    } else {
+        None
+    };
+    if let Some(peer) = &peer {
+        rows.push(Row::peer(
+            &format!("Ory Polis {}: SCIM creates", peer.version),
+            peer.creates,
+            baseline,
+        ));
+        rows.push(Row::peer(
+            &format!("Ory Polis {}: SCIM deactivation PATCHes", peer.version),
+            peer.patches,
+            baseline,
+        ));
+    }
     for persistent in [true, false] {
-        rows.extend(runner(users, persistent, baseline).await);
+        let (runner_rows, rates) = runner(users, persistent, baseline).await;
+        rows.extend(runner_rows);
+        if let Some(peer) = &peer {
+            let kind = if persistent {
+                "persistent"
+            } else {
+                "--in-memory"
+            };
+            rows.push(Row::versus(
+                &format!("runner {kind}: creates as a share of Ory Polis's"),
+                rates.0 / peer.creates,
+            ));
+            rows.push(Row::versus(
+                &format!("runner {kind}: PATCHes as a share of Ory Polis's"),
+                rates.1 / peer.patches,
+            ));
+        }
     }
     println!("| scenario | figure | ratio to do-nothing server | target | within |");
     println!("| --- | ---: | ---: | ---: | --- |");
@@ -76,6 +111,93 @@ impl Row {
             within,
         }
     }
+
+    /// The peer's rate: a reference, not held to the target.
+    fn peer(label: &str, rate: f64, baseline: f64) -> Self {
+        Self {
+            target: "–".into(),
+            within: "–".into(),
+            ..Self::rate(label, rate, Some(baseline))
+        }
+    }
+
+    fn versus(label: &str, share: f64) -> Self {
+        Self {
+            label: label.to_owned(),
+            figure: format!("{share:.2}×"),
+            ratio: "–".into(),
+            target: "–".into(),
+            within: "–".into(),
+        }
+    }
+}
+
+/// What the peer took in the same run.
+struct PeerRates {
+    version: String,
+    creates: f64,
+    patches: f64,
+}
+
+/// Starts `benches/peer/server.mjs` (Ory Polis on its in-memory store: no persistence, no
+/// event log, so it compares with the runner's `--in-memory` rows) and loads it as the
+/// runner is loaded: the same bodies, clients and keep-alive connections.
+async fn peer_rates(users: usize) -> PeerRates {
+    use std::io::BufRead;
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../benches/peer/server.mjs");
+    let mut child = std::process::Command::new("node")
+        .arg(script)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("node runs benches/peer/server.mjs (npm ci --prefix benches/peer first)");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("the peer's start-up line");
+    let started: serde_json::Value = serde_json::from_str(&line).expect("the peer's JSON line");
+    let field = |name: &str| started[name].as_str().expect("a start-up field").to_owned();
+    let (addr, path, token) = (field("addr"), field("path"), field("token"));
+    let addr: SocketAddr = addr.parse().expect("the peer's address");
+    let (create_path, create_token) = (path.clone(), token.clone());
+    let (took, bodies) = load_authorized(addr, users, move |i| {
+        (
+            http::Method::POST,
+            create_path.clone(),
+            create_body(i),
+            create_token.clone(),
+        )
+    })
+    .await;
+    let creates = users as f64 / took.as_secs_f64();
+    let ids = Arc::new(ids_of(&bodies));
+    let (took, _) = load_authorized(addr, users, move |i| {
+        (
+            http::Method::PATCH,
+            format!("{path}/{}", ids[i]),
+            DEACTIVATE.as_bytes().to_vec(),
+            token.clone(),
+        )
+    })
+    .await;
+    let patches = users as f64 / took.as_secs_f64();
+    let _ = child.kill();
+    let _ = child.wait();
+    PeerRates {
+        version: field("version"),
+        creates,
+        patches,
+    }
+}
+
+/// The ids of the users a run of creates made, in request order.
+fn ids_of(bodies: &[Bytes]) -> Vec<String> {
+    bodies
+        .iter()
+        .map(|body| {
+            let json: serde_json::Value = serde_json::from_slice(body).expect("a SCIM user");
+            json["id"].as_str().expect("an id").to_owned()
+        })
+        .collect()
 }
 
 /// Requests per second a hyper server answering `200 {}` to everything takes from the same
@@ -114,7 +236,8 @@ async fn do_nothing_rate(requests: usize) -> f64 {
     requests as f64 / took.as_secs_f64()
 }
 
-async fn runner(users: usize, persistent: bool, baseline: f64) -> Vec<Row> {
+/// The runner's rows, and its creates/s and PATCHes/s.
+async fn runner(users: usize, persistent: bool, baseline: f64) -> (Vec<Row>, (f64, f64)) {
     let (running, data_dir) = dsync_tests::load::start_runner(!persistent, Duration::ZERO).await;
     let kind = if persistent {
         "persistent"
@@ -135,13 +258,7 @@ async fn runner(users: usize, persistent: bool, baseline: f64) -> Vec<Row> {
         )
     })
     .await;
-    let ids: Vec<String> = bodies
-        .iter()
-        .map(|body| {
-            let json: serde_json::Value = serde_json::from_slice(body).expect("a SCIM user");
-            json["id"].as_str().expect("an id").to_owned()
-        })
-        .collect();
+    let ids = ids_of(&bodies);
     let creates = users as f64 / took.as_secs_f64();
     let ids = Arc::new(ids);
     let patch_ids = ids.clone();
@@ -162,7 +279,7 @@ async fn runner(users: usize, persistent: bool, baseline: f64) -> Vec<Row> {
     let events = count_events(&running).await;
     drop(running);
     let _ = std::fs::remove_dir_all(&data_dir);
-    vec![
+    let rows = vec![
         Row::rate(
             &format!("runner {kind}: SCIM creates"),
             creates,
@@ -186,7 +303,8 @@ async fn runner(users: usize, persistent: bool, baseline: f64) -> Vec<Row> {
             target: "reported".into(),
             within: "–".into(),
         },
-    ]
+    ];
+    (rows, (creates, patches))
 }
 
 /// The events in the log: its head, since sequence numbers have no gaps.
