@@ -11,7 +11,6 @@
 
 use std::convert::Infallible;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -158,6 +157,23 @@ async fn peer_rates(users: usize) -> PeerRates {
     let field = |name: &str| started[name].as_str().expect("a start-up field").to_owned();
     let (addr, path, token) = (field("addr"), field("path"), field("token"));
     let addr: SocketAddr = addr.parse().expect("the peer's address");
+    let (creates, patches) = creates_then_patches(addr, path, token, users).await;
+    let _ = child.kill();
+    let _ = child.wait();
+    PeerRates {
+        version: field("version"),
+        creates,
+        patches,
+    }
+}
+
+/// `users` SCIM creates, then a deactivation PATCH of each user created: the rate of each.
+async fn creates_then_patches(
+    addr: SocketAddr,
+    path: String,
+    token: String,
+    users: usize,
+) -> (f64, f64) {
     let (create_path, create_token) = (path.clone(), token.clone());
     let (took, bodies) = load_authorized(addr, users, move |i| {
         (
@@ -169,7 +185,7 @@ async fn peer_rates(users: usize) -> PeerRates {
     })
     .await;
     let creates = users as f64 / took.as_secs_f64();
-    let ids = Arc::new(ids_of(&bodies));
+    let ids = ids_of(&bodies);
     let (took, _) = load_authorized(addr, users, move |i| {
         (
             http::Method::PATCH,
@@ -179,14 +195,7 @@ async fn peer_rates(users: usize) -> PeerRates {
         )
     })
     .await;
-    let patches = users as f64 / took.as_secs_f64();
-    let _ = child.kill();
-    let _ = child.wait();
-    PeerRates {
-        version: field("version"),
-        creates,
-        patches,
-    }
+    (creates, users as f64 / took.as_secs_f64())
 }
 
 /// The ids of the users a run of creates made, in request order.
@@ -248,30 +257,7 @@ async fn runner(users: usize, persistent: bool, baseline: f64) -> (Vec<Row>, (f6
     let path = format!("/scim/v2/{}/Users", running.bootstrap.directory_id);
 
     let started = Instant::now();
-    let (create_path, create_token) = (path.clone(), token.clone());
-    let (took, bodies) = load_authorized(running.addr, users, move |i| {
-        (
-            http::Method::POST,
-            create_path.clone(),
-            create_body(i),
-            create_token.clone(),
-        )
-    })
-    .await;
-    let ids = ids_of(&bodies);
-    let creates = users as f64 / took.as_secs_f64();
-    let ids = Arc::new(ids);
-    let patch_ids = ids.clone();
-    let (took, _) = load_authorized(running.addr, users, move |i| {
-        (
-            http::Method::PATCH,
-            format!("{path}/{}", patch_ids[i]),
-            DEACTIVATE.as_bytes().to_vec(),
-            token.clone(),
-        )
-    })
-    .await;
-    let patches = users as f64 / took.as_secs_f64();
+    let (creates, patches) = creates_then_patches(running.addr, path, token, users).await;
     let last_response = Instant::now();
     running.settle().await.expect("the pipeline settles");
     let lag = last_response.elapsed();
