@@ -20,7 +20,7 @@
 # while (the release builds link with LTO).
 # DSYNC_BENCH_USERS (default 2000) sets how many users the SCIM run creates and patches;
 # DSYNC_BENCH_RECONCILE_USERS (default 10000,100000) the reconciliation sizes; the 100,000-user
-# directory takes about a quarter of an hour to set up (QUICK=1 runs 10,000 only).
+# directory takes about five minutes to set up and walk (QUICK=1 runs 10,000 only).
 # SKIP_LOG=1 leaves out step 5; SKIP_LAMBDAS=1 leaves out step 6 (its two release builds);
 # SKIP_TESTS=1 leaves out step 7.
 set -euo pipefail
