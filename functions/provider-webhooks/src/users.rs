@@ -52,8 +52,7 @@ async fn create(ctx: &Context<'_>) -> Result<Response<Bytes>, ScimError> {
 }
 
 async fn get(ctx: &Context<'_>, id: &str) -> Result<Response<Bytes>, ScimError> {
-    let user = load(ctx, id).await?;
-    respond_with(ctx, &user).await
+    respond_with(ctx, id, load(ctx, id)).await
 }
 
 async fn list(ctx: &Context<'_>) -> Result<Response<Bytes>, ScimError> {
@@ -137,17 +136,15 @@ async fn key_lookup(
 
 async fn replace(ctx: &Context<'_>, id: &str) -> Result<Response<Bytes>, ScimError> {
     let resource = normalize(ResourceKind::User, body::json(ctx.request)?)?.resource;
-    let user = update(ctx, id, |_| Ok(resource.clone())).await?;
-    respond_with(ctx, &user).await
+    respond_with(ctx, id, update(ctx, id, |_| Ok(resource.clone()))).await
 }
 
 async fn patch(ctx: &Context<'_>, id: &str) -> Result<Response<Bytes>, ScimError> {
     let request = patch::parse_patch(&body::json(ctx.request)?)?;
-    let user = update(ctx, id, |current| {
+    let patched = update(ctx, id, |current| {
         patch::patched_user(current.resource.clone(), &request)
-    })
-    .await?;
-    respond_with(ctx, &user).await
+    });
+    respond_with(ctx, id, patched).await
 }
 
 async fn delete(ctx: &Context<'_>, id: &str) -> Result<Response<Bytes>, ScimError> {
@@ -198,17 +195,29 @@ async fn update(
     }
 }
 
+/// The user `work` reads or writes, with its groups. A user's groups do not change with its
+/// own record, so they are read beside `work`, not after it: one round trip fewer in sequence
+/// for a GET, a PUT or a PATCH.
 async fn respond_with(
     ctx: &Context<'_>,
-    user: &ProviderUser,
+    id: &str,
+    work: impl std::future::Future<Output = Result<ProviderUser, ScimError>>,
 ) -> Result<Response<Bytes>, ScimError> {
-    let groups = ctx
-        .app
-        .store
-        .live_groups_of_user(&user.directory_id, &user.id)
-        .await
-        .map_err(store_error)?;
-    let mut body = render_user(user, &ctx.route.base_url, Some(&groups));
+    let groups = async {
+        match ProviderUserId::parse(id) {
+            Ok(id) => {
+                ctx.app
+                    .store
+                    .live_groups_of_user(&ctx.directory.id, &id)
+                    .await
+            }
+            Err(_) => Ok(Vec::new()),
+        }
+    };
+    let (user, groups) = tokio::join!(work, groups);
+    let user = user?;
+    let groups = groups.map_err(store_error)?;
+    let mut body = render_user(&user, &ctx.route.base_url, Some(&groups));
     listing::selection(ctx)?.apply(&mut body);
     Ok(respond::resource(StatusCode::OK, &body, user.version, None))
 }
