@@ -214,7 +214,9 @@ async fn respond_with(
             Err(_) => Ok(Vec::new()),
         }
     };
-    let (user, groups) = tokio::join!(work, groups);
+    // Boxed: joined inline, the read-or-write loop's future would make this one large enough
+    // to overflow a debug build's stack where handlers are polled without a task of their own.
+    let (user, groups) = tokio::join!(Box::pin(work), groups);
     let user = user?;
     let groups = groups.map_err(store_error)?;
     let mut body = render_user(&user, &ctx.route.base_url, Some(&groups));
