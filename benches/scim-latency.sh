@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Median latency of a SCIM PATCH (deactivate / reactivate) and GET of a user in 2 groups,
-# through the local runner with every DynamoDB request delayed (a network round trip to
+# Median latency of a SCIM PATCH (deactivate / reactivate) and GET of a user in 2 groups, and
+# of a list page (`GET /Users?startIndex=1&count=100`, as identity providers import), through
+# the local runner with every DynamoDB request delayed (a network round trip to
 # DynamoDB), 30 of each, one after another: how many round trips a request waits for in
 # sequence shows up here, where the throughput benchmarks do not see it.
 #   bash benches/scim-latency.sh              # builds and runs the release runner, 10 ms
@@ -37,15 +38,17 @@ for group in one two; do
         -d "{\"displayName\":\"$group\",\"members\":[{\"value\":\"$user\"}]}" >/dev/null
 done
 
-patches=(); gets=()
+patches=(); gets=(); pages=()
 for i in $(seq 1 30); do
     active=$([ $((i % 2)) = 0 ] && echo true || echo false)
     patches+=("$(curl -sf -o /dev/null -w '%{time_total}' -X PATCH "$scim/Users/$user" "${auth[@]}" \
         -d "{\"schemas\":[\"urn:ietf:params:scim:api:messages:2.0:PatchOp\"],\"Operations\":[{\"op\":\"replace\",\"value\":{\"active\":$active}}]}")")
     gets+=("$(curl -sf -o /dev/null -w '%{time_total}' "$scim/Users/$user" "${auth[@]}")")
+    pages+=("$(curl -sf -o /dev/null -w '%{time_total}' "$scim/Users?startIndex=1&count=100" "${auth[@]}")")
 done
 median() { printf '%s\n' "$@" | sort -n | awk '{v[NR] = $1} END {printf "%.1f ms", v[int((NR + 1) / 2)] * 1000}'; }
 echo "| request (user in 2 groups, $latency ms per DynamoDB request) | median of 30 |"
 echo "| --- | ---: |"
 echo "| PATCH active=false/true | $(median "${patches[@]}") |"
 echo "| GET /Users/{id} | $(median "${gets[@]}") |"
+echo "| GET /Users?startIndex=1&count=100 | $(median "${pages[@]}") |"

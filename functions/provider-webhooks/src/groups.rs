@@ -86,20 +86,26 @@ pub async fn list_body(ctx: &Context<'_>, listing: &Listing) -> Result<Value, Sc
         groups.sort_by_key(|g| g.id);
         return Ok(listing.respond(groups.iter().map(render)));
     }
+    if listing.filter.is_none() {
+        // The page is found by position, not by the count: both are read at once.
+        let page = async {
+            match listing.count() {
+                0 => Ok(Vec::new()),
+                count => {
+                    store
+                        .groups_at(directory, listing.start_index(), count)
+                        .await
+                }
+            }
+        };
+        let (total, groups) = tokio::join!(store.record_count(directory, RecordKind::Groups), page);
+        let (total, groups) = (total.map_err(store_error)?, groups.map_err(store_error)?);
+        return Ok(listing.page_response(total, groups.iter().map(render)));
+    }
     let total = store
         .record_count(directory, RecordKind::Groups)
         .await
         .map_err(store_error)?;
-    if listing.filter.is_none() {
-        let groups = match listing.count() {
-            0 => Vec::new(),
-            count => store
-                .groups_at(directory, listing.start_index(), count)
-                .await
-                .map_err(store_error)?,
-        };
-        return Ok(listing.page_response(total, groups.iter().map(render)));
-    }
     listing.check_scan(total, "groups")?;
     let mut collector = listing.collector();
     listing::offer_every_group(ctx, &mut collector).await?;

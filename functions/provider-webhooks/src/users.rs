@@ -76,20 +76,26 @@ pub async fn list_body(ctx: &Context<'_>, listing: &Listing) -> Result<Value, Sc
         users.sort_by_key(|u| u.id);
         return Ok(listing.respond(users.iter().map(render)));
     }
+    if listing.filter.is_none() {
+        // The page is found by position, not by the count: both are read at once.
+        let page = async {
+            match listing.count() {
+                0 => Ok(Vec::new()),
+                count => {
+                    store
+                        .users_at(directory, listing.start_index(), count)
+                        .await
+                }
+            }
+        };
+        let (total, users) = tokio::join!(store.record_count(directory, RecordKind::Users), page);
+        let (total, users) = (total.map_err(store_error)?, users.map_err(store_error)?);
+        return Ok(listing.page_response(total, users.iter().map(render)));
+    }
     let total = store
         .record_count(directory, RecordKind::Users)
         .await
         .map_err(store_error)?;
-    if listing.filter.is_none() {
-        let users = match listing.count() {
-            0 => Vec::new(),
-            count => store
-                .users_at(directory, listing.start_index(), count)
-                .await
-                .map_err(store_error)?,
-        };
-        return Ok(listing.page_response(total, users.iter().map(render)));
-    }
     listing.check_scan(total, "users")?;
     let mut collector = listing.collector();
     listing::offer_every_user(ctx, &mut collector).await?;
