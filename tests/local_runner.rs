@@ -126,3 +126,25 @@ async fn rotating_the_demo_token_keeps_the_environment_and_its_api_key() {
     assert_eq!(secrets_work(&again, &rotated_directory).await, (true, true));
     assert_eq!(read_bootstrap(&again.bootstrap_path), *after);
 }
+
+#[tokio::test]
+async fn a_taken_port_is_named_with_the_way_out() {
+    let dir = TempDir::new();
+    let taken = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let port = taken.local_addr().unwrap();
+    let error = match dsync_local::start(Options {
+        listen: port,
+        ..options(&dir.0, false)
+    })
+    .await
+    {
+        Ok(_) => panic!("a second listener on {port} started"),
+        Err(error) => error.to_string(),
+    };
+    assert!(error.contains(&port.to_string()), "{error}");
+    assert!(error.contains("--port"), "{error}");
+    assert!(
+        !dir.0.exists(),
+        "the data directory was touched before the port was known to be free"
+    );
+}

@@ -116,6 +116,17 @@ impl Drop for Running {
 }
 
 pub async fn start(options: Options) -> anyhow::Result<Running> {
+    // First: a runner whose port is taken (most often by another runner) stops here, with
+    // the way out, before it opens the data directory's engine.
+    let listener = tokio::net::TcpListener::bind(options.listen)
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "cannot listen on {}: {e}. Is another dsync-local running? \
+                 --port (or DSYNC_PORT) picks another port.",
+                options.listen
+            )
+        })?;
     std::fs::create_dir_all(&options.data_dir)?;
     let (endpoint, engine) = match &options.dynamodb_endpoint {
         Some(endpoint) => (endpoint.clone(), None),
@@ -136,7 +147,6 @@ pub async fn start(options: Options) -> anyhow::Result<Running> {
     tables::create_tables(&client, &names).await?;
     let store = Store::new(client, names);
 
-    let listener = tokio::net::TcpListener::bind(options.listen).await?;
     let addr = listener.local_addr()?;
     let base_url = format!("http://{addr}");
     let bootstrap_path = bootstrap::path(&options.data_dir, options.store_kind());
