@@ -87,19 +87,11 @@ pub async fn list_body(ctx: &Context<'_>, listing: &Listing) -> Result<Value, Sc
         return Ok(listing.respond(groups.iter().map(render)));
     }
     if listing.filter.is_none() {
-        // The page is found by position, not by the count: both are read at once.
-        let page = async {
-            match listing.count() {
-                0 => Ok(Vec::new()),
-                count => {
-                    store
-                        .groups_at(directory, listing.start_index(), count)
-                        .await
-                }
-            }
-        };
-        let (total, groups) = tokio::join!(store.record_count(directory, RecordKind::Groups), page);
-        let (total, groups) = (total.map_err(store_error)?, groups.map_err(store_error)?);
+        let (total, groups) = listing
+            .counted_page(ctx, RecordKind::Groups, |start, count| {
+                store.groups_at(directory, start, count)
+            })
+            .await?;
         return Ok(listing.page_response(total, groups.iter().map(render)));
     }
     let total = store

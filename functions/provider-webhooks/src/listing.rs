@@ -7,6 +7,7 @@ use dsync_domain::scim::filter::Filter;
 use dsync_domain::scim::list::{list_response, ListQuery};
 use dsync_domain::scim::render::{render_group, render_user};
 use dsync_domain::scim::ScimError;
+use dsync_dynamo::{RecordKind, StoreError};
 use serde_json::Value;
 
 use crate::respond::store_error;
@@ -64,6 +65,29 @@ impl Listing {
             })
             .collect();
         list_response(total as usize, self.start_index, window)
+    }
+
+    /// An unfiltered page: the directory's count of `kind` (its `totalResults`) and the
+    /// records `read(start_index, count)` finds by position. The page does not depend on
+    /// the count, so both are read at once.
+    pub async fn counted_page<T, Page>(
+        &self,
+        ctx: &Context<'_>,
+        kind: RecordKind,
+        read: impl FnOnce(u64, u64) -> Page,
+    ) -> Result<(u64, Vec<T>), ScimError>
+    where
+        Page: std::future::Future<Output = Result<Vec<T>, StoreError>>,
+    {
+        let page = async {
+            match self.count() {
+                0 => Ok(Vec::new()),
+                count => read(self.start_index(), count).await,
+            }
+        };
+        let total = ctx.app.store.record_count(&ctx.directory.id, kind);
+        let (total, page) = tokio::join!(total, page);
+        Ok((total.map_err(store_error)?, page.map_err(store_error)?))
     }
 
     /// Refuses a filter that would walk more than [`MAX_FILTER_SCAN`] records.

@@ -77,19 +77,11 @@ pub async fn list_body(ctx: &Context<'_>, listing: &Listing) -> Result<Value, Sc
         return Ok(listing.respond(users.iter().map(render)));
     }
     if listing.filter.is_none() {
-        // The page is found by position, not by the count: both are read at once.
-        let page = async {
-            match listing.count() {
-                0 => Ok(Vec::new()),
-                count => {
-                    store
-                        .users_at(directory, listing.start_index(), count)
-                        .await
-                }
-            }
-        };
-        let (total, users) = tokio::join!(store.record_count(directory, RecordKind::Users), page);
-        let (total, users) = (total.map_err(store_error)?, users.map_err(store_error)?);
+        let (total, users) = listing
+            .counted_page(ctx, RecordKind::Users, |start, count| {
+                store.users_at(directory, start, count)
+            })
+            .await?;
         return Ok(listing.page_response(total, users.iter().map(render)));
     }
     let total = store
