@@ -10,7 +10,7 @@ use dsync_dynamo::metering::{metered_client, Meter, MeterReport};
 use dsync_policy::project::{plan_user, project_user, DirectoryContext};
 use dsync_tests::{spawn_app_without_stream_processing, TestApp};
 
-use super::group_commit::{commit_all, plan_all, project_until_done, scope};
+use super::group_commit::{commit_all, create_users_named, plan_all, project_until_done, scope};
 
 /// Two processes over one app: `plain` and a metered one, each with its own caches.
 struct Processes {
@@ -31,11 +31,7 @@ async fn processes(users: usize) -> Processes {
         metered_client(&app.running.endpoint, &meter),
         app.store().tables().clone(),
     ));
-    let mut ids = Vec::new();
-    for i in 0..users {
-        let id = app.create_user(&format!("turn{i}@example.com")).await;
-        ids.push(ProviderUserId::parse(&id).unwrap());
-    }
+    let ids = create_users_named(&app, "turn", users).await;
     Processes {
         app,
         context,
@@ -266,7 +262,7 @@ async fn racing_processes_under_faults_commit_each_user_once() {
     let app = spawn_app_without_stream_processing().await;
     let plain = dsync_policy::App::new(app.store().clone());
     let context = app.policy_context(&plain).await;
-    let users = super::group_commit::create_users_named(&app, "racer", 48).await;
+    let users = create_users_named(&app, "racer", 48).await;
     let faults: Vec<Faults> = (0..PROCESSES).map(|seed| Faults::new(seed, 0.3)).collect();
 
     let runs = faults.iter().enumerate().map(|(index, faults)| {

@@ -223,10 +223,6 @@ impl Bench {
         assert_eq!(context.settings().inactive_user_policy, policy);
     }
 
-    /// The stream batch of `users`' records on a warm instance (context and log head known,
-    /// as after the batch before): their projections run concurrently, as the policy function
-    /// runs a batch's users, and are metered together. Returns each user's event names and the
-    /// report, whose figures per user it prints (`-- --nocapture`) for docs/COST.md.
     /// The environment's log head, read now (not metered).
     async fn head(&self) -> u64 {
         self.plain_policy
@@ -236,6 +232,10 @@ impl Bench {
             .expect("the head")
     }
 
+    /// The stream batch of `users`' records on a warm instance (context and log head known,
+    /// as after the batch before): their projections run concurrently, as the policy function
+    /// runs a batch's users, and are metered together. Returns each user's event names and the
+    /// report, whose figures per user it prints (`-- --nocapture`) for docs/COST.md.
     async fn metered_batch(
         &self,
         what: &str,
